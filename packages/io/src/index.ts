@@ -1,0 +1,2 @@
+export { PeftjsError, isPeftjsError } from "./errors.js";
+export type { PeftjsErrorOptions } from "./errors.js";
