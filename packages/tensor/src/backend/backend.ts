@@ -1,0 +1,203 @@
+/**
+ * The contract between the tensor engine and a compute backend (`js`, `wasm`, `gpu`, ...).
+ *
+ * A backend owns storage (typed arrays, WebAssembly memory, GPU textures) and a table of kernels. The engine
+ * (`src/engine/`) validates shapes, computes output shapes, normalises inputs to the simple layouts documented
+ * on {@link KernelAttributeMap}, and then calls the kernel with storage handles. Kernels therefore never
+ * validate: they may assume their inputs are well formed and that every input lives on their own backend.
+ *
+ * Everything after `await backend.initialize()` is synchronous: uploads, kernels and read-backs return
+ * immediately (a GPU backend may block on `toArray()` inside {@link Backend.read}).
+ *
+ * A backend need not implement every kernel. When the active backend lacks one, the engine reads the inputs
+ * back, runs the `js` reference kernel, uploads the result, counts the fallback and emits a
+ * `kernel-fallback` event (see `backendStatus()` and `onBackendEvent()`).
+ *
+ * @packageDocumentation
+ */
+
+/** Element types of compute tensors: `float32` for values, `int32` for indices and masks. */
+export type DType = "float32" | "int32";
+
+/** The typed array that holds the elements of a tensor of a given {@link DType} on the CPU. */
+export type TypedArrayFor<D extends DType> = D extends "float32" ? Float32Array : Int32Array;
+
+/** A typed array of either compute dtype. */
+export type TensorValues = Float32Array | Int32Array;
+
+/**
+ * An opaque reference to a backend's storage for one tensor's elements (a typed array, a pointer into
+ * WebAssembly memory, a gpu.js texture, ...). Only the backend that created it interprets it.
+ */
+export type DataHandle = object;
+
+/** What a kernel receives for each input and returns: storage plus the logical shape and dtype. */
+export interface TensorInfo {
+  /** The storage, created by the same backend that runs the kernel. */
+  readonly handle: DataHandle;
+  /** Row-major logical shape; the element count is the product of the entries (1 for `[]`). */
+  readonly shape: readonly number[];
+  /** Element type. */
+  readonly dtype: DType;
+}
+
+/** The outcome of a backend's start-up probe and self-test. */
+export interface BackendAvailability {
+  /** True when the backend can run kernels in this environment. */
+  readonly available: boolean;
+  /**
+   * Why the backend is or is not available, in words a user can act on, e.g.
+   * `"gpu.js runs in mode \"cpu\" (no WebGL/WebGPU in this environment)"`.
+   */
+  readonly reason: string;
+  /** Backend-specific facts worth reporting (gpu.js mode, SIMD support, thread count, ...). */
+  readonly details?: Readonly<Record<string, string | number | boolean>>;
+}
+
+/** Kernel names and the attributes each one receives. Input layouts are fixed by the engine. */
+export interface KernelAttributeMap {
+  /**
+   * Batched matrix product. Inputs `[a, b]`, both rank 3: `a` is `[batchA, m, k]` (or `[batchA, k, m]` when
+   * `transposeA`), `b` is `[batchB, k, n]` (or `[batchB, n, k]` when `transposeB`); `batchA === batchB` or one
+   * of them is 1 (broadcast). Output `[max(batchA, batchB), m, n]`, float32.
+   */
+  matmul: { readonly transposeA: boolean; readonly transposeB: boolean };
+  /**
+   * Elementwise binary ops with NumPy broadcasting. Inputs `[a, b]` have the same rank as `outputShape`
+   * (leading 1s added by the engine); each axis of an input is either 1 or equal to the output's.
+   */
+  add: { readonly outputShape: readonly number[] };
+  /** See {@link KernelAttributeMap.add}: `a - b`. */
+  sub: { readonly outputShape: readonly number[] };
+  /** See {@link KernelAttributeMap.add}: `a * b`. */
+  mul: { readonly outputShape: readonly number[] };
+  /** See {@link KernelAttributeMap.add}: `a / b`. */
+  div: { readonly outputShape: readonly number[] };
+  /** Input `[a]`; output `factor * a`, same shape. */
+  scale: { readonly factor: number };
+  /** Inputs `[x, y]` of the same shape; output `alpha * x + y` (BLAS axpy). */
+  axpy: { readonly alpha: number };
+  /** Input `[a]`; output `-a`. */
+  neg: Record<string, never>;
+  /** Input `[a]`; output `sqrt(a)`. */
+  sqrt: Record<string, never>;
+  /** Input `[a]`; output `exp(a)`. */
+  exp: Record<string, never>;
+  /** Input `[a]`; output natural `log(a)`. */
+  log: Record<string, never>;
+  /** Input `[a]`; output `a * sigmoid(a)` (SiLU / swish). */
+  silu: Record<string, never>;
+  /** Input `[a]`; output `1 / (1 + exp(-a))`. */
+  sigmoid: Record<string, never>;
+  /** Input `[a]`; output `min(max(a, min), max)`. Either bound may be infinite. */
+  clamp: { readonly min: number; readonly max: number };
+  /**
+   * Reduction over the middle axis. Input `[a]` of shape `[outer, reduced, inner]`; output `[outer, inner]`,
+   * float32. Accumulate in higher precision where cheap.
+   */
+  sum: Record<string, never>;
+  /** Like {@link KernelAttributeMap.sum}, the maximum. NaN propagates. */
+  max: Record<string, never>;
+  /** Like {@link KernelAttributeMap.sum}, the index of the first maximum; output int32. */
+  argmax: Record<string, never>;
+  /** Input `[a]` of shape `[rows, columns]`; softmax of each row (max-subtracted). */
+  softmax: Record<string, never>;
+  /**
+   * Hugging Face LlamaRMSNorm. Inputs `[x, weight]`: `x` is `[rows, columns]`, `weight` is `[columns]`;
+   * output `x * rsqrt(mean(x², row) + epsilon) * weight`, computed in float32.
+   */
+  rmsNorm: { readonly epsilon: number };
+  /**
+   * Rotary position embedding, Hugging Face rotate-half convention. Inputs `[x, cos, sin]`: `x` is
+   * `[outer, sequence, headDim]`, `cos` and `sin` are `[sequence, headDim]`. Output
+   * `x * cos + rotateHalf(x) * sin` where `rotateHalf([x1, x2]) = [-x2, x1]` (halves of the last axis).
+   */
+  rotaryEmbedding: Record<string, never>;
+  /** Row lookup. Inputs `[table, indices]`: `table` is `[rows, columns]`, `indices` int32 `[count]`; output `[count, columns]`. */
+  gather: Record<string, never>;
+  /** Input `[a]`; output axis `i` is input axis `permutation[i]`. */
+  transpose: { readonly permutation: readonly number[] };
+  /** Input `[a]`; the box `begin .. begin + size` (per axis, all within bounds). */
+  slice: { readonly begin: readonly number[]; readonly size: readonly number[] };
+  /**
+   * Inputs: any number of 2-D tensors `[outer, columns_i]` with the same `outer` and dtype; output
+   * `[outer, sum(columns_i)]` (the engine maps concatenation along any axis to this layout).
+   */
+  concat: Record<string, never>;
+  /** Input `[a]`; output float32 scalar `[]`: `sqrt(sum(a²))`, accumulated in float64 where possible. */
+  frobeniusNorm: Record<string, never>;
+  /** Input `[a]` float32; output int32 of the same shape: 1 where the element is finite, else 0. */
+  isFinite: Record<string, never>;
+  /** Input `[a]`; output the same values converted to `dtype` (float → int truncates toward zero). */
+  cast: { readonly dtype: DType };
+}
+
+/** The name of a kernel. */
+export type KernelName = keyof KernelAttributeMap;
+
+/**
+ * A kernel: computes one output from inputs that live on `backend`, synchronously.
+ * Must not modify or dispose its inputs; the output is a fresh handle owned by the caller.
+ */
+export type Kernel<K extends KernelName, B extends Backend = Backend> = (
+  inputs: readonly TensorInfo[],
+  attributes: KernelAttributeMap[K],
+  backend: B,
+) => TensorInfo;
+
+/** A backend's kernel table; missing kernels fall back to `js`. */
+export type KernelTable<B extends Backend = Backend> = { readonly [K in KernelName]?: Kernel<K, B> };
+
+/** Storage in use by one backend, as reported by {@link Backend.memory}. */
+export interface BackendMemory {
+  /** Number of live handles. */
+  readonly handles: number;
+  /** Bytes held by live handles (an estimate for GPU backends). */
+  readonly bytes: number;
+}
+
+/**
+ * A compute backend. Implementations: `src/backends/js/` (reference), `src/backends/wasm/`, `src/backends/gpu/`.
+ */
+export interface Backend {
+  /** Unique name, e.g. `"js"`, `"wasm"`, `"gpu"`. */
+  readonly name: string;
+  /** Higher wins when `setBackend("auto")` chooses among available backends (js 1, wasm 2, gpu 3). */
+  readonly priority: number;
+  /**
+   * Probes the environment, compiles kernels and runs the backend's own self-test. Called once by the
+   * registry before first use. Must not throw for an expected absence (no GPU, no SIMD): resolve with
+   * `{available: false, reason}` instead. The registry additionally compares a few kernels with `js`.
+   */
+  initialize(): Promise<BackendAvailability>;
+  /**
+   * Takes ownership of `values` (the caller will not touch them again) and returns a handle to storage
+   * holding them. `values.length` equals the product of the tensor's shape.
+   */
+  upload(values: TensorValues, dtype: DType): DataHandle;
+  /**
+   * Reads a handle's elements back to the CPU, synchronously. The result may be a view of internal
+   * storage that stays valid only until the next call into this backend; callers must not write to it and
+   * copy it if they keep it.
+   */
+  read(handle: DataHandle, dtype: DType, size: number): TensorValues;
+  /** Releases a handle's storage. Called exactly once per handle, by the engine. */
+  dispose(handle: DataHandle): void;
+  /** Live storage counts, for `memory()` and leak tests. */
+  memory(): BackendMemory;
+  /** The kernels this backend implements. */
+  readonly kernels: KernelTable;
+}
+
+/**
+ * How a backend is registered: a name, a priority and a factory that creates the backend lazily (so that a
+ * heavy dependency such as gpu.js is only imported when the backend is first requested).
+ */
+export interface BackendDefinition {
+  /** Unique name, e.g. `"gpu"`. */
+  readonly name: string;
+  /** See {@link Backend.priority}. */
+  readonly priority: number;
+  /** Creates the backend; the registry then calls {@link Backend.initialize}. May throw; that counts as unavailable. */
+  create(): Backend | Promise<Backend>;
+}
