@@ -1,0 +1,64 @@
+import { PeftjsError } from "@peftjs/io";
+
+/** A tokenizer file is malformed (truncated record, negative length, ...); the message names the offset. */
+export class TokenizerFormatError extends PeftjsError {
+  constructor(message: string) {
+    super("tokenizer_format", message);
+  }
+}
+
+/** A token id passed to the tokenizer is outside `[0, vocabSize)`. */
+export class TokenIdError extends PeftjsError {
+  constructor(message: string) {
+    super("token_id", message);
+  }
+}
+
+/** A model `config.json` is missing a required field or holds an invalid value. */
+export class ModelConfigError extends PeftjsError {
+  constructor(message: string) {
+    super("model_config", message);
+  }
+}
+
+/** The config asks for a RoPE variant (`rope_type` / `rope_scaling`) this implementation does not support. */
+export class UnsupportedRopeTypeError extends PeftjsError {
+  /** The requested rope type, e.g. `"llama3"`. */
+  readonly ropeType: string;
+
+  constructor(ropeType: string) {
+    super(
+      "unsupported_rope_type",
+      `rope_type "${ropeType}" is not supported; supported rope types: "default"`,
+    );
+    this.ropeType = ropeType;
+  }
+}
+
+/** A checkpoint lacks a weight the model needs, or holds one with the wrong shape. */
+export class ModelWeightsError extends PeftjsError {
+  constructor(message: string) {
+    super("model_weights", message);
+  }
+}
+
+/** A module lookup or replacement named a module the model does not have, or a replacement does not fit. */
+export class ModuleNotFoundError extends PeftjsError {
+  constructor(message: string) {
+    super("module_not_found", message);
+  }
+}
+
+/** A module replacement has the wrong input or output size for the slot it replaces. */
+export class ModuleShapeError extends PeftjsError {
+  constructor(message: string) {
+    super("module_shape", message);
+  }
+}
+
+/** A forward or generation call received invalid arguments (bad shape, past the context length, ...). */
+export class ModelInputError extends PeftjsError {
+  constructor(message: string) {
+    super("model_input", message);
+  }
+}
