@@ -26,6 +26,9 @@ export {
   setBackend,
   unregisterBackend,
 } from "./backend/registry.js";
+export type { MemoryInfo, OperationObserver, OperationRecord, TensorContainer } from "./engine/engine.js";
+export { addOperationObserver, dispose, keep, memory, tidy } from "./engine/engine.js";
+export { Tensor } from "./engine/tensor.js";
 export {
   BackendUnavailableError,
   DisposedTensorError,
@@ -33,3 +36,28 @@ export {
   ShapeError,
   TensorArgumentError,
 } from "./errors.js";
+export {
+  add,
+  axpy,
+  clamp,
+  div,
+  exp,
+  log,
+  mul,
+  neg,
+  scale,
+  sigmoid,
+  silu,
+  sqrt,
+  sub,
+} from "./ops/arithmetic.js";
+export { arange, eye, full, ones, scalar, tensor, zeros } from "./ops/creation.js";
+export { cast, concat, gather, reshape, slice, transpose } from "./ops/layout.js";
+export type { MatmulOptions } from "./ops/matmul.js";
+export { matmul } from "./ops/matmul.js";
+export { allFinite, frobeniusNorm, isFinite, scaleColumns, scaleRows } from "./ops/matrix.js";
+export type { RotaryTables } from "./ops/neural.js";
+export { applyRotaryEmbedding, rmsNorm, rotaryTables, softmax } from "./ops/neural.js";
+export { argmax, max, mean, sum } from "./ops/reduction.js";
+export { createGenerator, kaimingUniformBounds, RandomGenerator } from "./random/generator.js";
+export { philox4x32 } from "./random/philox.js";

@@ -143,10 +143,8 @@ export function clampKernel(
   const a = input(inputs, 0);
   const { min, max } = attributes;
   const output = outputArray(a.dtype, a.values.length);
-  for (let index = 0; index < output.length; index++) {
-    const value = a.values[index]!;
-    output[index] = value < min ? min : value > max ? max : value;
-  }
+  for (let index = 0; index < output.length; index++)
+    output[index] = Math.min(Math.max(a.values[index]!, min), max);
   return { values: output, shape: a.shape, dtype: a.dtype };
 }
 

@@ -1,0 +1,393 @@
+// Generates the WebAssembly text of the single-precision GEMM: C = op(A) · op(B) (op = identity or transpose).
+//
+// Structure (Goto/BLIS): for each NC-wide column block of C, for each KC-deep slice of the shared dimension,
+// pack the KC×NC block of op(B) into NR-wide panels (k-major, zero-padded), then for each MC-high row block of
+// op(A) either pack it into MR-high panels (k-major, zero-padded) or, when B is skinny (every A element is used
+// at most twice), read A in place, and sweep the MR×NR register-blocked micro-kernel over the block. Packed
+// panels live in a per-thread work area; C tiles at the ragged edges go through a small scratch tile.
+//
+// All pointers are byte offsets into linear memory; leading dimensions are in elements.
+
+/** Rows of the micro-kernel (broadcast A values). */
+export const MR = 4;
+/** Columns of the micro-kernel (4 f32x4 vectors of B per row). */
+export const NR = 16;
+/** Depth of a packed slice: an MR×KC A panel plus a KC×NR B panel stay in the 48 KB L1. */
+export const KC = 256;
+/** Rows of op(A) per packed block: MC×KC×4 bytes = 128 KB, comfortably inside a 2 MB L2. */
+export const MC = 128;
+/** Columns of op(B) per packed block: KC×NC×4 bytes = 2 MB, shared through L2/L3. */
+export const NC = 2048;
+/** Use A in place (no packing) when op(B) has at most this many columns (the tall-skinny case). */
+export const DIRECT_A_MAX_COLUMNS = 2 * NR;
+
+/** Bytes of the per-thread work area that `gemm` needs: packed B block, packed A block, one C tile. */
+export const GEMM_WORK_BYTES = (KC * NC + MC * KC + MR * NR) * 4;
+
+const vectorsPerRow = NR / 4;
+
+/** Emits one multiply-accumulate `c += x * b` on f32x4 values. */
+function multiplyAdd(accumulator, broadcast, vector, relaxed) {
+  if (relaxed) {
+    return `(local.set ${accumulator} (f32x4.relaxed_madd (local.get ${broadcast}) (local.get ${vector}) (local.get ${accumulator})))`;
+  }
+  return `(local.set ${accumulator} (f32x4.add (local.get ${accumulator}) (f32x4.mul (local.get ${broadcast}) (local.get ${vector}))))`;
+}
+
+/**
+ * The micro-kernel: an MR×NR block of C from an A micro-panel and a packed B micro-panel.
+ *
+ * `addressing` is "panel" (A value (r, p) at a + p·aStep + 4r: packed panels, or transposed A read in place
+ * with aStep = 4·lda) or "rows" (A value (r, p) at a + r·aStep + 4p: row-major A read in place).
+ * `accumulate` != 0 adds to C, otherwise C is overwritten. `ldc` is in bytes.
+ */
+function microKernel(name, addressing, relaxed) {
+  const lines = [];
+  const accumulators = [];
+  for (let row = 0; row < MR; row++) {
+    for (let vector = 0; vector < vectorsPerRow; vector++) accumulators.push(`$c${row}_${vector}`);
+  }
+  lines.push(
+    `(func $${name} (param $kc i32) (param $a i32) (param $aStep i32) (param $b i32) (param $c i32) (param $ldc i32) (param $accumulate i32)`,
+  );
+  for (const accumulator of accumulators) lines.push(`  (local ${accumulator} v128)`);
+  for (let vector = 0; vector < vectorsPerRow; vector++) lines.push(`  (local $b${vector} v128)`);
+  lines.push("  (local $x v128)");
+  const rowPointer = (row) => (row === 0 ? "$a" : `$a${row}`);
+  if (addressing === "rows") {
+    for (let row = 1; row < MR; row++) lines.push(`  (local $a${row} i32)`);
+    for (let row = 1; row < MR; row++) {
+      lines.push(
+        `  (local.set $a${row} (i32.add (local.get $a) (i32.mul (local.get $aStep) (i32.const ${row}))))`,
+      );
+    }
+  }
+  const unroll = 2;
+  const step = (unrollIndex) => {
+    for (let vector = 0; vector < vectorsPerRow; vector++) {
+      lines.push(
+        `    (local.set $b${vector} (v128.load offset=${(unrollIndex * NR + vector * 4) * 4} (local.get $b)))`,
+      );
+    }
+    for (let row = 0; row < MR; row++) {
+      if (addressing === "rows") {
+        lines.push(
+          `    (local.set $x (v128.load32_splat offset=${unrollIndex * 4} (local.get ${rowPointer(row)})))`,
+        );
+      } else {
+        lines.push(`    (local.set $x (v128.load32_splat offset=${row * 4} (local.get $a)))`);
+      }
+      for (let vector = 0; vector < vectorsPerRow; vector++) {
+        lines.push(`    ${multiplyAdd(`$c${row}_${vector}`, "$x", `$b${vector}`, relaxed)}`);
+      }
+    }
+    if (addressing === "panel") lines.push("    (local.set $a (i32.add (local.get $a) (local.get $aStep)))");
+  };
+  // Main loop: two k steps per iteration; then at most one more.
+  lines.push("  (block $tail (loop $main");
+  lines.push(`    (br_if $tail (i32.lt_u (local.get $kc) (i32.const ${unroll})))`);
+  for (let unrollIndex = 0; unrollIndex < unroll; unrollIndex++) step(unrollIndex);
+  if (addressing === "rows") {
+    for (let row = 0; row < MR; row++) {
+      lines.push(
+        `    (local.set ${rowPointer(row)} (i32.add (local.get ${rowPointer(row)}) (i32.const ${unroll * 4})))`,
+      );
+    }
+  }
+  lines.push(`    (local.set $b (i32.add (local.get $b) (i32.const ${unroll * NR * 4})))`);
+  lines.push(`    (local.set $kc (i32.sub (local.get $kc) (i32.const ${unroll})))`);
+  lines.push("    (br $main)))");
+  lines.push("  (if (local.get $kc) (then");
+  step(0);
+  lines.push("  ))");
+  // Write back: C (+)= accumulators, one row pointer at a time.
+  lines.push("  (if (local.get $accumulate) (then");
+  for (let row = 0; row < MR; row++) {
+    for (let vector = 0; vector < vectorsPerRow; vector++) {
+      lines.push(
+        `    (v128.store offset=${vector * 16} (local.get $c) (f32x4.add (v128.load offset=${vector * 16} (local.get $c)) (local.get $c${row}_${vector})))`,
+      );
+    }
+    if (row < MR - 1) lines.push("    (local.set $c (i32.add (local.get $c) (local.get $ldc)))");
+  }
+  lines.push("  ) (else");
+  for (let row = 0; row < MR; row++) {
+    for (let vector = 0; vector < vectorsPerRow; vector++) {
+      lines.push(`    (v128.store offset=${vector * 16} (local.get $c) (local.get $c${row}_${vector}))`);
+    }
+    if (row < MR - 1) lines.push("    (local.set $c (i32.add (local.get $c) (local.get $ldc)))");
+  }
+  lines.push("  )))");
+  return lines.join("\n");
+}
+
+/**
+ * Packs the kc×nc block of op(B) starting at (p0, j0) into NR-wide k-major panels at dst, zero-padding the last
+ * panel. op(B)(p, j) is B[p·ldb + j] (not transposed) or B[j·ldb + p] (transposed).
+ */
+const packB = `
+(func $packB (param $b i32) (param $ldb i32) (param $transB i32) (param $p0 i32) (param $j0 i32)
+             (param $kc i32) (param $nc i32) (param $dst i32)
+  (local $jp i32) (local $columns i32) (local $p i32) (local $j i32) (local $source i32) (local $out i32)
+  (local.set $jp (i32.const 0))
+  (block $panelsDone (loop $panels
+    (br_if $panelsDone (i32.ge_u (local.get $jp) (local.get $nc)))
+    (local.set $columns (i32.sub (local.get $nc) (local.get $jp)))
+    (if (i32.gt_u (local.get $columns) (i32.const ${NR})) (then (local.set $columns (i32.const ${NR}))))
+    (if (i32.and (i32.eqz (local.get $transB)) (i32.eq (local.get $columns) (i32.const ${NR})))
+      (then
+        ;; contiguous rows of B: copy NR floats per k step with vector loads
+        (local.set $source (i32.add (local.get $b) (i32.shl
+          (i32.add (i32.mul (local.get $p0) (local.get $ldb)) (i32.add (local.get $j0) (local.get $jp))) (i32.const 2))))
+        (local.set $p (i32.const 0))
+        (block $copyDone (loop $copy
+          (br_if $copyDone (i32.ge_u (local.get $p) (local.get $kc)))
+          ${Array.from({ length: vectorsPerRow }, (_, vector) => `(v128.store offset=${vector * 16} (local.get $dst) (v128.load offset=${vector * 16} (local.get $source)))`).join("\n          ")}
+          (local.set $source (i32.add (local.get $source) (i32.shl (local.get $ldb) (i32.const 2))))
+          (local.set $dst (i32.add (local.get $dst) (i32.const ${NR * 4})))
+          (local.set $p (i32.add (local.get $p) (i32.const 1)))
+          (br $copy))))
+      (else
+        ;; general case: one column at a time (contiguous along k when B is transposed), zero padding
+        (local.set $j (i32.const 0))
+        (block $columnsDone (loop $eachColumn
+          (br_if $columnsDone (i32.ge_u (local.get $j) (i32.const ${NR})))
+          (local.set $out (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2))))
+          (if (i32.lt_u (local.get $j) (local.get $columns))
+            (then
+              (local.set $p (i32.const 0))
+              (block $done (loop $eachK
+                (br_if $done (i32.ge_u (local.get $p) (local.get $kc)))
+                (f32.store (local.get $out) (f32.load (i32.add (local.get $b) (i32.shl
+                  (if (result i32) (local.get $transB)
+                    (then (i32.add (i32.mul (i32.add (i32.add (local.get $j0) (local.get $jp)) (local.get $j)) (local.get $ldb))
+                                   (i32.add (local.get $p0) (local.get $p))))
+                    (else (i32.add (i32.mul (i32.add (local.get $p0) (local.get $p)) (local.get $ldb))
+                                   (i32.add (i32.add (local.get $j0) (local.get $jp)) (local.get $j)))))
+                  (i32.const 2)))))
+                (local.set $out (i32.add (local.get $out) (i32.const ${NR * 4})))
+                (local.set $p (i32.add (local.get $p) (i32.const 1)))
+                (br $eachK))))
+            (else
+              (local.set $p (i32.const 0))
+              (block $done (loop $zeroK
+                (br_if $done (i32.ge_u (local.get $p) (local.get $kc)))
+                (f32.store (local.get $out) (f32.const 0))
+                (local.set $out (i32.add (local.get $out) (i32.const ${NR * 4})))
+                (local.set $p (i32.add (local.get $p) (i32.const 1)))
+                (br $zeroK)))))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $eachColumn)))
+        (local.set $dst (i32.add (local.get $dst) (i32.mul (local.get $kc) (i32.const ${NR * 4}))))))
+    (local.set $jp (i32.add (local.get $jp) (i32.const ${NR})))
+    (br $panels)))
+)`;
+
+/**
+ * Packs the mc×kc block of op(A) starting at (i0, p0) into MR-high k-major panels at dst, zero-padding the
+ * last panel. op(A)(i, p) is A[i·lda + p] (not transposed) or A[p·lda + i] (transposed).
+ */
+const packA = `
+(func $packA (param $a i32) (param $lda i32) (param $transA i32) (param $i0 i32) (param $p0 i32)
+             (param $mc i32) (param $kc i32) (param $dst i32)
+  (local $ip i32) (local $rows i32) (local $p i32) (local $r i32) (local $source i32) (local $out i32)
+  (local.set $ip (i32.const 0))
+  (block $panelsDone (loop $panels
+    (br_if $panelsDone (i32.ge_u (local.get $ip) (local.get $mc)))
+    (local.set $rows (i32.sub (local.get $mc) (local.get $ip)))
+    (if (i32.gt_u (local.get $rows) (i32.const ${MR})) (then (local.set $rows (i32.const ${MR}))))
+    (if (i32.and (local.get $transA) (i32.eq (local.get $rows) (i32.const ${MR})))
+      (then
+        ;; transposed A: the MR values of one k step are contiguous
+        (local.set $source (i32.add (local.get $a) (i32.shl
+          (i32.add (i32.mul (local.get $p0) (local.get $lda)) (i32.add (local.get $i0) (local.get $ip))) (i32.const 2))))
+        (local.set $p (i32.const 0))
+        (block $copyDone (loop $copy
+          (br_if $copyDone (i32.ge_u (local.get $p) (local.get $kc)))
+          (v128.store (local.get $dst) (v128.load (local.get $source)))
+          (local.set $source (i32.add (local.get $source) (i32.shl (local.get $lda) (i32.const 2))))
+          (local.set $dst (i32.add (local.get $dst) (i32.const ${MR * 4})))
+          (local.set $p (i32.add (local.get $p) (i32.const 1)))
+          (br $copy))))
+      (else
+        (local.set $r (i32.const 0))
+        (block $rowsDone (loop $eachRow
+          (br_if $rowsDone (i32.ge_u (local.get $r) (i32.const ${MR})))
+          (local.set $out (i32.add (local.get $dst) (i32.shl (local.get $r) (i32.const 2))))
+          (if (i32.lt_u (local.get $r) (local.get $rows))
+            (then
+              (local.set $p (i32.const 0))
+              (block $done (loop $eachK
+                (br_if $done (i32.ge_u (local.get $p) (local.get $kc)))
+                (f32.store (local.get $out) (f32.load (i32.add (local.get $a) (i32.shl
+                  (if (result i32) (local.get $transA)
+                    (then (i32.add (i32.mul (i32.add (local.get $p0) (local.get $p)) (local.get $lda))
+                                   (i32.add (i32.add (local.get $i0) (local.get $ip)) (local.get $r))))
+                    (else (i32.add (i32.mul (i32.add (i32.add (local.get $i0) (local.get $ip)) (local.get $r)) (local.get $lda))
+                                   (i32.add (local.get $p0) (local.get $p)))))
+                  (i32.const 2)))))
+                (local.set $out (i32.add (local.get $out) (i32.const ${MR * 4})))
+                (local.set $p (i32.add (local.get $p) (i32.const 1)))
+                (br $eachK))))
+            (else
+              (local.set $p (i32.const 0))
+              (block $done (loop $zeroK
+                (br_if $done (i32.ge_u (local.get $p) (local.get $kc)))
+                (f32.store (local.get $out) (f32.const 0))
+                (local.set $out (i32.add (local.get $out) (i32.const ${MR * 4})))
+                (local.set $p (i32.add (local.get $p) (i32.const 1)))
+                (br $zeroK)))))
+          (local.set $r (i32.add (local.get $r) (i32.const 1)))
+          (br $eachRow)))
+        (local.set $dst (i32.add (local.get $dst) (i32.mul (local.get $kc) (i32.const ${MR * 4}))))))
+    (local.set $ip (i32.add (local.get $ip) (i32.const ${MR})))
+    (br $panels)))
+)`;
+
+/** Adds (or copies) the rows×columns top-left part of the scratch tile (row stride NR) into C (ldc bytes). */
+const mergeTile = `
+(func $mergeTile (param $tile i32) (param $c i32) (param $ldc i32) (param $rows i32) (param $columns i32) (param $accumulate i32)
+  (local $r i32) (local $j i32) (local $source i32) (local $target i32)
+  (local.set $r (i32.const 0))
+  (block $rowsDone (loop $eachRow
+    (br_if $rowsDone (i32.ge_u (local.get $r) (local.get $rows)))
+    (local.set $source (i32.add (local.get $tile) (i32.mul (local.get $r) (i32.const ${NR * 4}))))
+    (local.set $target (i32.add (local.get $c) (i32.mul (local.get $r) (local.get $ldc))))
+    (local.set $j (i32.const 0))
+    (block $columnsDone (loop $eachColumn
+      (br_if $columnsDone (i32.ge_u (local.get $j) (local.get $columns)))
+      (f32.store (local.get $target)
+        (if (result f32) (local.get $accumulate)
+          (then (f32.add (f32.load (local.get $target)) (f32.load (local.get $source))))
+          (else (f32.load (local.get $source)))))
+      (local.set $source (i32.add (local.get $source) (i32.const 4)))
+      (local.set $target (i32.add (local.get $target) (i32.const 4)))
+      (local.set $j (i32.add (local.get $j) (i32.const 1)))
+      (br $eachColumn)))
+    (local.set $r (i32.add (local.get $r) (i32.const 1)))
+    (br $eachRow)))
+)`;
+
+/**
+ * The driver: C[m×n] (ldc) = op(A)[m×k] · op(B)[k×n]; `work` points at GEMM_WORK_BYTES of per-thread scratch.
+ * k = 0 writes zeros.
+ */
+const driver = `
+(func $gemm (export "gemm") (param $m i32) (param $n i32) (param $k i32)
+            (param $a i32) (param $lda i32) (param $transA i32)
+            (param $b i32) (param $ldb i32) (param $transB i32)
+            (param $c i32) (param $ldc i32) (param $work i32)
+  (local $packedB i32) (local $packedA i32) (local $tile i32) (local $direct i32)
+  (local $jc i32) (local $nc i32) (local $pc i32) (local $kc i32) (local $ic i32) (local $mc i32)
+  (local $jr i32) (local $nr i32) (local $ir i32) (local $mr i32) (local $accumulate i32)
+  (local $panelB i32) (local $target i32) (local $ldcBytes i32) (local $i i32)
+  (local $full i32) (local $destination i32) (local $destinationStride i32) (local $destinationAccumulate i32)
+  (local.set $packedB (local.get $work))
+  (local.set $packedA (i32.add (local.get $work) (i32.const ${KC * NC * 4})))
+  (local.set $tile (i32.add (local.get $packedA) (i32.const ${MC * KC * 4})))
+  (local.set $ldcBytes (i32.shl (local.get $ldc) (i32.const 2)))
+  (local.set $direct (i32.le_u (local.get $n) (i32.const ${DIRECT_A_MAX_COLUMNS})))
+  (if (i32.eqz (local.get $k)) (then
+    ;; empty shared dimension: C = 0
+    (local.set $ic (i32.const 0))
+    (block $zeroDone (loop $zeroRows
+      (br_if $zeroDone (i32.ge_u (local.get $ic) (local.get $m)))
+      (memory.fill (i32.add (local.get $c) (i32.mul (local.get $ic) (local.get $ldcBytes))) (i32.const 0) (i32.shl (local.get $n) (i32.const 2)))
+      (local.set $ic (i32.add (local.get $ic) (i32.const 1)))
+      (br $zeroRows)))
+    (return)))
+  (local.set $jc (i32.const 0))
+  (block $jcDone (loop $jcLoop
+    (br_if $jcDone (i32.ge_u (local.get $jc) (local.get $n)))
+    (local.set $nc (i32.sub (local.get $n) (local.get $jc)))
+    (if (i32.gt_u (local.get $nc) (i32.const ${NC})) (then (local.set $nc (i32.const ${NC}))))
+    (local.set $pc (i32.const 0))
+    (block $pcDone (loop $pcLoop
+      (br_if $pcDone (i32.ge_u (local.get $pc) (local.get $k)))
+      (local.set $kc (i32.sub (local.get $k) (local.get $pc)))
+      (if (i32.gt_u (local.get $kc) (i32.const ${KC})) (then (local.set $kc (i32.const ${KC}))))
+      (local.set $accumulate (i32.ne (local.get $pc) (i32.const 0)))
+      (call $packB (local.get $b) (local.get $ldb) (local.get $transB) (local.get $pc) (local.get $jc)
+                   (local.get $kc) (local.get $nc) (local.get $packedB))
+      (local.set $ic (i32.const 0))
+      (block $icDone (loop $icLoop
+        (br_if $icDone (i32.ge_u (local.get $ic) (local.get $m)))
+        (local.set $mc (i32.sub (local.get $m) (local.get $ic)))
+        (if (i32.gt_u (local.get $mc) (i32.const ${MC})) (then (local.set $mc (i32.const ${MC}))))
+        (if (i32.eqz (local.get $direct)) (then
+          (call $packA (local.get $a) (local.get $lda) (local.get $transA) (local.get $ic) (local.get $pc)
+                       (local.get $mc) (local.get $kc) (local.get $packedA))))
+        (local.set $jr (i32.const 0))
+        (block $jrDone (loop $jrLoop
+          (br_if $jrDone (i32.ge_u (local.get $jr) (local.get $nc)))
+          (local.set $nr (i32.sub (local.get $nc) (local.get $jr)))
+          (if (i32.gt_u (local.get $nr) (i32.const ${NR})) (then (local.set $nr (i32.const ${NR}))))
+          (local.set $panelB (i32.add (local.get $packedB) (i32.mul (local.get $jr) (i32.shl (local.get $kc) (i32.const 2)))))
+          (local.set $ir (i32.const 0))
+          (block $irDone (loop $irLoop
+            (br_if $irDone (i32.ge_u (local.get $ir) (local.get $mc)))
+            (local.set $mr (i32.sub (local.get $mc) (local.get $ir)))
+            (if (i32.gt_u (local.get $mr) (i32.const ${MR})) (then (local.set $mr (i32.const ${MR}))))
+            (local.set $i (i32.add (local.get $ic) (local.get $ir)))
+            (local.set $target (i32.add (local.get $c) (i32.shl
+              (i32.add (i32.mul (local.get $i) (local.get $ldc)) (i32.add (local.get $jc) (local.get $jr))) (i32.const 2))))
+            ;; full tiles go straight to C, ragged ones through the scratch tile
+            (local.set $full (i32.and (i32.eq (local.get $mr) (i32.const ${MR})) (i32.eq (local.get $nr) (i32.const ${NR}))))
+            (local.set $destination (select (local.get $target) (local.get $tile) (local.get $full)))
+            (local.set $destinationStride (select (local.get $ldcBytes) (i32.const ${NR * 4}) (local.get $full)))
+            (local.set $destinationAccumulate (i32.and (local.get $accumulate) (local.get $full)))
+            (if (i32.eqz (local.get $direct))
+              (then
+                ;; packed A block: panel ir/MR
+                (call $kernelPanel (local.get $kc)
+                  (i32.add (local.get $packedA) (i32.mul (local.get $ir) (i32.shl (local.get $kc) (i32.const 2))))
+                  (i32.const ${MR * 4}) (local.get $panelB)
+                  (local.get $destination) (local.get $destinationStride) (local.get $destinationAccumulate)))
+              (else
+                (if (i32.eq (local.get $mr) (i32.const ${MR}))
+                  (then
+                    ;; A read in place
+                    (if (local.get $transA)
+                      (then (call $kernelPanel (local.get $kc)
+                              (i32.add (local.get $a) (i32.shl (i32.add (i32.mul (local.get $pc) (local.get $lda)) (local.get $i)) (i32.const 2)))
+                              (i32.shl (local.get $lda) (i32.const 2)) (local.get $panelB)
+                              (local.get $destination) (local.get $destinationStride) (local.get $destinationAccumulate)))
+                      (else (call $kernelRows (local.get $kc)
+                              (i32.add (local.get $a) (i32.shl (i32.add (i32.mul (local.get $i) (local.get $lda)) (local.get $pc)) (i32.const 2)))
+                              (i32.shl (local.get $lda) (i32.const 2)) (local.get $panelB)
+                              (local.get $destination) (local.get $destinationStride) (local.get $destinationAccumulate)))))
+                  (else
+                    ;; ragged last rows: pack them (zero-padded) so that nothing past A is read
+                    (call $packA (local.get $a) (local.get $lda) (local.get $transA) (local.get $i) (local.get $pc)
+                                 (local.get $mr) (local.get $kc) (local.get $packedA))
+                    (call $kernelPanel (local.get $kc) (local.get $packedA) (i32.const ${MR * 4}) (local.get $panelB)
+                                       (local.get $destination) (local.get $destinationStride) (local.get $destinationAccumulate))))))
+            (if (i32.eqz (local.get $full)) (then
+              (call $mergeTile (local.get $tile) (local.get $target) (local.get $ldcBytes) (local.get $mr) (local.get $nr) (local.get $accumulate))))
+            (local.set $ir (i32.add (local.get $ir) (i32.const ${MR})))
+            (br $irLoop)))
+          (local.set $jr (i32.add (local.get $jr) (i32.const ${NR})))
+          (br $jrLoop)))
+        (local.set $ic (i32.add (local.get $ic) (i32.const ${MC})))
+        (br $icLoop)))
+      (local.set $pc (i32.add (local.get $pc) (i32.const ${KC})))
+      (br $pcLoop)))
+    (local.set $jc (i32.add (local.get $jc) (i32.const ${NC})))
+    (br $jcLoop)))
+)`;
+
+/**
+ * The WebAssembly text of every GEMM function (to be placed inside a module that has a memory).
+ *
+ * @param {{relaxed: boolean}} options relaxed: use `f32x4.relaxed_madd` (fused where the engine fuses).
+ */
+export function gemmWat({ relaxed }) {
+  return [
+    microKernel("kernelPanel", "panel", relaxed),
+    microKernel("kernelRows", "rows", relaxed),
+    packB,
+    packA,
+    mergeTile,
+    driver,
+  ].join("\n");
+}

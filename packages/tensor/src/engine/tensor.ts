@@ -1,0 +1,135 @@
+import type { Backend, DataHandle, DType, TensorValues } from "../backend/backend.js";
+import { DisposedTensorError } from "../errors.js";
+
+/**
+ * The storage behind one or more tensors (a reshape shares its input's storage). Reference-counted: the
+ * backend handle is released when the last tensor using it is disposed. The engine may move storage to
+ * another backend (replacing `backend` and `handle`); the elements never change.
+ */
+export class TensorStorage {
+  /** The backend holding the elements. */
+  backend: Backend;
+  /** The backend's handle. */
+  handle: DataHandle;
+  /** Number of live tensors using this storage. */
+  referenceCount = 1;
+
+  constructor(
+    backend: Backend,
+    handle: DataHandle,
+    /** Element type. */
+    readonly dtype: DType,
+    /** Number of elements. */
+    readonly size: number,
+  ) {
+    this.backend = backend;
+    this.handle = handle;
+  }
+}
+
+/** Called by a tensor when it is disposed, so the engine can update its bookkeeping. */
+export interface TensorLifecycle {
+  /** Releases the tensor's reference to its storage. */
+  release(tensor: Tensor): void;
+  /** Reads the storage back to the CPU (a view the caller must copy). */
+  readValues(storage: TensorStorage): TensorValues;
+}
+
+let nextTensorId = 0;
+
+/**
+ * An immutable n-dimensional array of float32 or int32 elements, row-major, held by a backend.
+ *
+ * No API writes into an existing tensor; ops return new tensors. Reading back to the CPU is explicit
+ * ({@link Tensor.dataSync}, {@link Tensor.toFloat32Array}). Release memory with {@link Tensor.dispose} or by
+ * creating tensors inside `tidy()`.
+ */
+export class Tensor {
+  /** Unique id, increasing in creation order. */
+  readonly id: number = nextTensorId++;
+  /** Extent of each axis; `[]` for a scalar. */
+  readonly shape: readonly number[];
+  /** Element type. */
+  readonly dtype: DType;
+  /** Number of elements (product of `shape`, 1 for a scalar). */
+  readonly size: number;
+  /** @internal The shared, reference-counted storage. */
+  readonly storage: TensorStorage;
+  private disposed = false;
+  private readonly lifecycle: TensorLifecycle;
+
+  /** @internal Tensors are created by ops and creation functions, never directly. */
+  constructor(shape: readonly number[], storage: TensorStorage, lifecycle: TensorLifecycle) {
+    this.shape = Object.freeze([...shape]);
+    this.dtype = storage.dtype;
+    this.size = storage.size;
+    this.storage = storage;
+    this.lifecycle = lifecycle;
+  }
+
+  /** Number of axes. */
+  get rank(): number {
+    return this.shape.length;
+  }
+
+  /** Name of the backend that holds the elements (`"js"`, `"wasm"`, `"gpu"`). */
+  get backend(): string {
+    return this.storage.backend.name;
+  }
+
+  /** True after `dispose()` (or after an enclosing `tidy` released it). */
+  get isDisposed(): boolean {
+    return this.disposed;
+  }
+
+  /** @throws DisposedTensorError when the tensor was disposed. */
+  assertLive(operation: string): void {
+    if (this.disposed) {
+      throw new DisposedTensorError(
+        `${operation}: tensor #${this.id} of shape [${this.shape.join(", ")}] was disposed`,
+      );
+    }
+  }
+
+  /** Reads the elements back to the CPU: a fresh copy (`Float32Array` or `Int32Array` by dtype). */
+  dataSync(): TensorValues {
+    this.assertLive("dataSync");
+    return this.lifecycle.readValues(this.storage).slice();
+  }
+
+  /** Reads the elements back to the CPU as a fresh `Float32Array` (int32 elements are converted). */
+  toFloat32Array(): Float32Array {
+    this.assertLive("toFloat32Array");
+    const values = this.lifecycle.readValues(this.storage);
+    return values instanceof Float32Array ? values.slice() : Float32Array.from(values);
+  }
+
+  /** Reads the elements back as a plain array of numbers (handy in tests and logs). */
+  toArray(): number[] {
+    return Array.from(this.dataSync());
+  }
+
+  /**
+   * The single element of a one-element tensor, as a number.
+   *
+   * @throws DisposedTensorError when disposed; RangeError when the tensor has more than one element.
+   */
+  item(): number {
+    if (this.size !== 1)
+      throw new RangeError(`item() needs a one-element tensor, got shape [${this.shape.join(", ")}]`);
+    this.assertLive("item");
+    return this.lifecycle.readValues(this.storage)[0]!;
+  }
+
+  /** Releases this tensor's reference to its storage. Disposing twice is harmless. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.lifecycle.release(this);
+  }
+
+  /** A short description: dtype, shape and backend. */
+  toString(): string {
+    return `Tensor(${this.dtype}, [${this.shape.join(", ")}], ${this.backend})`;
+  }
+}

@@ -1,0 +1,75 @@
+import { makeView, runKernel, runOperation } from "../engine/engine.js";
+import type { Tensor } from "../engine/tensor.js";
+import { ShapeError } from "../errors.js";
+import { assertDtype, formatShape } from "./shape-utils.js";
+
+/**
+ * Multiplies row `i` of the 2-D `a` by `v[i]` (`diag(v) · a`).
+ *
+ * @throws ShapeError when `a` is not 2-D or `v` is not `[rows]`.
+ */
+export function scaleRows(a: Tensor, v: Tensor): Tensor {
+  if (a.rank !== 2 || v.rank !== 1 || v.shape[0] !== a.shape[0]) {
+    throw new ShapeError(
+      `scaleRows: v ${formatShape(v.shape)} must be [rows] for a 2-D a ${formatShape(a.shape)}`,
+    );
+  }
+  assertDtype("scaleRows", "a", a, "float32");
+  assertDtype("scaleRows", "v", v, "float32");
+  return runOperation("scaleRows", [a, v], {}, () => {
+    const column = makeView(v, [a.shape[0]!, 1]);
+    const output = runKernel("mul", [a, column], { outputShape: a.shape });
+    column.dispose();
+    return output;
+  });
+}
+
+/**
+ * Multiplies column `j` of the 2-D `a` by `v[j]` (`a · diag(v)`).
+ *
+ * @throws ShapeError when `a` is not 2-D or `v` is not `[columns]`.
+ */
+export function scaleColumns(a: Tensor, v: Tensor): Tensor {
+  if (a.rank !== 2 || v.rank !== 1 || v.shape[0] !== a.shape[1]) {
+    throw new ShapeError(
+      `scaleColumns: v ${formatShape(v.shape)} must be [columns] for a 2-D a ${formatShape(a.shape)}`,
+    );
+  }
+  assertDtype("scaleColumns", "a", a, "float32");
+  assertDtype("scaleColumns", "v", v, "float32");
+  return runOperation("scaleColumns", [a, v], {}, () => {
+    const row = makeView(v, [1, a.shape[1]!]);
+    const output = runKernel("mul", [a, row], { outputShape: a.shape });
+    row.dispose();
+    return output;
+  });
+}
+
+/** The Frobenius norm `sqrt(Σ a²)` of any float32 tensor, as a number (reads one value back). */
+export function frobeniusNorm(a: Tensor): number {
+  assertDtype("frobeniusNorm", "input", a, "float32");
+  const norm = runKernel("frobeniusNorm", [a], {});
+  const value = norm.item();
+  norm.dispose();
+  return value;
+}
+
+/** Elementwise finiteness mask: int32 1 where the element is finite, 0 for NaN or ±Infinity. */
+export function isFinite(a: Tensor): Tensor {
+  assertDtype("isFinite", "input", a, "float32");
+  return runOperation("isFinite", [a], {}, () => runKernel("isFinite", [a], {}));
+}
+
+/** True when every element is finite (int32 tensors and empty tensors always are). Reads one value back. */
+export function allFinite(a: Tensor): boolean {
+  if (a.dtype === "int32" || a.size === 0) return true;
+  // max(-mask) is -1 exactly when every mask entry is 1 (exact for any size, unlike a float32 count).
+  const mask = runKernel("isFinite", [a], {});
+  const asFloat = runKernel("cast", [mask], { dtype: "float32" });
+  const negated = runKernel("neg", [asFloat], {});
+  const flat = makeView(negated, [1, negated.size, 1]);
+  const largest = runKernel("max", [flat], {});
+  const finite = largest.item() === -1;
+  for (const tensor of [mask, asFloat, negated, flat, largest]) tensor.dispose();
+  return finite;
+}
