@@ -9,6 +9,11 @@
  * Everything after `await backend.initialize()` is synchronous: uploads, kernels and read-backs return
  * immediately (a GPU backend may block on `toArray()` inside {@link Backend.read}).
  *
+ * Registration: the built-in backends are listed in `src/backends/builtin-backends.ts`, which imports
+ * `wasmBackendDefinition` from `src/backends/wasm/index.ts` and `gpuBackendDefinition` from
+ * `src/backends/gpu/index.ts` (each a {@link BackendDefinition} whose `create()` builds the backend, importing
+ * heavy code such as gpu.js lazily). Other code may call `registerBackend(definition)`.
+ *
  * A backend need not implement every kernel. When the active backend lacks one, the engine reads the inputs
  * back, runs the `js` reference kernel, uploads the result, counts the fallback and emits a
  * `kernel-fallback` event (see `backendStatus()` and `onBackendEvent()`).
@@ -64,7 +69,8 @@ export interface KernelAttributeMap {
   matmul: { readonly transposeA: boolean; readonly transposeB: boolean };
   /**
    * Elementwise binary ops with NumPy broadcasting. Inputs `[a, b]` have the same rank as `outputShape`
-   * (leading 1s added by the engine); each axis of an input is either 1 or equal to the output's.
+   * (leading 1s added by the engine); each axis of an input is either 1 or equal to the output's. Both inputs
+   * have the same dtype (the engine promotes int32 to float32 when they differ); the output has that dtype.
    */
   add: { readonly outputShape: readonly number[] };
   /** See {@link KernelAttributeMap.add}: `a - b`. */

@@ -40,8 +40,13 @@ function binary(name: BinaryName, a: Tensor | number, b: Tensor | number): Tenso
     if (right !== b) created.push(right);
     if (left.dtype !== right.dtype) {
       // Mixed int32/float32: promote the integer side, so kernels see one dtype (as torch's type promotion).
-      if (left.dtype === "int32") created.push((left = runKernel("cast", [left], { dtype: "float32" })));
-      else created.push((right = runKernel("cast", [right], { dtype: "float32" })));
+      if (left.dtype === "int32") {
+        left = runKernel("cast", [left], { dtype: "float32" });
+        created.push(left);
+      } else {
+        right = runKernel("cast", [right], { dtype: "float32" });
+        created.push(right);
+      }
     }
     const outputShape = broadcastShapes(name, left.shape, right.shape);
     const leftView = withRank(left, outputShape.length);

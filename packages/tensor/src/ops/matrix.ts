@@ -54,8 +54,11 @@ export function frobeniusNorm(a: Tensor): number {
   return value;
 }
 
-/** Elementwise finiteness mask: int32 1 where the element is finite, 0 for NaN or ±Infinity. */
-export function isFinite(a: Tensor): Tensor {
+/**
+ * Elementwise finiteness mask: int32 1 where the element is finite, 0 for NaN or ±Infinity.
+ * Exported from the package as `isFinite`.
+ */
+export function finiteMask(a: Tensor): Tensor {
   assertDtype("isFinite", "input", a, "float32");
   return runOperation("isFinite", [a], {}, () => runKernel("isFinite", [a], {}));
 }

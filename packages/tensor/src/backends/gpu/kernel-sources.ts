@@ -241,14 +241,13 @@ export const rotarySource = `function(x, cos, sin, sequence, headDim) {
 /**
  * Batched matrix product on `[batch, m, n]` outputs. Element `(i, p)` of batch `z` of A sits at
  * `z·batchA + i·rowA + p·depthA` (the strides encode `transposeA` and batch broadcasting), likewise `(p, j)` of B
- * at `z·batchB + p·depthB + j·columnB`. `rowOffset` shifts the output rows: a tile of rows `rowOffset ..` of
- * the full product (see the tiled matmul in `gpu-kernels.ts`).
+ * at `z·batchB + p·depthB + j·columnB`. Thread `x` computes output element `offset + x`: a product too large for
+ * one dispatch is computed as consecutive tiles of the flat output (see `matmulKernel` in `gpu-kernels.ts`).
  */
-export const matmulSource = `function(a, b, m, n, depth, rowOffset, batchA, rowA, depthA, batchB, depthB, columnB) {
-  const index = this.thread.x + 0.0;
+export const matmulSource = `function(a, b, m, n, depth, offset, batchA, rowA, depthA, batchB, depthB, columnB) {
+  const index = this.thread.x + offset;
   ${decodeIndex("index", ["batch", "m", "n"], "c")}
-  const row = c1 + rowOffset;
-  const baseA = c0 * batchA + row * rowA;
+  const baseA = c0 * batchA + c1 * rowA;
   const baseB = c0 * batchB + c2 * columnB;
   let sum = 0.0;
   for (let p = 0; p < depth; p++) {

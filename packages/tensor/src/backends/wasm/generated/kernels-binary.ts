@@ -14,6 +14,12 @@ export const plainSharedFlagOffset = 143;
 /** Byte offset of the memory-limits flag in the relaxed binary. */
 export const relaxedSharedFlagOffset = 143;
 
+/** A minimal module using SIMD: `WebAssembly.validate` accepts it where fixed-width SIMD is supported. */
+export const simdProbeBase64 = "AGFzbQEAAAABBQFgAAF7AwIBAAoWARQA/QwAAAAAAAAAAAAAAAAAAAAACw==";
+
+/** A minimal module using `f32x4.relaxed_madd`: validates where relaxed SIMD is enabled. */
+export const relaxedSimdProbeBase64 = "AGFzbQEAAAABBgFgAXsBewMCAQAKDQELACAAIAAgAP2FAgs=";
+
 /** Bytes of per-thread scratch that the `gemm` export needs (packed panels and an edge tile). */
 export const gemmWorkBytes = 2228480;
 

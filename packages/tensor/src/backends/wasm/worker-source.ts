@@ -1,0 +1,47 @@
+/**
+ * The source of a kernel worker, as a string: Node evaluates it with `new Worker(source, {eval: true})`, a
+ * browser loads it from a Blob URL, so the package needs no separate worker file.
+ *
+ * Protocol (all state in the shared memory, Int32 slots from `control`, see `thread-pool.ts`):
+ * the first message carries `{module, memory, control, index}`; the worker instantiates the kernels on that
+ * memory and answers `"ready"`. Then it blocks in `Atomics.wait` on the generation slot; on each new generation
+ * it runs its share of the job list (GEMM calls, 11 int32 each) with its own work area, then decrements the
+ * pending counter and wakes the dispatcher when it reaches 0. A set quit slot ends the loop.
+ */
+export const workerSource = `"use strict";
+const GENERATION = 0, PENDING = 1, QUIT = 2, FAILED = 3, WORKERS = 8, CALL_INTS = 11;
+const port = typeof self === "object" && typeof self.postMessage === "function" && typeof require === "undefined"
+  ? self
+  : require("node:worker_threads").parentPort;
+function start(data) {
+  const { module, memory, control, index } = data;
+  const kernels = new WebAssembly.Instance(module, { env: { memory } }).exports;
+  const state = new Int32Array(memory.buffer, control, WORKERS + 4 * (index + 1));
+  port.postMessage("ready");
+  let seen = 0;
+  for (;;) {
+    Atomics.wait(state, GENERATION, seen);
+    const generation = Atomics.load(state, GENERATION);
+    if (generation === seen) continue;
+    seen = generation;
+    if (Atomics.load(state, QUIT) !== 0) break;
+    const slot = WORKERS + 4 * index;
+    const jobs = state[slot], count = state[slot + 1], work = state[slot + 2];
+    try {
+      if (count > 0) {
+        const calls = new Int32Array(memory.buffer, jobs, count * CALL_INTS);
+        for (let call = 0; call < count; call++) {
+          const o = call * CALL_INTS;
+          kernels.gemm(calls[o], calls[o + 1], calls[o + 2], calls[o + 3], calls[o + 4], calls[o + 5],
+            calls[o + 6], calls[o + 7], calls[o + 8], calls[o + 9], calls[o + 10], work);
+        }
+      }
+    } catch (error) {
+      Atomics.store(state, FAILED, 1);
+    }
+    if (Atomics.sub(state, PENDING, 1) === 1) Atomics.notify(state, PENDING);
+  }
+}
+if (port === self) self.onmessage = (event) => start(event.data);
+else port.once("message", start);
+`;
