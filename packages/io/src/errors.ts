@@ -16,6 +16,7 @@ export interface PeftjsErrorOptions {
 export class PeftjsError extends Error {
   /** A stable, machine-readable identifier of the failure, e.g. `"safetensors_header"`. */
   readonly code: string;
+  // biome-ignore lint/correctness/noUnusedPrivateClassMembers: isPeftjsError reads it through the Symbol.for key.
   private readonly [marker] = true;
 
   constructor(code: string, message: string, options: PeftjsErrorOptions = {}) {
