@@ -19,7 +19,7 @@ export const invalidFixtureNames = readdirSync(join(fixturesFolder, "invalid"))
   .sort();
 
 /** The bytes of a fixture file, in a buffer of their own. */
-export function fixtureBytes(relativePath: string): Uint8Array {
+export function fixtureBytes(relativePath: string): Uint8Array<ArrayBuffer> {
   return Uint8Array.from(readFileSync(join(fixturesFolder, relativePath)));
 }
 
