@@ -22,7 +22,7 @@ function expInline(value) {
   const coefficients = [1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1];
   return `(block (result v128)
       (local.set $expX (f32x4.min (f32x4.max ${value} ${f32x4(-104)}) ${f32x4(89)}))
-      (local.set $expN (f32x4.nearest (f32x4.mul (local.get $expX) ${f32x4(1.4426950408889634)})))
+      (local.set $expN (f32x4.nearest (f32x4.mul (local.get $expX) ${f32x4(Math.LOG2E)})))
       (local.set $expR (f32x4.sub (f32x4.sub (local.get $expX) (f32x4.mul (local.get $expN) ${f32x4(0.693359375)}))
                                   (f32x4.mul (local.get $expN) ${f32x4(-2.1219444e-4)})))
       (local.set $expP ${f32x4(1.98756915e-4)})

@@ -56,7 +56,9 @@ export async function coreCount(): Promise<number> {
 /** True when workers can be started here (worker_threads in Node, `Worker` + Blob URLs in browsers). */
 export function workersSupported(): boolean {
   if (nodeProcess() !== undefined) return true;
-  return typeof Worker === "function" && typeof Blob === "function" && typeof URL?.createObjectURL === "function";
+  return (
+    typeof Worker === "function" && typeof Blob === "function" && typeof URL?.createObjectURL === "function"
+  );
 }
 
 /** True when this thread may block in `Atomics.wait` (false on a browser main thread). */
@@ -90,12 +92,18 @@ export async function startWorker(): Promise<KernelWorker> {
   }
   const url = URL.createObjectURL(new Blob([workerSource], { type: "text/javascript" }));
   const worker = new Worker(url);
-  URL.revokeObjectURL(url);
   return {
     postMessage: (message) => worker.postMessage(message),
     firstMessage: () =>
       new Promise((resolve, reject) => {
-        worker.addEventListener("message", (event) => resolve(event.data), { once: true });
+        worker.addEventListener(
+          "message",
+          (event) => {
+            URL.revokeObjectURL(url);
+            resolve(event.data);
+          },
+          { once: true },
+        );
         worker.addEventListener("error", (event) => reject(new Error(event.message)), { once: true });
       }),
     terminate: () => worker.terminate(),

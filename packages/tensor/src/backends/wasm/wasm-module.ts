@@ -15,7 +15,7 @@ import {
 const unsharedMemoryFlag = 0x01;
 
 /** Decodes base64 with the `atob` that Node ≥ 16 and every browser provide. */
-export function decodeBase64(text: string): Uint8Array {
+export function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
   const binary = atob(text);
   const bytes = new Uint8Array(binary.length);
   for (let index = 0; index < binary.length; index++) bytes[index] = binary.charCodeAt(index);
@@ -65,9 +65,10 @@ export interface KernelVariant {
 }
 
 /** The kernel binary for a variant (the unshared one is the shared binary with its memory flag patched). */
-export function kernelBinary(variant: KernelVariant): Uint8Array {
+export function kernelBinary(variant: KernelVariant): Uint8Array<ArrayBuffer> {
   const bytes = decodeBase64(variant.relaxed ? relaxedKernelsBase64 : plainKernelsBase64);
-  if (!variant.shared) bytes[variant.relaxed ? relaxedSharedFlagOffset : plainSharedFlagOffset] = unsharedMemoryFlag;
+  if (!variant.shared)
+    bytes[variant.relaxed ? relaxedSharedFlagOffset : plainSharedFlagOffset] = unsharedMemoryFlag;
   return bytes;
 }
 

@@ -10,9 +10,8 @@
  */
 export const workerSource = `"use strict";
 const GENERATION = 0, PENDING = 1, QUIT = 2, FAILED = 3, WORKERS = 8, CALL_INTS = 11;
-const port = typeof self === "object" && typeof self.postMessage === "function" && typeof require === "undefined"
-  ? self
-  : require("node:worker_threads").parentPort;
+const inBrowser = typeof require === "undefined" && typeof self === "object";
+const port = inBrowser ? self : require("node:worker_threads").parentPort;
 function start(data) {
   const { module, memory, control, index } = data;
   const kernels = new WebAssembly.Instance(module, { env: { memory } }).exports;
@@ -42,6 +41,6 @@ function start(data) {
     if (Atomics.sub(state, PENDING, 1) === 1) Atomics.notify(state, PENDING);
   }
 }
-if (port === self) self.onmessage = (event) => start(event.data);
+if (inBrowser) self.onmessage = (event) => start(event.data);
 else port.once("message", start);
 `;

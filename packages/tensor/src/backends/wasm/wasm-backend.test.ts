@@ -1,0 +1,287 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { KernelName, TensorInfo } from "../../backend/backend.js";
+import { isBackendRegistered, registerBackend } from "../../backend/registry.js";
+import { conformanceCases, runConformanceCase } from "../../testing/index.js";
+import { cpuKernels } from "../js/cpu-kernels.js";
+import type { CpuTensor } from "../js/cpu-tensor.js";
+import { WasmBackend, wasmBackendDefinition } from "./index.js";
+
+/** Deterministic values in [-1, 1) (no generator needed for kernel-level checks). */
+function pattern(size: number, salt: number): Float32Array {
+  const values = new Float32Array(size);
+  for (let index = 0; index < size; index++)
+    values[index] = ((index * 7919 + salt * 104729) % 2003) / 1001.5 - 1;
+  return values;
+}
+
+function runKernel(
+  backend: WasmBackend,
+  name: KernelName,
+  inputs: readonly CpuTensor[],
+  attributes: object,
+): Float32Array | Int32Array {
+  const handles: TensorInfo[] = inputs.map((input) => ({
+    handle: backend.upload(input.values.slice(), input.dtype),
+    shape: input.shape,
+    dtype: input.dtype,
+  }));
+  const kernel = backend.kernels[name] as (
+    inputs: readonly TensorInfo[],
+    attributes: object,
+    backend: WasmBackend,
+  ) => TensorInfo;
+  const output = kernel(handles, attributes, backend);
+  const size = output.shape.reduce((product, extent) => product * extent, 1);
+  const values = backend.read(output.handle, output.dtype, size).slice();
+  backend.dispose(output.handle);
+  for (const handle of handles) backend.dispose(handle.handle);
+  return values;
+}
+
+function referenceKernel(
+  name: KernelName,
+  inputs: readonly CpuTensor[],
+  attributes: object,
+): Float32Array | Int32Array {
+  return (cpuKernels[name] as (inputs: readonly CpuTensor[], attributes: object) => CpuTensor)(
+    inputs,
+    attributes,
+  ).values;
+}
+
+/** Largest |actual − expected| / (1 + |expected|). */
+function largestError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  expect(actual.length).toBe(expected.length);
+  let largest = 0;
+  for (let index = 0; index < actual.length; index++) {
+    largest = Math.max(
+      largest,
+      Math.abs(actual[index]! - expected[index]!) / (1 + Math.abs(expected[index]!)),
+    );
+  }
+  return largest;
+}
+
+const threaded = new WasmBackend({ threads: 2 });
+const single = new WasmBackend({ threads: 1 });
+
+beforeAll(async () => {
+  expect((await threaded.initialize()).available).toBe(true);
+  expect((await single.initialize()).available).toBe(true);
+});
+
+afterAll(() => {
+  threaded.close();
+});
+
+describe("wasm backend initialisation", () => {
+  it("reports SIMD, relaxed SIMD and the thread count", async () => {
+    const availability = await threaded.initialize();
+    expect(availability.reason).toMatch(/WebAssembly SIMD kernels .* on 2 threads/);
+    expect(availability.details).toMatchObject({ threads: 2, sharedMemory: true });
+    expect((await single.initialize()).details).toMatchObject({ threads: 1, sharedMemory: false });
+  });
+
+  it("refuses relaxed SIMD where the engine does not validate it, and uses it where it does", async () => {
+    const forced = new WasmBackend({ threads: 1, relaxedSimd: true });
+    const availability = await forced.initialize();
+    const validates = WebAssembly.validate(
+      // (module (func (param v128) (result v128) local.get 0 local.get 0 local.get 0 f32x4.relaxed_madd))
+      new Uint8Array([
+        0, 97, 115, 109, 1, 0, 0, 0, 1, 6, 1, 96, 1, 123, 1, 123, 3, 2, 1, 0, 10, 13, 1, 11, 0, 32, 0, 32, 0,
+        32, 0, 253, 133, 2, 11,
+      ]),
+    );
+    expect(availability.available).toBe(validates);
+    if (!validates) expect(availability.reason).toContain("relaxed");
+  });
+});
+
+describe("wasm GEMM against the js reference", () => {
+  // Odd sizes straddle every tile edge (MR = 4, NR = 16, KC = 256, MC = 128); float32 sums of k products of
+  // values in [-1, 1) differ from the js order by at most about k·2⁻²⁴ each: 1e-4 relative covers k ≤ 600.
+  const shapes: [number, number, number][] = [
+    [1, 1, 1],
+    [3, 5, 7],
+    [4, 16, 256],
+    [5, 17, 257],
+    [33, 31, 300],
+    [130, 129, 20],
+    [9, 2100, 3],
+    [300, 24, 520],
+    [2, 3, 0],
+  ];
+  for (const [m, n, k] of shapes) {
+    for (const transposeA of [false, true]) {
+      for (const transposeB of [false, true]) {
+        it(`${m}x${k} · ${k}x${n}${transposeA ? " transposeA" : ""}${transposeB ? " transposeB" : ""}`, () => {
+          const inputs: CpuTensor[] = [
+            {
+              values: pattern(m * k, 1),
+              shape: [1, transposeA ? k : m, transposeA ? m : k],
+              dtype: "float32",
+            },
+            {
+              values: pattern(k * n, 2),
+              shape: [1, transposeB ? n : k, transposeB ? k : n],
+              dtype: "float32",
+            },
+          ];
+          const attributes = { transposeA, transposeB };
+          const expected = referenceKernel("matmul", inputs, attributes);
+          expect(largestError(runKernel(threaded, "matmul", inputs, attributes), expected)).toBeLessThan(
+            1e-4,
+          );
+          expect(largestError(runKernel(single, "matmul", inputs, attributes), expected)).toBeLessThan(1e-4);
+        });
+      }
+    }
+  }
+
+  it("splits batched and broadcast products across threads with the same result as one thread", () => {
+    const inputs: CpuTensor[] = [
+      { values: pattern(3 * 70 * 90, 3), shape: [3, 70, 90], dtype: "float32" },
+      { values: pattern(90 * 110, 4), shape: [1, 90, 110], dtype: "float32" },
+    ];
+    const attributes = { transposeA: false, transposeB: false };
+    // Both thread counts run the same micro-kernel over the same k order per element: bit-identical.
+    expect(runKernel(threaded, "matmul", inputs, attributes)).toEqual(
+      runKernel(single, "matmul", inputs, attributes),
+    );
+    expect(
+      largestError(
+        runKernel(threaded, "matmul", inputs, attributes),
+        referenceKernel("matmul", inputs, attributes),
+      ),
+    ).toBeLessThan(1e-4);
+  });
+
+  it("handles a tall-skinny product (B read in place, rows split across threads)", () => {
+    const inputs: CpuTensor[] = [
+      { values: pattern(515 * 700, 5), shape: [1, 515, 700], dtype: "float32" },
+      { values: pattern(700 * 16, 6), shape: [1, 700, 16], dtype: "float32" },
+    ];
+    const attributes = { transposeA: false, transposeB: false };
+    expect(
+      largestError(
+        runKernel(threaded, "matmul", inputs, attributes),
+        referenceKernel("matmul", inputs, attributes),
+      ),
+    ).toBeLessThan(2e-4);
+  });
+});
+
+describe("wasm elementwise and row kernels against the js reference", () => {
+  const float = (shape: number[], salt: number, scaleBy = 1): CpuTensor => ({
+    values: pattern(
+      shape.reduce((product, extent) => product * extent, 1),
+      salt,
+    ).map((value) => value * scaleBy),
+    shape,
+    dtype: "float32",
+  });
+  // Tolerances: +, −, ×, ÷, √, clamp, scale, axpy and RMS norm round exactly as the reference (0); exp-based
+  // kernels use a polynomial exp within a few float32 ulp (4e-6); softmax adds a float32 sum (1e-5).
+  const cases: [string, KernelName, CpuTensor[], object, number][] = [
+    ["add same shape", "add", [float([7, 9], 1), float([7, 9], 2)], { outputShape: [7, 9] }, 0],
+    ["sub row broadcast", "sub", [float([5, 13], 3), float([1, 13], 4)], { outputShape: [5, 13] }, 0],
+    ["mul scalar broadcast", "mul", [float([1, 1], 5), float([6, 11], 6)], { outputShape: [6, 11] }, 0],
+    [
+      "div general broadcast",
+      "div",
+      [float([3, 1], 7), float([1, 5], 8, 0.5).map ? float([1, 5], 8) : float([1, 5], 8)],
+      { outputShape: [3, 5] },
+      0,
+    ],
+    ["scale", "scale", [float([37], 9)], { factor: 0.1 }, 0],
+    ["axpy", "axpy", [float([41], 10), float([41], 11)], { alpha: 0.3 }, 0],
+    ["neg", "neg", [float([19], 12)], {}, 0],
+    ["clamp", "clamp", [float([23], 13)], { min: -0.25, max: Number.POSITIVE_INFINITY }, 0],
+    ["exp", "exp", [float([3, 67], 14, 20)], {}, 4e-6],
+    ["silu", "silu", [float([4, 129], 15, 12)], {}, 4e-6],
+    ["sigmoid", "sigmoid", [float([129], 16, 12)], {}, 4e-6],
+    ["softmax", "softmax", [float([6, 131], 17, 50)], {}, 1e-5],
+    ["rmsNorm", "rmsNorm", [float([5, 67], 18), float([67], 19)], { epsilon: 1e-6 }, 0],
+    ["sum inner", "sum", [float([3, 1001, 1], 20)], {}, 1e-7],
+    ["sum middle", "sum", [float([7, 13, 6], 21)], {}, 1e-7],
+    ["frobeniusNorm", "frobeniusNorm", [float([17, 9], 22)], {}, 1e-7],
+  ];
+  for (const [name, kernel, inputs, attributes, tolerance] of cases) {
+    it(name, () => {
+      expect(
+        largestError(
+          runKernel(threaded, kernel, inputs, attributes),
+          referenceKernel(kernel, inputs, attributes),
+        ),
+      ).toBeLessThanOrEqual(tolerance);
+    });
+  }
+
+  it("exp handles the float32 range ends and NaN like Math.exp", () => {
+    const values = new Float32Array([
+      Number.NEGATIVE_INFINITY,
+      -200,
+      -100,
+      -87.5,
+      0,
+      88.5,
+      88.8,
+      100,
+      Number.POSITIVE_INFINITY,
+      Number.NaN,
+    ]);
+    const actual = runKernel(threaded, "exp", [{ values, shape: [values.length], dtype: "float32" }], {});
+    const expected = Float32Array.from(values, (value) => Math.exp(value));
+    for (let index = 0; index < values.length; index++) {
+      const reference = expected[index]!;
+      if (Number.isNaN(reference) || !Number.isFinite(reference) || reference === 0)
+        expect(actual[index]).toBe(reference);
+      // Subnormal results keep absolute accuracy (1e-44 covers the coarse subnormal spacing).
+      else
+        expect(Math.abs(actual[index]! - reference)).toBeLessThanOrEqual(Math.max(1e-44, 4e-6 * reference));
+    }
+  });
+
+  it("keeps int32 tensors on the reference path", () => {
+    const left: CpuTensor = { values: new Int32Array([1, -2, 3, 7]), shape: [2, 2], dtype: "int32" };
+    const right: CpuTensor = { values: new Int32Array([2]), shape: [1, 1], dtype: "int32" };
+    expect(Array.from(runKernel(threaded, "div", [left, right], { outputShape: [2, 2] }))).toEqual([
+      0, -1, 1, 3,
+    ]);
+    expect(Array.from(runKernel(threaded, "neg", [left], {}))).toEqual([-1, 2, -3, -7]);
+  });
+});
+
+describe("wasm memory", () => {
+  it("frees every tensor it allocates", () => {
+    const before = threaded.memory();
+    for (let repeat = 0; repeat < 1000; repeat++) {
+      runKernel(
+        threaded,
+        "add",
+        [
+          { values: pattern(100, repeat), shape: [100], dtype: "float32" },
+          { values: pattern(100, 1), shape: [100], dtype: "float32" },
+        ],
+        {
+          outputShape: [100],
+        },
+      );
+    }
+    expect(threaded.memory()).toEqual(before);
+    expect(threaded.heap.memory.buffer.byteLength).toBeLessThan(64 * 1024 * 1024);
+  });
+});
+
+describe("conformance of wasm against js", () => {
+  beforeAll(() => {
+    if (!isBackendRegistered("wasm")) registerBackend(wasmBackendDefinition);
+  });
+  for (const testCase of conformanceCases) {
+    it(testCase.name, async () => {
+      const result = await runConformanceCase(testCase, "wasm");
+      expect(result.failure).toBeUndefined();
+      expect(result.passed).toBe(true);
+    });
+  }
+});

@@ -1,0 +1,240 @@
+/**
+ * The `wasm` backend: tensors live in one WebAssembly memory (shared with kernel workers where threads are
+ * available) and kernels are the hand-written SIMD functions of `scripts/wasm/*.mjs`, compiled at build time.
+ */
+import type {
+  Backend,
+  BackendAvailability,
+  BackendDefinition,
+  BackendMemory,
+  DataHandle,
+  DType,
+  KernelTable,
+  TensorInfo,
+  TensorValues,
+} from "../../backend/backend.js";
+import { gemmWorkBytes } from "./generated/kernels-binary.js";
+import { WasmHeap } from "./heap.js";
+import { coreCount, workersSupported } from "./platform.js";
+import { type GemmCall, ThreadPool } from "./thread-pool.js";
+import { type WasmHandle, wasmKernels } from "./wasm-kernels.js";
+import {
+  compileKernels,
+  instantiateKernels,
+  type KernelExports,
+  relaxedSimdSupported,
+  sharedMemorySupported,
+  simdSupported,
+} from "./wasm-module.js";
+
+/** Options of the wasm backend. */
+export interface WasmBackendOptions {
+  /** Threads that run matrix products, the calling thread included. Default: the number of cores. */
+  readonly threads?: number;
+  /**
+   * Use relaxed SIMD (`f32x4.relaxed_madd`, a fused multiply-add where the CPU has one). Default: whenever
+   * the engine validates it. `true` where it does not validate makes the backend unavailable.
+   */
+  readonly relaxedSimd?: boolean;
+}
+
+/** Initial memory: 16 MiB; it grows on demand up to the 4 GiB of wasm32. */
+const initialPages = 256;
+const maximumPages = 65536;
+/** Fallback maximum (1 GiB) for engines that cannot reserve 4 GiB of shared address space. */
+const fallbackMaximumPages = 16384;
+
+function createMemory(shared: boolean): WebAssembly.Memory {
+  try {
+    return new WebAssembly.Memory({ initial: initialPages, maximum: maximumPages, shared });
+  } catch {
+    return new WebAssembly.Memory({ initial: initialPages, maximum: fallbackMaximumPages, shared });
+  }
+}
+
+/** The WebAssembly SIMD backend (priority 2: above `js`, below `gpu`). */
+export class WasmBackend implements Backend {
+  readonly name = "wasm";
+  readonly priority = 2;
+  readonly kernels: KernelTable;
+  private readonly options: WasmBackendOptions;
+  private liveHandles = 0;
+  /** Why the backend runs on one thread although more were requested, if it does. */
+  private threadFallback: string | undefined;
+  private liveBytes = 0;
+  private state:
+    | {
+        heap: WasmHeap;
+        exports: KernelExports;
+        pool: ThreadPool | undefined;
+        workAreas: readonly number[];
+        relaxed: boolean;
+      }
+    | undefined;
+
+  constructor(options: WasmBackendOptions = {}) {
+    this.options = options;
+    this.kernels = wasmKernels() as KernelTable;
+  }
+
+  /** Detects SIMD, compiles the kernels, starts the workers and warms the GEMM up. */
+  async initialize(): Promise<BackendAvailability> {
+    if (this.state !== undefined) return this.describe();
+    if (!simdSupported()) {
+      return { available: false, reason: "this engine does not validate WebAssembly SIMD (128-bit) modules" };
+    }
+    const relaxedAvailable = relaxedSimdSupported();
+    if (this.options.relaxedSimd === true && !relaxedAvailable) {
+      return {
+        available: false,
+        reason: "relaxed SIMD was requested but f32x4.relaxed_madd does not validate here",
+      };
+    }
+    const relaxed = this.options.relaxedSimd ?? relaxedAvailable;
+    const requestedThreads = Math.max(1, Math.floor(this.options.threads ?? (await coreCount())));
+    const shared = requestedThreads > 1 && sharedMemorySupported() && workersSupported();
+    if (requestedThreads > 1 && !shared) {
+      this.threadFallback =
+        "shared memory or workers are unavailable (a browser page must be cross-origin isolated)";
+    }
+    const memory = createMemory(shared);
+    const module = await compileKernels({ relaxed, shared });
+    const exports = instantiateKernels(module, memory);
+    const heap = new WasmHeap(memory);
+    const threads = shared ? requestedThreads : 1;
+    const workAreas = Array.from({ length: threads }, () => heap.allocate(gemmWorkBytes));
+    let pool: ThreadPool | undefined;
+    if (threads > 1) {
+      try {
+        pool = await ThreadPool.start(heap, module, exports, threads, workAreas);
+      } catch (error) {
+        // Workers could not start (e.g. a content security policy forbids Blob URLs): run single-threaded.
+        for (const area of workAreas.slice(1)) heap.free(area);
+        pool = undefined;
+        this.threadFallback = `workers could not start (${error instanceof Error ? error.message : String(error)})`;
+      }
+    }
+    this.state = { heap, exports, pool, workAreas: pool ? workAreas : workAreas.slice(0, 1), relaxed };
+    this.warmUp();
+    return this.describe();
+  }
+
+  /** The compiled kernel exports (after {@link initialize}). */
+  get wasm(): KernelExports {
+    return this.ready().exports;
+  }
+
+  /** The heap that holds every tensor of this backend. */
+  get heap(): WasmHeap {
+    return this.ready().heap;
+  }
+
+  /** Threads that run matrix products (1 without workers). */
+  get threadCount(): number {
+    return this.state?.pool?.threadCount ?? 1;
+  }
+
+  /** Copies the values into the wasm heap. */
+  upload(values: TensorValues, _dtype: DType): DataHandle {
+    const heap = this.heap;
+    const offset = heap.allocate(values.byteLength);
+    heap.bytes.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), offset);
+    return this.track({ offset, bytes: values.byteLength });
+  }
+
+  /** A view of the elements in wasm memory, valid until the next call into this backend. */
+  read(handle: DataHandle, dtype: DType, size: number): TensorValues {
+    const { offset } = handle as WasmHandle;
+    const buffer = this.heap.memory.buffer;
+    return dtype === "int32" ? new Int32Array(buffer, offset, size) : new Float32Array(buffer, offset, size);
+  }
+
+  /** Frees the handle's heap block. */
+  dispose(handle: DataHandle): void {
+    const { offset, bytes } = handle as WasmHandle;
+    this.heap.free(offset);
+    this.liveHandles--;
+    this.liveBytes -= bytes;
+  }
+
+  /** Live tensors and their bytes (the backend's own scratch areas excluded). */
+  memory(): BackendMemory {
+    return { handles: this.liveHandles, bytes: this.liveBytes };
+  }
+
+  /** Allocates an output tensor of this backend (for kernels). */
+  allocateOutput(shape: readonly number[], dtype: DType): TensorInfo {
+    let size = 1;
+    for (const extent of shape) size *= extent;
+    const handle = this.track({ offset: this.heap.allocate(size * 4), bytes: size * 4 });
+    return { handle, shape, dtype };
+  }
+
+  /** Runs GEMM calls, part t on thread t (for kernels). */
+  runGemm(parts: readonly (readonly GemmCall[])[]): void {
+    const state = this.ready();
+    if (state.pool !== undefined && parts.length > 1) {
+      state.pool.run(parts);
+      return;
+    }
+    for (const part of parts) for (const call of part) state.exports.gemm(...call, state.workAreas[0]!);
+  }
+
+  /** Stops the kernel workers; the backend then runs single-threaded. */
+  close(): void {
+    const state = this.state;
+    if (state?.pool === undefined) return;
+    state.pool.close();
+    state.pool = undefined;
+  }
+
+  private track(handle: WasmHandle): WasmHandle {
+    this.liveHandles++;
+    this.liveBytes += handle.bytes;
+    return handle;
+  }
+
+  private ready(): NonNullable<WasmBackend["state"]> {
+    if (this.state === undefined) throw new Error("the wasm backend is used before initialize()");
+    return this.state;
+  }
+
+  private describe(): BackendAvailability {
+    const state = this.ready();
+    const threads = this.threadCount;
+    return {
+      available: true,
+      reason: `WebAssembly SIMD kernels (${state.relaxed ? "relaxed SIMD fused multiply-add" : "mul + add"}) on ${threads} thread${threads === 1 ? "" : "s"}${this.threadFallback === undefined ? "" : `; ${this.threadFallback}`}`,
+      details: { relaxedSimd: state.relaxed, threads, sharedMemory: state.pool !== undefined },
+    };
+  }
+
+  /** A few small products so that the engine tiers the GEMM functions up before the first real call. */
+  private warmUp(): void {
+    const size = 96;
+    const bytes = size * size * 4;
+    const heap = this.heap;
+    const a = heap.allocate(bytes);
+    const b = heap.allocate(bytes);
+    const c = heap.allocate(bytes);
+    heap.float32.fill(0.5, a / 4, a / 4 + size * size);
+    heap.float32.fill(0.25, b / 4, b / 4 + size * size);
+    for (let repeat = 0; repeat < 8; repeat++) {
+      for (const transposeA of [0, 1]) {
+        this.runGemm([[[size, size, size, a, size, transposeA, b, size, 0, c, size]]]);
+        this.runGemm([[[size, 16, size, a, size, transposeA, b, 16, 0, c, 16]]]);
+      }
+    }
+    heap.free(c);
+    heap.free(b);
+    heap.free(a);
+  }
+}
+
+/** Creates a registry definition of the wasm backend with the given options. */
+export function createWasmBackendDefinition(options: WasmBackendOptions = {}): BackendDefinition {
+  return { name: "wasm", priority: 2, create: () => new WasmBackend(options) };
+}
+
+/** The wasm backend with default options (threads = cores, relaxed SIMD when it validates). */
+export const wasmBackendDefinition: BackendDefinition = createWasmBackendDefinition();

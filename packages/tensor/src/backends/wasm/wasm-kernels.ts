@@ -1,0 +1,224 @@
+/**
+ * The wasm backend's kernel table. Kernels with a SIMD implementation call the WebAssembly exports on byte
+ * offsets; the cases they do not cover (integer tensors, general broadcasting) run the `js` reference kernel on
+ * views of the wasm memory, so every entry handles every input the engine may pass.
+ */
+import type { KernelAttributeMap, KernelName, KernelTable, TensorInfo } from "../../backend/backend.js";
+import { cpuKernels } from "../js/cpu-kernels.js";
+import type { CpuTensor } from "../js/cpu-tensor.js";
+import { planMatmul } from "./matmul-plan.js";
+import type { WasmBackend } from "./wasm-backend.js";
+import type { KernelExports } from "./wasm-module.js";
+
+/** Storage of one tensor: a block of the wasm heap. */
+export interface WasmHandle {
+  /** Byte offset of the first element in the kernels' memory. */
+  readonly offset: number;
+  /** Bytes of the elements (before the heap's 64-byte rounding). */
+  readonly bytes: number;
+}
+
+function elementCount(shape: readonly number[]): number {
+  let size = 1;
+  for (const extent of shape) size *= extent;
+  return size;
+}
+
+function pointer(info: TensorInfo): number {
+  return (info.handle as WasmHandle).offset;
+}
+
+function at(inputs: readonly TensorInfo[], index: number): TensorInfo {
+  const info = inputs[index];
+  if (info === undefined) throw new RangeError(`wasm kernel input ${index} is missing`);
+  return info;
+}
+
+/** Runs the `js` reference kernel on views of the inputs and uploads its result. */
+function reference<K extends KernelName>(
+  backend: WasmBackend,
+  name: K,
+  inputs: readonly TensorInfo[],
+  attributes: KernelAttributeMap[K],
+): TensorInfo {
+  const views: CpuTensor[] = inputs.map((info) => ({
+    values: backend.read(info.handle, info.dtype, elementCount(info.shape)),
+    shape: info.shape,
+    dtype: info.dtype,
+  }));
+  const kernel = cpuKernels[name] as (
+    inputs: readonly CpuTensor[],
+    attributes: KernelAttributeMap[K],
+  ) => CpuTensor;
+  const result = kernel(views, attributes);
+  return { handle: backend.upload(result.values, result.dtype), shape: result.shape, dtype: result.dtype };
+}
+
+function allFloat32(inputs: readonly TensorInfo[]): boolean {
+  return inputs.every((info) => info.dtype === "float32");
+}
+
+type BinaryName = "add" | "sub" | "mul" | "div";
+
+/** True when `shape` is a single row that repeats along the leading axes of `outputShape`. */
+function isTrailingRow(shape: readonly number[], outputShape: readonly number[]): boolean {
+  const columns = outputShape[outputShape.length - 1] ?? 1;
+  return columns > 1 && shape[shape.length - 1] === columns && elementCount(shape) === columns;
+}
+
+function binaryKernel(name: BinaryName, commutative: boolean) {
+  return (
+    inputs: readonly TensorInfo[],
+    attributes: KernelAttributeMap[BinaryName],
+    backend: WasmBackend,
+  ): TensorInfo => {
+    let a = at(inputs, 0);
+    let b = at(inputs, 1);
+    if (!allFloat32(inputs)) return reference(backend, name, inputs, attributes);
+    const outputShape = attributes.outputShape;
+    const size = elementCount(outputShape);
+    if (commutative && elementCount(a.shape) !== size && elementCount(b.shape) === size) [a, b] = [b, a];
+    if (elementCount(a.shape) !== size) return reference(backend, name, inputs, attributes);
+    const kernels = backend.wasm;
+    const bSize = elementCount(b.shape);
+    if (bSize === size) {
+      const output = backend.allocateOutput(outputShape, "float32");
+      kernels[`${name}Same`](pointer(a), pointer(b), pointer(output), size);
+      return output;
+    }
+    if (bSize === 1) {
+      const output = backend.allocateOutput(outputShape, "float32");
+      const scalar = backend.read(b.handle, "float32", 1)[0]!;
+      kernels[`${name}Scalar`](pointer(a), scalar, pointer(output), size);
+      return output;
+    }
+    if (isTrailingRow(b.shape, outputShape)) {
+      const columns = bSize;
+      const output = backend.allocateOutput(outputShape, "float32");
+      kernels[`${name}Row`](pointer(a), pointer(b), pointer(output), size / columns, columns);
+      return output;
+    }
+    return reference(backend, name, inputs, attributes);
+  };
+}
+
+/** A float32 map `out = f(a)`; integer inputs go to the reference kernel. */
+function unaryKernel<K extends "neg" | "sqrt" | "exp" | "sigmoid" | "silu">(
+  name: K,
+  run: (kernels: KernelExports, input: number, output: number, size: number) => void,
+) {
+  return (
+    inputs: readonly TensorInfo[],
+    attributes: KernelAttributeMap[K],
+    backend: WasmBackend,
+  ): TensorInfo => {
+    const a = at(inputs, 0);
+    if (a.dtype !== "float32") return reference(backend, name, inputs, attributes);
+    const output = backend.allocateOutput(a.shape, "float32");
+    run(backend.wasm, pointer(a), pointer(output), elementCount(a.shape));
+    return output;
+  };
+}
+
+/** The wasm kernel table (matmul, elementwise maps, softmax, RMS norm, sums, Frobenius norm). */
+export function wasmKernels(): KernelTable<WasmBackend> {
+  return {
+    matmul: (inputs, attributes, backend) => {
+      const a = at(inputs, 0);
+      const b = at(inputs, 1);
+      if (!allFloat32(inputs)) return reference(backend, "matmul", inputs, attributes);
+      const [batchA, rowsA, columnsA] = a.shape as [number, number, number];
+      const [batchB, rowsB, columnsB] = b.shape as [number, number, number];
+      const m = attributes.transposeA ? columnsA : rowsA;
+      const k = attributes.transposeA ? rowsA : columnsA;
+      const n = attributes.transposeB ? rowsB : columnsB;
+      const batch = Math.max(batchA, batchB);
+      const output = backend.allocateOutput([batch, m, n], "float32");
+      const parts = planMatmul(
+        {
+          batch,
+          m,
+          n,
+          k,
+          a: pointer(a),
+          b: pointer(b),
+          c: pointer(output),
+          aBatchStride: batchA === 1 ? 0 : m * k * 4,
+          bBatchStride: batchB === 1 ? 0 : k * n * 4,
+          transposeA: attributes.transposeA,
+          transposeB: attributes.transposeB,
+        },
+        backend.threadCount,
+      );
+      backend.runGemm(parts);
+      return output;
+    },
+    add: binaryKernel("add", true),
+    sub: binaryKernel("sub", false),
+    mul: binaryKernel("mul", true),
+    div: binaryKernel("div", false),
+    scale: (inputs, attributes, backend) => {
+      const a = at(inputs, 0);
+      if (a.dtype !== "float32") return reference(backend, "scale", inputs, attributes);
+      const output = backend.allocateOutput(a.shape, "float32");
+      backend.wasm.scale(pointer(a), attributes.factor, pointer(output), elementCount(a.shape));
+      return output;
+    },
+    axpy: (inputs, attributes, backend) => {
+      const x = at(inputs, 0);
+      const y = at(inputs, 1);
+      if (!allFloat32(inputs)) return reference(backend, "axpy", inputs, attributes);
+      const output = backend.allocateOutput(x.shape, "float32");
+      backend.wasm.axpy(pointer(x), pointer(y), attributes.alpha, pointer(output), elementCount(x.shape));
+      return output;
+    },
+    neg: unaryKernel("neg", (kernels, input, output, size) => kernels.neg(input, output, size)),
+    sqrt: unaryKernel("sqrt", (kernels, input, output, size) => kernels.sqrt(input, output, size)),
+    exp: unaryKernel("exp", (kernels, input, output, size) => kernels.exp(input, output, size)),
+    sigmoid: unaryKernel("sigmoid", (kernels, input, output, size) => kernels.sigmoid(input, output, size)),
+    silu: unaryKernel("silu", (kernels, input, output, size) => kernels.silu(input, output, size)),
+    clamp: (inputs, attributes, backend) => {
+      const a = at(inputs, 0);
+      if (a.dtype !== "float32") return reference(backend, "clamp", inputs, attributes);
+      const output = backend.allocateOutput(a.shape, "float32");
+      backend.wasm.clamp(pointer(a), attributes.min, attributes.max, pointer(output), elementCount(a.shape));
+      return output;
+    },
+    sum: (inputs, attributes, backend) => {
+      const a = at(inputs, 0);
+      if (a.dtype !== "float32") return reference(backend, "sum", inputs, attributes);
+      const [outer, reduced, inner] = a.shape as [number, number, number];
+      const output = backend.allocateOutput([outer, inner], "float32");
+      const scratch = backend.heap.allocate(inner * 8);
+      try {
+        backend.wasm.sumMiddle(pointer(a), pointer(output), outer, reduced, inner, scratch);
+      } finally {
+        backend.heap.free(scratch);
+      }
+      return output;
+    },
+    softmax: (inputs, _attributes, backend) => {
+      const a = at(inputs, 0);
+      const [rows, columns] = a.shape as [number, number];
+      const output = backend.allocateOutput(a.shape, "float32");
+      backend.wasm.softmax(pointer(a), pointer(output), rows, columns);
+      return output;
+    },
+    rmsNorm: (inputs, attributes, backend) => {
+      const x = at(inputs, 0);
+      const weight = at(inputs, 1);
+      const [rows, columns] = x.shape as [number, number];
+      const output = backend.allocateOutput(x.shape, "float32");
+      backend.wasm.rmsNorm(pointer(x), pointer(weight), pointer(output), rows, columns, attributes.epsilon);
+      return output;
+    },
+    frobeniusNorm: (inputs, attributes, backend) => {
+      const a = at(inputs, 0);
+      if (a.dtype !== "float32") return reference(backend, "frobeniusNorm", inputs, attributes);
+      const norm = backend.wasm.frobeniusNorm(pointer(a), elementCount(a.shape));
+      const output = backend.allocateOutput([], "float32");
+      backend.heap.float32[pointer(output) / 4] = norm;
+      return output;
+    },
+  };
+}
