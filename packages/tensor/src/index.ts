@@ -55,7 +55,14 @@ export { arange, eye, full, ones, scalar, tensor, zeros } from "./ops/creation.j
 export { cast, concat, gather, reshape, slice, transpose } from "./ops/layout.js";
 export type { MatmulOptions } from "./ops/matmul.js";
 export { matmul } from "./ops/matmul.js";
-export { allFinite, finiteMask as isFinite, frobeniusNorm, scaleColumns, scaleRows } from "./ops/matrix.js";
+export {
+  allFinite,
+  finiteMask,
+  finiteMask as isFinite,
+  frobeniusNorm,
+  scaleColumns,
+  scaleRows,
+} from "./ops/matrix.js";
 export type { RotaryTables } from "./ops/neural.js";
 export { applyRotaryEmbedding, rmsNorm, rotaryTables, softmax } from "./ops/neural.js";
 export { argmax, max, mean, sum } from "./ops/reduction.js";

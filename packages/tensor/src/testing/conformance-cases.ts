@@ -16,9 +16,9 @@ import {
   createGenerator,
   div,
   exp,
+  isFinite as finiteMask,
   frobeniusNorm,
   gather,
-  isFinite,
   log,
   matmul,
   max,
@@ -127,7 +127,12 @@ function binaryCase(
   };
 }
 
-function errorCase(name: string, op: string, expectedError: string, run: (inputs: CaseInputs) => Tensor | number): ConformanceCase {
+function errorCase(
+  name: string,
+  op: string,
+  expectedError: string,
+  run: (inputs: CaseInputs) => Tensor | number,
+): ConformanceCase {
   return { name, op, tolerance: exact, expectedError, run };
 }
 
@@ -172,7 +177,12 @@ export const conformanceCases: readonly ConformanceCase[] = [
     run: ({ integers, uniform }) => mul(integers([3, 5], 10), uniform([5])),
   },
   // Elementwise.
-  { name: "scale [13, 7] by -2.5", op: "scale", tolerance: oneUlp, run: ({ uniform }) => scale(uniform([13, 7]), -2.5) },
+  {
+    name: "scale [13, 7] by -2.5",
+    op: "scale",
+    tolerance: oneUlp,
+    run: ({ uniform }) => scale(uniform([13, 7]), -2.5),
+  },
   {
     name: "axpy 0.3·x + y [9, 11]",
     op: "axpy",
@@ -181,24 +191,99 @@ export const conformanceCases: readonly ConformanceCase[] = [
   },
   { name: "neg [5, 3]", op: "neg", tolerance: exact, run: ({ uniform }) => neg(uniform([5, 3])) },
   { name: "sqrt [257]", op: "sqrt", tolerance: oneUlp, run: ({ uniform }) => sqrt(uniform([257], 0, 100)) },
-  { name: "exp [3, 67]", op: "exp", tolerance: transcendental, run: ({ uniform }) => exp(uniform([3, 67], -20, 20)) },
-  { name: "log [67, 3]", op: "log", tolerance: transcendental, run: ({ uniform }) => log(uniform([67, 3], 1e-3, 1e3)) },
-  { name: "silu [4, 129]", op: "silu", tolerance: transcendental, run: ({ uniform }) => silu(uniform([4, 129], -12, 12)) },
-  { name: "sigmoid [129]", op: "sigmoid", tolerance: transcendental, run: ({ uniform }) => sigmoid(uniform([129], -12, 12)) },
-  { name: "clamp [11, 13] to [-0.5, 0.25]", op: "clamp", tolerance: exact, run: ({ uniform }) => clamp(uniform([11, 13]), -0.5, 0.25) },
+  {
+    name: "exp [3, 67]",
+    op: "exp",
+    tolerance: transcendental,
+    run: ({ uniform }) => exp(uniform([3, 67], -20, 20)),
+  },
+  {
+    name: "log [67, 3]",
+    op: "log",
+    tolerance: transcendental,
+    run: ({ uniform }) => log(uniform([67, 3], 1e-3, 1e3)),
+  },
+  {
+    name: "silu [4, 129]",
+    op: "silu",
+    tolerance: transcendental,
+    run: ({ uniform }) => silu(uniform([4, 129], -12, 12)),
+  },
+  {
+    name: "sigmoid [129]",
+    op: "sigmoid",
+    tolerance: transcendental,
+    run: ({ uniform }) => sigmoid(uniform([129], -12, 12)),
+  },
+  {
+    name: "clamp [11, 13] to [-0.5, 0.25]",
+    op: "clamp",
+    tolerance: exact,
+    run: ({ uniform }) => clamp(uniform([11, 13]), -0.5, 0.25),
+  },
   // Reductions.
-  { name: "sum all of [7, 13, 5]", op: "sum", tolerance: sumTolerance(455), run: ({ uniform }) => sum(uniform([7, 13, 5])) },
-  { name: "sum axis 1 of [7, 13, 5]", op: "sum", tolerance: sumTolerance(13), run: ({ uniform }) => sum(uniform([7, 13, 5]), 1) },
-  { name: "sum axis -1 keepDims of [3, 1001]", op: "sum", tolerance: sumTolerance(1001), run: ({ uniform }) => sum(uniform([3, 1001]), -1, true) },
-  { name: "mean axis 0 of [9, 4]", op: "mean", tolerance: sumTolerance(9), run: ({ uniform }) => mean(uniform([9, 4]), 0) },
-  { name: "max axis 1 of [6, 17]", op: "max", tolerance: exact, run: ({ uniform }) => max(uniform([6, 17]), 1) },
+  {
+    name: "sum all of [7, 13, 5]",
+    op: "sum",
+    tolerance: sumTolerance(455),
+    run: ({ uniform }) => sum(uniform([7, 13, 5])),
+  },
+  {
+    name: "sum axis 1 of [7, 13, 5]",
+    op: "sum",
+    tolerance: sumTolerance(13),
+    run: ({ uniform }) => sum(uniform([7, 13, 5]), 1),
+  },
+  {
+    name: "sum axis -1 keepDims of [3, 1001]",
+    op: "sum",
+    tolerance: sumTolerance(1001),
+    run: ({ uniform }) => sum(uniform([3, 1001]), -1, true),
+  },
+  {
+    name: "mean axis 0 of [9, 4]",
+    op: "mean",
+    tolerance: sumTolerance(9),
+    run: ({ uniform }) => mean(uniform([9, 4]), 0),
+  },
+  {
+    name: "max axis 1 of [6, 17]",
+    op: "max",
+    tolerance: exact,
+    run: ({ uniform }) => max(uniform([6, 17]), 1),
+  },
   { name: "max all of [31, 3]", op: "max", tolerance: exact, run: ({ uniform }) => max(uniform([31, 3])) },
-  { name: "argmax axis -1 of [5, 33]", op: "argmax", tolerance: exact, run: ({ uniform }) => argmax(uniform([5, 33]), -1) },
-  { name: "argmax axis 0 of [33, 5]", op: "argmax", tolerance: exact, run: ({ uniform }) => argmax(uniform([33, 5]), 0) },
+  {
+    name: "argmax axis -1 of [5, 33]",
+    op: "argmax",
+    tolerance: exact,
+    run: ({ uniform }) => argmax(uniform([5, 33]), -1),
+  },
+  {
+    name: "argmax axis 0 of [33, 5]",
+    op: "argmax",
+    tolerance: exact,
+    run: ({ uniform }) => argmax(uniform([33, 5]), 0),
+  },
   // Normalisation and attention helpers.
-  { name: "softmax [5, 17]", op: "softmax", tolerance: normalized, run: ({ uniform }) => softmax(uniform([5, 17], -4, 4)) },
-  { name: "softmax large logits [2, 3, 129]", op: "softmax", tolerance: normalized, run: ({ uniform }) => softmax(uniform([2, 3, 129], -100, 100)) },
-  { name: "softmax [1, 1]", op: "softmax", tolerance: normalized, run: ({ uniform }) => softmax(uniform([1, 1])) },
+  {
+    name: "softmax [5, 17]",
+    op: "softmax",
+    tolerance: normalized,
+    run: ({ uniform }) => softmax(uniform([5, 17], -4, 4)),
+  },
+  {
+    name: "softmax large logits [2, 3, 129]",
+    op: "softmax",
+    tolerance: normalized,
+    run: ({ uniform }) => softmax(uniform([2, 3, 129], -100, 100)),
+  },
+  {
+    name: "softmax [1, 1]",
+    op: "softmax",
+    tolerance: normalized,
+    run: ({ uniform }) => softmax(uniform([1, 1])),
+  },
   {
     name: "rmsNorm [4, 33] eps 1e-6",
     op: "rmsNorm",
@@ -221,31 +306,92 @@ export const conformanceCases: readonly ConformanceCase[] = [
     },
   },
   // Layout.
-  { name: "gather [11, 6] by [2, 5]", op: "gather", tolerance: exact, run: ({ uniform, integers }) => gather(uniform([11, 6]), integers([2, 5], 11)) },
-  { name: "transpose [33, 17]", op: "transpose", tolerance: exact, run: ({ uniform }) => transpose(uniform([33, 17])) },
-  { name: "transpose [3, 5, 7] by [2, 0, 1]", op: "transpose", tolerance: exact, run: ({ uniform }) => transpose(uniform([3, 5, 7]), [2, 0, 1]) },
-  { name: "reshape [4, 6] to [2, -1, 3]", op: "reshape", tolerance: exact, run: ({ uniform }) => reshape(uniform([4, 6]), [2, -1, 3]) },
-  { name: "slice [5, 7, 3] from [1, 2, 0] size [3, -1, 2]", op: "slice", tolerance: exact, run: ({ uniform }) => slice(uniform([5, 7, 3]), [1, 2, 0], [3, -1, 2]) },
+  {
+    name: "gather [11, 6] by [2, 5]",
+    op: "gather",
+    tolerance: exact,
+    run: ({ uniform, integers }) => gather(uniform([11, 6]), integers([2, 5], 11)),
+  },
+  {
+    name: "transpose [33, 17]",
+    op: "transpose",
+    tolerance: exact,
+    run: ({ uniform }) => transpose(uniform([33, 17])),
+  },
+  {
+    name: "transpose [3, 5, 7] by [2, 0, 1]",
+    op: "transpose",
+    tolerance: exact,
+    run: ({ uniform }) => transpose(uniform([3, 5, 7]), [2, 0, 1]),
+  },
+  {
+    name: "reshape [4, 6] to [2, -1, 3]",
+    op: "reshape",
+    tolerance: exact,
+    run: ({ uniform }) => reshape(uniform([4, 6]), [2, -1, 3]),
+  },
+  {
+    name: "slice [5, 7, 3] from [1, 2, 0] size [3, -1, 2]",
+    op: "slice",
+    tolerance: exact,
+    run: ({ uniform }) => slice(uniform([5, 7, 3]), [1, 2, 0], [3, -1, 2]),
+  },
   {
     name: "concat axis 1 of [2, 3, 4] [2, 1, 4] [2, 5, 4]",
     op: "concat",
     tolerance: exact,
     run: ({ uniform }) => concat([uniform([2, 3, 4]), uniform([2, 1, 4]), uniform([2, 5, 4])], 1),
   },
-  { name: "concat axis 0 of [1, 3] [4, 3]", op: "concat", tolerance: exact, run: ({ uniform }) => concat([uniform([1, 3]), uniform([4, 3])], 0) },
-  { name: "concat axis -1 of [3, 2] [3, 7]", op: "concat", tolerance: exact, run: ({ uniform }) => concat([uniform([3, 2]), uniform([3, 7])], -1) },
-  { name: "cast float32 to int32", op: "cast", tolerance: exact, run: ({ uniform }) => cast(uniform([4, 4], -50, 50), "int32") },
+  {
+    name: "concat axis 0 of [1, 3] [4, 3]",
+    op: "concat",
+    tolerance: exact,
+    run: ({ uniform }) => concat([uniform([1, 3]), uniform([4, 3])], 0),
+  },
+  {
+    name: "concat axis -1 of [3, 2] [3, 7]",
+    op: "concat",
+    tolerance: exact,
+    run: ({ uniform }) => concat([uniform([3, 2]), uniform([3, 7])], -1),
+  },
+  {
+    name: "cast float32 to int32",
+    op: "cast",
+    tolerance: exact,
+    run: ({ uniform }) => cast(uniform([4, 4], -50, 50), "int32"),
+  },
   // Matrix helpers.
-  { name: "scaleRows [9, 5]", op: "scaleRows", tolerance: exact, run: ({ uniform }) => scaleRows(uniform([9, 5]), uniform([9])) },
-  { name: "scaleColumns [9, 5]", op: "scaleColumns", tolerance: exact, run: ({ uniform }) => scaleColumns(uniform([9, 5]), uniform([5])) },
-  { name: "frobeniusNorm [31, 17]", op: "frobeniusNorm", tolerance: sumTolerance(527), run: ({ uniform }) => frobeniusNorm(uniform([31, 17])) },
+  {
+    name: "scaleRows [9, 5]",
+    op: "scaleRows",
+    tolerance: exact,
+    run: ({ uniform }) => scaleRows(uniform([9, 5]), uniform([9])),
+  },
+  {
+    name: "scaleColumns [9, 5]",
+    op: "scaleColumns",
+    tolerance: exact,
+    run: ({ uniform }) => scaleColumns(uniform([9, 5]), uniform([5])),
+  },
+  {
+    name: "frobeniusNorm [31, 17]",
+    op: "frobeniusNorm",
+    tolerance: sumTolerance(527),
+    run: ({ uniform }) => frobeniusNorm(uniform([31, 17])),
+  },
   {
     name: "isFinite with NaN and ±Infinity",
     op: "isFinite",
     tolerance: exact,
-    run: () => isFinite(tensor([1, Number.NaN, Number.POSITIVE_INFINITY, -2, Number.NEGATIVE_INFINITY, 0], [2, 3])),
+    run: () =>
+      finiteMask(tensor([1, Number.NaN, Number.POSITIVE_INFINITY, -2, Number.NEGATIVE_INFINITY, 0], [2, 3])),
   },
-  { name: "allFinite of finite values", op: "allFinite", tolerance: exact, run: ({ uniform }) => allFinite(uniform([7, 9])) },
+  {
+    name: "allFinite of finite values",
+    op: "allFinite",
+    tolerance: exact,
+    run: ({ uniform }) => allFinite(uniform([7, 9])),
+  },
   {
     name: "allFinite with one NaN",
     op: "allFinite",
@@ -253,20 +399,40 @@ export const conformanceCases: readonly ConformanceCase[] = [
     run: ({ uniform }) => allFinite(add(uniform([7, 9]), tensor([Number.NaN], [1]))),
   },
   // Bad shapes and dtypes: the same typed error on every backend.
-  errorCase("add [2, 3] with [3, 2] does not broadcast", "add", "ShapeError", ({ uniform }) => add(uniform([2, 3]), uniform([3, 2]))),
-  errorCase("matmul inner dimensions differ", "matmul", "ShapeError", ({ uniform }) => matmul(uniform([2, 3]), uniform([4, 5]))),
-  errorCase("matmul batch axes differ", "matmul", "ShapeError", ({ uniform }) => matmul(uniform([2, 3, 4]), uniform([3, 4, 5]))),
-  errorCase("matmul of a vector", "matmul", "ShapeError", ({ uniform }) => matmul(uniform([3]), uniform([3, 2]))),
-  errorCase("reshape to a different size", "reshape", "ShapeError", ({ uniform }) => reshape(uniform([2, 3]), [4, 2])),
-  errorCase("concat extents differ", "concat", "ShapeError", ({ uniform }) => concat([uniform([2, 3]), uniform([3, 3])], 1)),
-  errorCase("slice past the end", "slice", "ShapeError", ({ uniform }) => slice(uniform([4, 4]), [2, 0], [3, 4])),
-  errorCase("rmsNorm weight of the wrong size", "rmsNorm", "ShapeError", ({ uniform }) => rmsNorm(uniform([2, 8]), uniform([7]), 1e-6)),
+  errorCase("add [2, 3] with [3, 2] does not broadcast", "add", "ShapeError", ({ uniform }) =>
+    add(uniform([2, 3]), uniform([3, 2])),
+  ),
+  errorCase("matmul inner dimensions differ", "matmul", "ShapeError", ({ uniform }) =>
+    matmul(uniform([2, 3]), uniform([4, 5])),
+  ),
+  errorCase("matmul batch axes differ", "matmul", "ShapeError", ({ uniform }) =>
+    matmul(uniform([2, 3, 4]), uniform([3, 4, 5])),
+  ),
+  errorCase("matmul of a vector", "matmul", "ShapeError", ({ uniform }) =>
+    matmul(uniform([3]), uniform([3, 2])),
+  ),
+  errorCase("reshape to a different size", "reshape", "ShapeError", ({ uniform }) =>
+    reshape(uniform([2, 3]), [4, 2]),
+  ),
+  errorCase("concat extents differ", "concat", "ShapeError", ({ uniform }) =>
+    concat([uniform([2, 3]), uniform([3, 3])], 1),
+  ),
+  errorCase("slice past the end", "slice", "ShapeError", ({ uniform }) =>
+    slice(uniform([4, 4]), [2, 0], [3, 4]),
+  ),
+  errorCase("rmsNorm weight of the wrong size", "rmsNorm", "ShapeError", ({ uniform }) =>
+    rmsNorm(uniform([2, 8]), uniform([7]), 1e-6),
+  ),
   errorCase("rotary tables of the wrong length", "applyRotaryEmbedding", "ShapeError", ({ uniform }) => {
     const tables = rotaryTables([0, 1], 8);
     return applyRotaryEmbedding(uniform([1, 3, 8]), tables.cos, tables.sin);
   }),
-  errorCase("scaleRows vector of the wrong size", "scaleRows", "ShapeError", ({ uniform }) => scaleRows(uniform([3, 4]), uniform([4]))),
-  errorCase("gather with float32 indices", "gather", "DTypeError", ({ uniform }) => gather(uniform([3, 4]), uniform([2]))),
+  errorCase("scaleRows vector of the wrong size", "scaleRows", "ShapeError", ({ uniform }) =>
+    scaleRows(uniform([3, 4]), uniform([4])),
+  ),
+  errorCase("gather with float32 indices", "gather", "DTypeError", ({ uniform }) =>
+    gather(uniform([3, 4]), uniform([2])),
+  ),
 ];
 
 /** Shape and values of a case's result, read back to the CPU (numbers and booleans become scalars). */
@@ -280,7 +446,8 @@ export interface CaseOutput {
 /** FNV-1a hash of a case name: the seed of the case's generator. */
 function seedOf(name: string): number {
   let hash = 0x811c9dc5;
-  for (let index = 0; index < name.length; index++) hash = Math.imul(hash ^ name.charCodeAt(index), 0x01000193) >>> 0;
+  for (let index = 0; index < name.length; index++)
+    hash = Math.imul(hash ^ name.charCodeAt(index), 0x01000193) >>> 0;
   return hash;
 }
 
@@ -323,8 +490,15 @@ export function executeCase(testCase: ConformanceCase): CaseOutput {
 }
 
 /** The first disagreement between two outputs, or `undefined` when they agree within `tolerance`. NaNs must match NaNs. */
-export function compareOutputs(actual: CaseOutput, expected: CaseOutput, tolerance: Tolerance): string | undefined {
-  if (actual.shape.length !== expected.shape.length || actual.shape.some((extent, axis) => extent !== expected.shape[axis])) {
+export function compareOutputs(
+  actual: CaseOutput,
+  expected: CaseOutput,
+  tolerance: Tolerance,
+): string | undefined {
+  if (
+    actual.shape.length !== expected.shape.length ||
+    actual.shape.some((extent, axis) => extent !== expected.shape[axis])
+  ) {
     return `shape [${actual.shape.join(", ")}] differs from [${expected.shape.join(", ")}]`;
   }
   let worst: { index: number; error: number } | undefined;

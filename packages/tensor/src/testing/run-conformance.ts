@@ -23,7 +23,10 @@ function errorName(error: unknown): string {
  * Runs one case on `js` and on `backend` and compares. For an error case, `backend` alone must throw the
  * expected error class. The previously active backend is restored afterwards.
  */
-export async function runConformanceCase(testCase: ConformanceCase, backend: string): Promise<ConformanceResult> {
+export async function runConformanceCase(
+  testCase: ConformanceCase,
+  backend: string,
+): Promise<ConformanceResult> {
   const previous = getBackend();
   const base = { name: testCase.name, op: testCase.op, backend };
   try {
@@ -33,7 +36,11 @@ export async function runConformanceCase(testCase: ConformanceCase, backend: str
         executeCase(testCase);
       } catch (error) {
         if (errorName(error) === testCase.expectedError) return { ...base, passed: true };
-        return { ...base, passed: false, failure: `threw ${errorName(error)} (${String(error)}), expected ${testCase.expectedError}` };
+        return {
+          ...base,
+          passed: false,
+          failure: `threw ${errorName(error)} (${String(error)}), expected ${testCase.expectedError}`,
+        };
       }
       return { ...base, passed: false, failure: `did not throw; expected ${testCase.expectedError}` };
     }
@@ -44,7 +51,11 @@ export async function runConformanceCase(testCase: ConformanceCase, backend: str
     try {
       actual = executeCase(testCase);
     } catch (error) {
-      return { ...base, passed: false, failure: `threw ${errorName(error)}: ${error instanceof Error ? error.message : String(error)}` };
+      return {
+        ...base,
+        passed: false,
+        failure: `threw ${errorName(error)}: ${error instanceof Error ? error.message : String(error)}`,
+      };
     }
     const failure = compareOutputs(actual, expected, testCase.tolerance);
     return failure === undefined ? { ...base, passed: true } : { ...base, passed: false, failure };
@@ -63,6 +74,7 @@ export async function runConformanceSuite(
   filter: (testCase: ConformanceCase) => boolean = () => true,
 ): Promise<ConformanceResult[]> {
   const results: ConformanceResult[] = [];
-  for (const testCase of conformanceCases.filter(filter)) results.push(await runConformanceCase(testCase, backend));
+  for (const testCase of conformanceCases.filter(filter))
+    results.push(await runConformanceCase(testCase, backend));
   return results;
 }

@@ -1,0 +1,56 @@
+import { describe, expect, it } from "vitest";
+import { BackendUnavailableError, probeBackends, setBackend } from "../src/index.js";
+import { conformanceCases, executeCase, runConformanceCase } from "../src/testing/index.js";
+
+// Every backend that initialises in this Node process (js today; wasm when registered) replays the table.
+const infos = await probeBackends();
+const availableBackends = infos.filter((info) => info.availability?.available).map((info) => info.name);
+
+describe("conformance on js (the reference itself)", () => {
+  for (const testCase of conformanceCases) {
+    it(testCase.name, () => {
+      if (testCase.expectedError !== undefined) {
+        expect(() => executeCase(testCase)).toThrow(
+          expect.objectContaining({ name: testCase.expectedError }),
+        );
+        return;
+      }
+      const output = executeCase(testCase);
+      expect(output.values.length).toBe(output.shape.reduce((product, extent) => product * extent, 1));
+      // Only the isFinite/allFinite cases feed non-finite values in; every other result must be finite.
+      if (testCase.op !== "isFinite" && testCase.op !== "allFinite") {
+        expect(output.values.every((value) => Number.isFinite(value))).toBe(true);
+      }
+    });
+  }
+});
+
+for (const backend of availableBackends.filter((name) => name !== "js")) {
+  describe(`conformance of ${backend} against js`, () => {
+    for (const testCase of conformanceCases) {
+      it(testCase.name, async () => {
+        const result = await runConformanceCase(testCase, backend);
+        expect(result.failure).toBeUndefined();
+        expect(result.passed).toBe(true);
+      });
+    }
+  });
+}
+
+describe("gpu in plain Node", () => {
+  it("is unavailable, with a reason, and the error lists the available backends", async () => {
+    const error = await setBackend("gpu").then(
+      () => undefined,
+      (thrown: unknown) => thrown,
+    );
+    expect(error).toBeInstanceOf(BackendUnavailableError);
+    const unavailable = error as BackendUnavailableError;
+    expect(unavailable.reason.length).toBeGreaterThan(0);
+    expect(unavailable.available).toContain("js");
+    expect(unavailable.message).toContain(unavailable.reason);
+    const gpu = infos.find((info) => info.name === "gpu");
+    // Once the gpu backend is registered, its probe must say why it cannot run here (gpu.js's cpu/webasm modes do not count).
+    if (gpu !== undefined)
+      expect(gpu.availability).toMatchObject({ available: false, reason: expect.any(String) });
+  });
+});

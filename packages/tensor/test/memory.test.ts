@@ -1,0 +1,98 @@
+import { describe, expect, it } from "vitest";
+import {
+  add,
+  DisposedTensorError,
+  dispose,
+  keep,
+  matmul,
+  memory,
+  ones,
+  reshape,
+  softmax,
+  tensor,
+  tidy,
+} from "../src/index.js";
+
+describe("tidy, keep and dispose", () => {
+  it("shows no growth over a thousand iterations of a tidy training-like step", () => {
+    const weight = ones([16, 16]);
+    let state = keep(ones([4, 16]));
+    const before = memory();
+    for (let iteration = 0; iteration < 1000; iteration++) {
+      const next = tidy(() => {
+        const hidden = matmul(state, weight);
+        const activated = softmax(add(hidden, 1));
+        return reshape(activated, [4, 16]);
+      });
+      state.dispose();
+      state = next;
+    }
+    const after = memory();
+    expect(after.tensors).toBe(before.tensors);
+    expect(after.storages).toBe(before.storages);
+    expect(after.bytes).toBe(before.bytes);
+    expect(after.backends.js).toEqual(before.backends.js);
+    state.dispose();
+    weight.dispose();
+  });
+
+  it("disposes intermediates, keeps returned tensors (also in arrays and objects) and kept ones", () => {
+    const start = memory().tensors;
+    let kept: ReturnType<typeof ones> | undefined;
+    const result = tidy(() => {
+      const a = ones([2]);
+      const b = add(a, a);
+      kept = keep(add(b, 1));
+      return { pair: [b, a], label: "x" };
+    });
+    expect(result.pair[0]!.isDisposed).toBe(false);
+    expect(kept!.isDisposed).toBe(false);
+    expect(memory().tensors).toBe(start + 3);
+    dispose([result.pair[0]!, result.pair[1]!, kept!]);
+    expect(memory().tensors).toBe(start);
+  });
+
+  it("releases a tidy scope's tensors when the function throws", () => {
+    const start = memory().tensors;
+    expect(() =>
+      tidy(() => {
+        ones([3]);
+        throw new Error("boom");
+      }),
+    ).toThrow("boom");
+    expect(memory().tensors).toBe(start);
+  });
+
+  it("nested tidy hands returned tensors to the outer scope", () => {
+    const start = memory().tensors;
+    const outer = tidy(() => {
+      const inner = tidy(() => add(ones([2]), 1));
+      expect(inner.isDisposed).toBe(false);
+      return add(inner, 1);
+    });
+    expect(outer.toArray()).toEqual([3, 3]);
+    outer.dispose();
+    expect(memory().tensors).toBe(start);
+  });
+
+  it("shares storage between a tensor and its reshape until both are disposed", () => {
+    const start = memory();
+    const a = tensor([1, 2, 3, 4], [4]);
+    const b = reshape(a, [2, 2]);
+    expect(memory().storages).toBe(start.storages + 1);
+    a.dispose();
+    expect(b.toArray()).toEqual([1, 2, 3, 4]);
+    b.dispose();
+    expect(memory().storages).toBe(start.storages);
+    expect(memory().backends.js?.handles).toBe(start.backends.js?.handles ?? 0);
+  });
+
+  it("refuses to use a disposed tensor", () => {
+    const a = ones([2]);
+    a.dispose();
+    expect(a.isDisposed).toBe(true);
+    expect(() => a.dataSync()).toThrow(DisposedTensorError);
+    expect(() => add(a, 1)).toThrow(/add: tensor #\d+ of shape \[2\] was disposed/);
+    a.dispose();
+  });
+});
