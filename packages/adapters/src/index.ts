@@ -1,1 +1,84 @@
-export {};
+/**
+ * `@peftjs/adapters`: LoRA, PiSSA and OLoRA adapters with Hugging Face PEFT parity — config, adapter files,
+ * inits, conversion, weighted combination — and no silent base mutation. Adapter folders on disk are in
+ * `@peftjs/adapters/node`.
+ * @packageDocumentation
+ */
+import "./variants/index.js";
+
+export {
+  adapterDeltas,
+  adapterScaling,
+  type LoraAdapter,
+  type LoraFactors,
+  moduleDelta,
+  validateAdapter,
+} from "./adapter.js";
+export {
+  type CombinationResult,
+  type CombinationType,
+  type CombineOptions,
+  combineAdapters,
+} from "./combine.js";
+export {
+  createLoraConfig,
+  type InitLoraWeights,
+  type LoraBias,
+  type LoraConfig,
+  type LoraConfigInput,
+  loraConfigToJson,
+  PEFT_COMPATIBLE_VERSION,
+  parseLoraConfig,
+  pissaIterations,
+  serializeLoraConfig,
+  validateLoraConfig,
+  withLoraConfig,
+} from "./config/lora-config.js";
+export {
+  findPatternKey,
+  loraScaling,
+  type ModuleLoraSettings,
+  moduleLoraSettings,
+} from "./config/scaling.js";
+export {
+  ALL_LINEAR,
+  DEFAULT_TARGET_MODULES,
+  isExcludedModule,
+  isTargetModule,
+  type SelectTargetModulesOptions,
+  selectTargetModules,
+} from "./config/target-modules.js";
+export {
+  CONVERTED_FROM_METADATA_KEY,
+  compareDeltas,
+  convertToLora,
+  type DeltaErrorReport,
+  type RecompressionResult,
+  recompressAdapter,
+} from "./convert.js";
+export {
+  AdapterCombinationError,
+  AdapterConversionError,
+  AdapterFileError,
+  AdapterInitError,
+  AdapterShapeError,
+  LoraConfigError,
+  UnsupportedLoraOptionError,
+} from "./errors.js";
+export {
+  ADAPTER_CONFIG_FILE,
+  ADAPTER_WEIGHTS_FILE,
+  type AdapterStorageDtype,
+  adapterFromPeftTensors,
+  adapterToPeftTensors,
+  decodePeftAdapter,
+  type EncodedPeftAdapter,
+  type EncodePeftAdapterOptions,
+  encodePeftAdapter,
+  PEFT_KEY_PREFIX,
+  peftKey,
+} from "./files/peft-format.js";
+export * from "./variant-api.js";
+export { loraVariant } from "./variants/lora/index.js";
+export { oloraVariant } from "./variants/olora/index.js";
+export { pissaVariant } from "./variants/pissa/index.js";

@@ -1,0 +1,56 @@
+import type { LoraConfig } from "./config/lora-config.js";
+import { moduleLoraSettings } from "./config/scaling.js";
+import { AdapterFileError } from "./errors.js";
+import { type Matrix, multiply, scale } from "./math/matrix.js";
+
+/** The two factors of one wrapped module: lora_A [r, in] and lora_B [out, r] (float32). */
+export interface LoraFactors {
+  /** lora_A, r × in_features. */
+  readonly loraA: Matrix;
+  /** lora_B, out_features × r. */
+  readonly loraB: Matrix;
+}
+
+/**
+ * A LoRA adapter in memory: its PEFT config and, per wrapped module (keyed by the Hugging Face module name such
+ * as `model.layers.0.self_attn.q_proj`), its factors. Plain immutable data: functions return new adapters.
+ */
+export interface LoraAdapter {
+  /** The adapter's config (PEFT field names). */
+  readonly config: LoraConfig;
+  /** Factors per module name, in the order PEFT writes them. */
+  readonly modules: ReadonlyMap<string, LoraFactors>;
+  /** Extra safetensors metadata read from or to be written to the file (e.g. the `peftjs.*` record). */
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
+/** Checks that every module's factors agree with each other and with the rank the config gives that module. */
+export function validateAdapter(adapter: LoraAdapter): void {
+  for (const [name, { loraA, loraB }] of adapter.modules) {
+    const { r } = moduleLoraSettings(adapter.config, name);
+    if (loraA.rows !== r || loraB.columns !== r) {
+      throw new AdapterFileError(
+        `module "${name}": lora_A is [${loraA.rows}, ${loraA.columns}] and lora_B [${loraB.rows}, ${loraB.columns}], but the config gives it rank ${r}`,
+      );
+    }
+  }
+}
+
+/** The scaling s of module `name` in this adapter (α/r or α/√r, patterns applied). */
+export function adapterScaling(adapter: LoraAdapter, name: string): number {
+  return moduleLoraSettings(adapter.config, name).scaling;
+}
+
+/** The weight delta s·B·A of one module ([out, in], float64 accumulation). */
+export function moduleDelta(adapter: LoraAdapter, name: string): Matrix {
+  const factors = adapter.modules.get(name);
+  if (factors === undefined) throw new AdapterFileError(`the adapter has no module "${name}"`);
+  return scale(multiply(factors.loraB, factors.loraA), adapterScaling(adapter, name));
+}
+
+/** s·B·A of every module of the adapter, keyed by module name. */
+export function adapterDeltas(adapter: LoraAdapter): Map<string, Matrix> {
+  const deltas = new Map<string, Matrix>();
+  for (const name of adapter.modules.keys()) deltas.set(name, moduleDelta(adapter, name));
+  return deltas;
+}

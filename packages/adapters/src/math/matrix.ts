@@ -1,0 +1,182 @@
+import { AdapterShapeError } from "../errors.js";
+
+/**
+ * A dense row-major float32 matrix: the form adapter factors and weight deltas take in this package
+ * (lora_A is [r, in], lora_B is [out, r], a Linear weight is [out, in]). Treated as immutable: every function
+ * here returns a new matrix.
+ */
+export interface Matrix {
+  /** Number of rows. */
+  readonly rows: number;
+  /** Number of columns. */
+  readonly columns: number;
+  /** `rows * columns` values, row-major. */
+  readonly data: Float32Array;
+}
+
+/** A matrix over `data` (not copied); throws when the length is not rows × columns. */
+export function matrix(rows: number, columns: number, data: Float32Array | ArrayLike<number>): Matrix {
+  if (data.length !== rows * columns) {
+    throw new AdapterShapeError(
+      `a ${rows}×${columns} matrix needs ${rows * columns} values, got ${data.length}`,
+    );
+  }
+  return { rows, columns, data: data instanceof Float32Array ? data : Float32Array.from(data) };
+}
+
+/** An all-zero matrix. */
+export function zeroMatrix(rows: number, columns: number): Matrix {
+  return { rows, columns, data: new Float32Array(rows * columns) };
+}
+
+function assertSameShape(a: Matrix, b: Matrix, what: string): void {
+  if (a.rows !== b.rows || a.columns !== b.columns) {
+    throw new AdapterShapeError(
+      `${what}: shapes [${a.rows}, ${a.columns}] and [${b.rows}, ${b.columns}] differ`,
+    );
+  }
+}
+
+/** a · b, accumulated in float64 and rounded once to float32. */
+export function multiply(a: Matrix, b: Matrix): Matrix {
+  if (a.columns !== b.rows) {
+    throw new AdapterShapeError(`cannot multiply [${a.rows}, ${a.columns}] by [${b.rows}, ${b.columns}]`);
+  }
+  const result = new Float32Array(a.rows * b.columns);
+  const row = new Float64Array(b.columns);
+  for (let i = 0; i < a.rows; i++) {
+    row.fill(0);
+    for (let k = 0; k < a.columns; k++) {
+      const factor = a.data[i * a.columns + k] as number;
+      if (factor === 0) continue;
+      const offset = k * b.columns;
+      for (let j = 0; j < b.columns; j++)
+        row[j] = (row[j] as number) + factor * (b.data[offset + j] as number);
+    }
+    result.set(row, i * b.columns);
+  }
+  return { rows: a.rows, columns: b.columns, data: result };
+}
+
+/** The transpose. */
+export function transpose(a: Matrix): Matrix {
+  const result = new Float32Array(a.data.length);
+  for (let i = 0; i < a.rows; i++) {
+    for (let j = 0; j < a.columns; j++) result[j * a.rows + i] = a.data[i * a.columns + j] as number;
+  }
+  return { rows: a.columns, columns: a.rows, data: result };
+}
+
+/** factor · a. */
+export function scale(a: Matrix, factor: number): Matrix {
+  const result = new Float32Array(a.data.length);
+  for (let i = 0; i < result.length; i++) result[i] = (a.data[i] as number) * factor;
+  return { rows: a.rows, columns: a.columns, data: result };
+}
+
+/** a + factor · b (elementwise, computed in float64, rounded once). */
+export function addScaled(a: Matrix, b: Matrix, factor = 1): Matrix {
+  assertSameShape(a, b, "addScaled");
+  const result = new Float32Array(a.data.length);
+  for (let i = 0; i < result.length; i++) result[i] = (a.data[i] as number) + factor * (b.data[i] as number);
+  return { rows: a.rows, columns: a.columns, data: result };
+}
+
+/** Stacks matrices vertically (all must have the same number of columns). */
+export function concatRows(parts: readonly Matrix[]): Matrix {
+  const first = parts[0];
+  if (first === undefined) throw new AdapterShapeError("concatRows needs at least one matrix");
+  const rows = parts.reduce((sum, part) => {
+    if (part.columns !== first.columns) {
+      throw new AdapterShapeError(`concatRows: ${part.columns} columns where ${first.columns} were expected`);
+    }
+    return sum + part.rows;
+  }, 0);
+  const result = new Float32Array(rows * first.columns);
+  let offset = 0;
+  for (const part of parts) {
+    result.set(part.data, offset);
+    offset += part.data.length;
+  }
+  return { rows, columns: first.columns, data: result };
+}
+
+/** Places matrices side by side (all must have the same number of rows). */
+export function concatColumns(parts: readonly Matrix[]): Matrix {
+  return transpose(concatRows(parts.map(transpose)));
+}
+
+/** Rows [start, start + count). */
+export function sliceRows(a: Matrix, start: number, count: number): Matrix {
+  if (start < 0 || count < 0 || start + count > a.rows) {
+    throw new AdapterShapeError(`rows [${start}, ${start + count}) are outside a ${a.rows}-row matrix`);
+  }
+  return {
+    rows: count,
+    columns: a.columns,
+    data: a.data.slice(start * a.columns, (start + count) * a.columns),
+  };
+}
+
+/** Columns [start, start + count). */
+export function sliceColumns(a: Matrix, start: number, count: number): Matrix {
+  return transpose(sliceRows(transpose(a), start, count));
+}
+
+/** Multiplies row i by `factors[i]`. */
+export function scaleRows(a: Matrix, factors: ArrayLike<number>): Matrix {
+  const result = new Float32Array(a.data.length);
+  for (let i = 0; i < a.rows; i++) {
+    const factor = factors[i] as number;
+    for (let j = 0; j < a.columns; j++)
+      result[i * a.columns + j] = (a.data[i * a.columns + j] as number) * factor;
+  }
+  return { rows: a.rows, columns: a.columns, data: result };
+}
+
+/** Multiplies column j by `factors[j]`. */
+export function scaleColumns(a: Matrix, factors: ArrayLike<number>): Matrix {
+  const result = new Float32Array(a.data.length);
+  for (let i = 0; i < a.rows; i++) {
+    for (let j = 0; j < a.columns; j++) {
+      result[i * a.columns + j] = (a.data[i * a.columns + j] as number) * (factors[j] as number);
+    }
+  }
+  return { rows: a.rows, columns: a.columns, data: result };
+}
+
+/** Frobenius norm ‖a‖_F, accumulated in float64. */
+export function frobeniusNorm(a: Matrix): number {
+  let sum = 0;
+  for (const value of a.data) sum += value * value;
+  return Math.sqrt(sum);
+}
+
+/** ‖a − b‖_F / ‖b‖_F (0 when both are zero). */
+export function relativeError(a: Matrix, b: Matrix): number {
+  assertSameShape(a, b, "relativeError");
+  let difference = 0;
+  let reference = 0;
+  for (let i = 0; i < a.data.length; i++) {
+    const delta = (a.data[i] as number) - (b.data[i] as number);
+    difference += delta * delta;
+    reference += (b.data[i] as number) ** 2;
+  }
+  if (reference === 0) return difference === 0 ? 0 : Number.POSITIVE_INFINITY;
+  return Math.sqrt(difference / reference);
+}
+
+/** max |a − b| over all entries. */
+export function maxAbsDifference(a: Matrix, b: Matrix): number {
+  assertSameShape(a, b, "maxAbsDifference");
+  let max = 0;
+  for (let i = 0; i < a.data.length; i++)
+    max = Math.max(max, Math.abs((a.data[i] as number) - (b.data[i] as number)));
+  return max;
+}
+
+/** True when every entry is finite. */
+export function isAllFinite(a: Matrix): boolean {
+  for (const value of a.data) if (!Number.isFinite(value)) return false;
+  return true;
+}

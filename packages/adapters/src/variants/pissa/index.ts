@@ -1,0 +1,48 @@
+import { pissaIterations } from "../../config/lora-config.js";
+import { AdapterInitError } from "../../errors.js";
+import { randomizedSvd, truncatedSvd } from "../../math/decompositions.js";
+import { roundThroughDtype } from "../../math/dtype-rounding.js";
+import { addScaled, multiply, scaleColumns, scaleRows, transpose } from "../../math/matrix.js";
+import { type AdapterVariant, registerAdapterVariant } from "../registry.js";
+
+/**
+ * PiSSA (Meng et al. 2024), as PEFT's `pissa_init`: on W (transposed first with fan_in_fan_out), in float32,
+ * W ≈ U_r S_r V_rᵀ (exact top-r SVD for `"pissa"`, randomized SVD with q = r and K power iterations for
+ * `"pissa_niter_K"`), S' = S_r / s, A₀ = √S'·V_rᵀ, B₀ = U_r·√S', so s·B₀A₀ is the best rank-r part of W, and the
+ * residual is W − s·B₀A₀ (from the unrounded factors). On a half-precision base the factors are then rounded
+ * through the base dtype, as PEFT's move to the base layer's dtype does.
+ */
+export const pissaVariant: AdapterVariant = {
+  name: "pissa",
+  description:
+    "PiSSA: principal singular values and vectors (exact or randomized SVD); moves s·B₀A₀ out of W",
+  handles: (init) => init === "pissa" || pissaIterations(init) !== undefined,
+  readsBaseWeight: true,
+  movesBaseWeight: true,
+  initialize({ moduleName, init, r, scaling, weight, fanInFanOut, generator }) {
+    if (weight === undefined) throw new AdapterInitError(`PiSSA needs the base weight of "${moduleName}"`);
+    const oriented = fanInFanOut ? transpose(weight.values) : weight.values;
+    const limit = Math.min(oriented.rows, oriented.columns);
+    if (r > limit) {
+      throw new AdapterInitError(
+        `PiSSA rank ${r} exceeds min(out, in) = ${limit} of "${moduleName}" [${oriented.rows}, ${oriented.columns}]`,
+      );
+    }
+    const iterations = pissaIterations(init);
+    const factors =
+      iterations === undefined
+        ? truncatedSvd(oriented, r)
+        : randomizedSvd(oriented, r, iterations, generator);
+    const root = Float32Array.from(factors.singularValues, (value) => Math.sqrt(value / scaling));
+    const loraA = scaleRows(factors.rightTransposed, root);
+    const loraB = scaleColumns(factors.left, root);
+    const residualOriented = addScaled(oriented, multiply(loraB, loraA), -scaling);
+    return {
+      loraA: roundThroughDtype(loraA, weight.dtype),
+      loraB: roundThroughDtype(loraB, weight.dtype),
+      residual: fanInFanOut ? transpose(residualOriented) : residualOriented,
+    };
+  },
+};
+
+registerAdapterVariant(pissaVariant);
