@@ -1,1 +1,10 @@
-export {};
+export { orthonormalityError, reconstructionError, subspaceAngles } from "./diagnostics.js";
+export { ConvergenceError, LinalgArgumentError, LinalgShapeError, NonFiniteInputError } from "./errors.js";
+export type { QrResult } from "./qr.js";
+export { qr } from "./qr.js";
+export type { SvdResult } from "./svd.js";
+export { svd } from "./svd.js";
+export type { SvdLowRankOptions, SvdLowRankResult } from "./svd-low-rank.js";
+export { svdLowRank } from "./svd-low-rank.js";
+export type { SvdTopKOptions, SvdTopKResult } from "./svd-top-k.js";
+export { svdTopK } from "./svd-top-k.js";

@@ -1,0 +1,51 @@
+import { ShapeError } from "@peftjs/tensor";
+
+/**
+ * `PeftjsError` from @peftjs/io. This package depends on @peftjs/io only through @peftjs/tensor (whose
+ * errors extend it), so the class is taken from there: `instanceof PeftjsError` and `isPeftjsError` hold for
+ * every error below.
+ */
+type PeftjsErrorClass = new (
+  code: string,
+  message: string,
+  options?: { cause?: unknown },
+) => Error & { readonly code: string };
+const PeftjsErrorBase = Object.getPrototypeOf(ShapeError) as PeftjsErrorClass;
+
+/** An input matrix has the wrong rank or an empty axis, e.g. `svd: expected a 2-D matrix, got shape [3]`. */
+export class LinalgShapeError extends PeftjsErrorBase {
+  constructor(message: string) {
+    super("linalg_shape", message);
+  }
+}
+
+/** An input holds NaN or ±Infinity; the message names the first offending row and column. */
+export class NonFiniteInputError extends PeftjsErrorBase {
+  /** Row of the first non-finite element. */
+  readonly row: number;
+  /** Column of the first non-finite element. */
+  readonly column: number;
+
+  constructor(operation: string, shape: readonly number[], row: number, column: number, value: number) {
+    super(
+      "linalg_non_finite",
+      `${operation}: input of shape [${shape.join(", ")}] holds ${value} at row ${row}, column ${column}`,
+    );
+    this.row = row;
+    this.column = column;
+  }
+}
+
+/** A size, count or option is out of range, e.g. `svdTopK: k = 20 exceeds min(m, n) = 16`. */
+export class LinalgArgumentError extends PeftjsErrorBase {
+  constructor(message: string) {
+    super("linalg_argument", message);
+  }
+}
+
+/** An iteration that always converges in exact arithmetic did not (a defect worth reporting). */
+export class ConvergenceError extends PeftjsErrorBase {
+  constructor(message: string) {
+    super("linalg_convergence", message);
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * Householder reflectors H = I − τ·v·vᵀ with v[0] = 1, generated exactly as LAPACK's dlarfg:
+ * for x = [α; x₂], β = −sign(α)·‖x‖ (sign(0) = +), τ = (β − α)/β and v = [1; x₂/(α − β)], so that H·x = β·e₁.
+ * When x₂ = 0 the reflector is the identity (τ = 0, β = α), which keeps LAPACK's (and torch's) signs.
+ */
+export interface Reflector {
+  /** The essential part of v, with v[0] = 1 stored explicitly. */
+  readonly vector: Float64Array;
+  readonly tau: number;
+  /** The value β the reflected vector becomes in its first position. */
+  readonly beta: number;
+}
+
+/** Builds the reflector that maps `values` (a copy is taken) onto β·e₁. */
+export function makeReflector(values: Float64Array): Reflector {
+  const length = values.length;
+  const alpha = values[0] as number;
+  let scale = 0;
+  for (let i = 1; i < length; i++) scale = Math.max(scale, Math.abs(values[i] as number));
+  const vector = new Float64Array(length);
+  vector[0] = 1;
+  if (scale === 0) return { vector, tau: 0, beta: alpha };
+  // ‖x₂‖ computed on scaled values so squares cannot under/overflow.
+  let sumOfSquares = 0;
+  for (let i = 1; i < length; i++) {
+    const scaled = (values[i] as number) / scale;
+    sumOfSquares += scaled * scaled;
+  }
+  const tailNorm = scale * Math.sqrt(sumOfSquares);
+  const norm = Math.hypot(alpha, tailNorm);
+  const beta = alpha >= 0 ? -norm : norm;
+  const tau = (beta - alpha) / beta;
+  const factor = 1 / (alpha - beta);
+  for (let i = 1; i < length; i++) vector[i] = (values[i] as number) * factor;
+  return { vector, tau, beta };
+}
+
+/**
+ * Applies H from the left to the block rows [rowStart, rowStart + v.length) × columns [colStart, cols) of a
+ * row-major matrix: w = vᵀ·A_block (accumulated row by row), then A_block −= τ·v·wᵀ.
+ */
+export function applyReflectorLeft(
+  data: Float64Array,
+  cols: number,
+  reflector: Reflector,
+  rowStart: number,
+  colStart: number,
+  work: Float64Array,
+): void {
+  const { vector, tau } = reflector;
+  if (tau === 0 || colStart >= cols) return;
+  const width = cols - colStart;
+  work.fill(0, 0, width);
+  for (let i = 0; i < vector.length; i++) {
+    const vi = vector[i] as number;
+    if (vi === 0) continue;
+    const offset = (rowStart + i) * cols + colStart;
+    for (let c = 0; c < width; c++) work[c] = (work[c] as number) + vi * (data[offset + c] as number);
+  }
+  for (let i = 0; i < vector.length; i++) {
+    const factor = tau * (vector[i] as number);
+    if (factor === 0) continue;
+    const offset = (rowStart + i) * cols + colStart;
+    for (let c = 0; c < width; c++)
+      data[offset + c] = (data[offset + c] as number) - factor * (work[c] as number);
+  }
+}
+
+/**
+ * Applies H from the right to rows [rowStart, rowEnd) × columns [colStart, colStart + v.length) of a
+ * row-major matrix: for each row x, x −= τ·(x·v)·vᵀ.
+ */
+export function applyReflectorRight(
+  data: Float64Array,
+  cols: number,
+  reflector: Reflector,
+  rowStart: number,
+  rowEnd: number,
+  colStart: number,
+): void {
+  const { vector, tau } = reflector;
+  if (tau === 0) return;
+  const length = vector.length;
+  for (let r = rowStart; r < rowEnd; r++) {
+    const offset = r * cols + colStart;
+    let dot = 0;
+    for (let c = 0; c < length; c++) dot += (data[offset + c] as number) * (vector[c] as number);
+    if (dot === 0) continue;
+    const factor = tau * dot;
+    for (let c = 0; c < length; c++)
+      data[offset + c] = (data[offset + c] as number) - factor * (vector[c] as number);
+  }
+}
+
+/** Number of reflectors applied to one row while it sits in cache, in {@link applyReflectorsToRows}. */
+const reflectorBlock = 8;
+
+/**
+ * Computes X ← X·H_{L−1}···H_0 restricted as in forming Qᵀ: reflector j acts on columns and rows from
+ * j + shift on (rows above are unit vectors with zeros there). Reflectors are taken in blocks so each row of
+ * X is loaded once per block, not once per reflector.
+ */
+export function applyReflectorsToRows(
+  data: Float64Array,
+  rows: number,
+  cols: number,
+  reflectors: readonly Reflector[],
+  shift: number,
+): void {
+  for (let high = reflectors.length - 1; high >= 0; high -= reflectorBlock) {
+    const low = Math.max(0, high - reflectorBlock + 1);
+    for (let r = low + shift; r < rows; r++) {
+      const rowOffset = r * cols;
+      for (let j = high; j >= low; j--) {
+        const start = j + shift;
+        if (r < start) continue;
+        const { vector, tau } = reflectors[j] as Reflector;
+        if (tau === 0) continue;
+        const offset = rowOffset + start;
+        const length = vector.length;
+        let dot = 0;
+        for (let c = 0; c < length; c++) dot += (data[offset + c] as number) * (vector[c] as number);
+        if (dot === 0) continue;
+        const factor = tau * dot;
+        for (let c = 0; c < length; c++)
+          data[offset + c] = (data[offset + c] as number) - factor * (vector[c] as number);
+      }
+    }
+  }
+}

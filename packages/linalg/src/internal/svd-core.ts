@@ -1,0 +1,314 @@
+import { ConvergenceError } from "../errors.js";
+import { applyReflectorsToRows, makeReflector, type Reflector } from "./householder.js";
+import { type Matrix, multiplyMatrices, transposeMatrix } from "./matrix.js";
+import { formTransposedQ, householderQr } from "./qr-core.js";
+
+/**
+ * A thin SVD A = U·diag(s)·Vᵀ in float64 with both factors stored as rows: `ut` is Uᵀ (k × m) and `vt` is
+ * Vᵀ (k × n), k = min(m, n), s descending and non-negative.
+ */
+export interface SvdFactors {
+  readonly ut: Matrix;
+  readonly s: Float64Array;
+  readonly vt: Matrix;
+}
+
+/** Tall inputs with m ≥ this ratio · n are first reduced by QR (LAPACK's dgesvd uses a similar crossover). */
+const qrFirstRatio = 1.6;
+
+/**
+ * Thin SVD of any m × n matrix: Householder bidiagonalisation followed by implicit-shift QR on the bidiagonal
+ * (Golub–Kahan, as in LINPACK dsvdc), with the rotations accumulated into the rows of Uᵀ and Vᵀ so every
+ * update is a contiguous row operation. Wide inputs are handled through Aᵀ, tall ones through QR first.
+ */
+export function thinSvd(a: Matrix): SvdFactors {
+  if (a.rows < a.cols) {
+    const transposed = thinSvd(transposeMatrix(a));
+    return { ut: transposed.vt, s: transposed.s, vt: transposed.ut };
+  }
+  if (a.cols > 1 && a.rows >= qrFirstRatio * a.cols) {
+    const { qt, r } = householderQr(a);
+    const inner = tallSvd(r);
+    return { ut: multiplyMatrices(inner.ut, qt), s: inner.s, vt: inner.vt };
+  }
+  return tallSvd(a);
+}
+
+/** SVD of m × n with m ≥ n. */
+function tallSvd(a: Matrix): SvdFactors {
+  const { rows: m, cols: n } = a;
+  const work = new Float64Array(a.data);
+  const diagonal = new Float64Array(n);
+  const superDiagonal = new Float64Array(n);
+  const leftReflectors: Reflector[] = [];
+  const rightReflectors: Reflector[] = [];
+  const w = new Float64Array(n);
+  for (let j = 0; j < n; j++) {
+    // Left reflector: zero column j below the diagonal.
+    const columnValues = new Float64Array(m - j);
+    for (let i = 0; i < m - j; i++) columnValues[i] = work[(j + i) * n + j] as number;
+    const left = makeReflector(columnValues);
+    leftReflectors.push(left);
+    diagonal[j] = left.beta;
+    const start = j + 1;
+    const width = n - start;
+    if (width === 0) break;
+    const leftVector = left.vector;
+    const leftTau = left.tau;
+    // w = vᵀ·A[j:, j+1:], accumulated row by row.
+    w.fill(0, 0, width);
+    if (leftTau !== 0) {
+      for (let i = 0; i < leftVector.length; i++) {
+        const vi = leftVector[i] as number;
+        if (vi === 0) continue;
+        const offset = (j + i) * n + start;
+        for (let c = 0; c < width; c++) w[c] = (w[c] as number) + vi * (work[offset + c] as number);
+      }
+      const rowJ = j * n + start;
+      for (let c = 0; c < width; c++)
+        work[rowJ + c] = (work[rowJ + c] as number) - leftTau * (w[c] as number);
+    }
+    let right: Reflector | undefined;
+    if (j < n - 2) {
+      // Right reflector: zero row j right of the superdiagonal.
+      right = makeReflector(work.slice(j * n + start, j * n + n));
+      rightReflectors.push(right);
+      superDiagonal[j] = right.beta;
+    } else {
+      superDiagonal[j] = work[j * n + start] as number;
+    }
+    // One pass over rows j+1..m−1: finish the left update, then apply the right reflector to the same row.
+    const rightVector = right?.vector;
+    const rightTau = right?.tau ?? 0;
+    for (let i = j + 1; i < m; i++) {
+      const offset = i * n + start;
+      const factor = leftTau * (leftVector[i - j] as number);
+      if (factor !== 0) {
+        for (let c = 0; c < width; c++)
+          work[offset + c] = (work[offset + c] as number) - factor * (w[c] as number);
+      }
+      if (rightVector !== undefined && rightTau !== 0) {
+        let dot = 0;
+        for (let c = 0; c < width; c++) dot += (work[offset + c] as number) * (rightVector[c] as number);
+        const scaled = rightTau * dot;
+        if (scaled !== 0) {
+          for (let c = 0; c < width; c++)
+            work[offset + c] = (work[offset + c] as number) - scaled * (rightVector[c] as number);
+        }
+      }
+    }
+  }
+  const ut = formTransposedQ(leftReflectors, m, n);
+  const vtData = new Float64Array(n * n);
+  for (let r = 0; r < n; r++) vtData[r * n + r] = 1;
+  applyReflectorsToRows(vtData, n, n, rightReflectors, 1);
+  const vt: Matrix = { rows: n, cols: n, data: vtData };
+  diagonalizeBidiagonal(diagonal, superDiagonal, ut, vt);
+  return sortDescending(diagonal, ut, vt);
+}
+
+/** Rotates rows `first` and `second` of a row-major matrix: [x; y] ← [c s; −s c]·[x; y]. */
+function rotateRows(matrix: Matrix, first: number, second: number, cosine: number, sine: number): void {
+  const { cols, data } = matrix;
+  const a = first * cols;
+  const b = second * cols;
+  for (let i = 0; i < cols; i++) {
+    const x = data[a + i] as number;
+    const y = data[b + i] as number;
+    data[a + i] = cosine * x + sine * y;
+    data[b + i] = cosine * y - sine * x;
+  }
+}
+
+/**
+ * Implicit-shift QR on the upper bidiagonal (d, e) until e vanishes (LINPACK dsvdc / Golub–Kahan): splits at
+ * negligible e_k, chases out zero d_k, and otherwise performs a QR sweep with the Wilkinson-type shift from
+ * the trailing 2 × 2 block. Left rotations update rows of Uᵀ, right rotations rows of Vᵀ.
+ */
+function diagonalizeBidiagonal(d: Float64Array, e: Float64Array, ut: Matrix, vt: Matrix): void {
+  const n = d.length;
+  const eps = 2 ** -52;
+  const tiny = 2 ** -966;
+  let p = n;
+  let iterations = 0;
+  const maxIterations = 75 * n + 100;
+  while (p > 0) {
+    if (iterations > maxIterations) {
+      throw new ConvergenceError(`svd: bidiagonal QR did not converge after ${iterations} sweeps (n = ${n})`);
+    }
+    let k = p - 2;
+    for (; k >= 0; k--) {
+      if (
+        Math.abs(e[k] as number) <=
+        tiny + eps * (Math.abs(d[k] as number) + Math.abs(d[k + 1] as number))
+      ) {
+        e[k] = 0;
+        break;
+      }
+    }
+    let kind: 1 | 2 | 3 | 4;
+    if (k === p - 2) {
+      kind = 4;
+    } else {
+      let ks = p - 1;
+      for (; ks > k; ks--) {
+        const t =
+          (ks !== p ? Math.abs(e[ks] as number) : 0) + (ks !== k + 1 ? Math.abs(e[ks - 1] as number) : 0);
+        if (Math.abs(d[ks] as number) <= tiny + eps * t) {
+          d[ks] = 0;
+          break;
+        }
+      }
+      if (ks === k) kind = 3;
+      else if (ks === p - 1) kind = 1;
+      else kind = 2;
+      if (kind !== 3) k = ks;
+    }
+    k++;
+    if (kind === 1) {
+      // d[p−1] = 0: chase e[p−2] up with right rotations.
+      let f = e[p - 2] as number;
+      e[p - 2] = 0;
+      for (let j = p - 2; j >= k; j--) {
+        const t = Math.hypot(d[j] as number, f);
+        const cs = (d[j] as number) / t;
+        const sn = f / t;
+        d[j] = t;
+        if (j !== k) {
+          f = -sn * (e[j - 1] as number);
+          e[j - 1] = cs * (e[j - 1] as number);
+        }
+        rotateRows(vt, j, p - 1, cs, sn);
+      }
+    } else if (kind === 2) {
+      // d[k−1] = 0: chase e[k−1] down with left rotations.
+      let f = e[k - 1] as number;
+      e[k - 1] = 0;
+      for (let j = k; j < p; j++) {
+        const t = Math.hypot(d[j] as number, f);
+        const cs = (d[j] as number) / t;
+        const sn = f / t;
+        d[j] = t;
+        f = -sn * (e[j] as number);
+        e[j] = cs * (e[j] as number);
+        rotateRows(ut, j, k - 1, cs, sn);
+      }
+    } else if (kind === 3) {
+      qrSweep(d, e, k, p, ut, vt);
+      iterations++;
+    } else {
+      if ((d[k] as number) <= 0) {
+        d[k] = (d[k] as number) < 0 ? -(d[k] as number) : 0;
+        const row = vt.data.subarray(k * vt.cols, (k + 1) * vt.cols);
+        for (let i = 0; i < row.length; i++) row[i] = -(row[i] as number);
+      }
+      iterations = 0;
+      p--;
+    }
+  }
+}
+
+/** One implicit QR sweep on rows k..p−1 of the bidiagonal, shift from the trailing 2 × 2 of BᵀB. */
+function qrSweep(d: Float64Array, e: Float64Array, k: number, p: number, ut: Matrix, vt: Matrix): void {
+  const scale = Math.max(
+    Math.abs(d[p - 1] as number),
+    Math.abs(d[p - 2] as number),
+    Math.abs(e[p - 2] as number),
+    Math.abs(d[k] as number),
+    Math.abs(e[k] as number),
+  );
+  const sp = (d[p - 1] as number) / scale;
+  const spm1 = (d[p - 2] as number) / scale;
+  const epm1 = (e[p - 2] as number) / scale;
+  const sk = (d[k] as number) / scale;
+  const ek = (e[k] as number) / scale;
+  const b = ((spm1 + sp) * (spm1 - sp) + epm1 * epm1) / 2;
+  const c = sp * epm1 * (sp * epm1);
+  let shift = 0;
+  if (b !== 0 || c !== 0) {
+    shift = Math.sqrt(b * b + c);
+    if (b < 0) shift = -shift;
+    shift = c / (b + shift);
+  }
+  let f = (sk + sp) * (sk - sp) + shift;
+  let g = sk * ek;
+  const count = p - 1 - k;
+  const rightCosines = new Float64Array(count);
+  const rightSines = new Float64Array(count);
+  const leftCosines = new Float64Array(count);
+  const leftSines = new Float64Array(count);
+  for (let j = k; j < p - 1; j++) {
+    let t = Math.hypot(f, g);
+    let cs = f / t;
+    let sn = g / t;
+    if (j !== k) e[j - 1] = t;
+    f = cs * (d[j] as number) + sn * (e[j] as number);
+    e[j] = cs * (e[j] as number) - sn * (d[j] as number);
+    g = sn * (d[j + 1] as number);
+    d[j + 1] = cs * (d[j + 1] as number);
+    rightCosines[j - k] = cs;
+    rightSines[j - k] = sn;
+    t = Math.hypot(f, g);
+    cs = f / t;
+    sn = g / t;
+    d[j] = t;
+    f = cs * (e[j] as number) + sn * (d[j + 1] as number);
+    d[j + 1] = -sn * (e[j] as number) + cs * (d[j + 1] as number);
+    g = sn * (e[j + 1] as number);
+    e[j + 1] = cs * (e[j + 1] as number);
+    leftCosines[j - k] = cs;
+    leftSines[j - k] = sn;
+  }
+  e[p - 2] = f;
+  applyRotationChain(vt, k, rightCosines, rightSines);
+  applyRotationChain(ut, k, leftCosines, leftSines);
+}
+
+/** Column-block width for {@link applyRotationChain}: a block of every touched row stays in cache. */
+const chainBlock = 1024;
+
+/**
+ * Applies the rotations (c_t, s_t) between rows first + t and first + t + 1, t = 0, 1, …, in order. Row
+ * first + t is final once rotation t is done, so the running row is carried in a small buffer: each element
+ * is loaded and stored once per rotation instead of twice.
+ */
+function applyRotationChain(matrix: Matrix, first: number, cosines: Float64Array, sines: Float64Array): void {
+  const { cols, data } = matrix;
+  const count = cosines.length;
+  const carry = new Float64Array(chainBlock);
+  for (let c0 = 0; c0 < cols; c0 += chainBlock) {
+    const width = Math.min(chainBlock, cols - c0);
+    const start = first * cols + c0;
+    for (let i = 0; i < width; i++) carry[i] = data[start + i] as number;
+    for (let t = 0; t < count; t++) {
+      const cosine = cosines[t] as number;
+      const sine = sines[t] as number;
+      const current = (first + t) * cols + c0;
+      const next = current + cols;
+      for (let i = 0; i < width; i++) {
+        const x = carry[i] as number;
+        const y = data[next + i] as number;
+        data[current + i] = cosine * x + sine * y;
+        carry[i] = cosine * y - sine * x;
+      }
+    }
+    const last = (first + count) * cols + c0;
+    for (let i = 0; i < width; i++) data[last + i] = carry[i] as number;
+  }
+}
+
+/** Orders the singular values descending and permutes the rows of Uᵀ and Vᵀ to match. */
+function sortDescending(s: Float64Array, ut: Matrix, vt: Matrix): SvdFactors {
+  const order = Array.from(s.keys()).sort((x, y) => (s[y] as number) - (s[x] as number) || x - y);
+  const sorted = Float64Array.from(order, (index) => s[index] as number);
+  return { ut: permuteRows(ut, order), s: sorted, vt: permuteRows(vt, order) };
+}
+
+function permuteRows(matrix: Matrix, order: readonly number[]): Matrix {
+  const { cols, data } = matrix;
+  const out = new Float64Array(order.length * cols);
+  order.forEach((source, target) => {
+    out.set(data.subarray(source * cols, (source + 1) * cols), target * cols);
+  });
+  return { rows: order.length, cols, data: out };
+}
