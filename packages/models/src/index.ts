@@ -10,6 +10,15 @@ export {
   TokenizerFormatError,
   UnsupportedRopeTypeError,
 } from "./errors.js";
+export type { GenerateOptions } from "./llama/generate.js";
+export { generate } from "./llama/generate.js";
+export { KeyValueCache } from "./llama/kv-cache.js";
+export type { LlamaForwardOptions, LlamaWeights, TokenBatch } from "./llama/llama-model.js";
+export { LlamaForCausalLM } from "./llama/llama-model.js";
+export type { SamplingOptions } from "./llama/sampling.js";
+export { argmaxIndex, sampleToken } from "./llama/sampling.js";
+export type { LinearModule, LinearModuleHost } from "./modules/linear.js";
+export { Linear, linearForward } from "./modules/linear.js";
 export type { DecodeAllOptions, EncodeOptions } from "./tokenizer/llama2c-tokenizer.js";
 export {
   BOS_TOKEN_ID,

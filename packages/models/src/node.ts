@@ -1,0 +1,33 @@
+/**
+ * Node-only loaders: read a model folder or a tokenizer file from disk.
+ *
+ * @packageDocumentation
+ */
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { readCheckpoint, readJsonFile } from "@peftjs/io/node";
+import { parseLlamaConfig } from "./config.js";
+import { LlamaForCausalLM } from "./llama/llama-model.js";
+import { Llama2cTokenizer } from "./tokenizer/llama2c-tokenizer.js";
+
+/**
+ * Loads a Hugging Face Llama folder: `config.json` plus `model.safetensors`, or shards listed in
+ * `model.safetensors.index.json`. Weights of any float dtype are converted to float32.
+ *
+ * @throws ModelConfigError / UnsupportedRopeTypeError for the config, ModelWeightsError for missing or
+ *   misshapen weights, and @peftjs/io's errors for unreadable files.
+ */
+export async function loadLlama(directory: string): Promise<LlamaForCausalLM> {
+  const config = parseLlamaConfig(await readJsonFile(join(directory, "config.json")));
+  const checkpoint = await readCheckpoint(directory);
+  return LlamaForCausalLM.fromWeights(config, checkpoint.tensors);
+}
+
+/**
+ * Reads a llama2.c tokenizer file (`tok512.bin`, `tokenizer.bin`).
+ *
+ * @param vocabSize how many tokens to read (by default all records in the file).
+ */
+export async function loadLlama2cTokenizer(path: string, vocabSize?: number): Promise<Llama2cTokenizer> {
+  return Llama2cTokenizer.fromBytes(new Uint8Array(await readFile(path)), vocabSize);
+}

@@ -1,0 +1,51 @@
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { deserialize } from "@peftjs/io";
+import { writeCheckpoint } from "@peftjs/io/node";
+import { afterAll, describe, expect, it } from "vitest";
+import { BOS_TOKEN_ID, LlamaForCausalLM } from "../src/index.js";
+import { loadLlama, loadLlama2cTokenizer } from "../src/node.js";
+
+const fixtureDirectory = fileURLToPath(new URL("./fixtures/stories260k/", import.meta.url));
+const configText = readFileSync(join(fixtureDirectory, "config.json"), "utf8");
+const weights = deserialize(
+  new Uint8Array(readFileSync(join(fixtureDirectory, "model.safetensors"))),
+).tensors;
+const ids = [BOS_TOKEN_ID, 403, 407, 261, 378, 432, 383, 286];
+
+function logitsOf(model: LlamaForCausalLM): Float32Array {
+  const logits = model.forward([ids]);
+  const values = logits.toFloat32Array();
+  logits.dispose();
+  model.dispose();
+  return values;
+}
+
+const expected = logitsOf(LlamaForCausalLM.fromWeights(JSON.parse(configText), weights));
+const temporary = mkdtempSync(join(tmpdir(), "peftjs-models-"));
+afterAll(() => rmSync(temporary, { recursive: true, force: true }));
+
+describe("loading model folders from disk", () => {
+  it("loads a single-file folder", async () => {
+    expect(logitsOf(await loadLlama(fixtureDirectory))).toEqual(expected);
+  });
+
+  it("loads a sharded folder (model.safetensors.index.json)", async () => {
+    const directory = join(temporary, "sharded");
+    mkdirSync(directory);
+    await writeCheckpoint(directory, weights, { maxShardSize: 300_000 });
+    writeFileSync(join(directory, "config.json"), configText);
+    const shards = readdirSync(directory).filter((name) => /^model-\d+-of-\d+\.safetensors$/.test(name));
+    expect(shards.length).toBeGreaterThan(1);
+    expect(readdirSync(directory)).toContain("model.safetensors.index.json");
+    expect(logitsOf(await loadLlama(directory))).toEqual(expected);
+  });
+
+  it("reads the tokenizer file", async () => {
+    const tokenizer = await loadLlama2cTokenizer(join(fixtureDirectory, "tok512.bin"));
+    expect(tokenizer.vocabSize).toBe(512);
+    expect(tokenizer.decodeAll(ids)).toBe("Once upon a time, there was");
+  });
+});
