@@ -65,6 +65,8 @@ export {
 } from "./ops/matrix.js";
 export type { RotaryTables } from "./ops/neural.js";
 export { applyRotaryEmbedding, rmsNorm, rotaryTables, softmax } from "./ops/neural.js";
+export type { FromRawOptions } from "./ops/raw.js";
+export { fromRaw, toRaw } from "./ops/raw.js";
 export { argmax, max, mean, sum } from "./ops/reduction.js";
 export { createGenerator, kaimingUniformBounds, RandomGenerator } from "./random/generator.js";
 export { philox4x32 } from "./random/philox.js";
