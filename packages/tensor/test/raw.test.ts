@@ -30,9 +30,10 @@ describe("fromRaw / toRaw with safetensors written by torch", () => {
       expect(t.shape).toEqual(expected.tensors[name]!.shape);
       // Object.is distinguishes -0 and matches NaN; F64 values are rounded to float32 (1e300 → Infinity, 5e-324 → 0).
       const want = expected.tensors[name]!.values.map((value) => Math.fround(decode(value)));
-      Array.from(t.dataSync()).forEach((value, index) =>
-        expect(Object.is(value, want[index]), `element ${index}: ${value} vs ${want[index]}`).toBe(true),
-      );
+      const actual = Array.from(t.dataSync());
+      for (const [index, value] of actual.entries()) {
+        expect(Object.is(value, want[index]), `element ${index}: ${value} vs ${want[index]}`).toBe(true);
+      }
     },
   );
 

@@ -6,6 +6,7 @@
  * highest-priority backend that passes. The `js` backend is always registered, always available and active
  * until `setBackend` is called, so synchronous code works without any set-up.
  */
+import { builtinBackendDefinitions } from "../backends/builtin-backends.js";
 import { jsBackend } from "../backends/js/js-backend.js";
 import { BackendUnavailableError, TensorArgumentError } from "../errors.js";
 import type { Backend, BackendAvailability, BackendDefinition } from "./backend.js";
@@ -61,6 +62,15 @@ const entries = new Map<string, RegistryEntry>([
     },
   ],
 ]);
+
+for (const definition of builtinBackendDefinitions) {
+  entries.set(definition.name, {
+    definition,
+    backend: undefined,
+    availability: undefined,
+    initializing: undefined,
+  });
+}
 
 let active: Backend = jsBackend;
 let requested = "js";
