@@ -78,6 +78,7 @@ export {
   PEFT_KEY_PREFIX,
   peftKey,
 } from "./files/peft-format.js";
+export { type InitializeAdapterOptions, type InitializedAdapter, initializeAdapter } from "./initialize.js";
 export * from "./variant-api.js";
 export { loraVariant } from "./variants/lora/index.js";
 export { oloraVariant } from "./variants/olora/index.js";

@@ -78,8 +78,8 @@ function jacobiSvd(a: Matrix): { u: Float64Array[]; s: Float64Array; v: Float64A
         const t = (zeta >= 0 ? 1 : -1) / (Math.abs(zeta) + Math.sqrt(1 + zeta * zeta));
         const cosine = 1 / Math.sqrt(1 + t * t);
         const sine = cosine * t;
-        rotate(up, uq, cosine, -sine);
-        rotate(v[p] as Float64Array, v[q] as Float64Array, cosine, -sine);
+        rotate(up, uq, cosine, sine);
+        rotate(v[p] as Float64Array, v[q] as Float64Array, cosine, sine);
       }
     }
     if (!rotated) break;
