@@ -26,3 +26,9 @@ export {
   Llama2cTokenizer,
   UNKNOWN_TOKEN_ID,
 } from "./tokenizer/llama2c-tokenizer.js";
+export type { AdamWOptions } from "./training/adamw.js";
+export { AdamW } from "./training/adamw.js";
+export type { CausalLanguageModelLossOptions } from "./training/causal-lm-loss.js";
+export { causalLanguageModelLoss, IGNORE_INDEX } from "./training/causal-lm-loss.js";
+export type { ClippedGradients } from "./training/clip-gradient-norm.js";
+export { clipGradientNorm } from "./training/clip-gradient-norm.js";
