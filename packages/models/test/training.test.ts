@@ -114,9 +114,9 @@ describe("AdamW", () => {
         settings,
       );
       // float32 arithmetic vs the float64 restatement: a few ulps of values ≤ 2.
-      history.forEach((step, index) =>
-        expect(Math.abs(step[element]! - expected[index]!)).toBeLessThan(1e-6),
-      );
+      for (const [index, step] of history.entries()) {
+        expect(Math.abs(step[element]! - expected[index]!)).toBeLessThan(1e-6);
+      }
     }
   });
 
