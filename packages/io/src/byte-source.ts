@@ -79,12 +79,16 @@ export async function httpSource(url: string | URL, options: HttpSourceOptions =
     return bytesSource(whole, description);
   }
   const size = totalFromContentRange(firstResponse, description);
-  await firstResponse.body?.cancel();
+  // The first (at most 8) bytes are the header length that the reader asks for next: keep them.
+  const prefix =
+    firstResponse.status === 206 ? new Uint8Array(await firstResponse.arrayBuffer()) : new Uint8Array(0);
+  if (firstResponse.status !== 206) await firstResponse.body?.cancel();
   return {
     size,
     description,
     read: async (offset, length) => {
       if (length === 0) return new Uint8Array(0);
+      if (offset + length <= prefix.length) return prefix.subarray(offset, offset + length);
       const response = await request(offset, offset + length - 1);
       if (response.status !== 206) {
         await response.body?.cancel();

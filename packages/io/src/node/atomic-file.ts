@@ -1,10 +1,11 @@
 /**
  * Atomic file replacement: write a temporary file in the target's folder, fsync it, rename it over the
  * target, fsync the folder. Readers see the old file or the new one, never a mix; a crash leaves the old
- * file intact and at worst a hidden `.<name>.<pid>.<random>.tmp` file, which no reader picks up.
+ * file intact and at worst a hidden `.<name>.<pid>.<random>.tmp` file, which no reader picks up and which
+ * the next write of the same file removes once its process is gone.
  */
 import { randomBytes } from "node:crypto";
-import { type FileHandle, open, rename, unlink } from "node:fs/promises";
+import { type FileHandle, open, readdir, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { FileSystemError } from "../safetensors-errors.js";
 
@@ -71,6 +72,7 @@ export async function writeAtomically(
   path: string,
   produce: (writer: SequentialWriter) => Promise<void>,
 ): Promise<void> {
+  await removeAbandonedTemporaries(path);
   const temporaryPath = temporaryPathFor(path);
   let handle: FileHandle;
   try {
@@ -95,6 +97,34 @@ export async function writeAtomically(
     throw error;
   }
   await syncFolder(dirname(path));
+}
+
+/** Deletes temporary files of `path` left by writers that died (their process no longer exists). */
+async function removeAbandonedTemporaries(path: string): Promise<void> {
+  const prefix = `.${basename(path)}.`;
+  let files: string[];
+  try {
+    files = await readdir(dirname(path));
+  } catch {
+    return; // a missing folder fails properly when the temporary file is created
+  }
+  for (const file of files) {
+    const match = file.startsWith(prefix)
+      ? /^(\d+)\.[0-9a-f]{12}\.tmp$/.exec(file.slice(prefix.length))
+      : null;
+    if (match !== null && !processIsAlive(Number(match[1]))) {
+      await unlink(join(dirname(path), file)).catch(() => {});
+    }
+  }
+}
+
+function processIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== "ESRCH";
+  }
 }
 
 async function fileSystemStep(what: string, step: () => Promise<unknown>): Promise<void> {
