@@ -37,9 +37,8 @@ export function seededNormal(seed: number): () => number {
 
 /** An m × k matrix with orthonormal columns: ml-matrix's QR of a Gaussian matrix (an independent oracle). */
 export function randomOrthonormalColumns(m: number, k: number, normal: () => number): Matrix {
-  const gaussian = Matrix.zeros(m, k).apply((i, j) => {
-    gaussian.set(i, j, normal());
-  });
+  const gaussian = new Matrix(m, k);
+  for (let i = 0; i < m; i++) for (let j = 0; j < k; j++) gaussian.set(i, j, normal());
   return new QrDecomposition(gaussian).orthogonalMatrix.subMatrix(0, m - 1, 0, k - 1);
 }
 
@@ -95,4 +94,23 @@ export function maxRelativeError(actual: ArrayLike<number>, expected: ArrayLike<
     worst = Math.max(worst, Math.abs((actual[i] as number) - reference) / Math.abs(reference));
   }
   return worst;
+}
+
+/** The first `count` columns of a 2-D tensor, as a new tensor. */
+export function leadingColumns(matrix: Tensor, count: number): Tensor {
+  const [rows, cols] = matrix.shape as [number, number];
+  const values = matrix.toFloat32Array();
+  const out = new Float32Array(rows * count);
+  for (let i = 0; i < rows; i++) out.set(values.subarray(i * cols, i * cols + count), i * count);
+  return tensor(out, [rows, count]);
+}
+
+/** The first `count` rows of a 2-D tensor, transposed: the leading right singular vectors of a Vᵀ as columns. */
+export function leadingRowsAsColumns(matrix: Tensor, count: number): Tensor {
+  const cols = matrix.shape[1] as number;
+  const values = matrix.toFloat32Array();
+  const out = new Float32Array(cols * count);
+  for (let r = 0; r < count; r++)
+    for (let c = 0; c < cols; c++) out[c * count + r] = values[r * cols + c] as number;
+  return tensor(out, [cols, count]);
 }

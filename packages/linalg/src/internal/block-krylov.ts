@@ -73,9 +73,18 @@ export function blockKrylovTopK(
     }
     if (iterations >= maxIterations) return best;
 
-    if (basis.rows + blockSize > maxBasisSize) {
+    // The next block spans A·Aᵀ·Q_j ⊥ span(Q): it holds the residual directions of every Ritz vector, so it is
+    // formed against the full basis before any restart.
+    const nextSize = Math.min(blockSize, dimension - basis.rows);
+    const candidates: Matrix = {
+      rows: nextSize,
+      cols: operator.rows,
+      data: blockProducts.data.slice(0, nextSize * operator.rows),
+    };
+    block = orthonormalizeAgainst(candidates, basis, randomRows);
+    if (basis.rows + block.rows > maxBasisSize) {
       // Thick restart: keep the leading Ritz vectors (and their products, recombined) as the new basis.
-      const keep = Math.min(ritz.keepCoefficients.rows, maxBasisSize - blockSize);
+      const keep = Math.min(ritz.keepCoefficients.rows, maxBasisSize - block.rows);
       const coefficients: Matrix = {
         rows: keep,
         cols: ritz.keepCoefficients.cols,
@@ -85,13 +94,6 @@ export function blockKrylovTopK(
       transposedProducts = multiplyMatrices(coefficients, transposedProducts);
       products = multiplyMatrices(coefficients, products);
     }
-    const nextSize = Math.min(blockSize, dimension - basis.rows);
-    const candidates: Matrix = {
-      rows: nextSize,
-      cols: operator.rows,
-      data: blockProducts.data.slice(0, nextSize * operator.rows),
-    };
-    block = orthonormalizeAgainst(candidates, basis, randomRows);
   }
 }
 
