@@ -3,10 +3,10 @@ import { describe, expect, it } from "vitest";
 import {
   ADAPTER_METADATA_KEYS,
   type AdapterRecord,
-  InvalidAdapterRecordError,
   adapterRecordFromMetadata,
   adapterRecordToMetadata,
   deriveAdapterRecord,
+  InvalidAdapterRecordError,
   initMethodMutatesBase,
   validateAdapterRecord,
 } from "../src/index.js";
@@ -121,7 +121,11 @@ describe("peftjs.* metadata", () => {
       /peftjs.record_version is "2"; this version reads "1"/,
     );
     expect(() =>
-      adapterRecordFromMetadata({ ...metadata, "peftjs.needs_mutated_base": "yes", "peftjs.init_method": "pissa" }),
+      adapterRecordFromMetadata({
+        ...metadata,
+        "peftjs.needs_mutated_base": "yes",
+        "peftjs.init_method": "pissa",
+      }),
     ).toThrow(
       'invalid adapter record: peftjs.needs_mutated_base "yes" is not "true" or "false"; peftjs.init_method "pissa" is not JSON',
     );

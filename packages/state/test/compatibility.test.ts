@@ -91,17 +91,28 @@ describe("checkCompatibility with recorded fingerprints", () => {
       baseFingerprint: original,
       residualBaseFingerprint: fork.modelFingerprint(),
     });
-    expect(checkCompatibility(fork, adapter)).toMatchObject({ ok: true, verified: true, requiresMutation: false });
+    expect(checkCompatibility(fork, adapter)).toMatchObject({
+      ok: true,
+      verified: true,
+      requiresMutation: false,
+    });
     expect(failure(checkCompatibility(store, adapter))).toBeInstanceOf(AdapterNeedsMutatedBaseError);
     expect(checkCompatibility(store, adapter, { allowMutation: true })).toMatchObject({
       ok: true,
       verified: true,
       requiresMutation: true,
     });
-    const third = WeightStore.from({ "q.weight": float32Tensor([9, 9, 9, 9], [2, 2]), "v.weight": float32Tensor([0, 0, 0, 0], [2, 2]) });
+    const third = WeightStore.from({
+      "q.weight": float32Tensor([9, 9, 9, 9], [2, 2]),
+      "v.weight": float32Tensor([0, 0, 0, 0], [2, 2]),
+    });
     const error = failure(checkCompatibility(third, adapter));
-    expect(error.message).toContain(`expects base ${adapter.residualBaseFingerprint} (residual) or ${original} (original`);
-    expect(error.remedy).toBe("load it on the base it was trained for, or convert it to LoRA and load it on that base");
+    expect(error.message).toContain(
+      `expects base ${adapter.residualBaseFingerprint} (residual) or ${original} (original`,
+    );
+    expect(error.remedy).toBe(
+      "load it on the base it was trained for, or convert it to LoRA and load it on that base",
+    );
   });
 });
 
@@ -109,7 +120,11 @@ describe("checkCompatibility with PEFT adapters (no fingerprints)", () => {
   it("a plain LoRA loads unverified on an unchanged base", () => {
     const store = originalStore();
     const lora = deriveAdapterRecord(config("lora_default_adapter_trained"), { name: "lora" });
-    expect(checkCompatibility(store, lora)).toMatchObject({ ok: true, verified: false, requiresMutation: false });
+    expect(checkCompatibility(store, lora)).toMatchObject({
+      ok: true,
+      verified: false,
+      requiresMutation: false,
+    });
   });
 
   it("an unconverted PiSSA adapter: load it on a fork, or convert it to LoRA", () => {
