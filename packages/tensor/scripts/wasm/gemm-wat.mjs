@@ -2,8 +2,8 @@
 //
 // Structure (Goto/BLIS): for each NC-wide column block of C, for each KC-deep slice of the shared dimension,
 // pack the KC×NC block of op(B) into NR-wide panels (k-major, zero-padded), then for each MC-high row block of
-// op(A) either pack it into MR-high panels (k-major, zero-padded) or, when B is skinny (every A element is used
-// at most twice), read A in place, and sweep the MR×NR register-blocked micro-kernel over the block. Packed
+// op(A) either pack it into MR-high panels (k-major, zero-padded) or, when B is skinny and A row-major (every A
+// element is used at most twice), read A in place with one deep slice, and sweep the MR×NR register-blocked micro-kernel over the block. Packed
 // panels live in a per-thread work area; C tiles at the ragged edges go through a small scratch tile.
 //
 // All pointers are byte offsets into linear memory; leading dimensions are in elements.
@@ -18,11 +18,23 @@ export const KC = 256;
 export const MC = 128;
 /** Columns of op(B) per packed block: KC×NC×4 bytes = 2 MB, shared through L2/L3. */
 export const NC = 2048;
-/** Use A in place (no packing) when op(B) has at most this many columns (the tall-skinny case). */
+/**
+ * Read row-major A in place (no packing) when op(B) has at most this many columns (the tall-skinny case):
+ * every element of A is then used at most twice, so packing would only add memory traffic.
+ */
 export const DIRECT_A_MAX_COLUMNS = 2 * NR;
+/**
+ * Depth of a slice in the in-place case: the whole skinny op(B) (up to DIRECT_KC × 32 floats, the size of the
+ * packed B buffer) is packed once and each micro-kernel call streams 4 rows of A from start to end, so C is
+ * written once and the hardware prefetcher sees 4 long sequential streams.
+ */
+export const DIRECT_KC = (KC * NC) / DIRECT_A_MAX_COLUMNS;
+
+/** Floats of the packed A buffer: an MC×KC block, or one ragged MR×DIRECT_KC panel in the in-place case. */
+const PACKED_A_FLOATS = Math.max(MC * KC, MR * DIRECT_KC);
 
 /** Bytes of the per-thread work area that `gemm` needs: packed B block, packed A block, one C tile. */
-export const GEMM_WORK_BYTES = (KC * NC + MC * KC + MR * NR) * 4;
+export const GEMM_WORK_BYTES = (KC * NC + PACKED_A_FLOATS + MR * NR) * 4;
 
 const vectorsPerRow = NR / 4;
 
@@ -37,8 +49,8 @@ function multiplyAdd(accumulator, broadcast, vector, relaxed) {
 /**
  * The micro-kernel: an MR×NR block of C from an A micro-panel and a packed B micro-panel.
  *
- * `addressing` is "panel" (A value (r, p) at a + p·aStep + 4r: packed panels, or transposed A read in place
- * with aStep = 4·lda) or "rows" (A value (r, p) at a + r·aStep + 4p: row-major A read in place).
+ * `addressing` is "panel" (A value (r, p) at a + p·aStep + 4r: a packed panel, aStep = 4·MR) or "rows"
+ * (A value (r, p) at a + r·aStep + 4p: row-major A read in place, aStep = 4·lda).
  * `accumulate` != 0 adds to C, otherwise C is overwritten. `ldc` is in bytes.
  */
 function microKernel(name, addressing, relaxed) {
@@ -277,16 +289,18 @@ const driver = `
             (param $a i32) (param $lda i32) (param $transA i32)
             (param $b i32) (param $ldb i32) (param $transB i32)
             (param $c i32) (param $ldc i32) (param $work i32)
-  (local $packedB i32) (local $packedA i32) (local $tile i32) (local $direct i32)
+  (local $packedB i32) (local $packedA i32) (local $tile i32) (local $direct i32) (local $kcLimit i32)
   (local $jc i32) (local $nc i32) (local $pc i32) (local $kc i32) (local $ic i32) (local $mc i32)
   (local $jr i32) (local $nr i32) (local $ir i32) (local $mr i32) (local $accumulate i32)
   (local $panelB i32) (local $target i32) (local $ldcBytes i32) (local $i i32)
   (local $full i32) (local $destination i32) (local $destinationStride i32) (local $destinationAccumulate i32)
   (local.set $packedB (local.get $work))
   (local.set $packedA (i32.add (local.get $work) (i32.const ${KC * NC * 4})))
-  (local.set $tile (i32.add (local.get $packedA) (i32.const ${MC * KC * 4})))
+  (local.set $tile (i32.add (local.get $packedA) (i32.const ${PACKED_A_FLOATS * 4})))
   (local.set $ldcBytes (i32.shl (local.get $ldc) (i32.const 2)))
-  (local.set $direct (i32.le_u (local.get $n) (i32.const ${DIRECT_A_MAX_COLUMNS})))
+  ;; in place only for row-major A (transposed A read in place is strided by lda at every k step)
+  (local.set $direct (i32.and (i32.le_u (local.get $n) (i32.const ${DIRECT_A_MAX_COLUMNS})) (i32.eqz (local.get $transA))))
+  (local.set $kcLimit (select (i32.const ${DIRECT_KC}) (i32.const ${KC}) (local.get $direct)))
   (if (i32.eqz (local.get $k)) (then
     ;; empty shared dimension: C = 0
     (local.set $ic (i32.const 0))
@@ -305,7 +319,7 @@ const driver = `
     (block $pcDone (loop $pcLoop
       (br_if $pcDone (i32.ge_u (local.get $pc) (local.get $k)))
       (local.set $kc (i32.sub (local.get $k) (local.get $pc)))
-      (if (i32.gt_u (local.get $kc) (i32.const ${KC})) (then (local.set $kc (i32.const ${KC}))))
+      (if (i32.gt_u (local.get $kc) (local.get $kcLimit)) (then (local.set $kc (local.get $kcLimit))))
       (local.set $accumulate (i32.ne (local.get $pc) (i32.const 0)))
       (call $packB (local.get $b) (local.get $ldb) (local.get $transB) (local.get $pc) (local.get $jc)
                    (local.get $kc) (local.get $nc) (local.get $packedB))
@@ -346,16 +360,11 @@ const driver = `
               (else
                 (if (i32.eq (local.get $mr) (i32.const ${MR}))
                   (then
-                    ;; A read in place
-                    (if (local.get $transA)
-                      (then (call $kernelPanel (local.get $kc)
-                              (i32.add (local.get $a) (i32.shl (i32.add (i32.mul (local.get $pc) (local.get $lda)) (local.get $i)) (i32.const 2)))
-                              (i32.shl (local.get $lda) (i32.const 2)) (local.get $panelB)
-                              (local.get $destination) (local.get $destinationStride) (local.get $destinationAccumulate)))
-                      (else (call $kernelRows (local.get $kc)
-                              (i32.add (local.get $a) (i32.shl (i32.add (i32.mul (local.get $i) (local.get $lda)) (local.get $pc)) (i32.const 2)))
-                              (i32.shl (local.get $lda) (i32.const 2)) (local.get $panelB)
-                              (local.get $destination) (local.get $destinationStride) (local.get $destinationAccumulate)))))
+                    ;; row-major A read in place, four row pointers
+                    (call $kernelRows (local.get $kc)
+                      (i32.add (local.get $a) (i32.shl (i32.add (i32.mul (local.get $i) (local.get $lda)) (local.get $pc)) (i32.const 2)))
+                      (i32.shl (local.get $lda) (i32.const 2)) (local.get $panelB)
+                      (local.get $destination) (local.get $destinationStride) (local.get $destinationAccumulate)))
                   (else
                     ;; ragged last rows: pack them (zero-padded) so that nothing past A is read
                     (call $packA (local.get $a) (local.get $lda) (local.get $transA) (local.get $i) (local.get $pc)
@@ -370,7 +379,7 @@ const driver = `
           (br $jrLoop)))
         (local.set $ic (i32.add (local.get $ic) (i32.const ${MC})))
         (br $icLoop)))
-      (local.set $pc (i32.add (local.get $pc) (i32.const ${KC})))
+      (local.set $pc (i32.add (local.get $pc) (local.get $kcLimit)))
       (br $pcLoop)))
     (local.set $jc (i32.add (local.get $jc) (i32.const ${NC})))
     (br $jcLoop)))

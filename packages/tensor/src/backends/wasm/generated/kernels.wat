@@ -440,16 +440,18 @@
             (param $a i32) (param $lda i32) (param $transA i32)
             (param $b i32) (param $ldb i32) (param $transB i32)
             (param $c i32) (param $ldc i32) (param $work i32)
-  (local $packedB i32) (local $packedA i32) (local $tile i32) (local $direct i32)
+  (local $packedB i32) (local $packedA i32) (local $tile i32) (local $direct i32) (local $kcLimit i32)
   (local $jc i32) (local $nc i32) (local $pc i32) (local $kc i32) (local $ic i32) (local $mc i32)
   (local $jr i32) (local $nr i32) (local $ir i32) (local $mr i32) (local $accumulate i32)
   (local $panelB i32) (local $target i32) (local $ldcBytes i32) (local $i i32)
   (local $full i32) (local $destination i32) (local $destinationStride i32) (local $destinationAccumulate i32)
   (local.set $packedB (local.get $work))
   (local.set $packedA (i32.add (local.get $work) (i32.const 2097152)))
-  (local.set $tile (i32.add (local.get $packedA) (i32.const 131072)))
+  (local.set $tile (i32.add (local.get $packedA) (i32.const 262144)))
   (local.set $ldcBytes (i32.shl (local.get $ldc) (i32.const 2)))
-  (local.set $direct (i32.le_u (local.get $n) (i32.const 32)))
+  ;; in place only for row-major A (transposed A read in place is strided by lda at every k step)
+  (local.set $direct (i32.and (i32.le_u (local.get $n) (i32.const 32)) (i32.eqz (local.get $transA))))
+  (local.set $kcLimit (select (i32.const 16384) (i32.const 256) (local.get $direct)))
   (if (i32.eqz (local.get $k)) (then
     ;; empty shared dimension: C = 0
     (local.set $ic (i32.const 0))
@@ -468,7 +470,7 @@
     (block $pcDone (loop $pcLoop
       (br_if $pcDone (i32.ge_u (local.get $pc) (local.get $k)))
       (local.set $kc (i32.sub (local.get $k) (local.get $pc)))
-      (if (i32.gt_u (local.get $kc) (i32.const 256)) (then (local.set $kc (i32.const 256))))
+      (if (i32.gt_u (local.get $kc) (local.get $kcLimit)) (then (local.set $kc (local.get $kcLimit))))
       (local.set $accumulate (i32.ne (local.get $pc) (i32.const 0)))
       (call $packB (local.get $b) (local.get $ldb) (local.get $transB) (local.get $pc) (local.get $jc)
                    (local.get $kc) (local.get $nc) (local.get $packedB))
@@ -509,16 +511,11 @@
               (else
                 (if (i32.eq (local.get $mr) (i32.const 4))
                   (then
-                    ;; A read in place
-                    (if (local.get $transA)
-                      (then (call $kernelPanel (local.get $kc)
-                              (i32.add (local.get $a) (i32.shl (i32.add (i32.mul (local.get $pc) (local.get $lda)) (local.get $i)) (i32.const 2)))
-                              (i32.shl (local.get $lda) (i32.const 2)) (local.get $panelB)
-                              (local.get $destination) (local.get $destinationStride) (local.get $destinationAccumulate)))
-                      (else (call $kernelRows (local.get $kc)
-                              (i32.add (local.get $a) (i32.shl (i32.add (i32.mul (local.get $i) (local.get $lda)) (local.get $pc)) (i32.const 2)))
-                              (i32.shl (local.get $lda) (i32.const 2)) (local.get $panelB)
-                              (local.get $destination) (local.get $destinationStride) (local.get $destinationAccumulate)))))
+                    ;; row-major A read in place, four row pointers
+                    (call $kernelRows (local.get $kc)
+                      (i32.add (local.get $a) (i32.shl (i32.add (i32.mul (local.get $i) (local.get $lda)) (local.get $pc)) (i32.const 2)))
+                      (i32.shl (local.get $lda) (i32.const 2)) (local.get $panelB)
+                      (local.get $destination) (local.get $destinationStride) (local.get $destinationAccumulate)))
                   (else
                     ;; ragged last rows: pack them (zero-padded) so that nothing past A is read
                     (call $packA (local.get $a) (local.get $lda) (local.get $transA) (local.get $i) (local.get $pc)
@@ -533,7 +530,7 @@
           (br $jrLoop)))
         (local.set $ic (i32.add (local.get $ic) (i32.const 128)))
         (br $icLoop)))
-      (local.set $pc (i32.add (local.get $pc) (i32.const 256)))
+      (local.set $pc (i32.add (local.get $pc) (local.get $kcLimit)))
       (br $pcLoop)))
     (local.set $jc (i32.add (local.get $jc) (i32.const 2048)))
     (br $jcLoop)))
