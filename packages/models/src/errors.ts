@@ -62,3 +62,10 @@ export class ModelInputError extends PeftjsError {
     super("model_input", message);
   }
 }
+
+/** A model file could not be fetched (network failure, HTTP error status, invalid JSON). */
+export class ModelSourceError extends PeftjsError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super("model_source", message, options);
+  }
+}

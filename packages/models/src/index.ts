@@ -3,6 +3,7 @@ export { parseLlamaConfig } from "./config.js";
 export {
   ModelConfigError,
   ModelInputError,
+  ModelSourceError,
   ModelWeightsError,
   ModuleNotFoundError,
   ModuleShapeError,
@@ -15,6 +16,8 @@ export { generate } from "./llama/generate.js";
 export { KeyValueCache } from "./llama/kv-cache.js";
 export type { LlamaForwardOptions, LlamaWeights, TokenBatch } from "./llama/llama-model.js";
 export { LlamaForCausalLM } from "./llama/llama-model.js";
+export type { LoadLlamaFromUrlOptions } from "./llama/load-from-url.js";
+export { loadLlamaFromUrl } from "./llama/load-from-url.js";
 export type { SamplingOptions } from "./llama/sampling.js";
 export { argmaxIndex, sampleToken } from "./llama/sampling.js";
 export type { LinearModule, LinearModuleHost } from "./modules/linear.js";

@@ -1,0 +1,78 @@
+import { openSafetensors, parseCheckpointIndex, type RawTensor, SAFETENSORS_INDEX_NAME } from "@peftjs/io";
+import { parseLlamaConfig } from "../config.js";
+import { ModelSourceError } from "../errors.js";
+import { LlamaForCausalLM } from "./llama-model.js";
+
+/** Options of {@link loadLlamaFromUrl}. */
+export interface LoadLlamaFromUrlOptions {
+  /** The fetch implementation (default: the global `fetch`). */
+  fetch?: typeof fetch;
+  /** Extra request headers, e.g. `Authorization`. */
+  headers?: Record<string, string>;
+}
+
+/**
+ * Loads a Hugging Face Llama folder served over HTTP(S) — in a browser or in Node: `config.json`, then
+ * `model.safetensors.index.json` if the server has it (sharded) or else `model.safetensors`. Safetensors
+ * files are read with range requests through `@peftjs/io`'s `openSafetensors`.
+ *
+ * @param baseUrl the folder's URL (a trailing `/` is added when missing), e.g.
+ *   `https://huggingface.co/<repo>/resolve/main/`.
+ * @throws ModelSourceError when a request fails or returns an error status; the config and weight errors
+ *   of {@link LlamaForCausalLM.fromWeights}.
+ */
+export async function loadLlamaFromUrl(
+  baseUrl: string | URL,
+  options: LoadLlamaFromUrlOptions = {},
+): Promise<LlamaForCausalLM> {
+  const text = String(baseUrl);
+  const base = new URL(text.endsWith("/") ? text : `${text}/`);
+  const fetchFunction = options.fetch ?? globalThis.fetch;
+  const fetchJson = async (name: string, optional: boolean): Promise<unknown> => {
+    const url = new URL(name, base);
+    let response: Response;
+    try {
+      response = await fetchFunction(url, { headers: { ...options.headers } });
+    } catch (error) {
+      throw new ModelSourceError(`request for ${url} failed`, { cause: error });
+    }
+    if (optional && response.status === 404) {
+      await response.body?.cancel();
+      return undefined;
+    }
+    if (!response.ok) {
+      await response.body?.cancel();
+      throw new ModelSourceError(`${url} answered with status ${response.status}`);
+    }
+    try {
+      return await response.json();
+    } catch (error) {
+      throw new ModelSourceError(`${url} is not valid JSON`, { cause: error });
+    }
+  };
+  const config = parseLlamaConfig(await fetchJson("config.json", false));
+  const indexJson = await fetchJson(SAFETENSORS_INDEX_NAME, true);
+  const files =
+    indexJson === undefined
+      ? ["model.safetensors"]
+      : [
+          ...new Set(
+            Object.values(
+              parseCheckpointIndex(indexJson, String(new URL(SAFETENSORS_INDEX_NAME, base))).weight_map,
+            ),
+          ),
+        ];
+  const weights = new Map<string, RawTensor>();
+  for (const file of files) {
+    const reader = await openSafetensors(new URL(file, base), {
+      fetch: fetchFunction,
+      headers: options.headers,
+    });
+    try {
+      for (const [name, raw] of await reader.readAll()) weights.set(name, raw);
+    } finally {
+      await reader.close();
+    }
+  }
+  return LlamaForCausalLM.fromWeights(config, weights);
+}
