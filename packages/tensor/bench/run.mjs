@@ -120,7 +120,7 @@ try {
       rows = kernel(left, right);
     }, 6000);
     const flat = new Float32Array(size * size);
-    rows.forEach((row, index) => flat.set(row, index * size));
+    for (const [index, row] of rows.entries()) flat.set(row, index * size);
     emit("gpu.js", size, timing, {
       mode: gpu.mode,
       max_abs_diff_vs_first: maxDifference(flat, references.get(size)),
