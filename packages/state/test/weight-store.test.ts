@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import {
   type BaseMutatedEvent,
   BaseMutationForbiddenError,
@@ -111,6 +111,21 @@ describe("WeightStore.mutate", () => {
     const warning = await emitted;
     expect(warning).toBeInstanceOf(BaseMutationWarning);
     expect(warning.name).toBe("BaseMutationWarning");
+  });
+
+  it("without process.emitWarning (browsers) the default sink is console.warn", () => {
+    const emitWarning = process.emitWarning;
+    const warned: unknown[] = [];
+    const warn = vi.spyOn(console, "warn").mockImplementation((value) => warned.push(value));
+    try {
+      (process as { emitWarning?: unknown }).emitWarning = undefined;
+      WeightStore.from({ w: float32Tensor([1]) }).mutate("w", float32Tensor([2]), reason);
+    } finally {
+      process.emitWarning = emitWarning;
+      warn.mockRestore();
+    }
+    expect(warned).toHaveLength(1);
+    expect(warned[0]).toBeInstanceOf(BaseMutationWarning);
   });
 
   it("requires the same dtype and shape, a reason and an actor", () => {
