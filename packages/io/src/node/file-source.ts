@@ -30,7 +30,9 @@ export async function fileSource(path: string): Promise<ByteSource> {
     description: path,
     read: async (offset, length) => {
       if (closed) throw new SafetensorsSourceError(`${path} was closed`);
-      const bytes = new Uint8Array(length);
+      // Uninitialised memory (every byte is overwritten below) in a buffer of its own, viewed as a plain
+      // Uint8Array at offset 0 so typed views of it are aligned.
+      const bytes = new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length);
       let filled = 0;
       while (filled < length) {
         let bytesRead: number;

@@ -1,9 +1,8 @@
-import { readFile } from "node:fs/promises";
 import type { Dtype } from "../dtype.js";
 import { planLayout } from "../layout.js";
 import type { RawTensor } from "../raw-tensor.js";
 import { openSafetensorsSource, type SafetensorsReader } from "../reader.js";
-import { FileSystemError, SafetensorsInvalidTensorError } from "../safetensors-errors.js";
+import { SafetensorsInvalidTensorError } from "../safetensors-errors.js";
 import { type DeserializedSafetensors, deserialize } from "../serialize.js";
 import { type SequentialWriter, writeAtomically } from "./atomic-file.js";
 import { fileSource } from "./file-source.js";
@@ -45,16 +44,12 @@ export async function openSafetensorsFile(path: string): Promise<SafetensorsRead
  * (aligned for their typed arrays whenever the writer aligned them, as the official writer does).
  */
 export async function readSafetensorsFile(path: string): Promise<DeserializedSafetensors> {
-  let bytes: Uint8Array;
+  const source = await fileSource(path);
   try {
-    bytes = await readFile(path);
-  } catch (error) {
-    throw new FileSystemError(`cannot read ${path}: ${(error as Error).message}`, { cause: error });
+    return deserialize(await source.read(0, source.size));
+  } finally {
+    await source.close();
   }
-  // Copy into a buffer of our own: Node may hand out slices of a shared pool, which would break alignment.
-  const owned = new Uint8Array(bytes.byteLength);
-  owned.set(bytes);
-  return deserialize(owned);
 }
 
 /**
