@@ -2,7 +2,8 @@ import { defineConfig } from "vitepress";
 
 export default defineConfig({
   title: "peftjs",
-  description: "Parameter-efficient fine-tuning (LoRA, PiSSA, OLoRA) for TypeScript, in Node and in the browser.",
+  description:
+    "Parameter-efficient fine-tuning (LoRA, PiSSA, OLoRA) for TypeScript, in Node and in the browser.",
   cleanUrls: true,
   themeConfig: {
     nav: [
