@@ -1,4 +1,9 @@
-import { GpuKernelError, GpuReleasedHandleError, GpuSynchronousReadError } from "./gpu-errors.js";
+import {
+  GpuCapacityError,
+  GpuKernelError,
+  GpuReleasedHandleError,
+  GpuSynchronousReadError,
+} from "./gpu-errors.js";
 import type {
   GpuJsBufferResult,
   GpuJsInstance,
@@ -28,6 +33,20 @@ export interface GpuDeviceMemory {
   readonly bytes: number;
 }
 
+/** Largest element count whose flat indices stay exact in float32 shader arithmetic (2^24). */
+export const maxExactIndex = 2 ** 24;
+
+/**
+ * Most elements one storage may hold: 2^24 (flat indices are float32 integers in the shaders), and, in the GL
+ * modes, no more than a `MAX_TEXTURE_SIZE`² texture holds (gpu.js stores one float per texel).
+ */
+export function maxStorageElements(gpu: GpuJsInstance): number {
+  const side = gpu.Kernel?.features?.maxTextureSize;
+  return typeof side === "number" && Number.isFinite(side)
+    ? Math.min(maxExactIndex, side * side)
+    : maxExactIndex;
+}
+
 const kernelSettings: GpuJsKernelSettings = {
   output: [1],
   pipeline: true,
@@ -48,6 +67,8 @@ const kernelSettings: GpuJsKernelSettings = {
 export abstract class GpuDevice {
   /** The gpu.js mode in use. */
   readonly mode: GpuMode;
+  /** Most elements one storage may hold (see {@link maxStorageElements}). */
+  readonly maxElements: number;
   protected readonly gpu: GpuJsInstance;
   private readonly kernels = new Map<GpuKernelId, GpuJsKernel>();
   private liveStorages = 0;
@@ -56,6 +77,7 @@ export abstract class GpuDevice {
   protected constructor(gpu: GpuJsInstance, mode: GpuMode) {
     this.gpu = gpu;
     this.mode = mode;
+    this.maxElements = maxStorageElements(gpu);
   }
 
   /** The device for a gpu.js instance: synchronous for the GL modes, a queue of promises for WebGPU. */
@@ -75,9 +97,22 @@ export abstract class GpuDevice {
    * Runs kernel `id` with output length `length` on `inputs` (device storages) followed by `extra` arguments
    * (numbers, or a typed array for `upload`).
    */
-  run(id: GpuKernelId, length: number, inputs: readonly GpuStorage[], extra: readonly (number | Float32Array)[]): GpuStorage {
+  run(
+    id: GpuKernelId,
+    length: number,
+    inputs: readonly GpuStorage[],
+    extra: readonly (number | Float32Array)[],
+  ): GpuStorage {
     for (const input of inputs) {
-      if (input.released) throw new GpuReleasedHandleError(`kernel "${id}" received a released gpu storage of ${input.length} elements`);
+      if (input.released)
+        throw new GpuReleasedHandleError(
+          `kernel "${id}" received a released gpu storage of ${input.length} elements`,
+        );
+    }
+    if (length > this.maxElements) {
+      throw new GpuCapacityError(
+        `kernel "${id}" would produce ${length} elements, more than the ${this.maxElements} one gpu storage holds in mode "${this.mode}"`,
+      );
     }
     const storage = length === 0 ? this.emptyStorage() : this.dispatch(id, length, inputs, extra);
     this.liveStorages++;
@@ -93,7 +128,8 @@ export abstract class GpuDevice {
 
   /** Releases a storage's texture or buffer (exactly once). */
   release(storage: GpuStorage): void {
-    if (storage.released) throw new GpuReleasedHandleError(`gpu storage of ${storage.length} elements released twice`);
+    if (storage.released)
+      throw new GpuReleasedHandleError(`gpu storage of ${storage.length} elements released twice`);
     this.liveStorages--;
     this.liveElements -= storage.length;
     this.releaseStorage(storage);
@@ -119,7 +155,10 @@ export abstract class GpuDevice {
       try {
         kernel = this.gpu.createKernel(kernelSources[id], kernelSettings);
       } catch (error) {
-        throw new GpuKernelError(`gpu.js (mode "${this.mode}") could not create kernel "${id}": ${describe(error)}`, { cause: error });
+        throw new GpuKernelError(
+          `gpu.js (mode "${this.mode}") could not create kernel "${id}": ${describe(error)}`,
+          { cause: error },
+        );
       }
       this.kernels.set(id, kernel);
     }
@@ -178,16 +217,20 @@ class GlDevice extends GpuDevice {
       kernel.setOutput([length]);
       result = kernel(...textures, ...extra);
     } catch (error) {
-      throw new GpuKernelError(`gpu.js kernel "${id}" (mode "${this.mode}", ${length} outputs) failed: ${describe(error)}`, {
-        cause: error,
-      });
+      throw new GpuKernelError(
+        `gpu.js kernel "${id}" (mode "${this.mode}", ${length} outputs) failed: ${describe(error)}`,
+        {
+          cause: error,
+        },
+      );
     }
     return new GlStorage(length, result as GpuJsTexture);
   }
 
   readSync(storage: GpuStorage): Float32Array {
     const glStorage = storage as GlStorage;
-    if (glStorage.released) throw new GpuReleasedHandleError(`read of a released gpu storage of ${storage.length} elements`);
+    if (glStorage.released)
+      throw new GpuReleasedHandleError(`read of a released gpu storage of ${storage.length} elements`);
     if (glStorage.texture === undefined) return new Float32Array(0);
     return toFloat32(glStorage.texture.toArray(), storage.length);
   }
@@ -247,9 +290,12 @@ class WebGpuDevice extends GpuDevice {
         kernel.setOutput([length]);
         return (await kernel(...buffers, ...extra)) as GpuJsBufferResult;
       } catch (error) {
-        throw new GpuKernelError(`gpu.js kernel "${id}" (mode "${this.mode}", ${length} outputs) failed: ${describe(error)}`, {
-          cause: error,
-        });
+        throw new GpuKernelError(
+          `gpu.js kernel "${id}" (mode "${this.mode}", ${length} outputs) failed: ${describe(error)}`,
+          {
+            cause: error,
+          },
+        );
       }
     });
     this.queue = task.catch(() => undefined);
@@ -264,7 +310,8 @@ class WebGpuDevice extends GpuDevice {
 
   async readAsync(storage: GpuStorage): Promise<Float32Array> {
     const webGpuStorage = storage as WebGpuStorage;
-    if (webGpuStorage.released) throw new GpuReleasedHandleError(`read of a released gpu storage of ${storage.length} elements`);
+    if (webGpuStorage.released)
+      throw new GpuReleasedHandleError(`read of a released gpu storage of ${storage.length} elements`);
     const result = await webGpuStorage.result;
     if (result === undefined) return new Float32Array(0);
     return toFloat32(await result.toArray(), storage.length);
@@ -275,10 +322,12 @@ class WebGpuDevice extends GpuDevice {
     webGpuStorage.released = true;
     // Queued behind every kernel already dispatched (some may read this buffer); a buffer destroyed after
     // submission stays alive until the submitted work completes.
-    this.queue = this.queue.then(() => webGpuStorage.result).then(
-      (result) => result?.delete(),
-      () => undefined,
-    );
+    this.queue = this.queue
+      .then(() => webGpuStorage.result)
+      .then(
+        (result) => result?.delete(),
+        () => undefined,
+      );
   }
 
   async flush(): Promise<void> {

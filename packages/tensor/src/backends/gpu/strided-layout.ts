@@ -40,7 +40,10 @@ export function simplifyLayout(layout: StridedLayout): StridedLayout | undefined
     if (extent === 1) continue;
     const last = extents.length - 1;
     const mergeable =
-      last >= 0 && layout.operandStrides.every((strides, operand) => operandStrides[operand]![last] === strides[axis]! * extent);
+      last >= 0 &&
+      layout.operandStrides.every(
+        (strides, operand) => operandStrides[operand]![last] === strides[axis]! * extent,
+      );
     if (mergeable) {
       extents[last] = extents[last]! * extent;
       layout.operandStrides.forEach((strides, operand) => {

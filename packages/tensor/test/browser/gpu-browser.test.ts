@@ -1,0 +1,135 @@
+/**
+ * The gpu backend, for real, in headless Chromium (Debian's `chromium`, driven by playwright-core):
+ * the shared conformance table once on gpu.js's WebGL2 mode and once on its WebGPU mode (both SwiftShader, i.e.
+ * float32 on the CPU), each compared with the `js` reference at the table's own tolerances, plus a leak test of
+ * 1000 chained iterations per mode. The page bundles the package's built `dist` (run `pnpm build` first).
+ *
+ * Left out of the WebGL2 run: the two 1024×1024×1024 products. gpu.js's GL kernels read every operand through a
+ * texture fetch with integer index arithmetic, which SwiftShader executes at roughly 30–100 MFLOP/s here, so
+ * each of those products takes 20–70 s on this machine. The same products (same kernel source, with the
+ * default 4-tile split) run in the WebGPU run, and the WebGL2 run makes every other product go through the
+ * tiled path by bounding a dispatch to 4096 multiply-adds.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { MemoryReport, SuiteReport } from "./gpu-page/main.js";
+import { buildGpuPage } from "./gpu-page-fixture.js";
+import {
+  chromiumExecutable,
+  isChromiumAvailable,
+  type StaticServer,
+  serveDirectory,
+  withChromiumPage,
+} from "./harness/index.js";
+
+const chromiumMissing = !isChromiumAvailable();
+const missingReason = `headless Chromium not found at ${chromiumExecutable()} (install Debian's chromium, or set PEFTJS_CHROMIUM)`;
+
+if (chromiumMissing && process.env.CI === undefined) {
+  console.warn(`gpu-browser.test.ts skipped: ${missingReason}`);
+}
+
+describe.runIf(chromiumMissing && process.env.CI !== undefined)("gpu backend in Chromium (CI)", () => {
+  it("requires Chromium on CI", () => {
+    throw new Error(`${missingReason}; CI must run the browser tests`);
+  });
+});
+
+const iterations = 1000;
+const webGl2Exclusions = ["matmul [1024, 1024] · [1024, 1024]"];
+
+type SuiteMethod = "webGl2Suite" | "webGpuSuite" | "webGl2Memory" | "webGpuMemory";
+
+interface ModeRun {
+  readonly suite: SuiteReport;
+  readonly memory: MemoryReport;
+  readonly consoleErrors: readonly string[];
+}
+
+/** Opens the page in a fresh Chromium (with the WebGPU flags when asked) and runs the suite and the leak test. */
+async function runInChromium(server: StaticServer, webGpu: boolean): Promise<ModeRun> {
+  return withChromiumPage({ url: server.url, webGpu }, async ({ page, consoleMessages }) => {
+    await page.waitForFunction(
+      () => (globalThis as { peftjsGpuSuite?: unknown }).peftjsGpuSuite !== undefined,
+    );
+    const call = <T>(method: SuiteMethod, ...parameters: unknown[]): Promise<T> =>
+      page.evaluate(
+        ([name, values]) => {
+          const suite = (
+            globalThis as unknown as {
+              peftjsGpuSuite: Record<string, (...values: unknown[]) => Promise<unknown>>;
+            }
+          ).peftjsGpuSuite;
+          return suite[name]!(...values) as Promise<T>;
+        },
+        [method, parameters] as const,
+      );
+    const suite = webGpu
+      ? await call<SuiteReport>("webGpuSuite", {})
+      : await call<SuiteReport>("webGl2Suite", { exclude: webGl2Exclusions }, 4096);
+    const memory = await call<MemoryReport>(webGpu ? "webGpuMemory" : "webGl2Memory", iterations);
+    return { suite, memory, consoleErrors: [...consoleMessages] };
+  });
+}
+
+function failures(report: SuiteReport): string[] {
+  return report.results
+    .filter((result) => !result.passed)
+    .map((result) => `${result.name}: ${result.failure}`);
+}
+
+describe.skipIf(chromiumMissing)("gpu backend in headless Chromium", () => {
+  let server: StaticServer;
+  let caseNames: string[] = [];
+  const runs: { webgl2?: ModeRun; webgpu?: ModeRun } = {};
+
+  beforeAll(async () => {
+    server = await serveDirectory(await buildGpuPage());
+    // Both browsers run one after the other: SwiftShader is CPU-bound and the machine has few cores.
+    runs.webgl2 = await runInChromium(server, false);
+    runs.webgpu = await runInChromium(server, true);
+    const { conformanceCases } = await import("../../src/testing/index.js");
+    caseNames = conformanceCases.map((testCase) => testCase.name);
+  }, 240_000);
+
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  describe.each([
+    {
+      mode: "webgl2" as const,
+      expectedCases: () =>
+        caseNames.filter((name) => !webGl2Exclusions.some((part) => name.includes(part))).length,
+    },
+    { mode: "webgpu" as const, expectedCases: () => caseNames.length },
+  ])("gpu.js mode $mode", ({ mode, expectedCases }) => {
+    it("runs in that mode, never a software fallback", () => {
+      const run = runs[mode]!;
+      expect(run.suite.mode).toBe(mode);
+      expect(run.suite.reason).toContain(`mode "${mode}"`);
+      expect(run.memory.mode).toBe(mode);
+    });
+
+    it("matches js on the shared conformance table at the table's tolerances", () => {
+      const run = runs[mode]!;
+      expect(run.suite.results.length).toBe(expectedCases());
+      expect(failures(run.suite)).toEqual([]);
+      // Every kernel ran on the gpu backend: no call fell back to js.
+      expect(Object.keys(run.suite.fallbacks).filter((key) => key.startsWith("gpu"))).toEqual([]);
+    });
+
+    it(`keeps device memory flat over ${iterations} chained iterations`, () => {
+      const { afterWarmUp, afterAll: final, sample } = runs[mode]!.memory;
+      expect(Number.isFinite(sample)).toBe(true);
+      // Live textures (WebGL) or buffers (WebGPU) counted at the API, after 10 and after 1000 iterations.
+      expect(final.liveTextures).toBe(afterWarmUp.liveTextures);
+      expect(final.liveBuffers).toBe(afterWarmUp.liveBuffers);
+      expect(final.handles).toBe(afterWarmUp.handles);
+      expect(final.tensors).toBe(afterWarmUp.tensors);
+    });
+
+    it("logs no console errors", () => {
+      expect(runs[mode]!.consoleErrors).toEqual([]);
+    });
+  });
+});

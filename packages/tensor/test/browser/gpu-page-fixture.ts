@@ -1,0 +1,18 @@
+import { fileURLToPath } from "node:url";
+import { buildPage } from "./harness/index.js";
+
+const packageRoot = fileURLToPath(new URL("../../", import.meta.url));
+
+/**
+ * Bundles `gpu-page/` against the package's built `dist` (run `pnpm build` first): `@peftjs/tensor` and
+ * `@peftjs/tensor/testing` are the published entry points, gpu.js resolves to its browser bundle.
+ */
+export function buildGpuPage(): Promise<string> {
+  return buildPage({
+    root: fileURLToPath(new URL("./gpu-page/", import.meta.url)),
+    alias: {
+      "@peftjs/tensor/testing": `${packageRoot}dist/testing.js`,
+      "@peftjs/tensor": `${packageRoot}dist/index.js`,
+    },
+  });
+}

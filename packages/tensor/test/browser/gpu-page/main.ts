@@ -1,0 +1,209 @@
+/**
+ * The browser side of `gpu-browser.test.ts`: registers the gpu backend, and exposes the suites on
+ * `window.peftjsGpuSuite` for the Node side to call through playwright.
+ */
+import {
+  add,
+  backendStatus,
+  isBackendRegistered,
+  listBackends,
+  matmul,
+  memory,
+  registerBackend,
+  rmsNorm,
+  setBackend,
+  silu,
+  softmax,
+  type TensorInfo,
+  tensor,
+  tidy,
+} from "@peftjs/tensor";
+import { conformanceCases, runConformanceSuite } from "@peftjs/tensor/testing";
+import { createGpuBackend, gpuBackendDefinition } from "../../../src/backends/gpu/index.js";
+import { deviceCounters, installDeviceCounters } from "./device-counters.js";
+import { createWebGpuConformanceRunner } from "./webgpu-replay.js";
+
+installDeviceCounters();
+
+/** One case's outcome, as returned to Node. */
+export interface SuiteCaseResult {
+  readonly name: string;
+  readonly op: string;
+  readonly passed: boolean;
+  readonly failure?: string;
+}
+
+/** A suite run, as returned to Node. */
+export interface SuiteReport {
+  /** gpu.js mode the backend ran in. */
+  readonly mode: string | undefined;
+  /** Why the backend is (un)available. */
+  readonly reason: string | undefined;
+  readonly results: readonly SuiteCaseResult[];
+  /** Kernel calls that fell back to js, by "backend/kernel" (must stay empty). */
+  readonly fallbacks: Readonly<Record<string, number>>;
+  readonly milliseconds: number;
+}
+
+/** A memory run, as returned to Node. */
+export interface MemoryReport {
+  readonly mode: string | undefined;
+  readonly iterations: number;
+  /** Device counts after a warm-up of 10 iterations and after all of them. */
+  readonly afterWarmUp: { liveTextures: number; liveBuffers: number; handles: number; tensors: number };
+  readonly afterAll: { liveTextures: number; liveBuffers: number; handles: number; tensors: number };
+  /** A value of the last iteration, to show the loop computed something. */
+  readonly sample: number;
+}
+
+/** Which cases to run: names containing any `exclude` entry are left out (see gpu-browser.test.ts for why). */
+export interface CaseSelection {
+  readonly exclude?: readonly string[];
+  /** When set, only names containing one of these. */
+  readonly include?: readonly string[];
+}
+
+function selects(selection: CaseSelection, name: string): boolean {
+  if (selection.include !== undefined && !selection.include.some((part) => name.includes(part))) return false;
+  return !(selection.exclude ?? []).some((part) => name.includes(part));
+}
+
+function pattern(size: number, salt: number): number[] {
+  return Array.from({ length: size }, (_, index) => ((index * 31 + salt * 7) % 19) / 9.5 - 1);
+}
+
+/**
+ * The shared table through the public API with the gpu backend active in gpu.js's automatic GL mode (WebGL2
+ * here). `maxMatmulWorkPerDispatch` bounds each matmul dispatch, so a small value makes every product tiled.
+ */
+async function webGl2Suite(
+  selection: CaseSelection = {},
+  maxMatmulWorkPerDispatch?: number,
+): Promise<SuiteReport> {
+  if (!isBackendRegistered("gpu")) {
+    registerBackend(
+      gpuBackendDefinition(maxMatmulWorkPerDispatch === undefined ? {} : { maxMatmulWorkPerDispatch }),
+    );
+  }
+  const started = performance.now();
+  await setBackend("gpu");
+  const info = listBackends().find((backend) => backend.name === "gpu");
+  const results = await runConformanceSuite("gpu", (testCase) => selects(selection, testCase.name));
+  return {
+    mode: info?.availability?.details?.mode as string | undefined,
+    reason: info?.availability?.reason,
+    results,
+    fallbacks: backendStatus().fallbacks,
+    milliseconds: performance.now() - started,
+  };
+}
+
+/** The shared table on the gpu backend in gpu.js's WebGPU mode, through the replay bridge of webgpu-replay.ts. */
+async function webGpuSuite(selection: CaseSelection = {}): Promise<SuiteReport> {
+  const started = performance.now();
+  const device = createGpuBackend({ mode: "webgpu", name: "gpu-webgpu" });
+  const availability = await device.initialize();
+  if (!availability.available) {
+    return { mode: undefined, reason: availability.reason, results: [], fallbacks: {}, milliseconds: 0 };
+  }
+  const run = await createWebGpuConformanceRunner("gpu-webgpu-replay", device);
+  const results = [];
+  for (const testCase of conformanceCases) {
+    if (selects(selection, testCase.name)) results.push(await run(testCase));
+  }
+  await device.destroy();
+  return {
+    mode: device.mode ?? (availability.details?.mode as string | undefined),
+    reason: availability.reason,
+    results,
+    fallbacks: backendStatus().fallbacks,
+    milliseconds: performance.now() - started,
+  };
+}
+
+function counts(handles: number) {
+  return { ...deviceCounters(), handles, tensors: memory().tensors };
+}
+
+/** WebGL2: 1000 × tidy(rmsNorm(silu(x·w + b))) through the public API; no texture may survive an iteration. */
+async function webGl2Memory(iterations: number): Promise<MemoryReport> {
+  if (!isBackendRegistered("gpu")) registerBackend(gpuBackendDefinition());
+  await setBackend("gpu");
+  const x = tensor(pattern(4 * 16, 1), [4, 16]);
+  const w = tensor(pattern(16 * 8, 2), [16, 8]);
+  const b = tensor(pattern(8, 3), [8]);
+  const g = tensor(pattern(8, 4), [8]);
+  const gpuHandles = () => memory().backends.gpu?.handles ?? 0;
+  let sample = 0;
+  let afterWarmUp = counts(gpuHandles());
+  for (let iteration = 0; iteration < iterations; iteration++) {
+    // Read back in the warm-up too, so that read-back resources exist before the first count.
+    const reads = iteration === 9 || iteration === iterations - 1;
+    tidy(() => {
+      const y = softmax(rmsNorm(silu(add(matmul(x, w), b)), g, 1e-6));
+      if (reads) sample = y.dataSync()[0]!;
+    });
+    if (iteration === 9) afterWarmUp = counts(gpuHandles());
+  }
+  const afterAll = counts(gpuHandles());
+  for (const t of [x, w, b, g]) t.dispose();
+  const info = listBackends().find((backend) => backend.name === "gpu");
+  await setBackend("js");
+  return {
+    mode: info?.availability?.details?.mode as string | undefined,
+    iterations,
+    afterWarmUp,
+    afterAll,
+    sample,
+  };
+}
+
+/**
+ * WebGPU: the same chain, kernel by kernel on the backend (WebGPU cannot be the engine's active backend, see
+ * webgpu-replay.ts); every intermediate is disposed as `tidy` would, and no buffer may survive an iteration.
+ */
+async function webGpuMemory(iterations: number): Promise<MemoryReport> {
+  const device = createGpuBackend({ mode: "webgpu", name: "gpu-webgpu-memory" });
+  const availability = await device.initialize();
+  if (!availability.available) throw new Error(availability.reason);
+  const upload = (values: number[], shape: number[]): TensorInfo => ({
+    handle: device.upload(Float32Array.from(values), "float32"),
+    shape,
+    dtype: "float32",
+  });
+  const kernels = device.kernels as Required<typeof device.kernels>;
+  const x = upload(pattern(4 * 16, 1), [1, 4, 16]);
+  const w = upload(pattern(16 * 8, 2), [1, 16, 8]);
+  const b = upload(pattern(8, 3), [1, 8]);
+  const g = upload(pattern(8, 4), [8]);
+  let afterWarmUp = { ...deviceCounters(), handles: device.memory().handles, tensors: 0 };
+  let sample = 0;
+  for (let iteration = 0; iteration < iterations; iteration++) {
+    const product = kernels.matmul([x, w], { transposeA: false, transposeB: false }, device);
+    const flat = { ...product, shape: [4, 8] };
+    const shifted = kernels.add([flat, b], { outputShape: [4, 8] }, device);
+    const activated = kernels.silu([shifted], {}, device);
+    const normalized = kernels.rmsNorm([activated, g], { epsilon: 1e-6 }, device);
+    const probabilities = kernels.softmax([normalized], {}, device);
+    // Read back in the warm-up too: gpu.js pools a staging buffer per kernel for read-backs.
+    if (iteration === 9 || iteration === iterations - 1)
+      sample = (await device.readAsync(probabilities.handle, "float32"))[0]!;
+    for (const info of [product, shifted, activated, normalized, probabilities]) device.dispose(info.handle);
+    if (iteration === 9) {
+      await device.flush();
+      afterWarmUp = { ...deviceCounters(), handles: device.memory().handles, tensors: 0 };
+    }
+  }
+  await device.flush();
+  const afterAll = { ...deviceCounters(), handles: device.memory().handles, tensors: 0 };
+  for (const info of [x, w, b, g]) device.dispose(info.handle);
+  await device.destroy();
+  return { mode: device.mode ?? "webgpu", iterations, afterWarmUp, afterAll, sample };
+}
+
+const suite = { webGl2Suite, webGpuSuite, webGl2Memory, webGpuMemory, caseCount: conformanceCases.length };
+
+/** What the page exposes to the test. */
+export type GpuSuite = typeof suite;
+
+(globalThis as { peftjsGpuSuite?: GpuSuite }).peftjsGpuSuite = suite;

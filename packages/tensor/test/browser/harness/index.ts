@@ -1,0 +1,26 @@
+/**
+ * A small reusable harness for tests that must run in a real browser: bundle a page with Vite, serve it on
+ * 127.0.0.1, drive headless Chromium (Debian's `chromium`) through playwright-core, collect console errors.
+ *
+ * ```ts
+ * const directory = await buildPage({ root: pageFolder, alias: { "@peftjs/tensor": distIndex } });
+ * const server = await serveDirectory(directory);
+ * try {
+ *   const value = await withChromiumPage({ url: server.url, webGpu: true }, ({ page }) => page.evaluate(...));
+ * } finally {
+ *   await server.close();
+ * }
+ * ```
+ */
+export { type BuildPageOptions, buildPage } from "./build-page.js";
+export {
+  baseChromiumFlags,
+  type ChromiumPageOptions,
+  type ChromiumSession,
+  chromiumExecutable,
+  defaultChromiumPath,
+  isChromiumAvailable,
+  webGpuChromiumFlags,
+  withChromiumPage,
+} from "./chromium.js";
+export { type StaticServer, serveDirectory } from "./static-server.js";
