@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import {
   add,
   DisposedTensorError,
@@ -7,14 +7,26 @@ import {
   matmul,
   memory,
   ones,
+  probeBackends,
   reshape,
+  setBackend,
   softmax,
   tensor,
   tidy,
 } from "../src/index.js";
 
-describe("tidy, keep and dispose", () => {
-  it("shows no growth over a thousand iterations of a tidy training-like step", () => {
+// The leak check runs on every backend that initialises here (js; wasm and gpu where available).
+const availableBackends = (await probeBackends())
+  .filter((info) => info.availability?.available)
+  .map((info) => info.name);
+
+describe.each(availableBackends)("no growth on %s", (backend) => {
+  afterAll(async () => {
+    await setBackend("js");
+  });
+
+  it("over a thousand iterations of a tidy training-like step", async () => {
+    await setBackend(backend);
     const weight = ones([16, 16]);
     let state = keep(ones([4, 16]));
     const before = memory();
@@ -28,14 +40,17 @@ describe("tidy, keep and dispose", () => {
       state = next;
     }
     const after = memory();
+    expect(state.backend).toBe(backend);
     expect(after.tensors).toBe(before.tensors);
     expect(after.storages).toBe(before.storages);
     expect(after.bytes).toBe(before.bytes);
-    expect(after.backends.js).toEqual(before.backends.js);
+    expect(after.backends[backend]).toEqual(before.backends[backend]);
     state.dispose();
     weight.dispose();
   });
+});
 
+describe("tidy, keep and dispose", () => {
   it("disposes intermediates, keeps returned tensors (also in arrays and objects) and kept ones", () => {
     const start = memory().tensors;
     let kept: ReturnType<typeof ones> | undefined;

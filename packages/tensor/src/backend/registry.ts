@@ -4,7 +4,8 @@
  * Backends register a {@link BackendDefinition}; `setBackend(name)` creates and initialises it (once), runs
  * the shared self-test against the `js` reference, and makes it active. `setBackend("auto")` takes the
  * highest-priority backend that passes. The `js` backend is always registered, always available and active
- * until `setBackend` is called, so synchronous code works without any set-up.
+ * until `setBackend` is called, so synchronous code works without any set-up. The other built-in backends
+ * (`src/backends/builtin-backends.ts`) are registered at load time but created only when first requested.
  */
 import { builtinBackendDefinitions } from "../backends/builtin-backends.js";
 import { jsBackend } from "../backends/js/js-backend.js";
