@@ -1,5 +1,6 @@
 export { orthonormalityError, reconstructionError, subspaceAngles } from "./diagnostics.js";
 export { ConvergenceError, LinalgArgumentError, LinalgShapeError, NonFiniteInputError } from "./errors.js";
+export type { ProductMode } from "./internal/linear-operator.js";
 export type { QrResult } from "./qr.js";
 export { qr } from "./qr.js";
 export type { SvdResult } from "./svd.js";

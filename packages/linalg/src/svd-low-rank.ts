@@ -1,9 +1,9 @@
 import type { Tensor } from "@peftjs/tensor";
 import { readMatrix, rowsAsColumns, toTensor } from "./convert.js";
 import { gaussianSource } from "./internal/gaussian.js";
-import { denseOperator } from "./internal/linear-operator.js";
+import { chooseOperator, type ProductMode } from "./internal/linear-operator.js";
 import { randomizedSvd } from "./internal/randomized-svd.js";
-import { checkInteger } from "./options.js";
+import { checkInteger, checkProductMode } from "./options.js";
 
 /** Options of {@link svdLowRank}. */
 export interface SvdLowRankOptions {
@@ -11,6 +11,12 @@ export interface SvdLowRankOptions {
   readonly niter?: number;
   /** Seed of the Gaussian test matrix (@peftjs/tensor's generator). Default 0. */
   readonly seed?: number;
+  /**
+   * Where the products with A run (see {@link ProductMode}). Default `"auto"`: the active @peftjs/tensor
+   * backend's float32 `matmul` when that is wasm or gpu (as torch computes in float32), float64 kernels on
+   * the plain `js` backend.
+   */
+  readonly products?: ProductMode;
 }
 
 /** torch.svd_lowrank's (U, S, V): note V, not Vᵀ. */
@@ -39,7 +45,7 @@ export function svdLowRank(a: Tensor, q: number, options: SvdLowRankOptions = {}
   checkInteger("svdLowRank", "q", q, 1, Math.min(input.rows, input.cols));
   const niter = checkInteger("svdLowRank", "niter", options.niter ?? 2, 0, 1e6);
   const result = randomizedSvd(
-    denseOperator(input.rows, input.cols, input.values),
+    chooseOperator(a, input.values, checkProductMode("svdLowRank", options.products)),
     q,
     niter,
     gaussianSource(options.seed ?? 0),

@@ -2,8 +2,8 @@ import type { Tensor } from "@peftjs/tensor";
 import { readMatrix, rowsAsColumns, toTensor } from "./convert.js";
 import { blockKrylovTopK } from "./internal/block-krylov.js";
 import { gaussianSource } from "./internal/gaussian.js";
-import { denseOperator } from "./internal/linear-operator.js";
-import { checkInteger, checkPositive } from "./options.js";
+import { chooseOperator, type ProductMode } from "./internal/linear-operator.js";
+import { checkInteger, checkPositive, checkProductMode } from "./options.js";
 import type { SvdResult } from "./svd.js";
 
 /** Options of {@link svdTopK}. */
@@ -20,6 +20,11 @@ export interface SvdTopKOptions {
   readonly blockSize?: number;
   /** Seed of the random starting block (@peftjs/tensor's generator). Default 0. */
   readonly seed?: number;
+  /**
+   * Where the products with A run (see {@link ProductMode}). Default `"auto"`: the active @peftjs/tensor
+   * backend's float32 `matmul` when that is wasm or gpu, float64 kernels on the plain `js` backend.
+   */
+  readonly products?: ProductMode;
 }
 
 /** The leading k singular triplets and how the iteration ended. */
@@ -52,8 +57,9 @@ export function svdTopK(a: Tensor, k: number, options: SvdTopKOptions = {}): Svd
   const defaultBlock = Math.max(4, Math.min(k + 8, 2 * k));
   const blockSize = checkInteger("svdTopK", "blockSize", options.blockSize ?? defaultBlock, 1, 1e9);
   const seed = options.seed ?? 0;
+  const operator = chooseOperator(a, input.values, checkProductMode("svdTopK", options.products));
   const result = blockKrylovTopK(
-    denseOperator(input.rows, input.cols, input.values),
+    operator,
     { rank: k, blockSize, maxBasisSize: 4 * Math.max(blockSize, k), tolerance, maxIterations },
     gaussianSource(seed),
   );

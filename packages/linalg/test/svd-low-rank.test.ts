@@ -61,6 +61,23 @@ describe("svdLowRank (torch.svd_lowrank semantics)", () => {
     expect(Array.from(first.s.toFloat32Array())).not.toEqual(Array.from(other.s.toFloat32Array()));
   });
 
+  it("gives the same factors (to float32 round-off) with products through @peftjs/tensor's matmul", () => {
+    const synthetic = syntheticMatrix(
+      150,
+      100,
+      Array.from({ length: 100 }, (_, i) => 0.7 ** i),
+      12,
+    );
+    const float64 = svdLowRank(synthetic.a, 6, { niter: 2, seed: 3, products: "float64" });
+    const backend = svdLowRank(synthetic.a, 6, { niter: 2, seed: 3, products: "backend" });
+    // Same random matrix, same steps; only the product precision differs (float32 vs float64).
+    const first = float64.s.toFloat32Array();
+    const second = backend.s.toFloat32Array();
+    first.forEach((value, index) => {
+      expect(Math.abs(value - (second[index] as number))).toBeLessThan(1e-5 * (first[0] as number));
+    });
+  });
+
   it("is exact when q reaches the rank of A", () => {
     const spectrum = [5, 4, 3, 2, 1];
     const synthetic = syntheticMatrix(60, 40, spectrum, 8);

@@ -96,6 +96,27 @@ describe("svdTopK on synthetic matrices", () => {
     expect(Math.max(...subspaceAngles(leadingRowsAsColumns(result.vt, k), truthV))).toBeLessThan(1e-4);
   });
 
+  it('runs its products through @peftjs/tensor\'s matmul in float32 with products: "backend"', () => {
+    const k = 6;
+    const synthetic = syntheticMatrix(
+      300,
+      200,
+      Array.from({ length: 200 }, (_, i) => 0.9 ** i),
+      21,
+    );
+    const result = svdTopK(synthetic.a, k, { products: "backend", tolerance: 1e-5 });
+    expect(result.converged).toBe(true);
+    // float32 products: values still to 1e-5 relative; angles ≤ 1e-4 since gaps are 10 % of σᵢ.
+    expect(maxRelativeError(result.s.toFloat32Array(), synthetic.referenceValues.slice(0, k))).toBeLessThan(
+      1e-5,
+    );
+    const truthU = toTensor(synthetic.u.subMatrix(0, 299, 0, k - 1));
+    expect(Math.max(...subspaceAngles(result.u, truthU))).toBeLessThan(1e-4);
+    expect(() => svdTopK(synthetic.a, k, { products: "gpu" as "auto" })).toThrowError(
+      'svdTopK: products = "gpu" must be "auto", "float64" or "backend"',
+    );
+  });
+
   it("is reproducible for a seed and reports its iterations and residual", () => {
     const synthetic = syntheticMatrix(
       200,

@@ -14,7 +14,7 @@ export interface BlockKrylovOptions {
   readonly maxBasisSize: number;
   /** Converged when every ‖A·v_i − σ_i·u_i‖ ≤ tolerance·σ_1 for i < rank. */
   readonly tolerance: number;
-  /** Most block steps (each costs one product with Aᵀ and one with A). */
+  /** Most block steps (each costs one product with Aᵀ and one with A); also stops when 5 steps gain < 10 %. */
   readonly maxIterations: number;
 }
 
@@ -57,6 +57,7 @@ export function blockKrylovTopK(
   basis = emptyRows(operator.rows);
   let iterations = 0;
   let best: BlockKrylovResult | undefined;
+  const history: number[] = [];
   while (true) {
     const blockTransposedProducts = operator.applyTransposed(block);
     const blockProducts = operator.apply(blockTransposedProducts);
@@ -72,6 +73,9 @@ export function blockKrylovTopK(
       return { ...best, converged: true };
     }
     if (iterations >= maxIterations) return best;
+    // Stagnation (the residual floor of float32 products, say): no 10 % gain over five steps.
+    history.push(ritz.residual);
+    if (history.length > 5 && ritz.residual > 0.9 * (history[history.length - 6] as number)) return best;
 
     // The next block spans A·Aᵀ·Q_j ⊥ span(Q): it holds the residual directions of every Ritz vector, so it is
     // formed against the full basis before any restart.
@@ -103,29 +107,56 @@ interface RitzApproximation extends SvdFactors {
   readonly keepCoefficients: Matrix;
 }
 
-/** Rayleigh–Ritz on span(Q): SVD of W (= Aᵀ·Q as rows) and the residuals of the leading `rank` triplets. */
+/**
+ * Rayleigh–Ritz on span(Q) through the Gram matrix G = Wᵀ·W = Qᵀ·A·Aᵀ·Q (K × K, W = Aᵀ·Q): its eigenpairs
+ * (λ_i, y_i) give σ_i = √λ_i, u_i = Q·y_i and v_i = W·y_i/σ_i. Forming G costs K²·n instead of the K²·(m + n)
+ * of an SVD of W, and float64 keeps the leading σ_i accurate to ~1e-16·σ₁²/σ_i².
+ */
 function rayleighRitz(
   basis: Matrix,
   transposedProducts: Matrix,
   products: Matrix,
   rank: number,
 ): RitzApproximation {
-  // Rows of `transposedProducts` are w_r = Aᵀ·q_r, so it is the K × n matrix Wᵀ = Qᵀ·A whose SVD Y·Σ·Zᵀ we need.
-  const small = thinSvd(transposedProducts);
-  const count = Math.min(rank, small.s.length);
-  const coefficients = small.ut; // rows are y_iᵀ
-  const leading: Matrix = {
-    rows: count,
-    cols: coefficients.cols,
-    data: coefficients.data.slice(0, count * coefficients.cols),
-  };
+  const size = transposedProducts.rows;
+  const gram = multiplyMatrices(transposedProducts, transposeMatrix(transposedProducts));
+  for (let i = 0; i < size; i++) {
+    for (let j = 0; j < i; j++) {
+      const mean = ((gram.data[i * size + j] as number) + (gram.data[j * size + i] as number)) / 2;
+      gram.data[i * size + j] = mean;
+      gram.data[j * size + i] = mean;
+    }
+  }
+  // G is symmetric positive semidefinite, so its SVD is its eigendecomposition (rows of ut are the y_iᵀ).
+  const eigen = thinSvd(gram);
+  const count = Math.min(rank, size);
+  let coefficients = eigen.ut;
+  let s = Float64Array.from(eigen.s.subarray(0, count), (value) => Math.sqrt(value));
+  let vt: Matrix | undefined;
+  if (!((s[count - 1] as number) >= 1e-4 * (s[0] as number)) || s[0] === 0) {
+    // Small σ_i lose accuracy through G (absolute error ~1e-16·σ₁² in σ_i²) and zero ones have no v_i = W·y_i/σ_i:
+    // take the SVD of W itself, whose Vᵀ rows are orthonormal whatever the spectrum.
+    const direct = thinSvd(transposedProducts);
+    coefficients = direct.ut;
+    s = direct.s.slice(0, count);
+    vt = { rows: count, cols: direct.vt.cols, data: direct.vt.data.slice(0, count * direct.vt.cols) };
+  }
+  const leading: Matrix = { rows: count, cols: size, data: coefficients.data.slice(0, count * size) };
   const ut = multiplyMatrices(leading, basis);
   const lifted = multiplyMatrices(leading, products);
-  const largest = small.s[0] ?? 0;
+  if (vt === undefined) {
+    vt = multiplyMatrices(leading, transposedProducts);
+    for (let i = 0; i < count; i++) {
+      const sigma = s[i] as number;
+      const row = vt.data.subarray(i * vt.cols, (i + 1) * vt.cols);
+      for (let c = 0; c < row.length; c++) row[c] = (row[c] as number) / sigma;
+    }
+  }
+  const largest = s[0] ?? 0;
   let residual = 0;
   const length = basis.cols;
   for (let i = 0; i < count; i++) {
-    const sigma = small.s[i] as number;
+    const sigma = s[i] as number;
     let sum = 0;
     if (sigma > 0) {
       for (let c = 0; c < length; c++) {
@@ -136,12 +167,7 @@ function rayleighRitz(
     }
     residual = Math.max(residual, largest > 0 ? Math.sqrt(sum) / largest : 0);
   }
-  const vt: Matrix = {
-    rows: count,
-    cols: small.vt.cols,
-    data: small.vt.data.slice(0, count * small.vt.cols),
-  };
-  return { ut, s: small.s.slice(0, count), vt, residual, keepCoefficients: coefficients };
+  return { ut, s, vt, residual, keepCoefficients: coefficients };
 }
 
 function emptyRows(length: number): Matrix {

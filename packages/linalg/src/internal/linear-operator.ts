@@ -1,3 +1,4 @@
+import { getBackend, matmul, type Tensor, tensor } from "@peftjs/tensor";
 import type { Matrix } from "./matrix.js";
 
 /**
@@ -122,4 +123,51 @@ function multiplyVectorsByRows(
     }
   }
   return { rows: count, cols, data: out };
+}
+
+/**
+ * The operator of a matrix held as a @peftjs/tensor `Tensor`, whose products run through `matmul` on the
+ * active backend (the wasm SIMD GEMM or the GPU) in float32: A·X and Aᵀ·X with X the vectors as columns.
+ */
+export function tensorOperator(a: Tensor): LinearOperator {
+  const rows = a.shape[0] as number;
+  const cols = a.shape[1] as number;
+  const product = (vectors: Matrix, transposeA: boolean): Matrix => {
+    const count = vectors.rows;
+    const length = vectors.cols;
+    const columns = new Float32Array(length * count);
+    for (let r = 0; r < count; r++) {
+      for (let i = 0; i < length; i++) columns[i * count + r] = vectors.data[r * length + i] as number;
+    }
+    const right = tensor(columns, [length, count]);
+    const result = matmul(a, right, { transposeA });
+    const values = result.toFloat32Array();
+    right.dispose();
+    result.dispose();
+    const outLength = values.length / count;
+    const out = new Float64Array(count * outLength);
+    for (let i = 0; i < outLength; i++) {
+      for (let r = 0; r < count; r++) out[r * outLength + i] = values[i * count + r] as number;
+    }
+    return { rows: count, cols: outLength, data: out };
+  };
+  return {
+    rows,
+    cols,
+    apply: (vectors) => product(vectors, false),
+    applyTransposed: (vectors) => product(vectors, true),
+  };
+}
+
+/**
+ * Where the large products A·X and Aᵀ·X run: `"float64"` in this package's float64 kernels (the most
+ * accurate), `"backend"` through @peftjs/tensor's `matmul` on the active backend in float32 (the wasm SIMD
+ * GEMM: much faster on large matrices), `"auto"` = `"backend"` unless the active backend is the plain `js` one.
+ */
+export type ProductMode = "auto" | "float64" | "backend";
+
+/** The operator for `a` under a {@link ProductMode}; `values` is its float32 copy for the float64 kernels. */
+export function chooseOperator(a: Tensor, values: Float32Array, mode: ProductMode): LinearOperator {
+  const useBackend = mode === "backend" || (mode === "auto" && getBackend() !== "js");
+  return useBackend ? tensorOperator(a) : denseOperator(a.shape[0] as number, a.shape[1] as number, values);
 }

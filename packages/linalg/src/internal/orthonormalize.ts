@@ -42,43 +42,32 @@ export function rowNorms(vectors: Matrix): Float64Array {
 }
 
 /**
- * Orthonormal rows spanning the part of `vectors` orthogonal to the orthonormal rows of `basis`
- * (block classical Gram–Schmidt applied twice, "twice is enough", then QR). Rows that vanish in the
- * projection (the Krylov space is exhausted) are replaced by rows of `fallback()` and the step repeated,
- * so the result always has `vectors.rows` orthonormal rows orthogonal to `basis`.
+ * Orthonormal rows spanning the part of `vectors` orthogonal to the orthonormal rows of `basis`: block
+ * classical Gram–Schmidt applied twice ("twice is enough"), then Householder QR. When a direction vanishes
+ * (the Krylov space is exhausted, |R_jj| ≤ 1e-10 of the row's original norm) that row is replaced by a row
+ * of `fallback(count)` and the step repeated, so the result always has `vectors.rows` orthonormal rows
+ * orthogonal to `basis`.
  */
 export function orthonormalizeAgainst(
   vectors: Matrix,
   basis: Matrix,
   fallback: (count: number) => Matrix,
 ): Matrix {
-  let current: Matrix = { rows: vectors.rows, cols: vectors.cols, data: new Float64Array(vectors.data) };
-  for (let attempt = 0; attempt < 4; attempt++) {
+  const current: Matrix = { rows: vectors.rows, cols: vectors.cols, data: new Float64Array(vectors.data) };
+  for (let attempt = 0; ; attempt++) {
     const before = rowNorms(current);
     projectOut(current, basis);
     projectOut(current, basis);
-    const after = rowNorms(current);
+    const { qt, r } = householderQr(transposeMatrix(current));
+    const largest = Math.max(...before);
+    const vanished: number[] = [];
+    for (let j = 0; j < current.rows; j++) {
+      if (!(Math.abs(r.data[j * r.cols + j] as number) > 1e-10 * largest)) vanished.push(j);
+    }
+    if (vanished.length === 0 || attempt === 3) return qt;
     const replacement = fallback(current.rows);
-    let replaced = false;
-    for (let r = 0; r < current.rows; r++) {
-      // A row that lost all but ~1e-10 of its norm carries no reliable new direction.
-      if (!((after[r] as number) > 1e-10 * (before[r] as number)) || (after[r] as number) === 0) {
-        current.data.set(
-          replacement.data.subarray(r * current.cols, (r + 1) * current.cols),
-          r * current.cols,
-        );
-        replaced = true;
-      }
+    for (const j of vanished) {
+      current.data.set(replacement.data.subarray(j * current.cols, (j + 1) * current.cols), j * current.cols);
     }
-    if (replaced) continue;
-    const orthonormal = orthonormalRows(current);
-    projectOut(orthonormal, basis);
-    const norms = rowNorms(orthonormal);
-    if (norms.every((norm) => norm > 0.5)) {
-      current = orthonormalRows(orthonormal);
-      return current;
-    }
-    current = orthonormal;
   }
-  return orthonormalRows(current);
 }
