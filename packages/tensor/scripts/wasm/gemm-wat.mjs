@@ -134,6 +134,36 @@ function microKernel(name, addressing, relaxed) {
 }
 
 /**
+ * Inline 4×4 transpose: the 4-float rows at $s, $s + stride, $s + 2·stride, $s + 3·stride (stride: an i32
+ * local, bytes) become the 4-float rows at $d + q·dstStride (a constant), q = 0..3.
+ * Uses the v128 locals $r0..$r3, $t0..$t3 of the calling function.
+ */
+function transpose4(source, stride, target, targetStride) {
+  // i8x16.shuffle byte indices selecting float lanes from the concatenation of two vectors.
+  const lanes = (...indices) =>
+    indices.flatMap((lane) => [0, 1, 2, 3].map((byte) => lane * 4 + byte)).join(" ");
+  const row = (q) =>
+    q === 0
+      ? `(local.get ${source})`
+      : `(i32.add (local.get ${source}) (i32.mul (local.get ${stride}) (i32.const ${q})))`;
+  return `(local.set $r0 (v128.load ${row(0)}))
+          (local.set $r1 (v128.load ${row(1)}))
+          (local.set $r2 (v128.load ${row(2)}))
+          (local.set $r3 (v128.load ${row(3)}))
+          (local.set $t0 (i8x16.shuffle ${lanes(0, 4, 1, 5)} (local.get $r0) (local.get $r1)))
+          (local.set $t1 (i8x16.shuffle ${lanes(2, 6, 3, 7)} (local.get $r0) (local.get $r1)))
+          (local.set $t2 (i8x16.shuffle ${lanes(0, 4, 1, 5)} (local.get $r2) (local.get $r3)))
+          (local.set $t3 (i8x16.shuffle ${lanes(2, 6, 3, 7)} (local.get $r2) (local.get $r3)))
+          (v128.store offset=0 (local.get ${target}) (i8x16.shuffle ${lanes(0, 1, 4, 5)} (local.get $t0) (local.get $t2)))
+          (v128.store offset=${targetStride} (local.get ${target}) (i8x16.shuffle ${lanes(2, 3, 6, 7)} (local.get $t0) (local.get $t2)))
+          (v128.store offset=${2 * targetStride} (local.get ${target}) (i8x16.shuffle ${lanes(0, 1, 4, 5)} (local.get $t1) (local.get $t3)))
+          (v128.store offset=${3 * targetStride} (local.get ${target}) (i8x16.shuffle ${lanes(2, 3, 6, 7)} (local.get $t1) (local.get $t3)))`;
+}
+
+const transposeLocals =
+  "(local $r0 v128) (local $r1 v128) (local $r2 v128) (local $r3 v128) (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)";
+
+/**
  * Packs the kc×nc block of op(B) starting at (p0, j0) into NR-wide k-major panels at dst, zero-padding the last
  * panel. op(B)(p, j) is B[p·ldb + j] (not transposed) or B[j·ldb + p] (transposed).
  */
@@ -141,11 +171,42 @@ const packB = `
 (func $packB (param $b i32) (param $ldb i32) (param $transB i32) (param $p0 i32) (param $j0 i32)
              (param $kc i32) (param $nc i32) (param $dst i32)
   (local $jp i32) (local $columns i32) (local $p i32) (local $j i32) (local $source i32) (local $out i32)
+  (local $stride i32) (local $s i32) (local $d i32) ${transposeLocals}
   (local.set $jp (i32.const 0))
   (block $panelsDone (loop $panels
     (br_if $panelsDone (i32.ge_u (local.get $jp) (local.get $nc)))
     (local.set $columns (i32.sub (local.get $nc) (local.get $jp)))
     (if (i32.gt_u (local.get $columns) (i32.const ${NR})) (then (local.set $columns (i32.const ${NR}))))
+    (if (i32.and (local.get $transB) (i32.eq (local.get $columns) (i32.const ${NR})))
+      (then
+        ;; transposed B: 4×4 transposes of 4 columns × 4 k steps, then the ragged k steps one by one
+        (local.set $stride (i32.shl (local.get $ldb) (i32.const 2)))
+        (local.set $source (i32.add (local.get $b) (i32.shl
+          (i32.add (i32.mul (i32.add (local.get $j0) (local.get $jp)) (local.get $ldb)) (local.get $p0)) (i32.const 2))))
+        (local.set $p (i32.const 0))
+        (block $blocksDone (loop $blocks
+          (br_if $blocksDone (i32.gt_u (i32.add (local.get $p) (i32.const 4)) (local.get $kc)))
+          ${Array.from(
+            { length: NR / 4 },
+            (
+              _,
+              group,
+            ) => `(local.set $s (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const ${4 * group}))))
+          (local.set $d (i32.add (local.get $dst) (i32.const ${16 * group})))
+          ${transpose4("$s", "$stride", "$d", NR * 4)}`,
+          ).join("\n          ")}
+          (local.set $source (i32.add (local.get $source) (i32.const 16)))
+          (local.set $dst (i32.add (local.get $dst) (i32.const ${4 * NR * 4})))
+          (local.set $p (i32.add (local.get $p) (i32.const 4)))
+          (br $blocks)))
+        (block $tailDone (loop $tail
+          (br_if $tailDone (i32.ge_u (local.get $p) (local.get $kc)))
+          ${Array.from({ length: NR }, (_, column) => `(f32.store offset=${column * 4} (local.get $dst) (f32.load (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const ${column})))))`).join("\n          ")}
+          (local.set $source (i32.add (local.get $source) (i32.const 4)))
+          (local.set $dst (i32.add (local.get $dst) (i32.const ${NR * 4})))
+          (local.set $p (i32.add (local.get $p) (i32.const 1)))
+          (br $tail))))
+    (else
     (if (i32.and (i32.eqz (local.get $transB)) (i32.eq (local.get $columns) (i32.const ${NR})))
       (then
         ;; contiguous rows of B: copy NR floats per k step with vector loads
@@ -190,7 +251,7 @@ const packB = `
                 (br $zeroK)))))
           (local.set $j (i32.add (local.get $j) (i32.const 1)))
           (br $eachColumn)))
-        (local.set $dst (i32.add (local.get $dst) (i32.mul (local.get $kc) (i32.const ${NR * 4}))))))
+        (local.set $dst (i32.add (local.get $dst) (i32.mul (local.get $kc) (i32.const ${NR * 4}))))))))
     (local.set $jp (i32.add (local.get $jp) (i32.const ${NR})))
     (br $panels)))
 )`;
@@ -203,11 +264,34 @@ const packA = `
 (func $packA (param $a i32) (param $lda i32) (param $transA i32) (param $i0 i32) (param $p0 i32)
              (param $mc i32) (param $kc i32) (param $dst i32)
   (local $ip i32) (local $rows i32) (local $p i32) (local $r i32) (local $source i32) (local $out i32)
+  (local $stride i32) ${transposeLocals}
   (local.set $ip (i32.const 0))
   (block $panelsDone (loop $panels
     (br_if $panelsDone (i32.ge_u (local.get $ip) (local.get $mc)))
     (local.set $rows (i32.sub (local.get $mc) (local.get $ip)))
     (if (i32.gt_u (local.get $rows) (i32.const ${MR})) (then (local.set $rows (i32.const ${MR}))))
+    (if (i32.and (i32.eqz (local.get $transA)) (i32.eq (local.get $rows) (i32.const ${MR})))
+      (then
+        ;; row-major A: 4×4 transposes of 4 rows × 4 k steps, then the ragged k steps one by one
+        (local.set $stride (i32.shl (local.get $lda) (i32.const 2)))
+        (local.set $source (i32.add (local.get $a) (i32.shl
+          (i32.add (i32.mul (i32.add (local.get $i0) (local.get $ip)) (local.get $lda)) (local.get $p0)) (i32.const 2))))
+        (local.set $p (i32.const 0))
+        (block $blocksDone (loop $blocks
+          (br_if $blocksDone (i32.gt_u (i32.add (local.get $p) (i32.const 4)) (local.get $kc)))
+          ${transpose4("$source", "$stride", "$dst", MR * 4)}
+          (local.set $source (i32.add (local.get $source) (i32.const 16)))
+          (local.set $dst (i32.add (local.get $dst) (i32.const ${4 * MR * 4})))
+          (local.set $p (i32.add (local.get $p) (i32.const 4)))
+          (br $blocks)))
+        (block $tailDone (loop $tail
+          (br_if $tailDone (i32.ge_u (local.get $p) (local.get $kc)))
+          ${Array.from({ length: MR }, (_, row) => `(f32.store offset=${row * 4} (local.get $dst) (f32.load (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const ${row})))))`).join("\n          ")}
+          (local.set $source (i32.add (local.get $source) (i32.const 4)))
+          (local.set $dst (i32.add (local.get $dst) (i32.const ${MR * 4})))
+          (local.set $p (i32.add (local.get $p) (i32.const 1)))
+          (br $tail))))
+    (else
     (if (i32.and (local.get $transA) (i32.eq (local.get $rows) (i32.const ${MR})))
       (then
         ;; transposed A: the MR values of one k step are contiguous
@@ -251,7 +335,7 @@ const packA = `
                 (br $zeroK)))))
           (local.set $r (i32.add (local.get $r) (i32.const 1)))
           (br $eachRow)))
-        (local.set $dst (i32.add (local.get $dst) (i32.mul (local.get $kc) (i32.const ${MR * 4}))))))
+        (local.set $dst (i32.add (local.get $dst) (i32.mul (local.get $kc) (i32.const ${MR * 4}))))))))
     (local.set $ip (i32.add (local.get $ip) (i32.const ${MR})))
     (br $panels)))
 )`;
