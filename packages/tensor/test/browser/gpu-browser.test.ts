@@ -11,7 +11,7 @@
  * tiled path by bounding a dispatch to 4096 multiply-adds.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { MemoryReport, SuiteReport } from "./gpu-page/main.js";
+import type { MemoryReport, SuiteReport, WideTensorReport } from "./gpu-page/main.js";
 import { buildGpuPage } from "./gpu-page-fixture.js";
 import {
   chromiumExecutable,
@@ -37,11 +37,13 @@ describe.runIf(chromiumMissing && process.env.CI !== undefined)("gpu backend in 
 const iterations = 1000;
 const webGl2Exclusions = ["matmul [1024, 1024] · [1024, 1024]"];
 
-type SuiteMethod = "webGl2Suite" | "webGpuSuite" | "webGl2Memory" | "webGpuMemory";
+type SuiteMethod = "webGl2Suite" | "webGpuSuite" | "webGl2Memory" | "webGpuMemory" | "wideTensorCheck";
 
 interface ModeRun {
   readonly suite: SuiteReport;
   readonly memory: MemoryReport;
+  /** Only in the WebGL2 run. */
+  readonly wide?: WideTensorReport;
   readonly consoleErrors: readonly string[];
 }
 
@@ -67,7 +69,8 @@ async function runInChromium(server: StaticServer, webGpu: boolean): Promise<Mod
       ? await call<SuiteReport>("webGpuSuite", {})
       : await call<SuiteReport>("webGl2Suite", { exclude: webGl2Exclusions }, 4096);
     const memory = await call<MemoryReport>(webGpu ? "webGpuMemory" : "webGl2Memory", iterations);
-    return { suite, memory, consoleErrors: [...consoleMessages] };
+    const wide = webGpu ? undefined : await call<WideTensorReport>("wideTensorCheck");
+    return { suite, memory, ...(wide === undefined ? {} : { wide }), consoleErrors: [...consoleMessages] };
   });
 }
 
@@ -93,6 +96,15 @@ describe.skipIf(chromiumMissing)("gpu backend in headless Chromium", () => {
 
   afterAll(async () => {
     await server?.close();
+  });
+
+  it("computes on tensors whose long side exceeds MAX_TEXTURE_SIZE (WebGL2)", () => {
+    const wide = runs.webgl2!.wide!;
+    expect(wide.maxTextureSize).toBeGreaterThan(0);
+    expect(wide.side).toBeGreaterThan(wide.maxTextureSize);
+    // The product has depth side ≈ 9200, accumulated in float32 on the GPU: the rounding bound is
+    // side·ε·Σ|aᵢbᵢ| ≈ 9200 × 6e-8 ≈ 5.5e-4 relative; a wrongly folded texture gives O(1) errors.
+    expect(wide.worstError).toBeLessThan(1e-3);
   });
 
   describe.each([

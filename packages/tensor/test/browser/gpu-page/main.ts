@@ -17,6 +17,7 @@ import {
   type TensorInfo,
   tensor,
   tidy,
+  transpose,
 } from "@peftjs/tensor";
 import { conformanceCases, runConformanceSuite } from "@peftjs/tensor/testing";
 import { createGpuBackend, gpuBackendDefinition } from "../../../src/backends/gpu/index.js";
@@ -121,6 +122,46 @@ async function webGpuSuite(selection: CaseSelection = {}): Promise<SuiteReport> 
   };
 }
 
+/** A long-side check, as returned to Node. */
+export interface WideTensorReport {
+  readonly maxTextureSize: number;
+  /** The long side used: more than `maxTextureSize`. */
+  readonly side: number;
+  /** Largest |gpu − js| / (1 + |js|) over softmax(2x), transpose(x) and x·xᵀ. */
+  readonly worstError: number;
+}
+
+/**
+ * Tensors whose long side exceeds MAX_TEXTURE_SIZE: `[3, side]`, softmax over the long axis, its transpose and
+ * the `[3, 3]` product of depth `side`, against `js`.
+ */
+async function wideTensorCheck(): Promise<WideTensorReport> {
+  const context = document.createElement("canvas").getContext("webgl2");
+  const maxTextureSize = context === null ? 0 : (context.getParameter(context.MAX_TEXTURE_SIZE) as number);
+  const side = maxTextureSize + 1007;
+  const values = pattern(3 * side, 5);
+  const compute = () =>
+    tidy(() => {
+      const x = tensor(values, [3, side]);
+      return [softmax(add(x, x)), transpose(x), matmul(x, x, { transposeB: true })].map((t) =>
+        Array.from(t.dataSync()),
+      );
+    });
+  await setBackend("js");
+  const expected = compute();
+  if (!isBackendRegistered("gpu")) registerBackend(gpuBackendDefinition());
+  await setBackend("gpu");
+  const actual = compute();
+  await setBackend("js");
+  let worstError = 0;
+  expected.forEach((want, output) => {
+    want.forEach((value, index) => {
+      worstError = Math.max(worstError, Math.abs(actual[output]![index]! - value) / (1 + Math.abs(value)));
+    });
+  });
+  return { maxTextureSize, side, worstError };
+}
+
 function counts(handles: number) {
   return { ...deviceCounters(), handles, tensors: memory().tensors };
 }
@@ -201,7 +242,7 @@ async function webGpuMemory(iterations: number): Promise<MemoryReport> {
   return { mode: device.mode ?? "webgpu", iterations, afterWarmUp, afterAll, sample };
 }
 
-const suite = { webGl2Suite, webGpuSuite, webGl2Memory, webGpuMemory, caseCount: conformanceCases.length };
+const suite = { webGl2Suite, webGpuSuite, webGl2Memory, webGpuMemory, wideTensorCheck };
 
 /** What the page exposes to the test. */
 export type GpuSuite = typeof suite;
