@@ -79,6 +79,25 @@ export {
   peftKey,
 } from "./files/peft-format.js";
 export { type InitializeAdapterOptions, type InitializedAdapter, initializeAdapter } from "./initialize.js";
+export {
+  applyWeight,
+  type LinearLayer,
+  type LinearLayerHost,
+  matrixToTensor,
+  PlainLinear,
+  tensorToMatrix,
+} from "./model/linear-layer.js";
+export { type LayerAdapter, LoraLinear, NonFiniteMergeError } from "./model/lora-linear.js";
+export {
+  AdapterLoadError,
+  type AdapterPlacementOptions,
+  INIT_SEED_METADATA_KEY,
+  LoraModel,
+  type LoraModelOptions,
+  type PissaMode,
+  UnknownAdapterError,
+} from "./model/lora-model.js";
+export { oloraLeadingColumnsShare, pissaSubspaceShare } from "./model/subspace-guard.js";
 export * from "./variant-api.js";
 export { loraVariant } from "./variants/lora/index.js";
 export { oloraVariant } from "./variants/olora/index.js";

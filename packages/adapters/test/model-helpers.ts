@@ -1,0 +1,57 @@
+import { type RawTensor, toFloat32 } from "@peftjs/io";
+import { readJsonFile } from "@peftjs/io/node";
+import { LlamaForCausalLM } from "@peftjs/models";
+import type { Tensor } from "@peftjs/tensor";
+import { fixturePath, readRaw } from "./helpers.js";
+
+/** stories260K's config.json. */
+export async function storiesConfig(): Promise<unknown> {
+  return readJsonFile(fixturePath("stories260k/config.json"));
+}
+
+/** The base stories260K tensors (fp32), optionally with some replaced (e.g. by a PiSSA residual). */
+export async function storiesWeights(
+  overrides?: ReadonlyMap<string, RawTensor>,
+): Promise<Map<string, RawTensor>> {
+  const weights = new Map(await readRaw("stories260k/model.safetensors"));
+  for (const [key, value] of overrides ?? []) weights.set(key, value);
+  return weights;
+}
+
+/** A fresh stories260K model. */
+export async function storiesModel(overrides?: ReadonlyMap<string, RawTensor>): Promise<LlamaForCausalLM> {
+  return LlamaForCausalLM.fromWeights(await storiesConfig(), await storiesWeights(overrides));
+}
+
+/** Logits of a batch as a flat float32 array. */
+export function logitsOf(model: LlamaForCausalLM, inputIds: readonly (readonly number[])[]): Float32Array {
+  const logits: Tensor = model.forward(inputIds);
+  const values = logits.toFloat32Array();
+  logits.dispose();
+  return values;
+}
+
+/** max |a − b|. */
+export function maxAbs(a: Float32Array, b: Float32Array): number {
+  let max = 0;
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs((a[i] as number) - (b[i] as number)));
+  return max;
+}
+
+/** The eval batch and reference logits of a case's (or mixing_hazard's) io.safetensors. */
+export async function referenceLogits(
+  caseName: string,
+): Promise<{ inputIds: number[][]; logits: Map<string, Float32Array> }> {
+  const raw = await readRaw(`peft/${caseName}/io.safetensors`);
+  const ids = raw.get("input_ids") as RawTensor;
+  const values = new BigInt64Array(
+    ids.data.buffer.slice(ids.data.byteOffset, ids.data.byteOffset + ids.data.byteLength),
+  );
+  const [batch, length] = ids.shape as [number, number];
+  const inputIds = Array.from({ length: batch }, (_, row) =>
+    Array.from(values.slice(row * length, (row + 1) * length), Number),
+  );
+  const logits = new Map<string, Float32Array>();
+  for (const [key, value] of raw) if (key !== "input_ids") logits.set(key, toFloat32(value));
+  return { inputIds, logits };
+}
