@@ -13,6 +13,7 @@ export interface PeftjsErrorOptions {
   cause?: unknown;
 }
 
+/** The base class of every deliberate peftjs error: a stable `code`, an optional `cause`, the offending values in the message. */
 export class PeftjsError extends Error {
   /** A stable, machine-readable identifier of the failure, e.g. `"safetensors_header"`. */
   readonly code: string;

@@ -92,7 +92,7 @@ export function describedByteLength(name: string, tensor: TensorDescription): nu
  */
 export function planLayout<T extends TensorDescription>(
   tensors: Array<[string, T]>,
-  metadata?: Record<string, string> | null,
+  metadata?: Record<string, string> | Map<string, string> | null,
 ): Layout<T> {
   const sizes = new Map<string, number>();
   for (const [name, tensor] of tensors) {
@@ -138,14 +138,15 @@ export function planLayout<T extends TensorDescription>(
   return { headerBytes, entries, byteLength: headerBytes.length + offset };
 }
 
-function metadataJson(metadata: Record<string, string>): string {
+function metadataJson(metadata: Record<string, string> | Map<string, string>): string {
   if (typeof metadata !== "object" || Array.isArray(metadata)) {
     throw new SafetensorsInvalidMetadataError(
       `metadata must be a string → string object, got ${typeof metadata}`,
     );
   }
   const parts: string[] = [];
-  for (const [key, value] of Object.entries(metadata)) {
+  const entries = metadata instanceof Map ? [...(metadata as Map<string, string>)] : Object.entries(metadata);
+  for (const [key, value] of entries) {
     if (typeof value !== "string") {
       throw new SafetensorsInvalidMetadataError(
         `metadata value of ${JSON.stringify(key)} must be a string, got ${typeof value}`,

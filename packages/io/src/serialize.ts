@@ -11,7 +11,10 @@ import { SafetensorsInvalidTensorError } from "./safetensors-errors.js";
  * @param metadata - optional `__metadata__`; omitted from the header when undefined or null
  * @throws SafetensorsInvalidTensorError when a tensor's data length does not match its dtype and shape
  */
-export function serialize(tensors: TensorMap, metadata?: Record<string, string> | null): Uint8Array {
+export function serialize(
+  tensors: TensorMap,
+  metadata?: Record<string, string> | Map<string, string> | null,
+): Uint8Array {
   const layout = planLayout(tensorEntries(tensors), metadata);
   const output = new Uint8Array(layout.byteLength);
   output.set(layout.headerBytes, 0);

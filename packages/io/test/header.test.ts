@@ -135,3 +135,17 @@ describe("serialize validates what it writes", () => {
     expect([...names].sort(compareCodePoints)).toEqual(["a", "b", "ä", "\uffff", "\u{10000}"]);
   });
 });
+
+describe("metadata given as a Map", () => {
+  it("is written in the Map's order", () => {
+    const bytes = serialize(
+      {},
+      new Map([
+        ["b", "1"],
+        ["a", "2"],
+      ]),
+    );
+    expect(deserialize(bytes).metadata).toEqual({ b: "1", a: "2" });
+    expect(new TextDecoder().decode(bytes.subarray(8)).trimEnd()).toBe('{"__metadata__":{"b":"1","a":"2"}}');
+  });
+});

@@ -7,7 +7,7 @@ import { type LazyTensor, openSafetensorsFile, writeSafetensorsFile } from "../s
 
 const mebibyte = 2 ** 20;
 const bigTensorBytes = 256 * mebibyte;
-const bigTensorCount = 9; // 2.25 GiB of data: offsets beyond 2^31
+const bigTensorCount = 8; // 2 GiB of zeros between a tensor at offset 0 and one beyond 2^31
 const required = bigTensorCount * bigTensorBytes + 64 * mebibyte;
 const free = await statfs(tmpdir()).then(
   (stats) => stats.bavail * stats.bsize,
@@ -15,7 +15,7 @@ const free = await statfs(tmpdir()).then(
 );
 const hasRoom = free >= required;
 const title = hasRoom
-  ? "writes a 2.25 GiB file by streaming and reads tensors past 2 GiB lazily, with bounded memory"
+  ? "writes a file over 2 GiB by streaming and reads tensors past 2 GiB lazily, with bounded memory"
   : `skipped: needs ${(required / 2 ** 30).toFixed(2)} GiB free in ${tmpdir()}, only ${(free / 2 ** 30).toFixed(2)} GiB available`;
 
 /** A zero-filled F32 tensor produced as 16 MiB chunks of one shared buffer (never the whole tensor at once). */
@@ -45,11 +45,11 @@ describe("files larger than 2 GiB", () => {
       const before = process.memoryUsage();
       await writeSafetensorsFile(path, tensors, { purpose: "large-file test" });
       const afterWrite = process.memoryUsage();
-      // Streaming keeps one 16 MiB chunk plus the writer's 4 MiB buffer, not 2.25 GiB; 128 MiB leaves room
+      // Streaming keeps one 16 MiB chunk plus the writer's 4 MiB buffer, not 2 GiB; 128 MiB leaves room
       // for allocator noise.
       expect(afterWrite.arrayBuffers - before.arrayBuffers).toBeLessThan(128 * mebibyte);
       expect(afterWrite.rss - before.rss).toBeLessThan(512 * mebibyte);
-      expect((await stat(path)).size).toBeGreaterThan(2 ** 31 + 2 ** 28);
+      expect((await stat(path)).size).toBeGreaterThan(2 ** 31);
 
       const reader = await openSafetensorsFile(path);
       expect(reader.header.metadata).toEqual({ purpose: "large-file test" });

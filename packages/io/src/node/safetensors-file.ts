@@ -60,7 +60,7 @@ export async function readSafetensorsFile(path: string): Promise<DeserializedSaf
 export async function writeSafetensorsFile(
   path: string,
   tensors: WritableTensorMap,
-  metadata?: Record<string, string> | null,
+  metadata?: Record<string, string> | Map<string, string> | null,
 ): Promise<void> {
   const entries = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
   const layout = planLayout(entries, metadata);
