@@ -5,15 +5,18 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createGenerator, tensor } from "@peftjs/tensor";
+import { createGenerator, getBackend, setBackend, tensor } from "@peftjs/tensor";
 import { Matrix, SingularValueDecomposition } from "ml-matrix";
 import { qr, reconstructionError, svd, svdLowRank, svdTopK } from "../dist/index.js";
 
 const quick = process.argv.includes("--quick");
+// The best available backend (wasm SIMD GEMM in Node): svdTopK/svdLowRank run their products through it.
+await setBackend("auto");
+const backend = getBackend();
 const workDirectory = mkdtempSync(join(tmpdir(), "peftjs-linalg-bench-"));
 
 function emit(record) {
-  console.log(JSON.stringify(record));
+  console.log(JSON.stringify(record.impl === "peftjs" ? { ...record, backend } : record));
 }
 
 function time(fn) {

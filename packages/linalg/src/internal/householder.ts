@@ -66,32 +66,6 @@ export function applyReflectorLeft(
   }
 }
 
-/**
- * Applies H from the right to rows [rowStart, rowEnd) × columns [colStart, colStart + v.length) of a
- * row-major matrix: for each row x, x −= τ·(x·v)·vᵀ.
- */
-export function applyReflectorRight(
-  data: Float64Array,
-  cols: number,
-  reflector: Reflector,
-  rowStart: number,
-  rowEnd: number,
-  colStart: number,
-): void {
-  const { vector, tau } = reflector;
-  if (tau === 0) return;
-  const length = vector.length;
-  for (let r = rowStart; r < rowEnd; r++) {
-    const offset = r * cols + colStart;
-    let dot = 0;
-    for (let c = 0; c < length; c++) dot += (data[offset + c] as number) * (vector[c] as number);
-    if (dot === 0) continue;
-    const factor = tau * dot;
-    for (let c = 0; c < length; c++)
-      data[offset + c] = (data[offset + c] as number) - factor * (vector[c] as number);
-  }
-}
-
 /** Number of reflectors applied to one row while it sits in cache, in {@link applyReflectorsToRows}. */
 const reflectorBlock = 8;
 

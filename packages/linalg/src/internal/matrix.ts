@@ -8,25 +8,6 @@ export interface Matrix {
   readonly data: Float64Array;
 }
 
-/** A zero-filled `rows × cols` matrix. */
-export function zerosMatrix(rows: number, cols: number): Matrix {
-  return { rows, cols, data: new Float64Array(rows * cols) };
-}
-
-/** The `size × size` identity matrix. */
-export function identityMatrix(size: number): Matrix {
-  const result = zerosMatrix(size, size);
-  for (let i = 0; i < size; i++) result.data[i * size + i] = 1;
-  return result;
-}
-
-/** Wraps (float32 or float64) row-major values as a float64 matrix, copying them. */
-export function matrixFrom(rows: number, cols: number, values: ArrayLike<number>): Matrix {
-  const data = new Float64Array(rows * cols);
-  for (let i = 0; i < data.length; i++) data[i] = values[i] as number;
-  return { rows, cols, data };
-}
-
 /** The transpose, as a new matrix (blocked so both sides stay in cache). */
 export function transposeMatrix(a: Matrix): Matrix {
   const { rows, cols, data } = a;
