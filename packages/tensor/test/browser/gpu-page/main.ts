@@ -74,22 +74,18 @@ function pattern(size: number, salt: number): number[] {
 }
 
 /**
- * The shared table through the public API with the gpu backend active in gpu.js's automatic GL mode (WebGL2
- * here). `maxMatmulWorkPerDispatch` bounds each matmul dispatch, so a small value makes every product tiled.
+ * The shared table through the public API with a gpu backend in gpu.js's automatic GL mode (WebGL2 here),
+ * registered as "gpu-tiled" with `maxMatmulWorkPerDispatch` bounding each matmul dispatch, so that a small value
+ * sends every product through the tiled path. The built-in "gpu" registration is exercised by the memory and
+ * long-side checks.
  */
-async function webGl2Suite(
-  selection: CaseSelection = {},
-  maxMatmulWorkPerDispatch?: number,
-): Promise<SuiteReport> {
-  if (!isBackendRegistered("gpu")) {
-    registerBackend(
-      gpuBackendDefinition(maxMatmulWorkPerDispatch === undefined ? {} : { maxMatmulWorkPerDispatch }),
-    );
-  }
+async function webGl2Suite(selection: CaseSelection = {}, maxMatmulWorkPerDispatch = 4096): Promise<SuiteReport> {
+  const name = "gpu-tiled";
+  if (!isBackendRegistered(name)) registerBackend(gpuBackendDefinition({ name, maxMatmulWorkPerDispatch }));
   const started = performance.now();
-  await setBackend("gpu");
-  const info = listBackends().find((backend) => backend.name === "gpu");
-  const results = await runConformanceSuite("gpu", (testCase) => selects(selection, testCase.name));
+  await setBackend(name);
+  const info = listBackends().find((backend) => backend.name === name);
+  const results = await runConformanceSuite(name, (testCase) => selects(selection, testCase.name));
   return {
     mode: info?.availability?.details?.mode as string | undefined,
     reason: info?.availability?.reason,
@@ -149,7 +145,6 @@ async function wideTensorCheck(): Promise<WideTensorReport> {
     });
   await setBackend("js");
   const expected = compute();
-  if (!isBackendRegistered("gpu")) registerBackend(gpuBackendDefinition());
   await setBackend("gpu");
   const actual = compute();
   await setBackend("js");
@@ -168,7 +163,6 @@ function counts(handles: number) {
 
 /** WebGL2: 1000 × tidy(rmsNorm(silu(x·w + b))) through the public API; no texture may survive an iteration. */
 async function webGl2Memory(iterations: number): Promise<MemoryReport> {
-  if (!isBackendRegistered("gpu")) registerBackend(gpuBackendDefinition());
   await setBackend("gpu");
   const x = tensor(pattern(4 * 16, 1), [4, 16]);
   const w = tensor(pattern(16 * 8, 2), [16, 8]);
