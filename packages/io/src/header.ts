@@ -116,10 +116,13 @@ export function parseHeader(headerBytes: Uint8Array, sourceSize: number): Safete
     else entries.push(parseEntry(key, value));
   }
   const headerLength = headerBytes.length;
-  const dataLength = validateLayout(entries, sourceSize - 8 - headerLength);
+  const dataLength = validateLayout(entries);
   if (dataLength !== BigInt(sourceSize - 8 - headerLength)) {
+    const last = entries[entries.length - 1];
+    const lastTensor =
+      last === undefined ? "" : ` (the last, ${JSON.stringify(last.name)}, ends at ${last.end})`;
     throw new SafetensorsIncompleteDataError(
-      `incomplete metadata, file not fully covered: the tensors cover ${dataLength} bytes but the data section has ${
+      `incomplete metadata, file not fully covered: the tensors cover ${dataLength} bytes${lastTensor} but the data section has ${
         sourceSize - 8 - headerLength
       }`,
     );
@@ -239,14 +242,18 @@ const limit64 = 1n << 64n;
  * Sorts the entries by data offsets and checks that they tile [0, end) without gaps or overlaps and that each
  * spans product(shape) × bits / 8 bytes (computed in 64 bits, overflow rejected). Returns the end.
  */
-function validateLayout(entries: ParsedEntry[], dataLength: number): bigint {
+function validateLayout(entries: ParsedEntry[]): bigint {
   entries.sort((left, right) => compareBig(left.start, right.start) || compareBig(left.end, right.end));
   let expectedStart = 0n;
   for (const entry of entries) {
     const label = JSON.stringify(entry.name);
     if (entry.start !== expectedStart || entry.end < entry.start) {
+      const problem =
+        entry.end < entry.start
+          ? "end before they start"
+          : `should start at ${expectedStart}, where the previous tensor ends (no gaps, no overlaps)`;
       throw new SafetensorsInvalidOffsetError(
-        `invalid offset for tensor ${label}: data_offsets [${entry.start}, ${entry.end}] should start at ${expectedStart} and not end before they start (data section: ${dataLength} bytes)`,
+        `invalid offset for tensor ${label}: data_offsets [${entry.start}, ${entry.end}] ${problem}`,
       );
     }
     expectedStart = entry.end;
