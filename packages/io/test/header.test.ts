@@ -85,7 +85,7 @@ describe("header parsing follows serde_json and safetensors 0.8", () => {
       /tensor "w": F32 \[4\] needs 16 bytes but data_offsets \[0, 12\] span 12/,
     );
     expect(() => deserialize(fileWithHeader(`{"w":${entry("F32", "[1]", "[0,4]")}}`, 1024))).toThrow(
-      /the tensors cover 4 bytes but the data section has 1024/,
+      /the tensors cover 4 bytes \(the last, "w", ends at 4\) but the data section has 1024/,
     );
   });
 
