@@ -90,6 +90,17 @@ describe("tidy, keep and dispose", () => {
     expect(memory().tensors).toBe(start);
   });
 
+  it("leaves a returned tensor that was created outside every scope alone", () => {
+    const outside = ones([2]);
+    tidy(() => {
+      const same = tidy(() => outside);
+      expect(same).toBe(outside);
+      return undefined;
+    });
+    expect(outside.isDisposed).toBe(false);
+    outside.dispose();
+  });
+
   it("shares storage between a tensor and its reshape until both are disposed", () => {
     const start = memory();
     const a = tensor([1, 2, 3, 4], [4]);

@@ -236,7 +236,8 @@ export function tidy<T extends TensorContainer>(fn: () => T): T {
   }
   const parent = scopes[scopes.length - 1];
   if (parent !== undefined) {
-    for (const tensor of survivors) if (!tensor.isDisposed && !kept.has(tensor)) parent.tensors.add(tensor);
+    // Only tensors this scope owned move up; a returned tensor created outside stays with its owner.
+    for (const tensor of survivors) if (scope.tensors.has(tensor)) parent.tensors.add(tensor);
   }
   return result;
 }
