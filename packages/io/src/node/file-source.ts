@@ -1,3 +1,4 @@
+import { constants } from "node:buffer";
 import { type FileHandle, open } from "node:fs/promises";
 import type { ByteSource } from "../byte-source.js";
 import { FileSystemError, SafetensorsSourceError } from "../safetensors-errors.js";
@@ -30,9 +31,7 @@ export async function fileSource(path: string): Promise<ByteSource> {
     description: path,
     read: async (offset, length) => {
       if (closed) throw new SafetensorsSourceError(`${path} was closed`);
-      // Uninitialised memory (every byte is overwritten below) in a buffer of its own, viewed as a plain
-      // Uint8Array at offset 0 so typed views of it are aligned.
-      const bytes = new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length);
+      const bytes = allocate(length, path);
       let filled = 0;
       while (filled < length) {
         let bytesRead: number;
@@ -63,4 +62,21 @@ export async function fileSource(path: string): Promise<ByteSource> {
       await handle.close();
     },
   };
+}
+
+/**
+ * A buffer of its own for `length` bytes, viewed as a plain Uint8Array at offset 0 (so typed views of it are
+ * aligned): uninitialised memory when Node's Buffer can hold it (every byte is overwritten by the read).
+ */
+function allocate(length: number, path: string): Uint8Array {
+  try {
+    if (length <= constants.MAX_LENGTH)
+      return new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length);
+    return new Uint8Array(length);
+  } catch (error) {
+    throw new SafetensorsSourceError(
+      `cannot allocate ${length} bytes to read ${path}; read fewer tensors at a time with openSafetensorsFile`,
+      { cause: error },
+    );
+  }
 }
