@@ -191,6 +191,7 @@ export type TensorContainer =
   | Tensor
   | readonly TensorContainer[]
   | { readonly [key: string]: TensorContainer }
+  // biome-ignore lint/suspicious/noConfusingVoidType: lets tidy() take functions that return nothing.
   | void
   | number
   | string
