@@ -320,8 +320,15 @@ export class LoraModel {
     return initializeAdapter(config, weights, { seed: seed ?? recordedSeed ?? 0 });
   }
 
+  /**
+   * The math check for adapters without a fingerprint. PiSSA: the mean over modules of the share of lora_A in
+   * the base's top-r right singular subspace — ≥ 0.82 on the original base and ≤ 0.024 on the residual in every
+   * PEFT fixture (randomized inits with few iterations on flat spectra score lower, ~0.5), so the threshold is
+   * 0.2. OLoRA: the first r columns of a residual with s = 1 vanish.
+   */
   #assertOriginalSubspace(name: string, adapter: LoraAdapter): void {
     const init = adapter.config.init_lora_weights;
+    const shares: [string, number][] = [];
     for (const [moduleName, factors] of adapter.modules) {
       const weight = this.#baseWeight(moduleName).values;
       if (init === "olora") {
@@ -333,12 +340,17 @@ export class LoraModel {
         }
         continue;
       }
-      const share = pissaSubspaceShare(factors.loraA, weight);
-      if (share < 0.5) {
-        throw new AdapterLoadError(
-          `adapter "${name}" (unconverted ${JSON.stringify(init)}) needs the original base, but only ${(share * 100).toFixed(1)} % of its lora_A lies in the top-${factors.loraA.rows} right singular subspace of "${moduleName}": this base looks like a PiSSA residual (PEFT would subtract s·B₀A₀ twice). Load it on the original weights, or convert it to LoRA`,
-        );
-      }
+      shares.push([moduleName, pissaSubspaceShare(factors.loraA, weight)]);
+    }
+    if (shares.length === 0) return;
+    const mean = shares.reduce((sum, [, share]) => sum + share, 0) / shares.length;
+    if (mean < 0.2) {
+      const [worstModule, worstShare] = shares.reduce((worst, entry) =>
+        entry[1] < worst[1] ? entry : worst,
+      );
+      throw new AdapterLoadError(
+        `adapter "${name}" (unconverted ${JSON.stringify(init)}) needs the original base, but on average only ${(mean * 100).toFixed(1)} % of its lora_A lies in the base's top-r right singular subspace (least: ${(worstShare * 100).toFixed(1)} % in "${worstModule}"): this base looks like a PiSSA residual (PEFT would subtract s·B₀A₀ twice). Load it on the original weights, or convert it to LoRA`,
+      );
     }
   }
 

@@ -1,9 +1,15 @@
+import type { RandomGenerator } from "@peftjs/tensor";
 import { pissaIterations } from "../../config/lora-config.js";
 import { AdapterInitError } from "../../errors.js";
 import { randomizedSvd, truncatedSvd } from "../../math/decompositions.js";
 import { roundThroughDtype } from "../../math/dtype-rounding.js";
 import { addScaled, multiply, scaleColumns, scaleRows, transpose } from "../../math/matrix.js";
 import { type AdapterVariant, registerAdapterVariant } from "../registry.js";
+
+/** A 24-bit seed for the randomized SVD's test matrix, drawn from the adapter's stream (one per module). */
+function drawSeed(generator: RandomGenerator): number {
+  return Math.floor((generator.uniformValues(1, 0, 1)[0] as number) * 2 ** 24);
+}
 
 /**
  * PiSSA (Meng et al. 2024), as PEFT's `pissa_init`: on W (transposed first with fan_in_fan_out), in float32,
@@ -32,7 +38,7 @@ export const pissaVariant: AdapterVariant = {
     const factors =
       iterations === undefined
         ? truncatedSvd(oriented, r)
-        : randomizedSvd(oriented, r, iterations, generator);
+        : randomizedSvd(oriented, r, iterations, drawSeed(generator));
     const root = Float32Array.from(factors.singularValues, (value) => Math.sqrt(value / scaling));
     const loraA = scaleRows(factors.rightTransposed, root);
     const loraB = scaleColumns(factors.left, root);
