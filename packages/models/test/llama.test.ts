@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { deserialize, fromFloat32, type RawTensor, toFloat32 } from "@peftjs/io";
-import { add, matmul, memory, reshape, scale, type Tensor, tensor } from "@peftjs/tensor";
+import { add, matmul, memory, reshape, scale, type Tensor, tensor, tidy } from "@peftjs/tensor";
 import { afterAll, describe, expect, it } from "vitest";
 import {
   BOS_TOKEN_ID,
@@ -249,5 +249,19 @@ describe("loading weights", () => {
       fromLow.dispose();
       fromRounded.dispose();
     }
+  });
+});
+
+describe("ownership", () => {
+  it("keeps its weights alive when built inside tidy()", () => {
+    let inner!: LlamaForCausalLM;
+    tidy(() => {
+      inner = LlamaForCausalLM.fromWeights(configJson, weights);
+    });
+    expect(inner.getLinear("lm_head").weight.isDisposed).toBe(false);
+    expect(logitsOf(inner, [referenceIds])).toEqual(logitsOf(model, [referenceIds]));
+    inner.dispose();
+    expect(inner.getLinear("lm_head").weight.isDisposed).toBe(true);
+    expect(() => inner.forward([[1]])).toThrow("the model was disposed");
   });
 });

@@ -3,6 +3,7 @@ import {
   add,
   applyRotaryEmbedding,
   gather,
+  keep,
   matmul,
   mul,
   reshape,
@@ -107,7 +108,8 @@ export class LlamaForCausalLM implements LinearModuleHost {
       if (!floatingPointDtypes.has(raw.dtype)) {
         throw new ModelWeightsError(`weight "${key}" has dtype ${raw.dtype}; expected F32, F16, BF16 or F64`);
       }
-      const value = tensor(toFloat32(raw), shape);
+      // keep(): weights outlive any tidy() the caller may be in.
+      const value = keep(tensor(toFloat32(raw), shape));
       parameters.set(key, value);
       return value;
     };
