@@ -1,6 +1,8 @@
 // Benchmarks of @peftjs/linalg against ml-matrix and numpy (when python3 with numpy is present).
 // Prints one JSON line per measurement: {bench, impl, size, ms, ...}. Build first: `pnpm build`.
-// Usage: node bench/run.mjs [--quick]   (--quick: smaller sizes, for a smoke run)
+// Usage: node bench/run.mjs [--quick] [--only=svd,qr,large,error]
+//   --quick: smaller sizes, for a smoke run; --only: run just the named groups (svd, qr, large = svdTopK and
+//   svdLowRank on 4096², error = svdLowRank error against niter).
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -10,6 +12,8 @@ import { Matrix, SingularValueDecomposition } from "ml-matrix";
 import { qr, reconstructionError, svd, svdLowRank, svdTopK } from "../dist/index.js";
 
 const quick = process.argv.includes("--quick");
+const onlyArgument = process.argv.find((argument) => argument.startsWith("--only="));
+const groups = new Set((onlyArgument ?? "--only=svd,qr,large,error").slice("--only=".length).split(","));
 // The best available backend (wasm SIMD GEMM in Node): svdTopK/svdLowRank run their products through it.
 await setBackend("auto");
 const backend = getBackend();
@@ -104,7 +108,7 @@ function writeMatrix(values, name) {
 
 try {
   // 1. Full thin SVD of square Gaussian matrices.
-  for (const n of quick ? [128, 256] : [256, 512, 1024]) {
+  for (const n of !groups.has("svd") ? [] : quick ? [128, 256] : [256, 512, 1024]) {
     const values = gaussianValues(n * n, n);
     const a = tensor(values, [n, n]);
     const size = `${n}x${n}`;
@@ -127,78 +131,83 @@ try {
   }
 
   // 2. QR of a tall matrix (the OLoRA shape family).
-  {
+  if (groups.has("qr")) {
     const [m, n] = quick ? [512, 128] : [2048, 512];
     const a = tensor(gaussianValues(m * n, 7), [m, n]);
     emit({ bench: "qr", impl: "peftjs", size: `${m}x${n}`, ms: time(() => qr(a)).ms });
   }
 
   // 3. svdTopK and svdLowRank on a 4096² weight-like matrix.
-  const big = quick ? 1024 : 4096;
-  const values = weightLikeMatrix(big, big, 11);
-  const a = tensor(values, [big, big]);
-  const size = `${big}x${big}`;
-  const topK = time(() => svdTopK(a, 16));
-  emit({
-    bench: "svdTopK",
-    impl: "peftjs",
-    size: `${size} k=16`,
-    ms: topK.ms,
-    iterations: topK.result.iterations,
-    residual: topK.result.residual,
-    converged: topK.result.converged,
-  });
-  const lowRank = time(() => svdLowRank(a, 16, { niter: 4, seed: 0 }));
-  emit({ bench: "svdLowRank", impl: "peftjs", size: `${size} q=16 niter=4`, ms: lowRank.ms });
-  for (const record of numpy(numpyLowRank, [writeMatrix(values, "big.f32"), big, big, 16, 4])) {
-    emit({ bench: "svdLowRank", impl: "numpy", size: `${size} q=16 niter=4`, ms: record.ms });
+  if (groups.has("large")) {
+    const big = quick ? 1024 : 4096;
+    const values = weightLikeMatrix(big, big, 11);
+    const a = tensor(values, [big, big]);
+    const size = `${big}x${big}`;
+    const topK = time(() => svdTopK(a, 16));
+    emit({
+      bench: "svdTopK",
+      impl: "peftjs",
+      size: `${size} k=16`,
+      ms: topK.ms,
+      iterations: topK.result.iterations,
+      residual: topK.result.residual,
+      converged: topK.result.converged,
+    });
+    const lowRank = time(() => svdLowRank(a, 16, { niter: 4, seed: 0 }));
+    emit({ bench: "svdLowRank", impl: "peftjs", size: `${size} q=16 niter=4`, ms: lowRank.ms });
+    for (const record of numpy(numpyLowRank, [writeMatrix(values, "big.f32"), big, big, 16, 4])) {
+      emit({ bench: "svdLowRank", impl: "numpy", size: `${size} q=16 niter=4`, ms: record.ms });
+    }
   }
 
   // 4. svdLowRank error against the Eckart–Young optimum as niter grows, for slowly decaying spectra.
-  const n = quick ? 256 : 512;
-  const q = 16;
-  const gaussian = tensor(gaussianValues(n * n, 5), [n, n]);
-  const orthogonal = [
-    qr(gaussian).q.toFloat32Array(),
-    qr(tensor(gaussianValues(n * n, 6), [n, n])).q.toFloat32Array(),
-  ];
-  for (const [name, decay] of [
-    ["1/sqrt(i+1)", (i) => 1 / Math.sqrt(i + 1)],
-    ["1/(i+1)", (i) => 1 / (i + 1)],
-    ["0.99^i", (i) => 0.99 ** i],
-  ]) {
-    const spectrum = Array.from({ length: n }, (_, i) => decay(i));
-    const product = new Float32Array(n * n);
-    const [left, right] = orthogonal;
-    const scaled = new Float64Array(n * n);
-    for (let i = 0; i < n; i++) for (let k = 0; k < n; k++) scaled[i * n + k] = left[i * n + k] * spectrum[k];
-    for (let i = 0; i < n; i++) {
-      for (let j = 0; j < n; j++) {
-        let sum = 0;
-        for (let k = 0; k < n; k++) sum += scaled[i * n + k] * right[j * n + k];
-        product[i * n + j] = sum;
+  if (groups.has("error")) {
+    const n = quick ? 256 : 512;
+    const q = 16;
+    const gaussian = tensor(gaussianValues(n * n, 5), [n, n]);
+    const orthogonal = [
+      qr(gaussian).q.toFloat32Array(),
+      qr(tensor(gaussianValues(n * n, 6), [n, n])).q.toFloat32Array(),
+    ];
+    for (const [name, decay] of [
+      ["1/sqrt(i+1)", (i) => 1 / Math.sqrt(i + 1)],
+      ["1/(i+1)", (i) => 1 / (i + 1)],
+      ["0.99^i", (i) => 0.99 ** i],
+    ]) {
+      const spectrum = Array.from({ length: n }, (_, i) => decay(i));
+      const product = new Float32Array(n * n);
+      const [left, right] = orthogonal;
+      const scaled = new Float64Array(n * n);
+      for (let i = 0; i < n; i++)
+        for (let k = 0; k < n; k++) scaled[i * n + k] = left[i * n + k] * spectrum[k];
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j < n; j++) {
+          let sum = 0;
+          for (let k = 0; k < n; k++) sum += scaled[i * n + k] * right[j * n + k];
+          product[i * n + j] = sum;
+        }
       }
-    }
-    const matrix = tensor(product, [n, n]);
-    const total = Math.sqrt(spectrum.reduce((s, v) => s + v * v, 0));
-    const optimal = Math.sqrt(spectrum.slice(q).reduce((s, v) => s + v * v, 0)) / total;
-    for (const niter of [0, 1, 2, 4, 8]) {
-      const run = time(() => svdLowRank(matrix, q, { niter, seed: 0 }));
-      const { u, s, v } = run.result;
-      const vValues = v.toFloat32Array();
-      const vt = new Float32Array(q * n);
-      for (let i = 0; i < n; i++) for (let j = 0; j < q; j++) vt[j * n + i] = vValues[i * q + j];
-      const error = reconstructionError(matrix, u, s, tensor(vt, [q, n]));
-      emit({
-        bench: "svdLowRank-error",
-        impl: "peftjs",
-        size: `${n}x${n} q=${q} spectrum=${name}`,
-        niter,
-        ms: run.ms,
-        relativeError: error,
-        optimalRelativeError: optimal,
-        ratio: error / optimal,
-      });
+      const matrix = tensor(product, [n, n]);
+      const total = Math.sqrt(spectrum.reduce((s, v) => s + v * v, 0));
+      const optimal = Math.sqrt(spectrum.slice(q).reduce((s, v) => s + v * v, 0)) / total;
+      for (const niter of [0, 1, 2, 4, 8]) {
+        const run = time(() => svdLowRank(matrix, q, { niter, seed: 0 }));
+        const { u, s, v } = run.result;
+        const vValues = v.toFloat32Array();
+        const vt = new Float32Array(q * n);
+        for (let i = 0; i < n; i++) for (let j = 0; j < q; j++) vt[j * n + i] = vValues[i * q + j];
+        const error = reconstructionError(matrix, u, s, tensor(vt, [q, n]));
+        emit({
+          bench: "svdLowRank-error",
+          impl: "peftjs",
+          size: `${n}x${n} q=${q} spectrum=${name}`,
+          niter,
+          ms: run.ms,
+          relativeError: error,
+          optimalRelativeError: optimal,
+          ratio: error / optimal,
+        });
+      }
     }
   }
 } finally {
