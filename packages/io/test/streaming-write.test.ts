@@ -1,6 +1,7 @@
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -114,12 +115,10 @@ describe("interrupted streaming write", () => {
   beforeAll(() => {
     // The child process runs the built package; build it if this test runs before `pnpm build`.
     if (!existsSync(join(packageFolder, "dist", "node.js"))) {
-      execFileSync(join(packageFolder, "node_modules", ".bin", "tsup"), {
-        cwd: packageFolder,
-        stdio: "ignore",
-      });
+      const tsupCli = join(dirname(createRequire(import.meta.url).resolve("tsup")), "cli-default.js");
+      execFileSync(process.execPath, [tsupCli], { cwd: packageFolder, stdio: "ignore" });
     }
-  });
+  }, 180_000);
 
   it("a writer killed with SIGKILL mid-write leaves the old file intact and readers unconfused", async () => {
     const path = join(folder, "model.safetensors");
