@@ -24,6 +24,16 @@ function startServer(served: Served): Promise<Server> {
       response.writeHead(404).end();
       return;
     }
+    if (request.url?.startsWith("/unknown-size")) {
+      response.writeHead(206, { "Content-Range": "bytes 0-7/*" }).end(Buffer.from(file.subarray(0, 8)));
+      return;
+    }
+    if (request.url?.startsWith("/short") && request.headers.range !== "bytes=0-7") {
+      response
+        .writeHead(206, { "Content-Range": `bytes 8-9/${file.length}` })
+        .end(Buffer.from(file.subarray(8, 10)));
+      return;
+    }
     const range = request.headers.range;
     const match = range === undefined ? null : /^bytes=(\d+)-(\d+)$/.exec(range);
     if (request.url?.startsWith("/no-range") || match === null) {
@@ -86,6 +96,10 @@ describe("reading over HTTP", () => {
 
   it("raises SafetensorsSourceError for HTTP errors, unreachable hosts and non-URLs", async () => {
     await expect(openSafetensors(`${base}/missing.safetensors`)).rejects.toThrow(SafetensorsSourceError);
+    await expect(openSafetensors(`${base}/unknown-size.safetensors`)).rejects.toThrow(/Content-Range/);
+    await expect(openSafetensors(`${base}/short.safetensors`)).rejects.toThrow(
+      /expected \d+ bytes at offset 8, got 2/,
+    );
     await expect(openSafetensors("http://127.0.0.1:1/x.safetensors")).rejects.toThrow(SafetensorsSourceError);
     await expect(openSafetensors("/some/path.safetensors")).rejects.toThrow(/openSafetensorsFile/);
     await expect(openSafetensors("ftp://example.com/x")).rejects.toThrow(SafetensorsSourceError);
