@@ -12,12 +12,12 @@
 export const MR = 4;
 /** Columns of the micro-kernel (4 f32x4 vectors of B per row). */
 export const NR = 16;
-/** Depth of a packed slice: an MR×KC A panel plus a KC×NR B panel stay in the 48 KB L1. */
-export const KC = 256;
-/** Rows of op(A) per packed block: MC×KC×4 bytes = 128 KB, comfortably inside a 2 MB L2. */
-export const MC = 128;
-/** Columns of op(B) per packed block: KC×NC×4 bytes = 2 MB, shared through L2/L3. */
-export const NC = 2048;
+/** Depth of a packed slice: an MR×KC A panel (8 KiB) plus a KC×NR B panel (32 KiB) fit the 48 KiB L1. */
+export const KC = 512;
+/** Rows of op(A) per packed block: MC×KC×4 bytes = 128 KiB of L2, next to the packed B block. */
+export const MC = 64;
+/** Columns of op(B) per packed block: KC×NC×4 bytes = 1 MiB, inside a 2 MiB L2. */
+export const NC = 512;
 /**
  * Read row-major A in place (no packing) when op(B) has at most this many columns (the tall-skinny case):
  * every element of A is then used at most twice, so packing would only add memory traffic.

@@ -98,9 +98,9 @@ describe("wasm backend initialisation", () => {
 });
 
 describe("wasm GEMM against the js reference", () => {
-  // Odd sizes straddle every tile edge (MR = 4, NR = 16, KC = 256, MC = 128); float32 sums of k products of
+  // Odd sizes straddle every tile edge (MR = 4, NR = 16, KC = 512, MC = 64, NC = 512); float32 sums of k products of
   // values in [-1, 1) differ from the js order by about √k·2⁻²⁴ typically (k·2⁻²⁴ at worst): 1e-4 relative
-  // covers every depth here (17000 exceeds the in-place slice depth of 16384, so two slices accumulate).
+  // covers every depth here (17000 exceeds the in-place slice depth of 8192, so three slices accumulate).
   const shapes: [number, number, number][] = [
     [1, 1, 1],
     [3, 5, 7],
@@ -109,6 +109,7 @@ describe("wasm GEMM against the js reference", () => {
     [33, 31, 300],
     [130, 129, 20],
     [9, 2100, 3],
+    [70, 600, 1100],
     [300, 24, 520],
     [6, 20, 17000],
     [2, 3, 0],

@@ -576,12 +576,12 @@
   (local $panelB i32) (local $target i32) (local $ldcBytes i32) (local $i i32)
   (local $full i32) (local $destination i32) (local $destinationStride i32) (local $destinationAccumulate i32)
   (local.set $packedB (local.get $work))
-  (local.set $packedA (i32.add (local.get $work) (i32.const 2097152)))
-  (local.set $tile (i32.add (local.get $packedA) (i32.const 262144)))
+  (local.set $packedA (i32.add (local.get $work) (i32.const 1048576)))
+  (local.set $tile (i32.add (local.get $packedA) (i32.const 131072)))
   (local.set $ldcBytes (i32.shl (local.get $ldc) (i32.const 2)))
   ;; in place only for row-major A (transposed A read in place is strided by lda at every k step)
   (local.set $direct (i32.and (i32.le_u (local.get $n) (i32.const 32)) (i32.eqz (local.get $transA))))
-  (local.set $kcLimit (select (i32.const 16384) (i32.const 256) (local.get $direct)))
+  (local.set $kcLimit (select (i32.const 8192) (i32.const 512) (local.get $direct)))
   (if (i32.eqz (local.get $k)) (then
     ;; empty shared dimension: C = 0
     (local.set $ic (i32.const 0))
@@ -595,7 +595,7 @@
   (block $jcDone (loop $jcLoop
     (br_if $jcDone (i32.ge_u (local.get $jc) (local.get $n)))
     (local.set $nc (i32.sub (local.get $n) (local.get $jc)))
-    (if (i32.gt_u (local.get $nc) (i32.const 2048)) (then (local.set $nc (i32.const 2048))))
+    (if (i32.gt_u (local.get $nc) (i32.const 512)) (then (local.set $nc (i32.const 512))))
     (local.set $pc (i32.const 0))
     (block $pcDone (loop $pcLoop
       (br_if $pcDone (i32.ge_u (local.get $pc) (local.get $k)))
@@ -608,7 +608,7 @@
       (block $icDone (loop $icLoop
         (br_if $icDone (i32.ge_u (local.get $ic) (local.get $m)))
         (local.set $mc (i32.sub (local.get $m) (local.get $ic)))
-        (if (i32.gt_u (local.get $mc) (i32.const 128)) (then (local.set $mc (i32.const 128))))
+        (if (i32.gt_u (local.get $mc) (i32.const 64)) (then (local.set $mc (i32.const 64))))
         (if (i32.eqz (local.get $direct)) (then
           (call $packA (local.get $a) (local.get $lda) (local.get $transA) (local.get $ic) (local.get $pc)
                        (local.get $mc) (local.get $kc) (local.get $packedA))))
@@ -658,11 +658,11 @@
             (br $irLoop)))
           (local.set $jr (i32.add (local.get $jr) (i32.const 16)))
           (br $jrLoop)))
-        (local.set $ic (i32.add (local.get $ic) (i32.const 128)))
+        (local.set $ic (i32.add (local.get $ic) (i32.const 64)))
         (br $icLoop)))
       (local.set $pc (i32.add (local.get $pc) (local.get $kcLimit)))
       (br $pcLoop)))
-    (local.set $jc (i32.add (local.get $jc) (i32.const 2048)))
+    (local.set $jc (i32.add (local.get $jc) (i32.const 512)))
     (br $jcLoop)))
 )
 
