@@ -1,11 +1,18 @@
 import { LoraConfigError, UnsupportedLoraOptionError } from "../errors.js";
+import { listAdapterVariants } from "../variants/registry.js";
 
 /**
  * How the adapter weights are initialised, PEFT's `init_lora_weights`:
  * `true` kaiming-uniform A (a = √5) and zero B; `false` random A and B (not a no-op, for tests); `"gaussian"` A ~ N(0, 1/r);
  * `"pissa"` exact top-r SVD; `"pissa_niter_K"` randomized SVD with K subspace iterations; `"olora"` QR.
  */
-export type InitLoraWeights = boolean | "gaussian" | "pissa" | `pissa_niter_${number}` | "olora";
+export type InitLoraWeights =
+  | boolean
+  | "gaussian"
+  | "pissa"
+  | `pissa_niter_${number}`
+  | "olora"
+  | (string & {});
 
 /** Where the LoRA bias goes, PEFT's `bias`. Only `"none"` is supported. */
 export type LoraBias = "none" | "all" | "lora_only";
@@ -197,9 +204,13 @@ function validateInit(value: unknown): InitLoraWeights {
       }
       return value as InitLoraWeights;
     }
+    // a registered third-party variant may own other init names (see CONTRIBUTING.md)
+    if (listAdapterVariants().some((variant) => variant.handles(value as InitLoraWeights))) {
+      return value as InitLoraWeights;
+    }
     throw new UnsupportedLoraOptionError(
       "init_lora_weights",
-      `init_lora_weights "${value}" is not supported; use true, false, "gaussian", "pissa", "pissa_niter_K" or "olora"`,
+      `init_lora_weights "${value}" is not supported; use true, false, "gaussian", "pissa", "pissa_niter_K", "olora" or the init of a registered variant`,
     );
   }
   throw new LoraConfigError(`init_lora_weights must be a boolean or a string, got ${describe(value)}`);
