@@ -1,6 +1,13 @@
 import { AdapterNeedsOriginalBaseError } from "@peftjs/state";
 import { describe, expect, it } from "vitest";
-import { AdapterLoadError, LoraModel } from "../src/index.js";
+import {
+  AdapterLoadError,
+  type LoraFactors,
+  LoraModel,
+  matrix,
+  NonFiniteMergeError,
+  UnknownAdapterError,
+} from "../src/index.js";
 import { loadPeftAdapter } from "../src/node.js";
 import { fixturePath, readRaw } from "./helpers.js";
 import { logitsOf, maxAbs, referenceLogits, storiesModel } from "./model-helpers.js";
@@ -148,5 +155,55 @@ describe("mixing hazard (PEFT issue #2184)", () => {
     expect(maxAbs(logitsOf(model, inputIds), logits.get("safe_lora_after") as Float32Array)).toBeLessThan(
       logitTolerance,
     );
+  });
+});
+
+describe("merge safety, dropout and configuration checks", () => {
+  const inputIds = [[1, 403, 407, 261, 378, 432]];
+
+  it("a safe merge of non-finite weights throws and changes nothing; unsafe merges anyway", async () => {
+    const model = await storiesModel();
+    const lora = LoraModel.create(model);
+    const adapter = await loadPeftAdapter(fixturePath("peft/lora_default/adapter_trained"));
+    const [first, factors] = [...adapter.modules][0] as [string, LoraFactors];
+    const broken = new Float32Array(factors.loraB.data);
+    broken[0] = Number.POSITIVE_INFINITY;
+    const modules = new Map(adapter.modules);
+    modules.set(first, {
+      loraA: factors.loraA,
+      loraB: matrix(factors.loraB.rows, factors.loraB.columns, broken),
+    });
+    lora.loadAdapter("broken", { ...adapter, modules });
+    expect(() => lora.merge()).toThrow(NonFiniteMergeError);
+    expect(lora.mergedAdapters).toEqual([]);
+    lora.merge(["broken"], { safe: false });
+    expect(lora.mergedAdapters).toEqual(["broken"]);
+  });
+
+  it("dropout acts only in training mode", async () => {
+    const model = await storiesModel();
+    const lora = LoraModel.create(model);
+    const adapter = await loadPeftAdapter(fixturePath("peft/lora_default/adapter_trained"));
+    lora.loadAdapter("default", { ...adapter, config: { ...adapter.config, lora_dropout: 0.5 } });
+    const evaluation = logitsOf(model, inputIds);
+    lora.setTraining(true, 1);
+    expect(logitsOf(model, inputIds)).not.toEqual(evaluation);
+    lora.setTraining(false);
+    expect(logitsOf(model, inputIds)).toEqual(evaluation);
+  });
+
+  it("refuses fan_in_fan_out on Linear layers, duplicate names and unknown adapters", async () => {
+    const model = await storiesModel();
+    const lora = LoraModel.create(model);
+    const adapter = await loadPeftAdapter(fixturePath("peft/lora_default/adapter_trained"));
+    expect(() =>
+      lora.loadAdapter("x", { ...adapter, config: { ...adapter.config, fan_in_fan_out: true } }),
+    ).toThrow(/fan_in_fan_out/);
+    lora.loadAdapter("x", adapter);
+    expect(() => lora.loadAdapter("x", adapter)).toThrow(/already exists/);
+    expect(() => lora.setActiveAdapters("nope")).toThrow(UnknownAdapterError);
+    lora.deleteAdapter("x");
+    expect(lora.adapterNames).toEqual([]);
+    expect(logitsOf(model, inputIds)).toEqual(logitsOf(await storiesModel(), inputIds));
   });
 });

@@ -1,3 +1,4 @@
+import { PeftjsError } from "@peftjs/io";
 import { add, keep, mul, type RandomGenerator, scale, type Tensor, tensor, tidy } from "@peftjs/tensor";
 import type { LoraFactors } from "../adapter.js";
 import { AdapterShapeError } from "../errors.js";
@@ -27,7 +28,11 @@ interface LayerAdapterTensors {
 }
 
 /** Thrown when a safe merge would produce non-finite weights; nothing is changed. */
-export class NonFiniteMergeError extends AdapterShapeError {}
+export class NonFiniteMergeError extends PeftjsError {
+  constructor(message: string) {
+    super("adapter_merge_non_finite", message);
+  }
+}
 
 /**
  * A Linear layer carrying LoRA adapters: y = base(x) + Σ_active s·B·(A·dropout(x)) (− s·B₀A₀·x in overlay mode).

@@ -196,6 +196,7 @@ export class LoraModel {
    */
   addAdapter(name: string, config: LoraConfig, options: AdapterPlacementOptions = {}): void {
     this.#assertNewName(name);
+    this.#assertLinearLayout(name, config);
     const seed = options.seed ?? 0;
     const mode = options.mode ?? "overlay";
     const variant = variantForInit(config.init_lora_weights);
@@ -227,6 +228,7 @@ export class LoraModel {
    */
   loadAdapter(name: string, adapter: LoraAdapter, options: AdapterPlacementOptions = {}): void {
     this.#assertNewName(name);
+    this.#assertLinearLayout(name, adapter.config);
     const guard = options.guard ?? true;
     const mode = options.mode ?? "overlay";
     const stored = adapterRecordFromMetadata(adapter.metadata);
@@ -360,6 +362,15 @@ export class LoraModel {
     if (others.length > 0) {
       throw new AdapterLoadError(
         `residual mode for "${name}" would rewrite base weights that adapters ${JSON.stringify(others)} are using (PEFT issue #2184): use overlay mode (the default), load it on a fork of the store, or convert it to LoRA`,
+      );
+    }
+  }
+
+  /** The wrapped layers store W as [out, in] (nn.Linear); fan_in_fan_out describes GPT-2's Conv1D. */
+  #assertLinearLayout(name: string, config: LoraConfig): void {
+    if (config.fan_in_fan_out) {
+      throw new AdapterLoadError(
+        `adapter "${name}" has fan_in_fan_out = true (weights stored [in, out], as GPT-2's Conv1D), but the layers of this model are Linear [out, in]; PEFT would warn and set it to false — set it to false in the config`,
       );
     }
   }
