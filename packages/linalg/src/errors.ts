@@ -1,16 +1,26 @@
 import { ShapeError } from "@peftjs/tensor";
 
-/**
- * `PeftjsError` from @peftjs/io. This package depends on @peftjs/io only through @peftjs/tensor (whose
- * errors extend it), so the class is taken from there: `instanceof PeftjsError` and `isPeftjsError` hold for
- * every error below.
- */
 type PeftjsErrorClass = new (
   code: string,
   message: string,
   options?: { cause?: unknown },
 ) => Error & { readonly code: string };
-const PeftjsErrorBase = Object.getPrototypeOf(ShapeError) as PeftjsErrorClass;
+
+/**
+ * `PeftjsError` from @peftjs/io. This package reaches @peftjs/io only through @peftjs/tensor (whose errors
+ * extend it), so the class is found on the prototype chain of tensor's `ShapeError`: `instanceof PeftjsError`
+ * and `isPeftjsError` hold for every error below.
+ */
+function findPeftjsError(): PeftjsErrorClass {
+  let current: unknown = ShapeError;
+  while (typeof current === "function") {
+    if (current.name === "PeftjsError") return current as PeftjsErrorClass;
+    current = Object.getPrototypeOf(current);
+  }
+  throw new TypeError("@peftjs/tensor's ShapeError does not extend PeftjsError from @peftjs/io");
+}
+
+const PeftjsErrorBase = findPeftjsError();
 
 /** An input matrix has the wrong rank or an empty axis, e.g. `svd: expected a 2-D matrix, got shape [3]`. */
 export class LinalgShapeError extends PeftjsErrorBase {

@@ -1,6 +1,6 @@
 import type { GaussianSource } from "./gaussian.js";
 import { type LinearOperator, transposedOperator } from "./linear-operator.js";
-import { type Matrix, multiplyMatrices, transposeMatrix } from "./matrix.js";
+import { gramOfRows, type Matrix, multiplyMatrices, transposeMatrix } from "./matrix.js";
 import { orthonormalizeAgainst, orthonormalRows } from "./orthonormalize.js";
 import { type SvdFactors, thinSvd } from "./svd-core.js";
 
@@ -119,14 +119,7 @@ function rayleighRitz(
   rank: number,
 ): RitzApproximation {
   const size = transposedProducts.rows;
-  const gram = multiplyMatrices(transposedProducts, transposeMatrix(transposedProducts));
-  for (let i = 0; i < size; i++) {
-    for (let j = 0; j < i; j++) {
-      const mean = ((gram.data[i * size + j] as number) + (gram.data[j * size + i] as number)) / 2;
-      gram.data[i * size + j] = mean;
-      gram.data[j * size + i] = mean;
-    }
-  }
+  const gram = gramOfRows(transposedProducts);
   // G is symmetric positive semidefinite, so its SVD is its eigendecomposition (rows of ut are the y_iᵀ).
   const eigen = thinSvd(gram);
   const count = Math.min(rank, size);
