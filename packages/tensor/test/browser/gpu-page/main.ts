@@ -79,7 +79,10 @@ function pattern(size: number, salt: number): number[] {
  * sends every product through the tiled path. The built-in "gpu" registration is exercised by the memory and
  * long-side checks.
  */
-async function webGl2Suite(selection: CaseSelection = {}, maxMatmulWorkPerDispatch = 4096): Promise<SuiteReport> {
+async function webGl2Suite(
+  selection: CaseSelection = {},
+  maxMatmulWorkPerDispatch = 4096,
+): Promise<SuiteReport> {
   const name = "gpu-tiled";
   if (!isBackendRegistered(name)) registerBackend(gpuBackendDefinition({ name, maxMatmulWorkPerDispatch }));
   const started = performance.now();
