@@ -11,7 +11,10 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const pinned = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).packageManager.split("@")[1];
 const jobs = {
   test: [["run", "check"]],
-  demo: [["--filter", "peftjs", "run", "build:deps"], ["--filter", "peftjs", "run", "demo", ...process.argv.slice(3)]],
+  demo: [
+    ["--filter", "peftjs", "run", "build:deps"],
+    ["--filter", "peftjs", "run", "demo", ...process.argv.slice(3)],
+  ],
 };
 
 const job = process.argv[2];
@@ -22,7 +25,10 @@ if (!(job in jobs)) {
 
 function pnpmCommand() {
   try {
-    const version = execFileSync("pnpm", ["--version"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+    const version = execFileSync("pnpm", ["--version"], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+    });
     if (version.trim() === pinned) return ["pnpm"];
   } catch {
     // no pnpm on the PATH: fall through to npx

@@ -1,0 +1,58 @@
+import { parseArgs } from "node:util";
+import { CliUsageError, describeFailure, exitCodes } from "./cli-error.js";
+import { commands } from "./commands/index.js";
+
+const usage = `peftjs — parameter-efficient fine-tuning for TypeScript
+
+Usage: peftjs <command> [options]
+
+Commands:
+${Object.entries(commands)
+  .map(([name, command]) => `  ${name.padEnd(10)} ${command.summary}`)
+  .join("\n")}
+
+Run "peftjs <command> --help" for a command's options. Exit codes: 0 ok, 1 user error, 2 internal error.`;
+
+/** Runs the command line with `argv` (without node and script) and returns the exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    console.log(usage);
+    return exitCodes.ok;
+  }
+  if (name === "--version") {
+    console.log("0.1.0");
+    return exitCodes.ok;
+  }
+  const command = commands[name];
+  try {
+    if (command === undefined)
+      throw new CliUsageError(`unknown command "${name}"; known: ${Object.keys(commands).join(", ")}`);
+    if (rest.includes("--help") || rest.includes("-h")) {
+      console.log(command.help);
+      return exitCodes.ok;
+    }
+    let parsed: ReturnType<typeof parseArgs>;
+    try {
+      parsed = parseArgs({ args: [...rest], options: command.options, allowPositionals: true, strict: true });
+    } catch (error) {
+      throw new CliUsageError(`${(error as Error).message}. Run "peftjs ${name} --help".`);
+    }
+    await command.run(parsed.values, parsed.positionals);
+    return exitCodes.ok;
+  } catch (error) {
+    const failure = describeFailure(error);
+    console.error(`peftjs ${name}: ${failure.message}`);
+    return failure.code;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    console.error(describeFailure(error).message);
+    process.exitCode = exitCodes.internalError;
+  },
+);
