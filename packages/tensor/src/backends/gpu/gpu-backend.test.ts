@@ -9,6 +9,38 @@ import {
 } from "../../index.js";
 import { GpuBackend, gpuBackendDefinition } from "./gpu-backend.js";
 import { GpuKernelError } from "./gpu-errors.js";
+import type { GpuJsConstructor, GpuJsInstance, GpuJsKernel } from "./gpu-js-types.js";
+
+/**
+ * A gpu.js stand-in: `new GPU({mode})` succeeds only for the modes in `accepted` (a plain `new GPU()` gives
+ * `fallbackMode`), and every kernel returns its first argument unchanged, i.e. computes wrong values.
+ */
+function fakeGpuClass(
+  accepted: readonly string[],
+  fallbackMode: string,
+): { GPU: GpuJsConstructor; requests: string[] } {
+  const requests: string[] = [];
+  class FakeGpu implements GpuJsInstance {
+    readonly mode: string;
+    constructor(settings?: { mode?: string }) {
+      requests.push(settings?.mode ?? "(default)");
+      if (settings?.mode !== undefined && !accepted.includes(settings.mode)) {
+        throw new Error(`A requested mode of "${settings.mode}" and is not supported`);
+      }
+      this.mode = settings?.mode ?? fallbackMode;
+    }
+    createKernel(): GpuJsKernel {
+      const kernel = ((first: unknown) => {
+        const values = first instanceof Float32Array ? first : (first as { values: Float32Array }).values;
+        return { output: [values.length], values, toArray: () => values, delete: () => undefined };
+      }) as GpuJsKernel;
+      kernel.setOutput = () => undefined;
+      return kernel;
+    }
+    async destroy(): Promise<void> {}
+  }
+  return { GPU: FakeGpu, requests };
+}
 
 // Plain Node has no WebGL, WebGL2, WebGPU or headless-gl context (the optional `gl` package has no native
 // build here), so gpu.js falls back to its software modes, which must not count as a GPU.
@@ -31,6 +63,26 @@ describe("gpu backend in plain Node", () => {
       available: false,
       reason: expect.stringContaining('cannot run mode "webgl2"'),
     });
+  });
+
+  it("asks gpu.js for headlessgl, webgl2, webgl by name, then names the software mode it would fall back to", async () => {
+    const { GPU, requests } = fakeGpuClass([], "cpu");
+    const availability = await new GpuBackend({ GPU }).initialize();
+    expect(requests).toEqual(["headlessgl", "webgl2", "webgl", "(default)"]);
+    expect(availability).toMatchObject({
+      available: false,
+      reason: expect.stringContaining('gpu.js runs in mode "cpu" here'),
+    });
+  });
+
+  it("is unavailable when the probe kernel computes wrong values, even in a GPU mode", async () => {
+    const { GPU, requests } = fakeGpuClass(["webgl"], "cpu");
+    const availability = await new GpuBackend({ GPU }).initialize();
+    expect(requests).toEqual(["headlessgl", "webgl2", "webgl"]);
+    expect(availability.available).toBe(false);
+    expect(availability.reason).toBe(
+      'gpu.js mode "webgl" computed [1.5, -2, 3.25, 65536.5] for 2·[1.5, -2, 3.25, 65536.5]',
+    );
   });
 
   it("throws a typed error when a kernel is called on the unavailable backend", async () => {
