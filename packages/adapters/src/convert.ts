@@ -1,6 +1,13 @@
+import {
+  ADAPTER_METADATA_KEYS,
+  type AdapterRecord,
+  adapterRecordFromMetadata,
+  adapterRecordToMetadata,
+  deriveAdapterRecord,
+} from "@peftjs/state";
 import type { LoraAdapter, LoraFactors } from "./adapter.js";
 import { adapterScaling, validateAdapter } from "./adapter.js";
-import { withLoraConfig } from "./config/lora-config.js";
+import { loraConfigToJson, withLoraConfig } from "./config/lora-config.js";
 import { AdapterConversionError } from "./errors.js";
 import { truncatedSvd } from "./math/decompositions.js";
 import {
@@ -13,9 +20,6 @@ import {
   scaleColumns,
   scaleRows,
 } from "./math/matrix.js";
-
-/** The `peftjs.*` metadata key recording what a converted adapter was converted from. */
-export const CONVERTED_FROM_METADATA_KEY = "peftjs.converted_from";
 
 function doublePattern(pattern: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.entries(pattern).map(([key, value]) => [key, 2 * value]));
@@ -68,14 +72,31 @@ export function convertToLora(trained: LoraAdapter, initial: LoraAdapter): LoraA
     rank_pattern: doublePattern(config.rank_pattern),
     alpha_pattern: doublePattern(config.alpha_pattern),
   });
-  const origin = typeof config.init_lora_weights === "string" ? config.init_lora_weights : "lora";
+  // The record (state package): a converted adapter is plain LoRA for the ORIGINAL base, so it keeps the base
+  // fingerprint, drops the residual one and records where it came from.
+  const source =
+    adapterRecordFromMetadata(trained.metadata) ??
+    deriveAdapterRecord(loraConfigToJson(config), { name: "default" });
+  const record: AdapterRecord = {
+    ...source,
+    initMethod: true,
+    needsMutatedBase: false,
+    residualBaseFingerprint: null,
+    convertedFrom: source.convertedFrom ?? config.init_lora_weights,
+  };
   const adapter: LoraAdapter = {
     config: convertedConfig,
     modules,
-    metadata: { ...trained.metadata, [CONVERTED_FROM_METADATA_KEY]: origin },
+    metadata: { ...withoutRecord(trained.metadata), ...adapterRecordToMetadata(record) },
   };
   validateAdapter(adapter);
   return adapter;
+}
+
+/** Metadata without the `peftjs.*` record keys (and without the init seed, which a converted adapter no longer needs). */
+function withoutRecord(metadata: Readonly<Record<string, string>>): Record<string, string> {
+  const recordKeys = new Set<string>([...Object.values(ADAPTER_METADATA_KEYS), "peftjs.init_seed"]);
+  return Object.fromEntries(Object.entries(metadata).filter(([key]) => !recordKeys.has(key)));
 }
 
 /** Per-module error of a recompressed or combined adapter against the exact delta it approximates. */

@@ -49,7 +49,6 @@ export {
   selectTargetModules,
 } from "./config/target-modules.js";
 export {
-  CONVERTED_FROM_METADATA_KEY,
   compareDeltas,
   convertToLora,
   type DeltaErrorReport,

@@ -1,3 +1,4 @@
+import { adapterRecordFromMetadata } from "@peftjs/state";
 import { createGenerator } from "@peftjs/tensor";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -64,7 +65,11 @@ describe("conversion rules", () => {
     expect(converted.config.r).toBe(8);
     expect(converted.config.lora_alpha).toBeCloseTo(8 * Math.SQRT2, 12);
     expect(converted.config.init_lora_weights).toBe(true);
-    expect(converted.metadata["peftjs.converted_from"]).toBe("pissa");
+    expect(adapterRecordFromMetadata(converted.metadata)).toMatchObject({
+      convertedFrom: "pissa",
+      needsMutatedBase: false,
+      initMethod: true,
+    });
   });
 
   it("refuses rsLoRA together with rank/alpha patterns, as PEFT", () => {

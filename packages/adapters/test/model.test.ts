@@ -207,3 +207,39 @@ describe("merge safety, dropout and configuration checks", () => {
     expect(logitsOf(model, inputIds)).toEqual(logitsOf(await storiesModel(), inputIds));
   });
 });
+
+describe("adapters written by peftjs carry a fingerprint record", () => {
+  const inputIds = [[1, 403, 407, 261, 378, 432]];
+
+  it("refuses another base with the state package's typed error; its conversion loads on the original", async () => {
+    const { AdapterBaseMismatchError } = await import("@peftjs/state");
+    const { convertToLora, createLoraConfig, decodePeftAdapter, encodePeftAdapter } = await import(
+      "../src/index.js"
+    );
+    const model = await storiesModel();
+    const lora = LoraModel.create(model);
+    lora.addAdapter(
+      "pissa",
+      createLoraConfig({ r: 4, init_lora_weights: "pissa", target_modules: ["q_proj", "v_proj"] }),
+    );
+    const initial = lora.getAdapter("pissa");
+    const saved = encodePeftAdapter(initial);
+    const reloaded = decodePeftAdapter(JSON.parse(saved.configText), saved.weights);
+    expect(reloaded.metadata["peftjs.base_fingerprint"]).toBe(lora.store.modelFingerprint());
+
+    const otherModel = await storiesModel(await readRaw("peft/pissa/residual/targets.safetensors"));
+    expect(() => LoraModel.create(otherModel).loadAdapter("pissa", reloaded)).toThrow(
+      AdapterBaseMismatchError,
+    );
+
+    const converted = convertToLora(reloaded, initial);
+    const freshModel = await storiesModel();
+    const fresh = LoraModel.create(freshModel);
+    fresh.loadAdapter("converted", converted);
+    expect(fresh.adapterMode("converted")).toBeNull();
+    // converted adapter of an untrained PiSSA: s·(B0A0 − B0A0) = 0, so the base output up to round-off
+    expect(maxAbs(logitsOf(freshModel, inputIds), logitsOf(await storiesModel(), inputIds))).toBeLessThan(
+      1e-4,
+    );
+  });
+});
