@@ -72,6 +72,13 @@ describe.each(["pissa", "olora"])("%s on stories260K", (name) => {
     expect(overlay.store.journal).toHaveLength(0);
     overlay.disableAdapters();
     expect(logitsOf(overlayModel, inputIds)).toEqual(base);
+    overlay.enableAdapters();
+    overlay.merge();
+    // W + s·BA − s·B₀A₀ in one weight = PEFT's merge_and_unload() of W_res + s·BA
+    expect(maxAbs(logitsOf(overlayModel, inputIds), logits.get("merged") as Float32Array)).toBeLessThan(
+      logitTolerance,
+    );
+    expect(overlay.store.journal).toHaveLength(0);
 
     const warnings: unknown[] = [];
     const residualModel = await storiesModel();
