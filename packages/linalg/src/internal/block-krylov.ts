@@ -30,8 +30,9 @@ export interface BlockKrylovResult extends SvdFactors {
 /**
  * Top-k SVD by restarted block Lanczos (block Krylov in A·Aᵀ) with full reorthogonalisation and
  * Rayleigh–Ritz. The basis Q (orthonormal rows, length m) grows by Q_{j+1} = orth(A·Aᵀ·Q_j ⊥ Q). With
- * W = Aᵀ·Q and P = A·W kept, the Rayleigh quotient is Qᵀ·A = Wᵀ: its SVD W = Z·Σ·Yᵀ gives Ritz triplets
- * u_i = Q·y_i, σ_i, v_i = z_i, and the residual needs no extra product: A·v_i − σ_i·u_i = P·y_i/σ_i − σ_i·Q·y_i.
+ * W = Aᵀ·Q and P = A·W kept, the Rayleigh quotient is Qᵀ·A = Wᵀ: its SVD W = Z·Σ·Yᵀ (through the Gram
+ * matrix Wᵀ·W, see {@link rayleighRitz}) gives Ritz triplets u_i = Q·y_i, σ_i, v_i = z_i, and the residual
+ * needs no extra product: A·v_i − σ_i·u_i = P·y_i/σ_i − σ_i·Q·y_i.
  * Since Aᵀ·u_i = σ_i·v_i holds exactly, that residual bounds the error of the triplet.
  */
 export function blockKrylovTopK(
