@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // f32 GEMM benchmark of the wasm backend against its peers, printing one JSON line per (impl, size, threads):
-// {bench, impl, size, threads, ms (best), median_ms, gflops (from the best), median_gflops, runs, ratio_to_<peer>}.
+// {bench, impl, size, threads, ms (best), median_ms, gflops (from the best), median_gflops, runs, load_average,
+// cpu_ms (best process CPU time of a run, Node implementations), ratio_to_<peer> (peer time / our time, best)}.
 //
 // Each implementation runs in its own child process (tfjs fixes its thread count once per process, relaxed SIMD
 // needs a V8 flag on Node 20), then the parent prints every line with our ratio to each peer at the same size
@@ -11,6 +12,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
+import { loadavg } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
@@ -32,17 +34,24 @@ function pattern(size, salt) {
   return values;
 }
 
-/** Times `run` (after one warm-up call); returns best and median milliseconds. */
+/**
+ * Times `run` (after one warm-up call): best and median wall-clock milliseconds, and the best process CPU
+ * time of a run (all threads together; on a loaded machine it shows how much of the wall time was waiting).
+ */
 function time(run, repeats) {
   run();
   const samples = [];
+  let cpu = Number.POSITIVE_INFINITY;
   for (let repeat = 0; repeat < repeats; repeat++) {
+    const usage = process.cpuUsage();
     const start = performance.now();
     run();
     samples.push(performance.now() - start);
+    const used = process.cpuUsage(usage);
+    cpu = Math.min(cpu, (used.user + used.system) / 1000);
   }
   samples.sort((left, right) => left - right);
-  return { best: samples[0], median: samples[Math.floor(samples.length / 2)], runs: samples.length };
+  return { best: samples[0], median: samples[Math.floor(samples.length / 2)], runs: samples.length, cpu };
 }
 
 function repeatsFor(m, k, n) {
@@ -223,7 +232,9 @@ if (process.argv[2] === "--child") {
 
 const rows = [];
 const collect = (impl, threads, results) => {
-  for (const result of results) rows.push({ impl, threads, ...result });
+  // One-minute load average after the run: other processes on the machine slow every implementation down.
+  const load = Number(loadavg()[0].toFixed(2));
+  for (const result of results) rows.push({ impl, threads, load, ...result });
 };
 for (const threads of [1, 2]) collect("peftjs-wasm", threads, runChild("wasm", threads));
 for (const threads of [1, 2]) {
@@ -247,7 +258,9 @@ for (const row of rows) {
     gflops: Number(gflops(row, row.best).toFixed(2)),
     median_gflops: Number(gflops(row, row.median).toFixed(2)),
     runs: row.runs,
+    load_average: row.load,
   };
+  if (row.cpu !== undefined) line.cpu_ms = Number(row.cpu.toFixed(3));
   if (row.impl.startsWith("peftjs")) {
     for (const peer of peers) {
       const candidates = rows.filter((other) => other.impl === peer && other.size === row.size);

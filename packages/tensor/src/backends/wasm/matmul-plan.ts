@@ -1,7 +1,8 @@
 /**
- * Splits a batched matrix product into GEMM calls for each thread: every thread gets a contiguous band of rows
- * of C (or of columns, when C is wide and short), aligned to the micro-kernel tile, in every batch. Small
- * products stay on the calling thread, where waking workers would cost more than it saves.
+ * Splits a batched matrix product into GEMM calls that threads claim one at a time: whole products when there
+ * are at least as many batches as threads, otherwise bands of rows of C (or of columns, when C is wide and
+ * short) aligned to the micro-kernel tile. Small products stay on the calling thread, where waking workers
+ * would cost more than it saves.
  */
 import { gemmBlocking } from "./generated/kernels-binary.js";
 import type { GemmCall } from "./thread-pool.js";
@@ -31,52 +32,42 @@ function bands(extent: number, parts: number, align: number): [number, number][]
   return result;
 }
 
-/** The GEMM calls of each thread (index 0: the caller) for a product on `threads` threads. */
-export function planMatmul(layout: MatmulLayout, threads: number): GemmCall[][] {
+/** Chunks per thread when one product is split: more than one so that threads that run slower take fewer. */
+const chunksPerThread = 2;
+
+/**
+ * The GEMM calls of a product on `threads` threads. Threads claim calls dynamically, so a split product is cut
+ * into `chunksPerThread × threads` bands; each band packs its own panels, so more bands cost more packing.
+ */
+export function planMatmul(layout: MatmulLayout, threads: number): GemmCall[] {
   const { batch, m, n, k, transposeA, transposeB } = layout;
   const lda = transposeA ? m : k;
   const ldb = transposeB ? k : n;
-  const parallel = threads > 1 && batch * m * n * k >= parallelThreshold;
-  const parts: GemmCall[][] = Array.from({ length: parallel ? threads : 1 }, () => []);
+  const split = threads > 1 && batch < threads && batch * m * n * k >= parallelThreshold;
   // Split rows unless C has clearly more column tiles than row tiles.
   const splitRows = m / gemmBlocking.mr >= n / gemmBlocking.nr;
+  const calls: GemmCall[] = [];
   for (let index = 0; index < batch; index++) {
     const a = layout.a + index * layout.aBatchStride;
     const b = layout.b + index * layout.bBatchStride;
     const c = layout.c + index * m * n * 4;
-    const whole: GemmCall = [m, n, k, a, lda, +transposeA, b, ldb, +transposeB, c, n];
-    if (!parallel) {
-      parts[0]!.push(whole);
+    if (!split) {
+      calls.push([m, n, k, a, lda, +transposeA, b, ldb, +transposeB, c, n]);
       continue;
     }
-    if (batch >= threads) {
-      // Enough batches: whole products, spread evenly.
-      parts[Math.floor((index * threads) / batch)]!.push(whole);
-      continue;
-    }
-    const split = splitRows ? bands(m, threads, gemmBlocking.mr) : bands(n, threads, gemmBlocking.nr);
-    split.forEach(([start, extent], thread) => {
+    const parts = threads * chunksPerThread;
+    for (const [start, extent] of splitRows
+      ? bands(m, parts, gemmBlocking.mr)
+      : bands(n, parts, gemmBlocking.nr)) {
       if (splitRows) {
         // rows start..start+extent of op(A) and of C
         const aBand = a + (transposeA ? start : start * lda) * 4;
-        parts[thread]!.push([
-          extent,
-          n,
-          k,
-          aBand,
-          lda,
-          +transposeA,
-          b,
-          ldb,
-          +transposeB,
-          c + start * n * 4,
-          n,
-        ]);
+        calls.push([extent, n, k, aBand, lda, +transposeA, b, ldb, +transposeB, c + start * n * 4, n]);
       } else {
         const bBand = b + (transposeB ? start * ldb : start) * 4;
-        parts[thread]!.push([m, extent, k, a, lda, +transposeA, bBand, ldb, +transposeB, c + start * 4, n]);
+        calls.push([m, extent, k, a, lda, +transposeA, bBand, ldb, +transposeB, c + start * 4, n]);
       }
-    });
+    }
   }
-  return parts;
+  return calls;
 }

@@ -1,7 +1,7 @@
 /**
  * Workers that share the kernels' `WebAssembly.Memory` and run GEMM calls in parallel, synchronously from the
- * caller's point of view: the calling thread publishes a job list in shared memory, wakes the workers, runs
- * its own share, and waits for the rest (`Atomics.wait` where it may block, spinning on `Atomics.load` on a
+ * caller's point of view: the calling thread publishes a job list in shared memory, wakes the workers, claims
+ * calls from the shared counter like they do, and waits for the rest (`Atomics.wait` where it may block, spinning on `Atomics.load` on a
  * browser main thread).
  */
 import type { WasmHeap } from "./heap.js";
@@ -13,13 +13,16 @@ const generationSlot = 0;
 const pendingSlot = 1;
 const quitSlot = 2;
 const failedSlot = 3;
+const nextSlot = 4;
+const countSlot = 5;
+const jobsSlot = 6;
 const firstWorkerSlot = 8;
-const slotsPerWorker = 4;
+const slotsPerWorker = 1;
 
 /** Int32 values per GEMM call: m, n, k, a, lda, transposeA, b, ldb, transposeB, c, ldc. */
 export const gemmCallInts = 11;
 
-/** One GEMM call: the arguments of the `gemm` export except its work area. */
+/** One GEMM call: the arguments of the `gemm` export except its work area (each thread passes its own). */
 export type GemmCall = readonly [
   m: number,
   n: number,
@@ -96,47 +99,48 @@ export class ThreadPool {
     return new ThreadPool(heap, kernels, workers, control, workAreas);
   }
 
-  /** Runs `parts[t]` on thread t (part 0 on the caller) and returns when all are done. */
-  run(parts: readonly (readonly GemmCall[])[]): void {
+  /**
+   * Runs the GEMM calls on all threads and returns when every call is done. Threads (the caller included)
+   * claim calls one at a time from a shared counter, so a thread that the OS schedules less (a busy machine,
+   * a browser main thread handling events) simply takes fewer calls.
+   */
+  run(calls: readonly GemmCall[]): void {
     if (this.closed) throw new Error("wasm thread pool was closed");
-    const callers = parts[0] ?? [];
-    const workerParts = parts.slice(1, this.threadCount);
-    const workerCalls = workerParts.reduce((total, part) => total + part.length, 0);
-    let jobs = 0;
-    if (workerCalls > 0) {
-      jobs = this.heap.allocate(workerCalls * gemmCallInts * 4);
+    const jobs = this.heap.allocate(calls.length * gemmCallInts * 4);
+    try {
       const memory = this.heap.int32;
-      const base = this.control / 4;
-      let cursor = jobs / 4;
+      calls.forEach((call, index) => {
+        memory.set(call, jobs / 4 + index * gemmCallInts);
+      });
+      const state = this.state();
+      state[jobsSlot] = jobs;
+      state[countSlot] = calls.length;
       for (let worker = 0; worker < this.workers.length; worker++) {
-        const part = workerParts[worker] ?? [];
-        const slot = base + firstWorkerSlot + slotsPerWorker * worker;
-        memory[slot] = cursor * 4;
-        memory[slot + 1] = part.length;
-        memory[slot + 2] = this.workAreas[worker + 1]!;
-        for (const call of part) {
-          memory.set(call, cursor);
-          cursor += gemmCallInts;
-        }
+        state[firstWorkerSlot + slotsPerWorker * worker] = this.workAreas[worker + 1]!;
       }
-      const state = new Int32Array(this.heap.memory.buffer, this.control, firstWorkerSlot);
+      Atomics.store(state, nextSlot, 0);
       Atomics.store(state, failedSlot, 0);
       Atomics.store(state, pendingSlot, this.workers.length);
       Atomics.add(state, generationSlot, 1);
       Atomics.notify(state, generationSlot);
-    }
-    try {
-      for (const call of callers) this.kernels.gemm(...call, this.workAreas[0]!);
-    } finally {
-      if (workerCalls > 0) {
+      try {
+        for (
+          let index = Atomics.add(state, nextSlot, 1);
+          index < calls.length;
+          index = Atomics.add(state, nextSlot, 1)
+        ) {
+          this.kernels.gemm(...calls[index]!, this.workAreas[0]!);
+        }
+      } finally {
         this.waitForWorkers();
-        this.heap.free(jobs);
       }
-    }
-    if (workerCalls > 0 && Atomics.load(this.state(), failedSlot) !== 0) {
-      throw new WorkerKernelError(
-        "a wasm kernel worker trapped while computing its share of a matrix product",
-      );
+      if (Atomics.load(state, failedSlot) !== 0) {
+        throw new WorkerKernelError(
+          "a wasm kernel worker trapped while computing its share of a matrix product",
+        );
+      }
+    } finally {
+      this.heap.free(jobs);
     }
   }
 
@@ -152,7 +156,11 @@ export class ThreadPool {
   }
 
   private state(): Int32Array {
-    return new Int32Array(this.heap.memory.buffer, this.control, firstWorkerSlot);
+    return new Int32Array(
+      this.heap.memory.buffer,
+      this.control,
+      firstWorkerSlot + slotsPerWorker * this.workers.length,
+    );
   }
 
   private waitForWorkers(): void {

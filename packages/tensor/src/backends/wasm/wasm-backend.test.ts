@@ -141,7 +141,7 @@ describe("wasm GEMM against the js reference", () => {
     }
   }
 
-  it("splits batched and broadcast products across threads with the same result as one thread", () => {
+  it("splits batched and broadcast products across threads (claimed dynamically) with the same result as one thread", () => {
     const inputs: CpuTensor[] = [
       { values: pattern(3 * 70 * 90, 3), shape: [3, 70, 90], dtype: "float32" },
       { values: pattern(90 * 110, 4), shape: [1, 90, 110], dtype: "float32" },
@@ -151,6 +151,24 @@ describe("wasm GEMM against the js reference", () => {
     expect(runKernel(threaded, "matmul", inputs, attributes)).toEqual(
       runKernel(single, "matmul", inputs, attributes),
     );
+    expect(
+      largestError(
+        runKernel(threaded, "matmul", inputs, attributes),
+        referenceKernel("matmul", inputs, attributes),
+      ),
+    ).toBeLessThan(1e-4);
+  });
+
+  it("reports a trapping GEMM call from any thread and keeps working afterwards", () => {
+    // Out-of-bounds pointers trap in whichever thread claims the call (a worker or the caller).
+    const outside = 0xfffff000;
+    const bad = [16, 16, 16, outside, 16, 0, outside, 16, 0, outside, 16] as const;
+    expect(() => threaded.runGemm([bad, bad, bad, bad])).toThrow();
+    const inputs: CpuTensor[] = [
+      { values: pattern(200 * 90, 7), shape: [1, 200, 90], dtype: "float32" },
+      { values: pattern(90 * 80, 8), shape: [1, 90, 80], dtype: "float32" },
+    ];
+    const attributes = { transposeA: false, transposeB: false };
     expect(
       largestError(
         runKernel(threaded, "matmul", inputs, attributes),

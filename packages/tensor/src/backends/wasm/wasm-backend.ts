@@ -170,14 +170,14 @@ export class WasmBackend implements Backend {
     return { handle, shape, dtype };
   }
 
-  /** Runs GEMM calls, part t on thread t (for kernels). */
-  runGemm(parts: readonly (readonly GemmCall[])[]): void {
+  /** Runs GEMM calls, on the workers too when there are several calls and threads (for kernels). */
+  runGemm(calls: readonly GemmCall[]): void {
     const state = this.ready();
-    if (state.pool !== undefined && parts.length > 1) {
-      state.pool.run(parts);
+    if (state.pool !== undefined && calls.length > 1) {
+      state.pool.run(calls);
       return;
     }
-    for (const part of parts) for (const call of part) state.exports.gemm(...call, state.workAreas[0]!);
+    for (const call of calls) state.exports.gemm(...call, state.workAreas[0]!);
   }
 
   /** Stops the kernel workers; the backend then runs single-threaded. */
@@ -221,8 +221,8 @@ export class WasmBackend implements Backend {
     heap.float32.fill(0.25, b / 4, b / 4 + size * size);
     for (let repeat = 0; repeat < 8; repeat++) {
       for (const transposeA of [0, 1]) {
-        this.runGemm([[[size, size, size, a, size, transposeA, b, size, 0, c, size]]]);
-        this.runGemm([[[size, 16, size, a, size, transposeA, b, 16, 0, c, 16]]]);
+        this.runGemm([[size, size, size, a, size, transposeA, b, size, 0, c, size]]);
+        this.runGemm([[size, 16, size, a, size, transposeA, b, 16, 0, c, 16]]);
       }
     }
     heap.free(c);

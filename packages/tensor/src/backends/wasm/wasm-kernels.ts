@@ -134,7 +134,7 @@ export function wasmKernels(): KernelTable<WasmBackend> {
       const n = attributes.transposeB ? rowsB : columnsB;
       const batch = Math.max(batchA, batchB);
       const output = backend.allocateOutput([batch, m, n], "float32");
-      const parts = planMatmul(
+      const calls = planMatmul(
         {
           batch,
           m,
@@ -150,7 +150,7 @@ export function wasmKernels(): KernelTable<WasmBackend> {
         },
         backend.threadCount,
       );
-      backend.runGemm(parts);
+      backend.runGemm(calls);
       return output;
     },
     add: binaryKernel("add", true),
