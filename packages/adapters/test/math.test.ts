@@ -10,6 +10,8 @@ import {
   reducedQr,
   relativeError,
   scaleColumns,
+  sliceColumns,
+  sliceRows,
   transpose,
   truncatedSvd,
 } from "../src/index.js";
@@ -64,6 +66,23 @@ describe("decompositions", () => {
       Array.from(full.singularValues.slice(4)).reduce((sum, value) => sum + value * value, 0),
     );
     expect(frobeniusNorm(addScaled(a, approximation, -1))).toBeCloseTo(optimal, 4);
+  });
+
+  it("large matrices with a small rank take the top-k path and agree with the full SVD", () => {
+    const u = reducedQr(randomMatrix(300, 12, 21)).q;
+    const v = reducedQr(randomMatrix(270, 12, 22)).q;
+    const spectrum = Float32Array.from({ length: 12 }, (_, index) => 5 * 0.7 ** index);
+    const a = addScaled(multiply(scaleColumns(u, spectrum), transpose(v)), randomMatrix(300, 270, 23), 1e-3);
+    // k = 4 ≤ 270/8 takes svdTopK; k = 40 > 270/8 takes the full SVD
+    const top = truncatedSvd(a, 4);
+    const full = truncatedSvd(a, 40);
+    const topProduct = multiply(scaleColumns(top.left, top.singularValues), top.rightTransposed);
+    const fullProduct = multiply(
+      scaleColumns(sliceColumns(full.left, 0, 4), full.singularValues.slice(0, 4)),
+      sliceRows(full.rightTransposed, 0, 4),
+    );
+    // tolerance 1e-6·σ₁ on singular values separated by 30 %: the rank-4 parts agree to ~1e-6 relative
+    expect(relativeError(topProduct, fullProduct)).toBeLessThan(1e-4);
   });
 
   it("QR reconstructs with orthonormal Q and LAPACK's sign convention (property)", () => {

@@ -1,4 +1,4 @@
-import { qr, svd, svdLowRank } from "@peftjs/linalg";
+import { qr, svd, svdLowRank, svdTopK } from "@peftjs/linalg";
 import { type Tensor, tensor } from "@peftjs/tensor";
 import { AdapterShapeError } from "../errors.js";
 import type { Matrix } from "./matrix.js";
@@ -52,14 +52,28 @@ function firstColumns(a: Matrix, count: number): Matrix {
   return { rows: a.rows, columns: count, data };
 }
 
+/** From this smaller dimension on, a top-k SVD (k ≤ dimension/8) runs block Lanczos instead of a full SVD. */
+const topKThreshold = 256;
+
 /**
- * The top-k singular triplets of `a` (all min(rows, columns) of them when k is larger), from the exact thin SVD
- * (`torch.linalg.svd(full_matrices=False)` semantics, as PEFT's `"pissa"` and `svd` combination use).
+ * The top-k singular triplets of `a` (all min(rows, columns) of them when k is larger), as the leading part of
+ * `torch.linalg.svd(full_matrices=False)` (PEFT's `"pissa"` and `svd` combination). Small matrices take the full
+ * thin SVD; large ones with k ≤ min(rows, columns)/8 take @peftjs/linalg's `svdTopK` to 1e-6·σ₁.
  */
 export function truncatedSvd(a: Matrix, k: number): SvdFactors {
   if (!Number.isInteger(k) || k <= 0)
     throw new AdapterShapeError(`SVD rank must be a positive integer, got ${k}`);
   const input = toTensor(a);
+  const smaller = Math.min(a.rows, a.columns);
+  if (smaller >= topKThreshold && k * 8 <= smaller) {
+    // large layer, small rank: block Lanczos to 1e-6·σ₁ instead of a full SVD (falls back when it stalls)
+    const result = svdTopK(input, k, { tolerance: 1e-6 });
+    if (result.converged) {
+      input.dispose();
+      return { left: take(result.u), singularValues: takeVector(result.s), rightTransposed: take(result.vt) };
+    }
+    for (const value of [result.u, result.s, result.vt]) value.dispose();
+  }
   const { u, s, vt } = svd(input);
   input.dispose();
   const left = take(u);
