@@ -1,14 +1,15 @@
 /**
- * The gpu backend, for real, in headless Chromium (Debian's `chromium`, driven by playwright-core):
- * the shared conformance table once on gpu.js's WebGL2 mode and once on its WebGPU mode (both SwiftShader, i.e.
- * float32 on the CPU), each compared with the `js` reference at the table's own tolerances, plus a leak test of
- * 1000 chained iterations per mode. The page bundles the package's built `dist` (run `pnpm build` first).
+ * The gpu backend, for real, in headless Chromium (Debian's `chromium`, driven by playwright-core): the shared
+ * conformance table on gpu.js's WebGL2 mode, its WebGL 1 mode (same page) and its WebGPU mode (second browser
+ * with the WebGPU flags), all SwiftShader, i.e. float32 on the CPU, each compared with the `js` reference at the
+ * table's own tolerances; a leak test of 1000 chained iterations for WebGL2 and WebGPU; and tensors whose long
+ * side exceeds MAX_TEXTURE_SIZE. The page bundles the package's built `dist` (run `pnpm build` first).
  *
- * Left out of the WebGL2 run: the two 1024×1024×1024 products. gpu.js's GL kernels read every operand through a
+ * Left out of the GL runs: the two 1024×1024×1024 products. gpu.js's GL kernels read every operand through a
  * texture fetch with integer index arithmetic, which SwiftShader executes at roughly 30–100 MFLOP/s here, so
  * each of those products takes 20–70 s on this machine. The same products (same kernel source, with the
- * default 4-tile split) run in the WebGPU run, and the WebGL2 run makes every other product go through the
- * tiled path by bounding a dispatch to 4096 multiply-adds.
+ * default 4-tile split) run in the WebGPU run, and the GL runs send every other product through the tiled path
+ * by bounding a dispatch to 4096 multiply-adds.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { MemoryReport, SuiteReport, WideTensorReport } from "./gpu-page/main.js";
@@ -37,13 +38,15 @@ describe.runIf(chromiumMissing && process.env.CI !== undefined)("gpu backend in 
 const iterations = 1000;
 const webGl2Exclusions = ["matmul [1024, 1024] · [1024, 1024]"];
 
-type SuiteMethod = "webGl2Suite" | "webGpuSuite" | "webGl2Memory" | "webGpuMemory" | "wideTensorCheck";
+type SuiteMethod = "glSuite" | "webGpuSuite" | "webGl2Memory" | "webGpuMemory" | "wideTensorCheck";
 
 interface ModeRun {
   readonly suite: SuiteReport;
   readonly memory: MemoryReport;
   /** Only in the WebGL2 run. */
   readonly wide?: WideTensorReport;
+  /** Only in the WebGL2 run: the same table on gpu.js's WebGL 1 mode, in the same page. */
+  readonly webGl1?: SuiteReport;
   readonly consoleErrors: readonly string[];
 }
 
@@ -67,10 +70,12 @@ async function runInChromium(server: StaticServer, webGpu: boolean): Promise<Mod
       );
     const suite = webGpu
       ? await call<SuiteReport>("webGpuSuite", {})
-      : await call<SuiteReport>("webGl2Suite", { exclude: webGl2Exclusions }, 4096);
+      : await call<SuiteReport>("glSuite", { exclude: webGl2Exclusions }, undefined, 4096);
     const memory = await call<MemoryReport>(webGpu ? "webGpuMemory" : "webGl2Memory", iterations);
-    const wide = webGpu ? undefined : await call<WideTensorReport>("wideTensorCheck");
-    return { suite, memory, ...(wide === undefined ? {} : { wide }), consoleErrors: [...consoleMessages] };
+    if (webGpu) return { suite, memory, consoleErrors: [...consoleMessages] };
+    const wide = await call<WideTensorReport>("wideTensorCheck");
+    const webGl1 = await call<SuiteReport>("glSuite", { exclude: webGl2Exclusions }, "webgl", 4096);
+    return { suite, memory, wide, webGl1, consoleErrors: [...consoleMessages] };
   });
 }
 
@@ -105,6 +110,15 @@ describe.skipIf(chromiumMissing)("gpu backend in headless Chromium", () => {
     // The product has depth side ≈ 9200, accumulated in float32 on the GPU: the rounding bound is
     // side·ε·Σ|aᵢbᵢ| ≈ 9200 × 6e-8 ≈ 5.5e-4 relative; a wrongly folded texture gives O(1) errors.
     expect(wide.worstError).toBeLessThan(1e-3);
+  });
+
+  it('matches js on the same table in gpu.js\'s WebGL 1 mode (mode "webgl")', () => {
+    const webGl1 = runs.webgl2!.webGl1!;
+    expect(webGl1.mode).toBe("webgl");
+    expect(webGl1.results.length).toBe(
+      caseNames.filter((name) => !webGl2Exclusions.some((part) => name.includes(part))).length,
+    );
+    expect(failures(webGl1)).toEqual([]);
   });
 
   describe.each([

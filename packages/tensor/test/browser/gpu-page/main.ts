@@ -74,21 +74,27 @@ function pattern(size: number, salt: number): number[] {
 }
 
 /**
- * The shared table through the public API with a gpu backend in gpu.js's automatic GL mode (WebGL2 here),
- * registered as "gpu-tiled" with `maxMatmulWorkPerDispatch` bounding each matmul dispatch, so that a small value
- * sends every product through the tiled path. The built-in "gpu" registration is exercised by the memory and
- * long-side checks.
+ * The shared table through the public API with a gpu backend in a GL mode: gpu.js's automatic choice (WebGL2
+ * in Chromium), or `mode` when given (`"webgl"` for WebGL 1). It is registered under its own name with
+ * `maxMatmulWorkPerDispatch` bounding each matmul dispatch, so that a small value sends every product through
+ * the tiled path. The built-in "gpu" registration is exercised by the memory and long-side checks.
  */
-async function webGl2Suite(
+async function glSuite(
   selection: CaseSelection = {},
+  mode?: "webgl",
   maxMatmulWorkPerDispatch = 4096,
 ): Promise<SuiteReport> {
-  const name = "gpu-tiled";
-  if (!isBackendRegistered(name)) registerBackend(gpuBackendDefinition({ name, maxMatmulWorkPerDispatch }));
+  const name = `gpu-${mode ?? "auto"}-tiled`;
+  if (!isBackendRegistered(name)) {
+    registerBackend(
+      gpuBackendDefinition({ name, maxMatmulWorkPerDispatch, ...(mode === undefined ? {} : { mode }) }),
+    );
+  }
   const started = performance.now();
   await setBackend(name);
   const info = listBackends().find((backend) => backend.name === name);
   const results = await runConformanceSuite(name, (testCase) => selects(selection, testCase.name));
+  await setBackend("js");
   return {
     mode: info?.availability?.details?.mode as string | undefined,
     reason: info?.availability?.reason,
@@ -239,7 +245,7 @@ async function webGpuMemory(iterations: number): Promise<MemoryReport> {
   return { mode: device.mode ?? "webgpu", iterations, afterWarmUp, afterAll, sample };
 }
 
-const suite = { webGl2Suite, webGpuSuite, webGl2Memory, webGpuMemory, wideTensorCheck };
+const suite = { glSuite, webGpuSuite, webGl2Memory, webGpuMemory, wideTensorCheck };
 
 /** What the page exposes to the test. */
 export type GpuSuite = typeof suite;
