@@ -54,6 +54,29 @@ for (const init of [true, "pissa", "pissa_niter_4", "olora"]) {
   report("init", { init, modules: 35, r: 8, model: "stories260K" }, ms);
 }
 
+// one larger layer (1024 × 1024, Gaussian), where the exact PiSSA init takes the top-k (block Lanczos) path
+{
+  const size = 1024;
+  const values = new Float32Array(size * size);
+  for (let i = 0; i < values.length; i++) values[i] = (Math.sin(i * 12.9898) * 43758.5453) % 1;
+  const large = new Map([
+    ["model.layers.0.self_attn.q_proj", { values: matrix(size, size, values), dtype: "F32" }],
+  ]);
+  for (const init of ["pissa", "pissa_niter_4", "olora"]) {
+    const config = parseLoraConfig({
+      r: 16,
+      lora_alpha: 16,
+      init_lora_weights: init,
+      target_modules: ["q_proj"],
+    });
+    report(
+      "init",
+      { init, modules: 1, r: 16, shape: [size, size] },
+      time(() => initializeAdapter(config, large), 1),
+    );
+  }
+}
+
 const trained = await loadPeftAdapter(`${fixtures}peft/pissa/adapter_trained`);
 const initial = await loadPeftAdapter(`${fixtures}peft/pissa/adapter_init`);
 report(

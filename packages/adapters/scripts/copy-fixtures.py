@@ -1,7 +1,7 @@
 """Copies the PEFT reference fixtures the adapters tests read from ../shared/fixtures into test/fixtures.
 
 Run from packages/adapters: python3 scripts/copy-fixtures.py /path/to/shared/fixtures
-Adapter folders, deltas, case.json and (for lora_default, pissa, olora) io.safetensors are copied byte for byte. merged/ and residual/ hold
+Adapter folders, deltas, case.json and (for lora_default, pissa, olora, pissa_niter_4) io.safetensors are copied byte for byte. merged/ and residual/ hold
 whole models; only the tensors of the adapter's target modules are kept (values and dtypes unchanged), written
 in the safetensors format with the original metadata.
 """
@@ -58,7 +58,7 @@ for case in cases:
         if os.path.isdir(os.path.join(source, base, folder)):
             copy(os.path.join(base, folder, "adapter_config.json"))
             copy(os.path.join(base, folder, "adapter_model.safetensors"))
-    if case in ["lora_default", "pissa", "olora"]:
+    if case in ["lora_default", "pissa", "olora", "pissa_niter_4"]:
         copy(os.path.join(base, "io.safetensors"))
     if os.path.exists(os.path.join(source, base, "deltas_init.safetensors")):
         copy(os.path.join(base, "deltas_init.safetensors"))

@@ -250,3 +250,19 @@ describe("adapters written by peftjs carry a fingerprint record", () => {
     );
   });
 });
+
+describe("pissa_niter_4: a randomized init cannot be recomputed", () => {
+  it("is refused without its init adapter, and exact with it (overlay)", async () => {
+    const { inputIds, logits } = await referenceLogits("pissa_niter_4");
+    const model = await storiesModel();
+    const lora = LoraModel.create(model);
+    const trained = await loadPeftAdapter(fixturePath("peft/pissa_niter_4/adapter_trained"));
+    expect(() => lora.loadAdapter("niter", trained)).toThrow(/cannot be recomputed/);
+    const initialAdapter = await loadPeftAdapter(fixturePath("peft/pissa_niter_4/adapter_init"));
+    lora.loadAdapter("niter", trained, { initialAdapter });
+    expect(maxAbs(logitsOf(model, inputIds), logits.get("trained") as Float32Array)).toBeLessThan(
+      logitTolerance,
+    );
+    expect(lora.store.journal).toHaveLength(0);
+  });
+});

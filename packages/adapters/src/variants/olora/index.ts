@@ -7,13 +7,14 @@ import {
   registerAdapterVariant,
   roundThroughDtype,
   sliceColumns,
-  sliceRows,
+  transpose,
 } from "../../variant-api.js";
 
 /**
  * OLoRA (Büyükakyüz 2024), as PEFT's `olora_init`, written only against the public variant API:
  * Q, R = qr(W) in float32 (W as stored: PEFT applies no fan_in_fan_out transpose here), B₀ = Q[:, :r],
  * A₀ = R[:r], residual W − s·B₀A₀ from the unrounded factors; the factors are then rounded through the base dtype.
+ * Only the leading r columns are factorised (the same Q[:, :r] as LAPACK's full QR); A₀ = Q[:, :r]ᵀ·W.
  */
 export const oloraVariant: AdapterVariant = {
   name: "olora",
@@ -30,9 +31,10 @@ export const oloraVariant: AdapterVariant = {
         `OLoRA rank ${r} exceeds min(out, in) = ${limit} of "${moduleName}" [${values.rows}, ${values.columns}]`,
       );
     }
-    const { q, r: upper } = reducedQr(values);
-    const loraB = sliceColumns(q, 0, r);
-    const loraA = sliceRows(upper, 0, r);
+    // Householder QR is column-by-column: the first r reflectors depend only on W[:, :r], so
+    // Q[:, :r] = qr(W[:, :r]).Q and R[:r] = Q[:, :r]ᵀ·W — O(m·n·r) instead of a full QR
+    const loraB = reducedQr(sliceColumns(values, 0, r)).q;
+    const loraA = multiply(transpose(loraB), values);
     return {
       loraA: roundThroughDtype(loraA, weight.dtype),
       loraB: roundThroughDtype(loraB, weight.dtype),
