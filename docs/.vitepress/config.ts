@@ -16,6 +16,8 @@ export default defineConfig({
         text: "Guide",
         items: [
           { text: "Getting started", link: "/guide/getting-started" },
+          { text: "Adapters: LoRA, PiSSA, OLoRA", link: "/guide/adapters" },
+          { text: "The base-mutation hazard", link: "/guide/hazard" },
           { text: "Snapshots, fingerprints, journal", link: "/guide/state" },
           { text: "Backends", link: "/guide/backends" },
           { text: "Performance", link: "/guide/performance" },
@@ -28,6 +30,7 @@ export default defineConfig({
           { text: "@peftjs/tensor", link: "/packages/tensor" },
           { text: "@peftjs/linalg", link: "/packages/linalg" },
           { text: "@peftjs/state", link: "/packages/state" },
+          { text: "@peftjs/adapters", link: "/packages/adapters" },
           { text: "@peftjs/models", link: "/packages/models" },
           { text: "peftjs (command line)", link: "/packages/cli" },
         ],
