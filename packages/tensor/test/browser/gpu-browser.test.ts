@@ -133,6 +133,8 @@ describe.skipIf(chromiumMissing)("gpu backend in headless Chromium", () => {
       const run = runs[mode]!;
       expect(run.suite.mode).toBe(mode);
       expect(run.suite.reason).toContain(`mode "${mode}"`);
+      // The reason names the renderer (SwiftShader here, flagged as a software renderer): shown in the log.
+      console.info(`gpu backend, ${mode}: ${run.suite.reason}`);
       expect(run.memory.mode).toBe(mode);
     });
 

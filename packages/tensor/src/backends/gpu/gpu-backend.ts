@@ -14,6 +14,7 @@ import type { GpuJsConstructor, GpuJsInstance } from "./gpu-js-types.js";
 import { createGpuKernels } from "./gpu-kernels.js";
 import { type GpuMode, type GpuModeRequest, isGpuMode } from "./gpu-modes.js";
 import { maxKernelRank } from "./kernel-sources.js";
+import { glRendererInfo, webGpuRendererInfo } from "./renderer-info.js";
 
 /** Default bound of multiply-adds in one matmul dispatch (2^28: a 1024×1024×1024 product takes 4 tiles). */
 export const defaultMaxMatmulWorkPerDispatch = 2 ** 28;
@@ -184,14 +185,24 @@ export class GpuBackend implements Backend {
       };
     }
     this.gpuDevice = device;
+    const renderer =
+      mode === "webgpu" ? await webGpuRendererInfo().catch(() => undefined) : glRendererInfo(gpu.context);
+    const notes = [
+      "single precision",
+      ...(device.readsSynchronously ? [] : ["asynchronous read-back"]),
+      ...(renderer?.software ? ["software renderer: the GPU is emulated on the CPU"] : []),
+    ];
     return {
       available: true,
-      reason: `gpu.js runs in mode "${mode}" (single precision${device.readsSynchronously ? "" : ", asynchronous read-back"})`,
+      reason: `gpu.js runs in mode "${mode}"${renderer === undefined ? "" : ` on "${renderer.renderer}"`} (${notes.join(", ")})`,
       details: {
         mode,
         readsSynchronously: device.readsSynchronously,
         maxElementsPerTensor: device.maxElements,
         maxKernelRank,
+        ...(renderer === undefined
+          ? {}
+          : { renderer: renderer.renderer, softwareRenderer: renderer.software }),
       },
     };
   }

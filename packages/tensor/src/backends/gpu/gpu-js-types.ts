@@ -26,6 +26,8 @@ export interface GpuJsKernel {
 /** A `GPU` instance. `mode` is the backend gpu.js chose: webgpu, webgl2, webgl, headlessgl, webasm or cpu. */
 export interface GpuJsInstance {
   readonly mode: string;
+  /** The WebGL context shared by the GL kernels (set once a kernel exists; `null` before and in WebGPU mode). */
+  readonly context?: unknown;
   /** The kernel class gpu.js chose; its static `features` include the texture size limit of the GL modes. */
   readonly Kernel?: { readonly features?: { readonly maxTextureSize?: number } } | null;
   createKernel(source: string, settings: GpuJsKernelSettings): GpuJsKernel;
