@@ -1,3 +1,7 @@
+export { AutogradError } from "./autograd/errors.js";
+export { stopGradient } from "./autograd/stop-gradient.js";
+export type { GradientsOf, ParameterSet, ValueAndGradients } from "./autograd/tape.js";
+export { valueAndGradients } from "./autograd/tape.js";
 export type {
   Backend,
   BackendAvailability,
@@ -53,6 +57,8 @@ export {
 } from "./ops/arithmetic.js";
 export { arange, eye, full, ones, scalar, tensor, zeros } from "./ops/creation.js";
 export { cast, concat, gather, reshape, slice, transpose } from "./ops/layout.js";
+export type { CrossEntropyOptions } from "./ops/loss.js";
+export { CROSS_ENTROPY_IGNORE_INDEX, crossEntropy } from "./ops/loss.js";
 export type { MatmulOptions } from "./ops/matmul.js";
 export { matmul } from "./ops/matmul.js";
 export {
