@@ -2,6 +2,7 @@ import { ConvergenceError } from "../errors.js";
 import { applyReflectorsToRows, makeReflector, type Reflector } from "./householder.js";
 import { type Matrix, multiplyMatrices, transposeMatrix } from "./matrix.js";
 import { formTransposedQ, householderQr } from "./qr-core.js";
+import { RotationBatch } from "./rotation-batch.js";
 
 /**
  * A thin SVD A = U·diag(s)·Vᵀ in float64 with both factors stored as rows: `ut` is Uᵀ (k × m) and `vt` is
@@ -127,6 +128,10 @@ function rotateRows(matrix: Matrix, first: number, second: number, cosine: numbe
  */
 function diagonalizeBidiagonal(d: Float64Array, e: Float64Array, ut: Matrix, vt: Matrix): void {
   const n = d.length;
+  const leftBatch = new RotationBatch(ut);
+  const rightBatch = new RotationBatch(vt);
+  // Rows deflated with a negative d are negated at the end: no later rotation touches a deflated row.
+  const negate: number[] = [];
   const eps = 2 ** -52;
   const tiny = 2 ** -966;
   let p = n;
@@ -165,6 +170,10 @@ function diagonalizeBidiagonal(d: Float64Array, e: Float64Array, ut: Matrix, vt:
       if (kind !== 3) k = ks;
     }
     k++;
+    if (kind === 1 || kind === 2) {
+      leftBatch.flush();
+      rightBatch.flush();
+    }
     if (kind === 1) {
       // d[p−1] = 0: chase e[p−2] up with right rotations.
       let f = e[p - 2] as number;
@@ -194,22 +203,34 @@ function diagonalizeBidiagonal(d: Float64Array, e: Float64Array, ut: Matrix, vt:
         rotateRows(ut, j, k - 1, cs, sn);
       }
     } else if (kind === 3) {
-      qrSweep(d, e, k, p, ut, vt);
+      qrSweep(d, e, k, p, leftBatch, rightBatch);
       iterations++;
     } else {
       if ((d[k] as number) <= 0) {
+        if ((d[k] as number) < 0) negate.push(k);
         d[k] = (d[k] as number) < 0 ? -(d[k] as number) : 0;
-        const row = vt.data.subarray(k * vt.cols, (k + 1) * vt.cols);
-        for (let i = 0; i < row.length; i++) row[i] = -(row[i] as number);
       }
       iterations = 0;
       p--;
     }
   }
+  leftBatch.flush();
+  rightBatch.flush();
+  for (const k of negate) {
+    const row = vt.data.subarray(k * vt.cols, (k + 1) * vt.cols);
+    for (let i = 0; i < row.length; i++) row[i] = -(row[i] as number);
+  }
 }
 
 /** One implicit QR sweep on rows k..p−1 of the bidiagonal, shift from the trailing 2 × 2 of BᵀB. */
-function qrSweep(d: Float64Array, e: Float64Array, k: number, p: number, ut: Matrix, vt: Matrix): void {
+function qrSweep(
+  d: Float64Array,
+  e: Float64Array,
+  k: number,
+  p: number,
+  leftBatch: RotationBatch,
+  rightBatch: RotationBatch,
+): void {
   const scale = Math.max(
     Math.abs(d[p - 1] as number),
     Math.abs(d[p - 2] as number),
@@ -260,41 +281,8 @@ function qrSweep(d: Float64Array, e: Float64Array, k: number, p: number, ut: Mat
     leftSines[j - k] = sn;
   }
   e[p - 2] = f;
-  applyRotationChain(vt, k, rightCosines, rightSines);
-  applyRotationChain(ut, k, leftCosines, leftSines);
-}
-
-/** Column-block width for {@link applyRotationChain}: a block of every touched row stays in cache. */
-const chainBlock = 1024;
-
-/**
- * Applies the rotations (c_t, s_t) between rows first + t and first + t + 1, t = 0, 1, …, in order. Row
- * first + t is final once rotation t is done, so the running row is carried in a small buffer: each element
- * is loaded and stored once per rotation instead of twice.
- */
-function applyRotationChain(matrix: Matrix, first: number, cosines: Float64Array, sines: Float64Array): void {
-  const { cols, data } = matrix;
-  const count = cosines.length;
-  const carry = new Float64Array(chainBlock);
-  for (let c0 = 0; c0 < cols; c0 += chainBlock) {
-    const width = Math.min(chainBlock, cols - c0);
-    const start = first * cols + c0;
-    for (let i = 0; i < width; i++) carry[i] = data[start + i] as number;
-    for (let t = 0; t < count; t++) {
-      const cosine = cosines[t] as number;
-      const sine = sines[t] as number;
-      const current = (first + t) * cols + c0;
-      const next = current + cols;
-      for (let i = 0; i < width; i++) {
-        const x = carry[i] as number;
-        const y = data[next + i] as number;
-        data[current + i] = cosine * x + sine * y;
-        carry[i] = cosine * y - sine * x;
-      }
-    }
-    const last = (first + count) * cols + c0;
-    for (let i = 0; i < width; i++) data[last + i] = carry[i] as number;
-  }
+  rightBatch.add(k, rightCosines, rightSines);
+  leftBatch.add(k, leftCosines, leftSines);
 }
 
 /** Orders the singular values descending and permutes the rows of Uᵀ and Vᵀ to match. */
