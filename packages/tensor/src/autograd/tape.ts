@@ -151,7 +151,9 @@ function backPropagate(entry: TapeEntry, upstream: Tensor, gradients: Map<Tensor
         saved(original) {
           const view = entry.saved.get(original);
           if (view === undefined)
-            throw new Error(`autograd: the "${entry.name}" rule read a value it did not save`);
+            throw new AutogradError(
+              `autograd (internal): the "${entry.name}" rule read a value it did not save`,
+            );
           return view;
         },
       }) as (Tensor | undefined)[],
