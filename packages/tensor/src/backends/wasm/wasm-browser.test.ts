@@ -30,7 +30,8 @@ describe("wasm backend in headless Chromium", () => {
       expect(result.error).toBeUndefined();
       expect(result.crossOriginIsolated).toBe(true);
       expect(result.mainThreadCanBlock).toBe(false);
-      expect(result.details).toMatchObject({ threads: 2, sharedMemory: true });
+      // Chromium validates relaxed SIMD, so this also checks the fused-multiply-add binary end to end.
+      expect(result.details).toMatchObject({ threads: 2, sharedMemory: true, relaxedSimd: true });
       // Float32 products of depth ≤ 300 over values in [-1, 1): 1e-4 relative is ~10× the rounding bound.
       expect(result.largestError).toBeLessThan(1e-4);
     } finally {
