@@ -34,4 +34,12 @@ export { AdamW } from "./training/adamw.js";
 export type { CausalLanguageModelLossOptions } from "./training/causal-lm-loss.js";
 export { causalLanguageModelLoss, IGNORE_INDEX } from "./training/causal-lm-loss.js";
 export type { ClippedGradients } from "./training/clip-gradient-norm.js";
-export { clipGradientNorm } from "./training/clip-gradient-norm.js";
+export { clipGradientNorm, totalGradientNorm } from "./training/clip-gradient-norm.js";
+export type {
+  TrainableParameters,
+  TrainingBatch,
+  TrainingResult,
+  TrainingStepReport,
+  TrainOptions,
+} from "./training/train.js";
+export { train } from "./training/train.js";

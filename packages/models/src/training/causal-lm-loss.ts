@@ -1,17 +1,4 @@
-import {
-  exp,
-  log,
-  max,
-  mul,
-  reshape,
-  scale,
-  slice,
-  sub,
-  sum,
-  type Tensor,
-  tensor,
-  tidy,
-} from "@peftjs/tensor";
+import { crossEntropy, reshape, slice, type Tensor, tensor, tidy } from "@peftjs/tensor";
 import { ModelInputError } from "../errors.js";
 import type { TokenBatch } from "../llama/llama-model.js";
 
@@ -38,8 +25,8 @@ function labelRows(labels: TokenBatch): number[][] {
 /**
  * The causal language-modelling loss of Hugging Face transformers (`ForCausalLMLoss`): position `t`'s logits
  * predict label `t + 1` (the labels are shifted inside, so pass `labels = input_ids`), and the loss is the
- * mean token cross-entropy `−log softmax(logits)[label]` over all counted positions, in float32. Built from
- * differentiable tensor ops, so it back-propagates once autograd records them.
+ * mean token cross-entropy `−log softmax(logits)[label]` over all counted positions, in float32, through
+ * `@peftjs/tensor`'s `crossEntropy` (differentiable: use it inside `valueAndGradients`).
  *
  * @param logits `[B, T, V]`, e.g. `model.forward(inputIds)`.
  * @param labels `[B, T]` token ids (or {@link IGNORE_INDEX} to skip a position).
@@ -62,20 +49,19 @@ export function causalLanguageModelLoss(
     );
   }
   const predicted = batchSize * (length - 1);
-  // One-hot selector of the shifted labels: row (b, t) picks label[b][t + 1].
-  const selector = new Float32Array(predicted * vocabSize);
+  // Shifted labels: row (b, t) of the flattened logits predicts label[b][t + 1].
+  const shiftedLabels = new Int32Array(predicted);
   let counted = 0;
   rows.forEach((row, batch) => {
     for (let position = 0; position + 1 < length; position++) {
       const label = row[position + 1]!;
-      if (label === ignoreIndex) continue;
-      if (!(Number.isInteger(label) && label >= 0 && label < vocabSize)) {
+      if (label !== ignoreIndex && !(Number.isInteger(label) && label >= 0 && label < vocabSize)) {
         throw new ModelInputError(
           `label ${label} at [${batch}, ${position + 1}] is outside [0, ${vocabSize})`,
         );
       }
-      selector[(batch * (length - 1) + position) * vocabSize + label] = 1;
-      counted++;
+      if (label !== ignoreIndex) counted++;
+      shiftedLabels[batch * (length - 1) + position] = label;
     }
   });
   if (counted === 0) throw new ModelInputError("no label is counted (all ignored, or sequences of length 1)");
@@ -84,10 +70,7 @@ export function causalLanguageModelLoss(
       predicted,
       vocabSize,
     ]);
-    // log_softmax(x) = x − m − log Σ exp(x − m), with m the row maximum.
-    const centered = sub(shifted, max(shifted, 1, true));
-    const logProbabilities = sub(centered, log(sum(exp(centered), 1, true)));
-    const pickedSum = sum(mul(logProbabilities, tensor(selector, [predicted, vocabSize])));
-    return scale(pickedSum, -1 / counted);
+    // mean over counted rows of −log_softmax(logits)[label] (torch.nn.functional.cross_entropy).
+    return crossEntropy(shifted, tensor(shiftedLabels, [predicted], "int32"), { ignoreIndex });
   });
 }

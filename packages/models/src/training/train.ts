@@ -1,0 +1,114 @@
+import { type Tensor, valueAndGradients } from "@peftjs/tensor";
+import { ModelInputError } from "../errors.js";
+import type { LlamaForCausalLM } from "../llama/llama-model.js";
+import type { AdamW } from "./adamw.js";
+import { causalLanguageModelLoss } from "./causal-lm-loss.js";
+import { clipGradientNorm, totalGradientNorm } from "./clip-gradient-norm.js";
+
+/**
+ * The tensors a training run updates (e.g. the lora_A / lora_B weights of the adapters wrapping the model's
+ * linear modules) and how to install new values. Tensors are immutable, so each step reads the current
+ * tensors, computes updated ones and hands them back through {@link TrainableParameters.setParameters}.
+ * Nothing else of the model is touched: base weights never receive gradients.
+ */
+export interface TrainableParameters {
+  /** The current trainable tensors by name (e.g. PEFT's `base_model.model....lora_A.weight` keys). */
+  parameters(): Map<string, Tensor>;
+  /**
+   * Installs updated tensors (same names and shapes) in place of the current ones. The implementation owns
+   * both: it may dispose the tensors it replaces.
+   */
+  setParameters(updated: Map<string, Tensor>): void;
+}
+
+/** One training batch: token ids `[B, T]` and labels (default: the ids; transformers shifts them inside). */
+export interface TrainingBatch {
+  /** Token ids, `B` rows of equal length `T`. */
+  readonly inputIds: readonly (readonly number[])[];
+  /** Labels `[B, T]` (`-100` = not counted). Default `inputIds`. */
+  readonly labels?: readonly (readonly number[])[];
+}
+
+/** What {@link train} reports after each step. */
+export interface TrainingStepReport {
+  /** 0-based index of the step just taken. */
+  readonly step: number;
+  /** The loss computed before this step's update (as PyTorch loops log it). */
+  readonly loss: number;
+  /** The gradients' total L2 norm before clipping. */
+  readonly gradientNorm: number;
+}
+
+/** Options of {@link train}. */
+export interface TrainOptions {
+  /** The model, with the trainable modules (adapters) already in its linear slots. */
+  readonly model: LlamaForCausalLM;
+  /** The tensors to train and how to install their updates. */
+  readonly trainable: TrainableParameters;
+  /** The optimizer (its state carries over between calls to `train`). */
+  readonly optimizer: AdamW;
+  /** Batches, used in order and cycled when there are fewer than `steps`; or a function of the step index. */
+  readonly batches: readonly TrainingBatch[] | ((step: number) => TrainingBatch);
+  /** Number of optimisation steps. */
+  readonly steps: number;
+  /** Clip the gradients' total L2 norm to this (`clip_grad_norm_`); default: no clipping. */
+  readonly maxGradientNorm?: number;
+  /** Called after every step; returning `false` stops training. */
+  readonly onStep?: (report: TrainingStepReport) => boolean | undefined;
+}
+
+/** The result of {@link train}. */
+export interface TrainingResult {
+  /** The loss before each update, one per step taken. */
+  readonly losses: number[];
+}
+
+/**
+ * A causal-LM fine-tuning loop in the shape of PyTorch's:
+ * `loss = model(input_ids, labels).loss; optimizer.zero_grad(); loss.backward(); [clip]; optimizer.step()`.
+ * Each step differentiates {@link causalLanguageModelLoss} with respect to `trainable.parameters()` only
+ * (`valueAndGradients` from `@peftjs/tensor`), optionally clips, applies the optimizer and installs the
+ * updated tensors. Every intermediate tensor is released before the next step.
+ *
+ * @throws ModelInputError for a negative step count or an empty batch list; the errors of the loss and the
+ *   optimizer.
+ */
+export function train(options: TrainOptions): TrainingResult {
+  const { model, trainable, optimizer, batches, steps } = options;
+  if (!(Number.isInteger(steps) && steps >= 0)) {
+    throw new ModelInputError(`steps must be an integer ≥ 0, got ${steps}`);
+  }
+  if (Array.isArray(batches) && batches.length === 0)
+    throw new ModelInputError("train needs at least one batch");
+  const batchAt = (step: number): TrainingBatch =>
+    typeof batches === "function"
+      ? batches(step)
+      : (batches as readonly TrainingBatch[])[step % batches.length]!;
+  const losses: number[] = [];
+  for (let step = 0; step < steps; step++) {
+    const batch = batchAt(step);
+    const parameters = trainable.parameters();
+    const { value, gradients } = valueAndGradients(
+      () => causalLanguageModelLoss(model.forward(batch.inputIds), batch.labels ?? batch.inputIds),
+      parameters,
+    );
+    const loss = value.item();
+    value.dispose();
+    let applied: Map<string, Tensor> = gradients;
+    let gradientNorm: number;
+    if (options.maxGradientNorm === undefined) {
+      gradientNorm = totalGradientNorm(gradients);
+    } else {
+      const clipped = clipGradientNorm(gradients, options.maxGradientNorm);
+      gradientNorm = clipped.totalNorm;
+      applied = clipped.gradients;
+      for (const gradient of gradients.values()) gradient.dispose();
+    }
+    const updated = optimizer.step(parameters, applied);
+    for (const gradient of applied.values()) gradient.dispose();
+    trainable.setParameters(updated);
+    losses.push(loss);
+    if (options.onStep?.({ step, loss, gradientNorm }) === false) break;
+  }
+  return { losses };
+}
