@@ -83,22 +83,47 @@ export function applyReflectorsToRows(
 ): void {
   for (let high = reflectors.length - 1; high >= 0; high -= reflectorBlock) {
     const low = Math.max(0, high - reflectorBlock + 1);
-    for (let r = low + shift; r < rows; r++) {
-      const rowOffset = r * cols;
+    // Rows are taken two at a time so each loaded element of v feeds both.
+    for (let r = low + shift; r < rows; r += 2) {
+      const paired = r + 1 < rows;
       for (let j = high; j >= low; j--) {
         const start = j + shift;
-        if (r < start) continue;
         const { vector, tau } = reflectors[j] as Reflector;
         if (tau === 0) continue;
-        const offset = rowOffset + start;
+        if (!paired || r < start) {
+          if (r >= start) reflectRow(data, r * cols + start, vector, tau);
+          else if (paired && r + 1 >= start) reflectRow(data, (r + 1) * cols + start, vector, tau);
+          continue;
+        }
+        const first = r * cols + start;
+        const second = first + cols;
         const length = vector.length;
-        let dot = 0;
-        for (let c = 0; c < length; c++) dot += (data[offset + c] as number) * (vector[c] as number);
-        if (dot === 0) continue;
-        const factor = tau * dot;
-        for (let c = 0; c < length; c++)
-          data[offset + c] = (data[offset + c] as number) - factor * (vector[c] as number);
+        let dot0 = 0;
+        let dot1 = 0;
+        for (let c = 0; c < length; c++) {
+          const value = vector[c] as number;
+          dot0 += (data[first + c] as number) * value;
+          dot1 += (data[second + c] as number) * value;
+        }
+        const factor0 = tau * dot0;
+        const factor1 = tau * dot1;
+        for (let c = 0; c < length; c++) {
+          const value = vector[c] as number;
+          data[first + c] = (data[first + c] as number) - factor0 * value;
+          data[second + c] = (data[second + c] as number) - factor1 * value;
+        }
       }
     }
   }
+}
+
+/** x ← x − τ·(x·v)·v for the row segment starting at `offset`. */
+function reflectRow(data: Float64Array, offset: number, vector: Float64Array, tau: number): void {
+  const length = vector.length;
+  let dot = 0;
+  for (let c = 0; c < length; c++) dot += (data[offset + c] as number) * (vector[c] as number);
+  if (dot === 0) return;
+  const factor = tau * dot;
+  for (let c = 0; c < length; c++)
+    data[offset + c] = (data[offset + c] as number) - factor * (vector[c] as number);
 }

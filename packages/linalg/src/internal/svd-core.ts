@@ -59,9 +59,19 @@ function tallSvd(a: Matrix): SvdFactors {
     // w = vᵀ·A[j:, j+1:], accumulated row by row.
     w.fill(0, 0, width);
     if (leftTau !== 0) {
-      for (let i = 0; i < leftVector.length; i++) {
+      // Two rows per pass over w.
+      let i = 0;
+      for (; i + 1 < leftVector.length; i += 2) {
+        const v0 = leftVector[i] as number;
+        const v1 = leftVector[i + 1] as number;
+        const offset0 = (j + i) * n + start;
+        const offset1 = offset0 + n;
+        for (let c = 0; c < width; c++) {
+          w[c] = (w[c] as number) + v0 * (work[offset0 + c] as number) + v1 * (work[offset1 + c] as number);
+        }
+      }
+      if (i < leftVector.length) {
         const vi = leftVector[i] as number;
-        if (vi === 0) continue;
         const offset = (j + i) * n + start;
         for (let c = 0; c < width; c++) w[c] = (w[c] as number) + vi * (work[offset + c] as number);
       }
@@ -84,17 +94,24 @@ function tallSvd(a: Matrix): SvdFactors {
     for (let i = j + 1; i < m; i++) {
       const offset = i * n + start;
       const factor = leftTau * (leftVector[i - j] as number);
-      if (factor !== 0) {
-        for (let c = 0; c < width; c++)
-          work[offset + c] = (work[offset + c] as number) - factor * (w[c] as number);
-      }
-      if (rightVector !== undefined && rightTau !== 0) {
-        let dot = 0;
-        for (let c = 0; c < width; c++) dot += (work[offset + c] as number) * (rightVector[c] as number);
-        const scaled = rightTau * dot;
-        if (scaled !== 0) {
+      if (rightVector === undefined || rightTau === 0) {
+        if (factor !== 0) {
           for (let c = 0; c < width; c++)
-            work[offset + c] = (work[offset + c] as number) - scaled * (rightVector[c] as number);
+            work[offset + c] = (work[offset + c] as number) - factor * (w[c] as number);
+        }
+        continue;
+      }
+      // Left update and the dot product with the right vector in the same sweep over the row.
+      let dot = 0;
+      for (let c = 0; c < width; c++) {
+        const value = (work[offset + c] as number) - factor * (w[c] as number);
+        work[offset + c] = value;
+        dot += value * (rightVector[c] as number);
+      }
+      const scaled = rightTau * dot;
+      if (scaled !== 0) {
+        for (let c = 0; c < width; c++) {
+          work[offset + c] = (work[offset + c] as number) - scaled * (rightVector[c] as number);
         }
       }
     }
