@@ -43,6 +43,53 @@ function expInline(value) {
         (i32x4.shl (i32x4.add (local.get $expX) (v128.const i32x4 127 127 127 127)) (i32.const 23))))`;
 }
 
+/** The v128 scratch locals that {@link logInline} needs in the calling function. */
+const logLocals =
+  "(local $logX v128) (local $logE v128) (local $logM v128) (local $logZ v128) (local $logY v128) (local $logSmall v128)";
+
+/**
+ * Vector natural log in float32 (Cephes `logf`): subnormal inputs are scaled by 2²³ first; x = 2ᵉ·m with m in
+ * [√½, √2), log(1 + f) for f = m − 1 by f − f²/2 + f³·P(f) (degree-8 P, about 1 ulp), plus e·ln 2 in a high
+ * and a low part. Special values as `Math.log`: negative or NaN → NaN, ±0 → −∞, +∞ → +∞.
+ */
+function logInline(value) {
+  const coefficients = [
+    -1.151461031e-1, 1.167699874e-1, -1.2420140846e-1, 1.4249322787e-1, -1.6668057665e-1, 2.0000714765e-1,
+    -2.4999993993e-1, 3.3333331174e-1,
+  ];
+  const i32x4 = (number) => `(v128.const i32x4 ${number} ${number} ${number} ${number})`;
+  return `(block (result v128)
+      (local.set $logX ${value})
+      ;; subnormals (and zero or negatives, fixed at the end): scale by 2^23
+      (local.set $logSmall (f32x4.lt (local.get $logX) ${f32x4(1.17549435e-38)}))
+      (local.set $logM (v128.bitselect (f32x4.mul (local.get $logX) ${f32x4(8388608)}) (local.get $logX) (local.get $logSmall)))
+      ;; exponent e (m in [0.5, 1)) and mantissa m
+      (local.set $logE (i32x4.sub (i32x4.shr_u (local.get $logM) (i32.const 23)) ${i32x4(126)}))
+      (local.set $logE (i32x4.sub (local.get $logE) (v128.and (local.get $logSmall) ${i32x4(23)})))
+      (local.set $logM (v128.or (v128.and (local.get $logM) ${i32x4(0x007fffff)}) ${i32x4(0x3f000000)}))
+      ;; m < √½: m = 2m − 1, e − 1; else m = m − 1
+      (local.set $logZ (f32x4.lt (local.get $logM) ${f32x4(0.707106781186547524)}))
+      (local.set $logE (f32x4.convert_i32x4_s (i32x4.add (local.get $logE) (local.get $logZ))))
+      (local.set $logM (f32x4.sub (f32x4.add (local.get $logM) (v128.and (local.get $logM) (local.get $logZ))) ${f32x4(1)}))
+      (local.set $logZ (f32x4.mul (local.get $logM) (local.get $logM)))
+      (local.set $logY ${f32x4(7.0376836292e-2)})
+      ${coefficients
+        .map(
+          (coefficient) =>
+            `(local.set $logY (f32x4.add (f32x4.mul (local.get $logY) (local.get $logM)) ${f32x4(coefficient)}))`,
+        )
+        .join("\n      ")}
+      (local.set $logY (f32x4.mul (local.get $logY) (f32x4.mul (local.get $logM) (local.get $logZ))))
+      (local.set $logY (f32x4.add (local.get $logY) (f32x4.mul (local.get $logE) ${f32x4(-2.1219444e-4)})))
+      (local.set $logY (f32x4.sub (local.get $logY) (f32x4.mul (local.get $logZ) ${f32x4(0.5)})))
+      (local.set $logY (f32x4.add (f32x4.add (local.get $logM) (local.get $logY)) (f32x4.mul (local.get $logE) ${f32x4(0.693359375)})))
+      ;; special values
+      (local.set $logY (v128.bitselect ${f32x4("inf")} (local.get $logY) (f32x4.eq (local.get $logX) ${f32x4("inf")})))
+      (local.set $logY (v128.bitselect ${f32x4("-inf")} (local.get $logY) (f32x4.eq (local.get $logX) ${f32x4(0)})))
+      (v128.bitselect ${f32x4("nan")} (local.get $logY)
+        (v128.or (f32x4.lt (local.get $logX) ${f32x4(0)}) (f32x4.ne (local.get $logX) (local.get $logX)))))`;
+}
+
 /** Promotes the low (`low` true) or high two float32 lanes of a vector to float64x2. */
 const promote = (vector, low) =>
   low
@@ -150,6 +197,7 @@ const unaryFunctions = [
   mapFunction("exp", 1, "", () => expInline("(local.get $v0)"), expLocals),
   mapFunction("sigmoid", 1, "", () => sigmoidOf("(local.get $v0)"), expLocals),
   mapFunction("silu", 1, "", () => `(f32x4.mul (local.get $v0) ${sigmoidOf("(local.get $v0)")})`, expLocals),
+  mapFunction("log", 1, "", () => logInline("(local.get $v0)"), logLocals),
 ].join("");
 
 /** Horizontal sum of the two float64 lanes. */

@@ -103,7 +103,7 @@ function binaryKernel(name: BinaryName, commutative: boolean) {
 }
 
 /** A float32 map `out = f(a)`; integer inputs go to the reference kernel. */
-function unaryKernel<K extends "neg" | "sqrt" | "exp" | "sigmoid" | "silu">(
+function unaryKernel<K extends "neg" | "sqrt" | "exp" | "log" | "sigmoid" | "silu">(
   name: K,
   run: (kernels: KernelExports, input: number, output: number, size: number) => void,
 ) {
@@ -175,6 +175,7 @@ export function wasmKernels(): KernelTable<WasmBackend> {
     neg: unaryKernel("neg", (kernels, input, output, size) => kernels.neg(input, output, size)),
     sqrt: unaryKernel("sqrt", (kernels, input, output, size) => kernels.sqrt(input, output, size)),
     exp: unaryKernel("exp", (kernels, input, output, size) => kernels.exp(input, output, size)),
+    log: unaryKernel("log", (kernels, input, output, size) => kernels.log(input, output, size)),
     sigmoid: unaryKernel("sigmoid", (kernels, input, output, size) => kernels.sigmoid(input, output, size)),
     silu: unaryKernel("silu", (kernels, input, output, size) => kernels.silu(input, output, size)),
     clamp: (inputs, attributes, backend) => {

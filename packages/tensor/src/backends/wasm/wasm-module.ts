@@ -111,6 +111,7 @@ export interface KernelExports {
   sqrt(a: number, out: number, n: number): void;
   clamp(a: number, low: number, high: number, out: number, n: number): void;
   exp(a: number, out: number, n: number): void;
+  log(a: number, out: number, n: number): void;
   sigmoid(a: number, out: number, n: number): void;
   silu(a: number, out: number, n: number): void;
   softmax(a: number, out: number, rows: number, columns: number): void;
