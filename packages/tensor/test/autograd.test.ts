@@ -101,6 +101,33 @@ describe("valueAndGradients", () => {
     dispose([value, gradients, x, frozen]);
   });
 
+  it("keeps no values for ops on frozen tensors, and only what each gradient needs otherwise", () => {
+    const parameter = tensor([1, 2, 3, 4], [2, 2]);
+    const frozen = tensor([5, 6, 7, 8], [2, 2]);
+    const growth: number[] = [];
+    const measure = (op: () => Tensor) => {
+      const before = memory().tensors;
+      op();
+      growth.push(memory().tensors - before);
+    };
+    const { value, gradients } = valueAndGradients(() => {
+      let activation = parameter;
+      measure(() => matmul(frozen, frozen)); // frozen only: just the output, nothing recorded
+      measure(() => {
+        activation = matmul(activation, frozen); // needs only the frozen side: output + a view of frozen
+      });
+      measure(() => {
+        activation = add(activation, frozen); // add's gradient reads no values: output only
+      });
+      measure(() => {
+        activation = exp(activation); // exp's gradient reads its output: output + a view of it
+      });
+      return sum(activation);
+    }, [parameter]);
+    expect(growth).toEqual([1, 2, 1, 2]);
+    dispose([value, gradients, parameter, frozen]);
+  });
+
   it("rejects nesting, non-float32 and disposed parameters", () => {
     const x = tensor([1, 2], [2]);
     const indices = tensor(Int32Array.of(1, 2), [2]);
