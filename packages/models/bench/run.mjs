@@ -1,10 +1,11 @@
-// Benchmarks of @peftjs/models on stories260K: forward tokens/s (batch 4 × 32) and greedy generation
-// tokens/s (KV cache, from BOS), on every available @peftjs/tensor backend. Prints one JSON line per
-// measurement. Run after `pnpm build`: `pnpm bench` (or `node bench/run.mjs`).
+// Benchmarks of @peftjs/models on stories260K: forward tokens/s (batch 4 × 32), greedy generation tokens/s
+// (KV cache, from BOS) and LoRA training steps/s (r 8 on q_proj and v_proj, batch 4 × 32, AdamW), on every
+// available @peftjs/tensor backend. Prints one JSON line per measurement. Run after `pnpm build`:
+// `pnpm bench` (or `node bench/run.mjs`).
 import { readFileSync } from "node:fs";
 import { deserialize } from "@peftjs/io";
-import { listBackends, probeBackends, setBackend } from "@peftjs/tensor";
-import { BOS_TOKEN_ID, generate, LlamaForCausalLM } from "../dist/index.js";
+import { add, createGenerator, listBackends, probeBackends, scale, setBackend, zeros } from "@peftjs/tensor";
+import { AdamW, BOS_TOKEN_ID, generate, LlamaForCausalLM, linearForward, train } from "../dist/index.js";
 
 const fixtures = new URL("../test/fixtures/stories260k/", import.meta.url);
 const config = JSON.parse(readFileSync(new URL("config.json", fixtures), "utf8"));
@@ -18,6 +19,52 @@ const batch = Array.from({ length: batchSize }, (_, row) => [
   ...reference.greedy_token_ids.slice(row * 8, row * 8 + sequenceLength - 1),
 ]);
 const generatedTokens = 128;
+const loraRank = 8;
+const loraScaling = 2;
+
+/** Wraps q_proj and v_proj with a minimal LoRA (A kaiming-uniform, B = 0) and returns its trainable set. */
+function attachLora(model) {
+  const generator = createGenerator(0);
+  const layers = [];
+  for (const name of model.linearModules().keys()) {
+    if (!/\.(q_proj|v_proj)$/.test(name)) continue;
+    model.replaceLinear(name, (base) => {
+      const layer = {
+        name,
+        inFeatures: base.inFeatures,
+        outFeatures: base.outFeatures,
+        weight: base.weight,
+        loraA: generator.kaimingUniform([loraRank, base.inFeatures], base.inFeatures),
+        loraB: zeros([base.outFeatures, loraRank]),
+        forward(input) {
+          return add(
+            base.forward(input),
+            scale(linearForward(linearForward(input, this.loraA), this.loraB), loraScaling),
+          );
+        },
+      };
+      layers.push(layer);
+      return layer;
+    });
+  }
+  return {
+    parameters: () =>
+      new Map(
+        layers.flatMap((layer) => [
+          [`${layer.name}.lora_A`, layer.loraA],
+          [`${layer.name}.lora_B`, layer.loraB],
+        ]),
+      ),
+    setParameters: (updated) => {
+      for (const layer of layers) {
+        layer.loraA.dispose();
+        layer.loraB.dispose();
+        layer.loraA = updated.get(`${layer.name}.lora_A`);
+        layer.loraB = updated.get(`${layer.name}.lora_B`);
+      }
+    },
+  };
+}
 
 /** Runs `fn` until at least `minimumMs` have passed (after one warm-up call); returns seconds per call. */
 function secondsPerCall(fn, minimumMs = 1500) {
@@ -57,6 +104,24 @@ for (const info of available) {
       newTokens: generatedTokens,
       kvCache: true,
       tokensPerSecond: Math.round(generatedTokens / generateSeconds),
+    }),
+  );
+  const trainable = attachLora(model);
+  const optimizer = new AdamW({ learningRate: 5e-3, eps: 1e-6, weightDecay: 0 });
+  const trainSeconds = secondsPerCall(
+    () => train({ model, trainable, optimizer, batches: [{ inputIds: batch }], steps: 1 }),
+    3000,
+  );
+  console.log(
+    JSON.stringify({
+      bench: "stories260k.train-lora",
+      backend: info.name,
+      batch: batchSize,
+      sequence: sequenceLength,
+      rank: loraRank,
+      targets: ["q_proj", "v_proj"],
+      stepsPerSecond: Number((1 / trainSeconds).toFixed(2)),
+      msPerStep: Number((trainSeconds * 1000).toFixed(1)),
     }),
   );
   model.dispose();
