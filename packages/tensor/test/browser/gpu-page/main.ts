@@ -5,21 +5,30 @@
 import {
   add,
   backendStatus,
+  clamp,
+  div,
   isBackendRegistered,
   listBackends,
   matmul,
   memory,
+  mul,
   registerBackend,
   rmsNorm,
   setBackend,
   silu,
   softmax,
+  sub,
   type TensorInfo,
   tensor,
   tidy,
   transpose,
 } from "@peftjs/tensor";
-import { conformanceCases, runConformanceSuite } from "@peftjs/tensor/testing";
+import {
+  type ConformanceCase,
+  conformanceCases,
+  runConformanceCase,
+  runConformanceSuite,
+} from "@peftjs/tensor/testing";
 import { createGpuBackend, gpuBackendDefinition } from "../../../src/backends/gpu/index.js";
 import { deviceCounters, installDeviceCounters } from "./device-counters.js";
 import { createWebGpuConformanceRunner } from "./webgpu-replay.js";
@@ -56,6 +65,31 @@ export interface MemoryReport {
   /** A value of the last iteration, to show the loop computed something. */
   readonly sample: number;
 }
+
+/**
+ * Cases for paths of the gpu kernels that the shared table does not reach, run the same way (against `js`):
+ * integer division with both signs (truncation toward zero, corrected on the device) and clamp with an
+ * infinite bound (switched off by a flag instead of an infinite uniform).
+ */
+export const gpuExtraCases: readonly ConformanceCase[] = [
+  {
+    name: "gpu extra: int32 div with mixed signs truncates toward zero",
+    op: "div",
+    tolerance: { absolute: 0, relative: 0 },
+    run: ({ integers }) => {
+      const dividend = sub(integers([6, 7], 4001), 2000);
+      // |divisor| in 1..29, sign ±1 from a coin: (2·{0, 1} − 1).
+      const divisor = mul(add(integers([6, 7], 29), 1), sub(mul(integers([6, 7], 2), 2), 1));
+      return div(dividend, divisor);
+    },
+  },
+  {
+    name: "gpu extra: clamp with an infinite lower bound",
+    op: "clamp",
+    tolerance: { absolute: 0, relative: 0 },
+    run: ({ uniform }) => clamp(uniform([5, 9], -1e30, 1e30), Number.NEGATIVE_INFINITY, 0.25),
+  },
+];
 
 /** Which cases to run: names containing any `exclude` entry are left out (see gpu-browser.test.ts for why). */
 export interface CaseSelection {
@@ -94,6 +128,7 @@ async function glSuite(
   await setBackend(name);
   const info = listBackends().find((backend) => backend.name === name);
   const results = await runConformanceSuite(name, (testCase) => selects(selection, testCase.name));
+  for (const testCase of gpuExtraCases) results.push(await runConformanceCase(testCase, name));
   await setBackend("js");
   return {
     mode: info?.availability?.details?.mode as string | undefined,
@@ -114,7 +149,7 @@ async function webGpuSuite(selection: CaseSelection = {}): Promise<SuiteReport> 
   }
   const run = await createWebGpuConformanceRunner("gpu-webgpu-replay", device);
   const results = [];
-  for (const testCase of conformanceCases) {
+  for (const testCase of [...conformanceCases, ...gpuExtraCases]) {
     if (selects(selection, testCase.name)) results.push(await run(testCase));
   }
   await device.destroy();
