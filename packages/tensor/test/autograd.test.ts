@@ -105,7 +105,7 @@ describe("valueAndGradients", () => {
     const parameter = tensor([1, 2, 3, 4], [2, 2]);
     const frozen = tensor([5, 6, 7, 8], [2, 2]);
     const growth: number[] = [];
-    const measure = (op: () => Tensor) => {
+    const measure = (op: () => unknown) => {
       const before = memory().tensors;
       op();
       growth.push(memory().tensors - before);
