@@ -10,6 +10,7 @@
  * below 1e-5 relative; we allow 1e-4 · max(1, max |numeric gradient|) per element (an incorrect rule is off by
  * O(1) relative). The forward pass itself is compared with the float64 reference at 1e-5 relative.
  */
+import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   add,
@@ -644,6 +645,39 @@ describe.each(trainingBackends)(
 
     it("includes wasm among the backends checked in Node", () => {
       expect(trainingBackends).toEqual(expect.arrayContaining(["js", "wasm"]));
+    });
+
+    it("broadcasting binary ops on random shape pairs (fast-check)", () => {
+      // A result shape of rank ≤ 3; each operand drops some leading axes and sets some others to 1.
+      const operand = (shape: readonly number[]) =>
+        fc
+          .tuple(
+            fc.integer({ min: 0, max: shape.length }),
+            fc.array(fc.boolean(), { minLength: shape.length, maxLength: shape.length }),
+          )
+          .map(([dropped, ones]) =>
+            shape.slice(dropped).map((extent, axis) => (ones[axis + dropped] ? 1 : extent)),
+          );
+      const pair = fc
+        .array(fc.integer({ min: 1, max: 3 }), { minLength: 0, maxLength: 3 })
+        .chain((shape) => fc.tuple(operand(shape), operand(shape)));
+      const operations = {
+        add: [add, (x: number, y: number) => x + y],
+        sub: [sub, (x: number, y: number) => x - y],
+        mul: [mul, (x: number, y: number) => x * y],
+        div: [div, (x: number, y: number) => x / y],
+      } as const;
+      fc.assert(
+        fc.property(
+          pair,
+          fc.constantFrom("add", "sub", "mul", "div") as fc.Arbitrary<keyof typeof operations>,
+          ([aShape, bShape], name) => {
+            const [op, combine] = operations[name];
+            checkCase(binaryCase(name, aShape, bShape, op, combine), 7);
+          },
+        ),
+        { numRuns: 40, seed: 20261128 },
+      );
     });
 
     cases.forEach((testCase, caseIndex) => {
