@@ -224,6 +224,8 @@ describe("wasm elementwise and row kernels against the js reference", () => {
     ["rmsNorm", "rmsNorm", [float([5, 67], 18), float([67], 19)], { epsilon: 1e-6 }, 0],
     ["sum inner", "sum", [float([3, 1001, 1], 20)], {}, 1e-7],
     ["sum middle", "sum", [float([7, 13, 6], 21)], {}, 1e-7],
+    ["max inner", "max", [float([3, 1001, 1], 23)], {}, 0],
+    ["max middle", "max", [float([7, 13, 6], 24)], {}, 0],
     ["frobeniusNorm", "frobeniusNorm", [float([17, 9], 22)], {}, 1e-7],
   ];
   for (const [name, kernel, inputs, attributes, tolerance] of cases) {
@@ -266,9 +268,11 @@ describe("wasm elementwise and row kernels against the js reference", () => {
     const values = new Float32Array([
       ...Array.from({ length: 203 }, (_, index) => 1e-3 * 1.07 ** index),
       1,
-      0.70710677,
-      0.7071068,
-      1.4142135,
+      // around the √½ switch of the mantissa reduction
+      Math.SQRT1_2 * (1 - 2 ** -23),
+      Math.SQRT1_2,
+      Math.SQRT1_2 * (1 + 2 ** -23),
+      Math.SQRT2,
       1e-40,
       1.4e-45,
       3.4e38,
@@ -287,6 +291,24 @@ describe("wasm elementwise and row kernels against the js reference", () => {
       else
         expect(Math.abs(actual[index]! - reference)).toBeLessThanOrEqual(1e-6 + 4e-6 * Math.abs(reference));
     }
+  });
+
+  it("max propagates NaN and gives -Infinity for an empty axis, as the reference", () => {
+    const values = new Float32Array([1, Number.NaN, 3, -2, 5, 4, 0, 9, 8, 7, 6, Number.NaN]);
+    for (const shape of [
+      [2, 6, 1],
+      [1, 2, 6],
+      [3, 4, 1],
+    ]) {
+      const inputs: CpuTensor[] = [{ values, shape, dtype: "float32" }];
+      expect(Array.from(runKernel(threaded, "max", inputs, {}))).toEqual(
+        Array.from(referenceKernel("max", inputs, {})),
+      );
+    }
+    const empty: CpuTensor[] = [{ values: new Float32Array(0), shape: [2, 0, 3], dtype: "float32" }];
+    expect(Array.from(runKernel(threaded, "max", empty, {}))).toEqual(
+      Array(6).fill(Number.NEGATIVE_INFINITY),
+    );
   });
 
   it("keeps int32 tensors on the reference path", () => {

@@ -120,7 +120,7 @@ function unaryKernel<K extends "neg" | "sqrt" | "exp" | "log" | "sigmoid" | "sil
   };
 }
 
-/** The wasm kernel table (matmul, elementwise maps, softmax, RMS norm, sums, Frobenius norm). */
+/** The wasm kernel table (matmul, elementwise maps, softmax, RMS norm, sum and max reductions, Frobenius norm). */
 export function wasmKernels(): KernelTable<WasmBackend> {
   return {
     matmul: (inputs, attributes, backend) => {
@@ -196,6 +196,14 @@ export function wasmKernels(): KernelTable<WasmBackend> {
       } finally {
         backend.heap.free(scratch);
       }
+      return output;
+    },
+    max: (inputs, attributes, backend) => {
+      const a = at(inputs, 0);
+      if (a.dtype !== "float32") return reference(backend, "max", inputs, attributes);
+      const [outer, reduced, inner] = a.shape as [number, number, number];
+      const output = backend.allocateOutput([outer, inner], "float32");
+      backend.wasm.maxMiddle(pointer(a), pointer(output), outer, reduced, inner);
       return output;
     },
     softmax: (inputs, _attributes, backend) => {

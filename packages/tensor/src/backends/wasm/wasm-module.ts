@@ -118,6 +118,7 @@ export interface KernelExports {
   rmsNorm(x: number, weight: number, out: number, rows: number, columns: number, epsilon: number): void;
   frobeniusNorm(a: number, n: number): number;
   sumMiddle(a: number, out: number, outer: number, reduced: number, inner: number, scratch: number): void;
+  maxMiddle(a: number, out: number, outer: number, reduced: number, inner: number): void;
 }
 
 /** Instantiates the kernels on a memory (synchronously: the module is already compiled). */

@@ -1141,6 +1141,21 @@
     (local.set $i (i32.add (local.get $i) (i32.const 1)))
     (br $tail)))
 )
+(func $maxSame (export "maxSame") (param $in0 i32) (param $in1 i32)  (param $out i32) (param $n i32)
+  (local $i i32) (local $v0 v128) (local $v1 v128) 
+  (block $vectorDone (loop $vector
+    (br_if $vectorDone (i32.gt_s (i32.add (local.get $i) (i32.const 4)) (local.get $n)))
+    (local.set $v0 (v128.load (i32.add (local.get $in0) (i32.shl (local.get $i) (i32.const 2))))) (local.set $v1 (v128.load (i32.add (local.get $in1) (i32.shl (local.get $i) (i32.const 2)))))
+    (v128.store (i32.add (local.get $out) (i32.shl (local.get $i) (i32.const 2))) (f32x4.max (local.get $v0) (local.get $v1)))
+    (local.set $i (i32.add (local.get $i) (i32.const 4)))
+    (br $vector)))
+  (block $tailDone (loop $tail
+    (br_if $tailDone (i32.ge_s (local.get $i) (local.get $n)))
+    (local.set $v0 (v128.load32_splat (i32.add (local.get $in0) (i32.shl (local.get $i) (i32.const 2))))) (local.set $v1 (v128.load32_splat (i32.add (local.get $in1) (i32.shl (local.get $i) (i32.const 2)))))
+    (f32.store (i32.add (local.get $out) (i32.shl (local.get $i) (i32.const 2))) (f32x4.extract_lane 0 (f32x4.max (local.get $v0) (local.get $v1))))
+    (local.set $i (i32.add (local.get $i) (i32.const 1)))
+    (br $tail)))
+)
 
 (func $softmax (export "softmax") (param $in i32) (param $out i32) (param $rows i32) (param $columns i32)
   (local $r i32) (local $i i32) (local $row i32) (local $target i32) (local $maximum v128) (local $sum v128)
@@ -1278,6 +1293,59 @@
 
 (func $frobeniusNorm (export "frobeniusNorm") (param $in i32) (param $n i32) (result f32)
   (f32.demote_f64 (f64.sqrt (call $sumOfSquares (local.get $in) (local.get $n))))
+)
+
+;; Maximum over the middle axis of [outer, reduced, inner] (NaN propagates; an empty axis gives -inf).
+(func $maxMiddle (export "maxMiddle") (param $in i32) (param $out i32) (param $outer i32) (param $reduced i32) (param $inner i32)
+  (local $o i32) (local $step i32) (local $i i32) (local $source i32) (local $target i32) (local $best v128)
+  (block $outerDone (loop $eachOuter
+    (br_if $outerDone (i32.ge_s (local.get $o) (local.get $outer)))
+    (local.set $target (i32.add (local.get $out) (i32.shl (i32.mul (local.get $o) (local.get $inner)) (i32.const 2))))
+    (if (i32.eq (local.get $inner) (i32.const 1))
+      (then
+        (local.set $source (i32.add (local.get $in) (i32.shl (i32.mul (local.get $o) (local.get $reduced)) (i32.const 2))))
+        (local.set $best (v128.const f32x4 -inf -inf -inf -inf))
+        (local.set $i (i32.const 0))
+        (block $vectorDone (loop $vector
+          (br_if $vectorDone (i32.gt_s (i32.add (local.get $i) (i32.const 4)) (local.get $reduced)))
+          (local.set $best (f32x4.max (local.get $best) (v128.load (i32.add (local.get $source) (i32.shl (local.get $i) (i32.const 2))))))
+          (local.set $i (i32.add (local.get $i) (i32.const 4)))
+          (br $vector)))
+        (block $tailDone (loop $tail
+          (br_if $tailDone (i32.ge_s (local.get $i) (local.get $reduced)))
+          (local.set $best (f32x4.max (local.get $best) (v128.load32_splat (i32.add (local.get $source) (i32.shl (local.get $i) (i32.const 2))))))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br $tail)))
+        (f32.store (local.get $target)
+          (f32.max (f32.max (f32x4.extract_lane 0 (local.get $best)) (f32x4.extract_lane 1 (local.get $best)))
+                   (f32.max (f32x4.extract_lane 2 (local.get $best)) (f32x4.extract_lane 3 (local.get $best))))))
+      (else
+        (call $fill (local.get $target) (f32.const -inf) (local.get $inner))
+        (local.set $step (i32.const 0))
+        (block $stepsDone (loop $eachStep
+          (br_if $stepsDone (i32.ge_s (local.get $step) (local.get $reduced)))
+          (local.set $source (i32.add (local.get $in) (i32.shl
+            (i32.mul (i32.add (i32.mul (local.get $o) (local.get $reduced)) (local.get $step)) (local.get $inner)) (i32.const 2))))
+          (call $maxSame (local.get $target) (local.get $source) (local.get $target) (local.get $inner))
+          (local.set $step (i32.add (local.get $step) (i32.const 1)))
+          (br $eachStep)))))
+    (local.set $o (i32.add (local.get $o) (i32.const 1)))
+    (br $eachOuter)))
+)
+
+;; out[0..n) = value
+(func $fill (param $out i32) (param $value f32) (param $n i32)
+  (local $i i32)
+  (block $vectorDone (loop $vector
+    (br_if $vectorDone (i32.gt_s (i32.add (local.get $i) (i32.const 4)) (local.get $n)))
+    (v128.store (i32.add (local.get $out) (i32.shl (local.get $i) (i32.const 2))) (f32x4.splat (local.get $value)))
+    (local.set $i (i32.add (local.get $i) (i32.const 4)))
+    (br $vector)))
+  (block $tailDone (loop $tail
+    (br_if $tailDone (i32.ge_s (local.get $i) (local.get $n)))
+    (f32.store (i32.add (local.get $out) (i32.shl (local.get $i) (i32.const 2))) (local.get $value))
+    (local.set $i (i32.add (local.get $i) (i32.const 1)))
+    (br $tail)))
 )
 
 ;; Sum over the middle axis of [outer, reduced, inner]; float64 accumulators at $scratch (inner·8 bytes).
