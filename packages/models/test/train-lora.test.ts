@@ -8,8 +8,10 @@ import {
   type LinearModule,
   LlamaForCausalLM,
   linearForward,
+  ModelInputError,
   type TrainableParameters,
   type TrainingStepReport,
+  totalGradientNorm,
   train,
 } from "../src/index.js";
 
@@ -175,5 +177,41 @@ describe("training LoRA on stories260K (PEFT lora_default)", () => {
       expect(model.namedParameters().get(name)!.toFloat32Array(), name).toEqual(values);
     }
     expect(memory().tensors).toBe(tensorsBefore);
+  });
+
+  it("clips, stops early and checks its arguments", () => {
+    const appliedNorms: number[] = [];
+    class RecordingAdamW extends AdamW {
+      override step(parameters: ReadonlyMap<string, Tensor>, gradients: ReadonlyMap<string, Tensor>) {
+        appliedNorms.push(totalGradientNorm(gradients));
+        return super.step(parameters, gradients);
+      }
+    }
+    const short = { inputIds: loraCase.training.input_ids.map((row) => row.slice(0, 8)) };
+    const reports: TrainingStepReport[] = [];
+    const { losses } = train({
+      model,
+      trainable,
+      optimizer: new RecordingAdamW({ learningRate: 1e-3 }),
+      batches: (step) => (step === 0 ? short : batch),
+      steps: 5,
+      maxGradientNorm: 1e-3,
+      onStep: (report) => {
+        reports.push(report);
+        return report.step < 1;
+      },
+    });
+    expect(losses).toHaveLength(2);
+    expect(reports.map((report) => report.step)).toEqual([0, 1]);
+    for (const [index, norm] of appliedNorms.entries()) {
+      expect(reports[index]!.gradientNorm).toBeGreaterThan(1e-3);
+      expect(norm).toBeCloseTo(1e-3, 6);
+    }
+    expect(() => train({ model, trainable, optimizer: adamW(), batches: [], steps: 1 })).toThrow(
+      ModelInputError,
+    );
+    expect(() => train({ model, trainable, optimizer: adamW(), batches: [batch], steps: -1 })).toThrow(
+      "steps must be an integer ≥ 0, got -1",
+    );
   });
 });
