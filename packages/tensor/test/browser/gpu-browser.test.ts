@@ -156,6 +156,9 @@ describe.skipIf(chromiumMissing)("gpu backend in headless Chromium", () => {
 
     it(`keeps device memory flat over ${iterations} chained iterations`, () => {
       const { afterWarmUp, afterAll: final, sample } = runs[mode]!.memory;
+      console.info(
+        `gpu backend, ${mode}: after 10 iterations ${JSON.stringify(afterWarmUp)}, after ${iterations} ${JSON.stringify(final)}`,
+      );
       expect(Number.isFinite(sample)).toBe(true);
       // Live textures (WebGL) or buffers (WebGPU) counted at the API, after 10 and after 1000 iterations.
       expect(final.liveTextures).toBe(afterWarmUp.liveTextures);
