@@ -10,4 +10,6 @@ export default defineConfig({
   platform: "neutral",
   // Both entries share one engine and backend registry: shared chunks, never duplicated module state.
   splitting: true,
+  // gpu.js is an optional peer dependency, imported lazily by the gpu backend only: never bundled.
+  external: ["gpu.js"],
 });

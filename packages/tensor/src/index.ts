@@ -30,6 +30,20 @@ export {
   setBackend,
   unregisterBackend,
 } from "./backend/registry.js";
+export {
+  createGpuBackend,
+  GpuBackend,
+  type GpuBackendOptions,
+  GpuCapacityError,
+  GpuKernelError,
+  type GpuMode,
+  type GpuModeRequest,
+  GpuReleasedHandleError,
+  GpuSynchronousReadError,
+  gpuBackendDefinition,
+  gpuModes,
+  isGpuMode,
+} from "./backends/gpu/index.js";
 export type { MemoryInfo, OperationObserver, OperationRecord, TensorContainer } from "./engine/engine.js";
 export { addOperationObserver, dispose, keep, memory, tidy } from "./engine/engine.js";
 export { Tensor } from "./engine/tensor.js";

@@ -153,8 +153,9 @@ export async function probeBackends(): Promise<BackendInfo[]> {
 }
 
 /**
- * Makes a backend active. `"auto"` picks the highest-priority registered backend that initialises and passes
- * its self-test; a name picks that backend or throws.
+ * Makes a backend active. `"auto"` picks the highest-priority registered backend that initialises, passes
+ * its self-test and is not a software-emulated GPU (`details.softwareRenderer`); a name picks that backend or
+ * throws.
  *
  * @throws BackendUnavailableError listing the available backends, when the named backend is not registered,
  *   fails to initialise or fails its self-test.
@@ -162,8 +163,13 @@ export async function probeBackends(): Promise<BackendInfo[]> {
 export async function setBackend(name: string): Promise<void> {
   if (name === "auto") {
     const infos = await probeBackends();
+    // A "GPU" that is really a software rasteriser (SwiftShader, llvmpipe) is far slower than the wasm
+    // backend, so auto never picks it; asking for it by name still works.
     const best = infos
-      .filter((info) => info.availability?.available === true)
+      .filter(
+        (info) =>
+          info.availability?.available === true && info.availability.details?.softwareRenderer !== true,
+      )
       .sort((left, right) => right.priority - left.priority)[0];
     // js is always available, so `best` exists.
     const chosen = entries.get(best!.name)!;

@@ -41,7 +41,15 @@ export interface GpuBackendOptions {
 async function importGpuJs(): Promise<GpuJsConstructor> {
   // gpu.js is CommonJS (Node) or a UMD bundle (browsers): the class is a named export, the default export's
   // `GPU` property, or the default export itself, depending on the loader.
-  const module = (await import("gpu.js")) as unknown as { GPU?: unknown; default?: { GPU?: unknown } };
+  let module: { GPU?: unknown; default?: { GPU?: unknown } };
+  try {
+    module = (await import("gpu.js")) as unknown as typeof module;
+  } catch (error) {
+    throw new GpuKernelError(
+      "the optional peer dependency gpu.js is not installed (npm install gpu.js@2.24.1 to enable the gpu backend)",
+      { cause: error },
+    );
+  }
   const candidate = module.GPU ?? module.default?.GPU ?? module.default;
   if (typeof candidate !== "function") throw new GpuKernelError("the gpu.js module exports no GPU class");
   return candidate as GpuJsConstructor;
