@@ -138,6 +138,25 @@ describe("backend registry", () => {
     });
   });
 
+  it("auto passes over a software-emulated GPU, which is still selectable by name", async () => {
+    registerBackend({
+      name: "test-swiftshader",
+      priority: 60,
+      create: () => ({
+        ...partialBackend("test-swiftshader", 60, ["add"]),
+        initialize: async () => ({
+          available: true,
+          reason: "webgl2 on SwiftShader (software)",
+          details: { softwareRenderer: true },
+        }),
+      }),
+    });
+    await setBackend("auto");
+    expect(getBackend()).not.toBe("test-swiftshader");
+    await setBackend("test-swiftshader");
+    expect(getBackend()).toBe("test-swiftshader");
+  });
+
   it("falls back to js for a missing kernel, visibly: an event once and a count per call", async () => {
     registerBackend({
       name: "test-partial",
