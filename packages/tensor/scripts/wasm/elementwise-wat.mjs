@@ -68,7 +68,7 @@ function logInline(value) {
       (local.set $logE (i32x4.sub (local.get $logE) (v128.and (local.get $logSmall) ${i32x4(23)})))
       (local.set $logM (v128.or (v128.and (local.get $logM) ${i32x4(0x007fffff)}) ${i32x4(0x3f000000)}))
       ;; m < √½: m = 2m − 1, e − 1; else m = m − 1
-      (local.set $logZ (f32x4.lt (local.get $logM) ${f32x4(0.707106781186547524)}))
+      (local.set $logZ (f32x4.lt (local.get $logM) ${f32x4(Math.SQRT1_2)}))
       (local.set $logE (f32x4.convert_i32x4_s (i32x4.add (local.get $logE) (local.get $logZ))))
       (local.set $logM (f32x4.sub (f32x4.add (local.get $logM) (v128.and (local.get $logM) (local.get $logZ))) ${f32x4(1)}))
       (local.set $logZ (f32x4.mul (local.get $logM) (local.get $logM)))
