@@ -105,6 +105,30 @@ describe("LlamaForCausalLM on stories260K", () => {
     expect(maxAbsDifference(pieces, full)).toBeLessThan(1e-5);
   });
 
+  it("continues a batch of sequences from a KV cache", () => {
+    const rows = [referenceIds, [BOS_TOKEN_ID, 403, 359, ...referenceIds.slice(3)]];
+    const full = logitsOf(model, rows);
+    const cache = model.createCache(2);
+    const first = model.forward(
+      rows.map((row) => row.slice(0, 10)),
+      { cache },
+    );
+    const second = model.forward(
+      rows.map((row) => row.slice(10)),
+      { cache },
+    );
+    const [a, b] = [first.toFloat32Array(), second.toFloat32Array()];
+    first.dispose();
+    second.dispose();
+    cache.dispose();
+    const vocab = 512;
+    const stitched = rows.flatMap((_, row) => [
+      ...a.subarray(row * 10 * vocab, (row + 1) * 10 * vocab),
+      ...b.subarray(row * 6 * vocab, (row + 1) * 6 * vocab),
+    ]);
+    expect(maxAbsDifference(stitched, full)).toBeLessThan(1e-5);
+  });
+
   it("treats every row of a batch independently", () => {
     const rowA = referenceIds;
     const rowB = [BOS_TOKEN_ID, 403, 359, ...referenceIds.slice(3)];
