@@ -342,6 +342,26 @@ describe("wasm memory", () => {
   });
 });
 
+describe("wasm thread pool shutdown", () => {
+  it("keeps computing on the calling thread after close()", async () => {
+    const backend = new WasmBackend({ threads: 2 });
+    await backend.initialize();
+    expect(backend.threadCount).toBe(2);
+    backend.close();
+    backend.close();
+    expect(backend.threadCount).toBe(1);
+    const inputs: CpuTensor[] = [
+      { values: pattern(3 * 70 * 90, 9), shape: [3, 70, 90], dtype: "float32" },
+      { values: pattern(90 * 110, 10), shape: [1, 90, 110], dtype: "float32" },
+    ];
+    const attributes = { transposeA: false, transposeB: true };
+    inputs[1] = { ...inputs[1]!, shape: [1, 110, 90] };
+    expect(runKernel(backend, "matmul", inputs, attributes)).toEqual(
+      runKernel(single, "matmul", inputs, attributes),
+    );
+  });
+});
+
 describe("conformance of wasm against js", () => {
   beforeAll(() => {
     if (!isBackendRegistered("wasm")) registerBackend(wasmBackendDefinition);
