@@ -18,7 +18,6 @@ export interface AdamWOptions {
 interface MomentState {
   readonly firstMoment: Float32Array;
   readonly secondMoment: Float32Array;
-  readonly shape: readonly number[];
 }
 
 /**
@@ -108,7 +107,7 @@ export class AdamW {
     for (const [name, parameter] of parameters) {
       const values = parameter.toFloat32Array();
       const gradient = gradients.get(name)!.toFloat32Array();
-      const state = this.stateFor(name, parameter.shape, values.length);
+      const state = this.stateFor(name, values.length);
       const { firstMoment, secondMoment } = state;
       for (let index = 0; index < values.length; index++) {
         const g = gradient[index]!;
@@ -132,15 +131,15 @@ export class AdamW {
     return updated;
   }
 
-  private stateFor(name: string, shape: readonly number[], size: number): MomentState {
+  private stateFor(name: string, size: number): MomentState {
     let state = this.states.get(name);
     if (state === undefined) {
-      state = {
-        firstMoment: new Float32Array(size),
-        secondMoment: new Float32Array(size),
-        shape: [...shape],
-      };
+      state = { firstMoment: new Float32Array(size), secondMoment: new Float32Array(size) };
       this.states.set(name, state);
+    } else if (state.firstMoment.length !== size) {
+      throw new ModelInputError(
+        `AdamW: parameter "${name}" has ${size} elements but its optimizer state has ${state.firstMoment.length}`,
+      );
     }
     return state;
   }
