@@ -101,6 +101,40 @@ export class LoraLinear implements LinearLayer {
     });
   }
 
+  /**
+   * Installs trained values of adapter `name`'s factors (one optimiser step): the layer keeps the new tensors
+   * and disposes the ones they replace. Shapes must stay as they are; a merged adapter cannot be trained.
+   */
+  updateFactors(name: string, loraA: Tensor, loraB: Tensor): void {
+    const adapter = this.#adapters.get(name);
+    const tensors = this.#tensors.get(name);
+    if (adapter === undefined || tensors === undefined) {
+      throw new AdapterShapeError(`layer "${this.name}" carries no adapter "${name}"`);
+    }
+    if (this.#merged.includes(name)) {
+      throw new AdapterShapeError(
+        `adapter "${name}" is merged into "${this.name}"; unmerge it before training`,
+      );
+    }
+    for (const [label, next, current] of [
+      ["lora_A", loraA, tensors.loraA],
+      ["lora_B", loraB, tensors.loraB],
+    ] as const) {
+      if (next.shape.join() !== current.shape.join()) {
+        throw new AdapterShapeError(
+          `new ${label} of adapter "${name}" in "${this.name}" is [${next.shape.join(", ")}], expected [${current.shape.join(", ")}]`,
+        );
+      }
+    }
+    if (tensors.loraA !== loraA) tensors.loraA.dispose();
+    if (tensors.loraB !== loraB) tensors.loraB.dispose();
+    this.#tensors.set(name, { ...tensors, loraA: keep(loraA), loraB: keep(loraB) });
+    this.#adapters.set(name, {
+      ...adapter,
+      factors: { loraA: tensorToMatrix(loraA), loraB: tensorToMatrix(loraB) },
+    });
+  }
+
   /** Removes adapter `name` (unmerging everything first if it is merged). */
   deleteAdapter(name: string): void {
     if (this.#merged.includes(name)) this.#setMerged(this.#merged.filter((entry) => entry !== name));

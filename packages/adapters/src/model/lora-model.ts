@@ -11,6 +11,7 @@ import { createGenerator, keep, type Tensor } from "@peftjs/tensor";
 import type { LoraAdapter, LoraFactors } from "../adapter.js";
 import { type LoraConfig, loraConfigToJson, pissaIterations } from "../config/lora-config.js";
 import { moduleLoraSettings } from "../config/scaling.js";
+import { AdapterShapeError } from "../errors.js";
 import { type InitializedAdapter, initializeAdapter } from "../initialize.js";
 import { addScaled, type Matrix, matrix, multiply } from "../math/matrix.js";
 import { type BaseWeight, type BaseWeightDtype, variantForInit } from "../variants/registry.js";
@@ -602,16 +603,54 @@ export class LoraModel {
    */
   trainableParameters(): Map<string, Tensor> {
     const parameters = new Map<string, Tensor>();
-    for (const [moduleName, layer] of this.#layers) {
-      for (const name of this.#active) {
-        const tensors = layer.adapterTensors(name);
-        if (tensors === undefined) continue;
-        const suffix = this.#active.length > 1 ? `.${name}` : "";
-        parameters.set(`base_model.model.${moduleName}.lora_A${suffix}.weight`, tensors.loraA);
-        parameters.set(`base_model.model.${moduleName}.lora_B${suffix}.weight`, tensors.loraB);
-      }
+    for (const slot of this.#trainableSlots()) {
+      const tensors = slot.layer.adapterTensors(slot.adapter)!;
+      parameters.set(slot.keyA, tensors.loraA);
+      parameters.set(slot.keyB, tensors.loraB);
     }
     return parameters;
+  }
+
+  /**
+   * Installs updated trainable parameters, keyed as {@link LoraModel.trainableParameters} returns them (one
+   * optimiser step). Together the two methods make the model a `TrainableParameters` for `@peftjs/models`'
+   * `train`. The model takes ownership of the new tensors and disposes the ones they replace.
+   *
+   * @throws AdapterShapeError when a key is missing or a shape differs.
+   */
+  setTrainableParameters(updated: ReadonlyMap<string, Tensor>): void {
+    const slots = this.#trainableSlots();
+    for (const slot of slots) {
+      if (!updated.has(slot.keyA) || !updated.has(slot.keyB)) {
+        throw new AdapterShapeError(
+          `updated parameters lack ${updated.has(slot.keyA) ? slot.keyB : slot.keyA}`,
+        );
+      }
+    }
+    if (updated.size !== slots.length * 2) {
+      const known = new Set(slots.flatMap((slot) => [slot.keyA, slot.keyB]));
+      const extra = [...updated.keys()].filter((key) => !known.has(key));
+      throw new AdapterShapeError(`updated parameters name no trainable tensor: ${extra.join(", ")}`);
+    }
+    for (const slot of slots)
+      slot.layer.updateFactors(slot.adapter, updated.get(slot.keyA)!, updated.get(slot.keyB)!);
+  }
+
+  #trainableSlots(): { layer: LoraLinear; adapter: string; keyA: string; keyB: string }[] {
+    const slots: { layer: LoraLinear; adapter: string; keyA: string; keyB: string }[] = [];
+    for (const [moduleName, layer] of this.#layers) {
+      for (const name of this.#active) {
+        if (layer.adapterTensors(name) === undefined) continue;
+        const suffix = this.#active.length > 1 ? `.${name}` : "";
+        slots.push({
+          layer,
+          adapter: name,
+          keyA: `base_model.model.${moduleName}.lora_A${suffix}.weight`,
+          keyB: `base_model.model.${moduleName}.lora_B${suffix}.weight`,
+        });
+      }
+    }
+    return slots;
   }
 
   /** Switches dropout on (training) or off for every wrapped layer; `seed` seeds the dropout masks. */
