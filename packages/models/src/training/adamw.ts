@@ -90,6 +90,12 @@ export class AdamW {
           `AdamW: gradient of "${name}" has shape [${gradient.shape.join(", ")}], parameter [${parameter.shape.join(", ")}]`,
         );
       }
+      const stateSize = this.states.get(name)?.firstMoment.length;
+      if (stateSize !== undefined && stateSize !== parameter.size) {
+        throw new ModelInputError(
+          `AdamW: parameter "${name}" has ${parameter.size} elements but its optimizer state has ${stateSize}`,
+        );
+      }
     }
     this.steps++;
     const [beta1, beta2] = this.betas;
@@ -136,10 +142,6 @@ export class AdamW {
     if (state === undefined) {
       state = { firstMoment: new Float32Array(size), secondMoment: new Float32Array(size) };
       this.states.set(name, state);
-    } else if (state.firstMoment.length !== size) {
-      throw new ModelInputError(
-        `AdamW: parameter "${name}" has ${size} elements but its optimizer state has ${state.firstMoment.length}`,
-      );
     }
     return state;
   }
