@@ -141,6 +141,12 @@ describe("AdamW", () => {
     expect(() => optimizer.step(w, new Map([["w", tensor([1], [1])]]))).toThrow(
       /has shape \[1\], parameter \[2\]/,
     );
+    optimizer.step(w, new Map([["w", tensor([0.5, 0.5], [2])]]));
+    const resized = new Map([["w", tensor([1, 2, 3], [3])]]);
+    expect(() => optimizer.step(resized, resized)).toThrow(
+      'AdamW: parameter "w" has 3 elements but its optimizer state has 2',
+    );
+    expect(optimizer.stepCount).toBe(1);
   });
 });
 
