@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { tensor } from "@peftjs/tensor";
+import { Matrix, SingularValueDecomposition } from "ml-matrix";
 import { describe, expect, it } from "vitest";
 import {
   LinalgShapeError,
@@ -96,6 +97,47 @@ describe("svd singular vectors", () => {
     expect(Math.max(...subspaceAngles(leadingU, truthU))).toBeLessThan(1e-4);
     const truthV = toTensor(synthetic.v.subMatrix(0, 49, 0, 4));
     expect(Math.max(...subspaceAngles(leadingRowsAsColumns(vt, 5), truthV))).toBeLessThan(1e-4);
+  });
+});
+
+describe("svd of sparse and structured matrices (zero diagonal entries in the bidiagonal)", () => {
+  it("matches ml-matrix on 60 random sparse matrices of random shapes", () => {
+    const normal = seededNormal(2024);
+    for (let trial = 0; trial < 60; trial++) {
+      const m = 1 + Math.floor(Math.abs(normal()) * 6) + (trial % 7);
+      const n = 1 + Math.floor(Math.abs(normal()) * 6) + (trial % 5);
+      // ~75 % exact zeros and small integers: whole zero rows/columns and exactly singular blocks are common.
+      const values = Float32Array.from({ length: m * n }, () =>
+        Math.abs(normal()) < 1.15 ? 0 : Math.round(normal() * 4),
+      );
+      const a = tensor(values, [m, n]);
+      const { u, s, vt } = svd(a);
+      const oracle = new Matrix(m, n);
+      for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) oracle.set(i, j, values[i * n + j] as number);
+      const reference = new SingularValueDecomposition(oracle, { autoTranspose: true }).diagonal;
+      const computed = s.toFloat32Array();
+      const scale = Math.max(1, reference[0] ?? 0);
+      reference.forEach((value, index) => {
+        expect(Math.abs((computed[index] as number) - value)).toBeLessThan(1e-6 * scale);
+      });
+      if (values.some((value) => value !== 0)) expect(reconstructionError(a, u, s, vt)).toBeLessThan(1e-6);
+      expect(orthonormalityError(u)).toBeLessThan(1e-6);
+      expect(orthonormalityError(vt, "rows")).toBeLessThan(1e-6);
+    }
+  });
+
+  it("handles an upper bidiagonal input with zeros on its diagonal", () => {
+    // d = [1, 0, 2, 0], e = [1, 1, 1]: both the "zero in the middle" and "zero at the bottom" deflations.
+    const values = [1, 1, 0, 0, 0, 0, 1, 0, 0, 0, 2, 1, 0, 0, 0, 0];
+    const a = tensor(values, [4, 4]);
+    const { u, s, vt } = svd(a);
+    const oracle = new Matrix(4, 4);
+    values.forEach((value, index) => {
+      oracle.set(Math.floor(index / 4), index % 4, value);
+    });
+    const reference = new SingularValueDecomposition(oracle).diagonal;
+    expect(maxRelativeError(s.toFloat32Array(), reference)).toBeLessThan(1e-6);
+    expect(reconstructionError(a, u, s, vt)).toBeLessThan(1e-6);
   });
 });
 

@@ -184,7 +184,7 @@ function diagonalizeBidiagonal(d: Float64Array, e: Float64Array, ut: Matrix, vt:
       if (ks === k) kind = 3;
       else if (ks === p - 1) kind = 1;
       else kind = 2;
-      if (kind !== 3) k = ks;
+      if (kind === 2) k = ks;
     }
     k++;
     if (kind === 1 || kind === 2) {
