@@ -44,6 +44,12 @@ export {
   gpuModes,
   isGpuMode,
 } from "./backends/gpu/index.js";
+export {
+  createWasmBackendDefinition,
+  WasmBackend,
+  type WasmBackendOptions,
+  wasmBackendDefinition,
+} from "./backends/wasm/index.js";
 export type { MemoryInfo, OperationObserver, OperationRecord, TensorContainer } from "./engine/engine.js";
 export { addOperationObserver, dispose, keep, memory, tidy } from "./engine/engine.js";
 export { Tensor } from "./engine/tensor.js";
