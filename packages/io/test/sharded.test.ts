@@ -93,6 +93,12 @@ describe("writeCheckpoint", () => {
     data: new Uint8Array(bytes).fill(bytes % 251),
   });
 
+  it("creates the folder when it does not exist, as save_pretrained does", async () => {
+    const nested = join(folder, "new", "model");
+    expect(await writeCheckpoint(nested, { a: tensor(10) })).toEqual(["model.safetensors"]);
+    expect((await readCheckpoint(nested)).tensors.get("a")?.shape).toEqual([10]);
+  });
+
   it("writes a single model.safetensors without index when everything fits, and removes stale shards", async () => {
     await writeCheckpoint(folder, { a: tensor(10), b: tensor(20), c: tensor(10) }, { maxShardSize: 15 });
     expect((await readdir(folder)).sort()).toEqual([

@@ -1,4 +1,4 @@
-import { readdir, unlink } from "node:fs/promises";
+import { mkdir, readdir, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { RawTensor } from "../raw-tensor.js";
 import { CheckpointError, FileSystemError, JsonFileError } from "../safetensors-errors.js";
@@ -117,6 +117,12 @@ export async function writeCheckpoint(
   const entries = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
   const byName = new Map(entries);
   const plan = planShards(entries, options.maxShardSize ?? "5GB", weightsName);
+  // As save_pretrained: the folder is created when missing.
+  try {
+    await mkdir(folder, { recursive: true });
+  } catch (error) {
+    throw new FileSystemError(`cannot create ${folder}: ${(error as Error).message}`, { cause: error });
+  }
   const written: string[] = [];
   for (const shard of plan.shards) {
     const shardTensors = new Map(
