@@ -90,4 +90,24 @@ describe("qr", () => {
     });
     expect(Math.sqrt(error / norm)).toBeLessThan(1e-6);
   });
+
+  it("stays orthonormal and exact on sparse matrices with zero and repeated columns", () => {
+    const normal = seededNormal(77);
+    for (let trial = 0; trial < 40; trial++) {
+      const m = 1 + (trial % 9) + Math.floor(Math.abs(normal()) * 5);
+      const n = 1 + ((trial * 7) % 11);
+      const values = Float32Array.from({ length: m * n }, () =>
+        Math.abs(normal()) < 1.15 ? 0 : Math.round(normal() * 3),
+      );
+      // Duplicate column 0 into the last one: an exactly dependent column.
+      for (let i = 0; i < m; i++) values[i * n + n - 1] = values[i * n] as number;
+      const { q, r } = qr(tensor(values, [m, n]));
+      const k = Math.min(m, n);
+      expect(orthonormalityError(q)).toBeLessThan(1e-6);
+      const reconstructed = product(q.toFloat32Array(), r.toFloat32Array(), m, k, n);
+      values.forEach((value, index) => {
+        expect(Math.abs(value - (reconstructed[index] as number))).toBeLessThan(1e-5);
+      });
+    }
+  });
 });
