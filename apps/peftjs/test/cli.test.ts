@@ -1,7 +1,7 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 
@@ -66,19 +66,49 @@ describe("peftjs command line", () => {
 });
 
 describe("peftjs demo", () => {
-  it("writes a summary whose restore is bit-exact", () => {
-    const out = mkdtempSync(join(tmpdir(), "peftjs-demo-"));
-    const { code, stdout } = peftjs("demo", "--out", out, "--backend", "js");
+  it("trains, shows the hazard, converts, merges, saves PEFT folders and restores bit-exactly", () => {
+    const out = join(mkdtempSync(join(tmpdir(), "peftjs-demo-")), "output");
+    const { code, stdout } = peftjs("demo", "--out", out, "--backend", "wasm", "--steps", "6");
     expect(code).toBe(0);
     expect(stdout).toContain("Once upon a time");
     const summary = JSON.parse(readFileSync(join(out, "summary.json"), "utf8"));
+    expect(summary.training.lora).toHaveLength(6);
+    expect(summary.training.pissa).toHaveLength(6);
+    // PEFT's sequence breaks the LoRA adapter by whole logits; the defaults leave it bit-identical.
+    expect(summary.hazard.peftResidualMaxAbs).toBeGreaterThan(0.5);
+    expect(summary.hazard.defaultsMaxAbs).toBe(0);
+    expect(summary.hazard.guardError).toMatch(/^AdapterLoadError: /);
+    // Conversion and merging are exact up to float32 rounding of ~20-unit logits (fixture README: 1e-3).
+    expect(summary.conversion.convertedVsResidualMaxAbs).toBeLessThan(1e-3);
+    expect(summary.conversion.mergedVsConvertedMaxAbs).toBeLessThan(1e-3);
+    expect(summary.fingerprints.original).toBe("fp1:7438212e98c9a5a22ef17b946af3130a");
+    expect(summary.fingerprints.residual).not.toBe(summary.fingerprints.original);
     expect(summary.fingerprints.restored).toBe(summary.fingerprints.original);
-    expect(summary.fingerprints.mutated).not.toBe(summary.fingerprints.original);
+    for (const folder of ["lora", "pissa", "pissa_init", "pissa_converted"]) {
+      expect(readdirSync(join(out, folder)).sort()).toEqual([
+        "adapter_config.json",
+        "adapter_model.safetensors",
+      ]);
+    }
+    expect(readdirSync(join(out, "merged")).sort()).toEqual(["config.json", "model.safetensors"]);
+    expect(readFileSync(join(out, "loss-curves.svg"), "utf8")).toMatch(/^<svg /);
+    const converted = JSON.parse(peftjs("inspect", join(out, "pissa_converted"), "--json").stdout);
+    expect(converted.tensors).toHaveLength(35 * 2);
+    expect(converted.tensors[0].name).toMatch(/^base_model\.model\.model\.layers\.0\..*\.lora_[AB]\.weight$/);
+    expect(converted.warning).toBeNull();
+    const unconverted = JSON.parse(peftjs("inspect", join(out, "pissa"), "--json").stdout);
+    expect(unconverted.warning).toContain("convert");
   });
 
-  it("refuses an unknown backend with exit 1", () => {
-    const { code, stderr } = peftjs("demo", "--backend", "cuda");
-    expect(code).toBe(1);
-    expect(stderr).toContain("cuda");
+  it("refuses bad flags with exit 1 and leaves no output behind", () => {
+    const out = join(mkdtempSync(join(tmpdir(), "peftjs-demo-")), "output");
+    const backend = peftjs("demo", "--backend", "cuda", "--out", out);
+    expect(backend.code).toBe(1);
+    expect(backend.stderr).toContain("cuda");
+    const steps = peftjs("demo", "--steps", "0", "--out", out);
+    expect(steps.code).toBe(1);
+    expect(steps.stderr).toContain("--steps 0");
+    expect(existsSync(out)).toBe(false);
+    expect(readdirSync(dirname(out))).toEqual([]);
   });
 });

@@ -1,13 +1,32 @@
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { readCheckpoint, writeJsonFileAtomic } from "@peftjs/io/node";
-import { BOS_TOKEN_ID, generate } from "@peftjs/models";
-import { loadLlama, loadLlama2cTokenizer } from "@peftjs/models/node";
+import {
+  convertToLora,
+  createLoraConfig,
+  type LoraAdapter,
+  type LoraConfig,
+  LoraModel,
+} from "@peftjs/adapters";
+import { savePeftAdapter } from "@peftjs/adapters/node";
+import { isPeftjsError, type RawTensor } from "@peftjs/io";
+import { readCheckpoint, readJsonFile, writeCheckpoint, writeJsonFileAtomic } from "@peftjs/io/node";
+import {
+  AdamW,
+  BOS_TOKEN_ID,
+  generate,
+  type Llama2cTokenizer,
+  LlamaForCausalLM,
+  train,
+} from "@peftjs/models";
+import { loadLlama2cTokenizer } from "@peftjs/models/node";
 import { WeightStore } from "@peftjs/state";
-import { getBackend, setBackend } from "@peftjs/tensor";
+import { getBackend, setBackend, toRaw } from "@peftjs/tensor";
 import { embeddedModelDir } from "../assets.js";
 import { CliUsageError } from "../cli-error.js";
-import { style } from "../terminal.js";
+import { logitsOf, maxAbsDifference } from "../demo/compare.js";
+import { corpusTokens, windowBatches } from "../demo/corpus.js";
+import { type LossSeries, lossChartSvg, lossChartText } from "../demo/loss-chart.js";
+import { ProgressBar, style } from "../terminal.js";
 import type { Command } from "./command.js";
 
 type BackendChoice = "auto" | "js" | "wasm" | "gpu";
@@ -22,80 +41,341 @@ export function parseBackendChoice(value: unknown): BackendChoice {
   return choice;
 }
 
+/** Parses a positive integer flag. */
+function positiveInteger(value: unknown, flag: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed <= 0)
+    throw new CliUsageError(`${flag} ${String(value)} is not a positive integer`);
+  return parsed;
+}
+
 function section(step: number, title: string): void {
   console.log(`\n${style.bold(`${step}. ${title}`)}`);
+}
+
+const projections = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+const evalPrompts = [
+  [BOS_TOKEN_ID, 403],
+  [BOS_TOKEN_ID, 359],
+];
+
+/** Everything the demo measures, written to summary.json. */
+interface DemoSummary {
+  backend: string;
+  settings: {
+    rank: number;
+    alpha: number;
+    learningRate: number;
+    steps: number;
+    batch: number;
+    sequence: number;
+  };
+  baseStory: string;
+  training: { lora: number[]; pissa: number[]; pissaFallsFaster: boolean };
+  storiesAfter: { lora: string; pissa: string };
+  hazard: { peftResidualMaxAbs: number; defaultsMaxAbs: number; guardError: string };
+  conversion: { convertedVsResidualMaxAbs: number; mergedVsConvertedMaxAbs: number };
+  fingerprints: { original: string; residual: string; restored: string; journalEntries: number };
+  outputs: string[];
+  seconds: number;
+}
+
+function story(
+  model: LlamaForCausalLM,
+  tokenizer: Llama2cTokenizer,
+  prompt: number[],
+  tokens: number,
+): string {
+  const ids = generate(model, prompt, { maxNewTokens: tokens });
+  return tokenizer.decodeAll([...prompt, ...ids]).trim();
+}
+
+function trainAdapter(
+  name: string,
+  lora: LoraModel,
+  config: LoraConfig,
+  options: { steps: number; learningRate: number; batches: ReturnType<typeof windowBatches>; seed: number },
+): { lora: LoraModel; initial: LoraAdapter; losses: number[] } {
+  const model = lora.host as LlamaForCausalLM;
+  lora.addAdapter(name, config, { seed: options.seed });
+  const initial = lora.getAdapter(name);
+  const progress = new ProgressBar(`training ${name.padEnd(5)}`, options.steps);
+  const { losses } = train({
+    model,
+    trainable: {
+      parameters: () => lora.trainableParameters(),
+      setParameters: (updated) => lora.setTrainableParameters(updated),
+    },
+    optimizer: new AdamW({
+      learningRate: options.learningRate,
+      betas: [0.9, 0.999],
+      eps: 1e-6,
+      weightDecay: 0,
+    }),
+    batches: options.batches,
+    steps: options.steps,
+    onStep: ({ step, loss }) => {
+      progress.update(step + 1, `loss ${loss.toFixed(3)}`);
+      return undefined;
+    },
+  });
+  progress.finish();
+  return { lora, initial, losses };
+}
+
+/** Mean loss over the second half of a run: "falls faster" means lower loss after the same number of steps. */
+function secondHalfMean(losses: readonly number[]): number {
+  const half = losses.slice(Math.floor(losses.length / 2));
+  return half.reduce((total, loss) => total + loss, 0) / half.length;
 }
 
 /** `peftjs demo`: what peftjs does, on the embedded stories260K model, in one command. */
 export const demoCommand: Command = {
   summary: "run the tour on the embedded stories260K model (writes ./peftjs-demo-output/)",
-  help: `Usage: peftjs demo [--out DIR] [--backend auto|js|wasm|gpu] [--json]
+  help: `Usage: peftjs demo [--out DIR] [--steps N] [--backend auto|js|wasm|gpu] [--json]
 
-Runs on the embedded stories260K model (Andrej Karpathy's tiny Llama, MIT): generates a story, then shows
-the weight store's fingerprints, a journaled base mutation and a bit-exact restore.
+Runs on the embedded stories260K model (Andrej Karpathy's tiny Llama, MIT):
+  1. generates a story with the base model;
+  2. fine-tunes a LoRA and a PiSSA adapter (same rank, learning rate, steps) on an embedded corpus and
+     shows both loss curves (terminal, loss-curves.svg, losses.json);
+  3. reproduces the PiSSA base-mutation hazard (PEFT's residual mode with the guard off) and shows the
+     defaults keeping the LoRA adapter correct;
+  4. converts the PiSSA adapter to LoRA, checks it on the original base against PiSSA on the residual,
+     merges it, and saves PEFT-format folders;
+  5. restores a snapshot and prints the fingerprints before and after.
 
 Options:
-  --out DIR       output folder (default ./peftjs-demo-output)
+  --out DIR       output folder (default ./peftjs-demo-output; replaced atomically at the end)
+  --steps N       training steps per adapter (default 60)
   --backend NAME  compute backend (default auto: the fastest that passes its self-test)
   --json          print the summary as JSON`,
-  options: { out: { type: "string" }, backend: { type: "string" }, json: { type: "boolean" } },
+  options: {
+    out: { type: "string" },
+    steps: { type: "string" },
+    backend: { type: "string" },
+    json: { type: "boolean" },
+  },
   async run(values) {
-    const outDir = resolve((values.out as string | undefined) ?? "peftjs-demo-output");
-    await setBackend(parseBackendChoice(values.backend));
-    await rm(outDir, { recursive: true, force: true });
-    await mkdir(outDir, { recursive: true });
-    console.log(
-      `${style.bold("peftjs demo")} on the embedded stories260K, backend ${style.cyan(getBackend())}`,
-    );
-
-    section(1, "A story from the base model");
-    const model = await loadLlama(embeddedModelDir);
-    const tokenizer = await loadLlama2cTokenizer(
-      join(embeddedModelDir, "tok512.bin"),
-      model.config.vocabSize,
-    );
     const started = performance.now();
-    const storyIds = generate(model, [BOS_TOKEN_ID], { maxNewTokens: 120 });
-    const seconds = (performance.now() - started) / 1000;
-    const story = tokenizer.decodeAll([BOS_TOKEN_ID, ...storyIds]);
-    console.log(style.dim(story.trim()));
-    console.log(`(${storyIds.length} tokens in ${seconds.toFixed(2)} s)`);
-
-    section(2, "The base is immutable; changes are journaled");
-    const { tensors } = await readCheckpoint(embeddedModelDir);
-    const base = WeightStore.from(tensors, {
-      warn: (warning) => console.log(style.yellow(`warning: ${warning.message}`)),
-    });
-    const original = base.snapshot("original");
-    const fingerprintBefore = base.modelFingerprint();
-    console.log(`base fingerprint ${style.cyan(fingerprintBefore)}`);
-    const target = "model.layers.0.self_attn.q_proj.weight";
-    const weight = base.get(target).toRaw();
-    const halved = new Float32Array(weight.data.slice().buffer).map((value) => value / 2);
-    base.mutate(
-      target,
-      { ...weight, data: new Uint8Array(halved.buffer) },
-      { reason: "demo: halve one weight", by: "peftjs demo" },
-    );
-    const mutated = base.modelFingerprint();
-    console.log(`after mutate   ${style.cyan(mutated)} (journal: ${base.journal.length} entry)`);
-    base.restore(original);
-    const fingerprintAfter = base.modelFingerprint();
-    console.log(
-      `after restore  ${style.cyan(fingerprintAfter)} (${fingerprintAfter === fingerprintBefore ? "bit-exact" : "DIFFERENT"})`,
-    );
-
-    const summary = {
-      backend: getBackend(),
-      story: story.trim(),
-      generation: { tokens: storyIds.length, seconds },
-      fingerprints: { original: fingerprintBefore, mutated, restored: fingerprintAfter },
-      journal: base.journal,
-    };
-    await writeJsonFileAtomic(join(outDir, "summary.json"), summary);
-    if (values.json) console.log(JSON.stringify(summary, null, 2));
-    console.log(
-      `\n${style.bold("Summary")}: generated ${storyIds.length} tokens; restore is ${fingerprintAfter === fingerprintBefore ? "bit-exact" : "NOT exact"}; output in ${outDir}`,
-    );
+    const outDir = resolve((values.out as string | undefined) ?? "peftjs-demo-output");
+    const steps = positiveInteger(values.steps, "--steps", 60);
+    await setBackend(parseBackendChoice(values.backend));
+    // Everything is written into a sibling folder first and moved into place at the end, so a failed run
+    // leaves the previous output (or nothing) behind, never a half-written folder.
+    const workDir = `${outDir}.partial-${process.pid}`;
+    await rm(workDir, { recursive: true, force: true });
+    await mkdir(workDir, { recursive: true });
+    try {
+      const summary = await runDemo(workDir, steps, started);
+      await rm(outDir, { recursive: true, force: true });
+      await rename(workDir, outDir);
+      summary.outputs = summary.outputs.map((path) => path.replace(workDir, outDir));
+      await writeJsonFileAtomic(join(outDir, "summary.json"), summary);
+      if (values.json) console.log(JSON.stringify(summary, null, 2));
+      printSummary(summary, outDir);
+    } catch (error) {
+      await rm(workDir, { recursive: true, force: true });
+      throw error;
+    }
   },
 };
+
+async function runDemo(workDir: string, steps: number, started: number): Promise<DemoSummary> {
+  const config = await readJsonFile(join(embeddedModelDir, "config.json"));
+  const { tensors: baseTensors } = await readCheckpoint(embeddedModelDir);
+  const freshModel = () => LlamaForCausalLM.fromWeights(config, baseTensors);
+  // Each LoraModel gets a store of the whole checkpoint, so its fingerprints are those `peftjs inspect` prints.
+  const freshLora = () => LoraModel.create(freshModel(), { store: WeightStore.from(baseTensors) });
+  const tokenizer = await loadLlama2cTokenizer(join(embeddedModelDir, "tok512.bin"));
+  console.log(
+    `${style.bold("peftjs demo")} on the embedded stories260K, backend ${style.cyan(getBackend())}`,
+  );
+
+  section(1, "A story from the base model");
+  const baseModel = freshModel();
+  const baseStory = story(baseModel, tokenizer, [BOS_TOKEN_ID], 100);
+  console.log(style.dim(baseStory));
+
+  section(2, `Fine-tuning LoRA and PiSSA on "Pip the robot" stories (${steps} steps each)`);
+  const settings = { rank: 8, alpha: 8, learningRate: 5e-3, steps, batch: 4, sequence: 32 };
+  const batches = windowBatches(await corpusTokens(tokenizer), settings.batch, settings.sequence);
+  const common = { r: settings.rank, lora_alpha: settings.alpha, target_modules: projections };
+  const options = { steps, learningRate: settings.learningRate, batches, seed: 0 };
+  const loraRun = trainAdapter("lora", freshLora(), createLoraConfig(common), options);
+  const pissaRun = trainAdapter(
+    "pissa",
+    freshLora(),
+    createLoraConfig({ ...common, init_lora_weights: "pissa" }),
+    options,
+  );
+  const series: LossSeries[] = [
+    { name: "LoRA", losses: loraRun.losses, colour: "#1f77b4" },
+    { name: "PiSSA", losses: pissaRun.losses, colour: "#d62728" },
+  ];
+  console.log(lossChartText(series));
+  const pissaFallsFaster = secondHalfMean(pissaRun.losses) < secondHalfMean(loraRun.losses);
+  console.log(
+    `mean loss over the second half: LoRA ${secondHalfMean(loraRun.losses).toFixed(3)}, PiSSA ${secondHalfMean(pissaRun.losses).toFixed(3)}`,
+  );
+  console.log(
+    pissaFallsFaster
+      ? style.green("PiSSA's loss falls faster than LoRA's on this run, as the PiSSA paper reports.")
+      : style.yellow(
+          "On this run PiSSA's loss did NOT fall faster than LoRA's (the paper reports it usually does).",
+        ),
+  );
+  const chartPath = join(workDir, "loss-curves.svg");
+  await writeFile(
+    chartPath,
+    lossChartSvg(series, `LoRA vs PiSSA on stories260K (r ${settings.rank}, lr ${settings.learningRate})`),
+  );
+  const lossesPath = join(workDir, "losses.json");
+  await writeJsonFileAtomic(lossesPath, { settings, lora: loraRun.losses, pissa: pissaRun.losses });
+  const storiesAfter = {
+    lora: story(loraRun.lora.host as LlamaForCausalLM, tokenizer, [BOS_TOKEN_ID], 60),
+    pissa: story(pissaRun.lora.host as LlamaForCausalLM, tokenizer, [BOS_TOKEN_ID], 60),
+  };
+  console.log(`after LoRA:  ${style.dim(storiesAfter.lora)}`);
+  console.log(`after PiSSA: ${style.dim(storiesAfter.pissa)}`);
+  const loraAdapter = loraRun.lora.getAdapter("lora");
+  const pissaAdapter = pissaRun.lora.getAdapter("pissa");
+
+  section(3, "The hazard: a LoRA and a PiSSA adapter on one base");
+  const reference = freshLora();
+  reference.loadAdapter("lora", loraAdapter);
+  const expected = logitsOf(reference.host as LlamaForCausalLM, evalPrompts);
+  // PEFT's behaviour: PiSSA rewrites the shared base to W − s·B₀A₀; the LoRA adapter then runs on it.
+  const peftLike = freshLora();
+  peftLike.store.setPolicy("silent");
+  peftLike.loadAdapter("lora", loraAdapter);
+  peftLike.loadAdapter("pissa", pissaAdapter, { mode: "residual", guard: false, activate: false });
+  peftLike.setActiveAdapters("lora");
+  const peftResidualMaxAbs = maxAbsDifference(
+    logitsOf(peftLike.host as LlamaForCausalLM, evalPrompts),
+    expected,
+  );
+  console.log(
+    `PEFT's way (residual mode, guard off): the LoRA adapter's logits are off by ${style.red(peftResidualMaxAbs.toFixed(3))} ` +
+      `(${peftLike.store.journal.length} base weights rewritten)`,
+  );
+  let guardError = "";
+  const guarded = freshLora();
+  guarded.loadAdapter("lora", loraAdapter);
+  try {
+    guarded.loadAdapter("pissa", pissaAdapter, { mode: "residual", activate: false });
+  } catch (error) {
+    if (!isPeftjsError(error)) throw error;
+    guardError = `${error.name}: ${error.message}`;
+  }
+  console.log(`residual mode with the guard on: ${style.yellow(guardError || "accepted (unexpected)")}`);
+  const safe = freshLora();
+  safe.loadAdapter("lora", loraAdapter);
+  safe.loadAdapter("pissa", pissaAdapter, { activate: false });
+  safe.setActiveAdapters("lora");
+  const defaultsMaxAbs = maxAbsDifference(logitsOf(safe.host as LlamaForCausalLM, evalPrompts), expected);
+  console.log(
+    `peftjs defaults (overlay mode): the LoRA adapter's logits differ by ${style.green(defaultsMaxAbs.toFixed(6))}`,
+  );
+
+  section(4, "Convert PiSSA to LoRA, merge, save PEFT folders");
+  const converted = convertToLora(pissaAdapter, pissaRun.initial);
+  const onOriginal = freshLora();
+  onOriginal.loadAdapter("pissa_converted", converted);
+  const convertedLogits = logitsOf(onOriginal.host as LlamaForCausalLM, evalPrompts);
+  const onResidual = freshLora();
+  onResidual.store.setPolicy("silent");
+  const snapshot = onResidual.store.snapshot("original");
+  const originalFingerprint = onResidual.store.modelFingerprint();
+  onResidual.loadAdapter("pissa", pissaAdapter, { mode: "residual" });
+  const residualFingerprint = onResidual.store.modelFingerprint();
+  const convertedVsResidualMaxAbs = maxAbsDifference(
+    convertedLogits,
+    logitsOf(onResidual.host as LlamaForCausalLM, evalPrompts),
+  );
+  console.log(
+    `converted LoRA (rank ${converted.config.r}) on the original base vs PiSSA on the residual: max |Δlogit| ${convertedVsResidualMaxAbs.toExponential(2)}`,
+  );
+  onOriginal.store.setPolicy("silent"); // merging rewrites the base on purpose; it is still journaled
+  const mergedWeights = onOriginal.mergeAndUnload();
+  const mergedVsConvertedMaxAbs = maxAbsDifference(
+    logitsOf(onOriginal.host as LlamaForCausalLM, evalPrompts),
+    convertedLogits,
+  );
+  console.log(
+    `merged model vs converted adapter: max |Δlogit| ${mergedVsConvertedMaxAbs.toExponential(2)} ` +
+      `(${onOriginal.store.journal.length} merged weights journaled)`,
+  );
+  const outputs: string[] = [chartPath, lossesPath];
+  for (const [folder, adapter] of [
+    ["lora", loraAdapter],
+    ["pissa", pissaAdapter],
+    ["pissa_init", pissaRun.initial],
+    ["pissa_converted", converted],
+  ] as const) {
+    await savePeftAdapter(join(workDir, folder), adapter);
+    outputs.push(join(workDir, folder));
+  }
+  const mergedTensors = new Map<string, RawTensor>(baseTensors);
+  for (const [moduleName, weight] of mergedWeights)
+    mergedTensors.set(`${moduleName}.weight`, toRaw(weight, "F32"));
+  const mergedDir = join(workDir, "merged");
+  await writeCheckpoint(mergedDir, mergedTensors);
+  await writeJsonFileAtomic(join(mergedDir, "config.json"), config);
+  outputs.push(mergedDir);
+  console.log(`saved ${outputs.length - 2} folders in PEFT/transformers layout`);
+
+  section(5, "Restore the snapshot");
+  const changedWeights = onResidual.store.changedNames().length;
+  onResidual.store.restore(snapshot);
+  const restored = onResidual.store.modelFingerprint();
+  console.log(`original  ${style.cyan(originalFingerprint)}`);
+  console.log(
+    `residual  ${style.cyan(residualFingerprint)} (${changedWeights} weights rewritten, journaled)`,
+  );
+  console.log(
+    `restored  ${style.cyan(restored)} ${restored === originalFingerprint ? style.green("bit-exact") : style.red("DIFFERENT")}`,
+  );
+
+  return {
+    backend: getBackend(),
+    settings,
+    baseStory,
+    training: { lora: loraRun.losses, pissa: pissaRun.losses, pissaFallsFaster },
+    storiesAfter,
+    hazard: { peftResidualMaxAbs, defaultsMaxAbs, guardError },
+    conversion: { convertedVsResidualMaxAbs, mergedVsConvertedMaxAbs },
+    fingerprints: {
+      original: originalFingerprint,
+      residual: residualFingerprint,
+      restored,
+      journalEntries: onResidual.store.journal.length,
+    },
+    outputs,
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+function printSummary(summary: DemoSummary, outDir: string): void {
+  const last = (losses: number[]) => losses[losses.length - 1]!.toFixed(3);
+  console.log(`\n${style.bold("Summary")}`);
+  console.log(`- backend ${summary.backend}, ${summary.seconds.toFixed(1)} s`);
+  console.log(
+    `- training ${summary.settings.steps} steps: LoRA ${summary.training.lora[0]!.toFixed(3)} → ${last(summary.training.lora)}, ` +
+      `PiSSA ${summary.training.pissa[0]!.toFixed(3)} → ${last(summary.training.pissa)}` +
+      (summary.training.pissaFallsFaster ? " (PiSSA faster)" : " (PiSSA NOT faster on this run)"),
+  );
+  console.log(
+    `- hazard: PEFT's residual mode breaks the LoRA adapter by ${summary.hazard.peftResidualMaxAbs.toFixed(3)} logits; ` +
+      `peftjs defaults: ${summary.hazard.defaultsMaxAbs.toExponential(1)}`,
+  );
+  console.log(
+    `- conversion PiSSA → LoRA exact to ${summary.conversion.convertedVsResidualMaxAbs.toExponential(1)}; ` +
+      `merge to ${summary.conversion.mergedVsConvertedMaxAbs.toExponential(1)}`,
+  );
+  console.log(
+    `- snapshot restore ${summary.fingerprints.restored === summary.fingerprints.original ? "bit-exact" : "NOT exact"} ` +
+      `(${summary.fingerprints.original})`,
+  );
+  console.log(`- output: ${outDir}`);
+}
