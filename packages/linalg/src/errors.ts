@@ -1,36 +1,14 @@
-import { ShapeError } from "@peftjs/tensor";
-
-type PeftjsErrorClass = new (
-  code: string,
-  message: string,
-  options?: { cause?: unknown },
-) => Error & { readonly code: string };
-
-/**
- * `PeftjsError` from @peftjs/io. This package reaches @peftjs/io only through @peftjs/tensor (whose errors
- * extend it), so the class is found on the prototype chain of tensor's `ShapeError`: `instanceof PeftjsError`
- * and `isPeftjsError` hold for every error below.
- */
-function findPeftjsError(): PeftjsErrorClass {
-  let current: unknown = ShapeError;
-  while (typeof current === "function") {
-    if (current.name === "PeftjsError") return current as PeftjsErrorClass;
-    current = Object.getPrototypeOf(current);
-  }
-  throw new TypeError("@peftjs/tensor's ShapeError does not extend PeftjsError from @peftjs/io");
-}
-
-const PeftjsErrorBase = findPeftjsError();
+import { PeftjsError } from "@peftjs/io";
 
 /** An input matrix has the wrong rank or an empty axis, e.g. `svd: expected a 2-D matrix, got shape [3]`. */
-export class LinalgShapeError extends PeftjsErrorBase {
+export class LinalgShapeError extends PeftjsError {
   constructor(message: string) {
     super("linalg_shape", message);
   }
 }
 
 /** An input holds NaN or ±Infinity; the message names the first offending row and column. */
-export class NonFiniteInputError extends PeftjsErrorBase {
+export class NonFiniteInputError extends PeftjsError {
   /** Row of the first non-finite element. */
   readonly row: number;
   /** Column of the first non-finite element. */
@@ -47,14 +25,14 @@ export class NonFiniteInputError extends PeftjsErrorBase {
 }
 
 /** A size, count or option is out of range, e.g. `svdTopK: k = 20 exceeds min(m, n) = 16`. */
-export class LinalgArgumentError extends PeftjsErrorBase {
+export class LinalgArgumentError extends PeftjsError {
   constructor(message: string) {
     super("linalg_argument", message);
   }
 }
 
 /** An iteration that always converges in exact arithmetic did not (a defect worth reporting). */
-export class ConvergenceError extends PeftjsErrorBase {
+export class ConvergenceError extends PeftjsError {
   constructor(message: string) {
     super("linalg_convergence", message);
   }
