@@ -1,0 +1,76 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { BOS_TOKEN_ID, generate } from "@peftjs/models";
+import { loadLlama2cTokenizer } from "@peftjs/models/node";
+import { setBackend } from "@peftjs/tensor";
+import { CliUsageError } from "../cli-error.js";
+import { loadAdaptedModel } from "../lib/adapted-model.js";
+import {
+  modelDirectory,
+  optionalInteger,
+  optionalNumber,
+  optionalString,
+  stringList,
+} from "../lib/cli-options.js";
+import { TOKENIZER_FILE } from "../lib/training-data.js";
+import type { Command } from "./command.js";
+import { parseBackendChoice } from "./demo.js";
+
+/** What `peftjs generate --json` prints. */
+export interface GenerateReport {
+  prompt: string;
+  text: string;
+  tokens: number[];
+}
+
+/** `peftjs generate`: text from the model (with adapters), greedy or sampled. */
+export const generateCommand: Command = {
+  summary: "generate text with a model (and adapters), greedy or sampled",
+  help: `Usage: peftjs generate --model DIR [--adapter DIR ...] [--prompt TEXT] [--steps N] [--temperature T]
+                       [--seed S] [--backend NAME] [--json]
+
+Continues the prompt (after BOS) with the model's key/value cache and prints the text. Needs the model
+folder's llama2.c tokenizer (tok512.bin; the embedded stories260K has one).
+
+Options:
+  --model DIR       base model folder, or "embedded" (stories260K)
+  --adapter DIR     an adapter folder; repeat for several (all active)
+  --prompt TEXT     the start of the text (default: nothing, just BOS)
+  --steps N         how many tokens to generate at most (default 100; stops at EOS)
+  --temperature T   0 = greedy (default); above 0 samples
+  --seed S          seed of the sampling (default 0; same seed, same text on every backend)
+  --backend NAME    auto | js | wasm | gpu (default auto)
+  --json            print {"prompt", "text", "tokens"}`,
+  options: {
+    model: { type: "string" },
+    adapter: { type: "string", multiple: true },
+    prompt: { type: "string" },
+    steps: { type: "string" },
+    temperature: { type: "string" },
+    seed: { type: "string" },
+    backend: { type: "string" },
+    json: { type: "boolean" },
+  },
+  async run(values) {
+    const backend = parseBackendChoice(values.backend);
+    const modelDir = modelDirectory(values);
+    const prompt = optionalString(values, "prompt") ?? "";
+    const steps = optionalInteger(values, "steps", { min: 1 }) ?? 100;
+    const temperature = optionalNumber(values, "temperature", { min: 0 }) ?? 0;
+    const seed = optionalInteger(values, "seed") ?? 0;
+    const tokenizerPath = join(modelDir, TOKENIZER_FILE);
+    if (!existsSync(tokenizerPath)) {
+      throw new CliUsageError(
+        `${modelDir} has no ${TOKENIZER_FILE}: generate needs the model's llama2.c tokenizer`,
+      );
+    }
+    await setBackend(backend);
+    const { model } = await loadAdaptedModel(modelDir, stringList(values, "adapter"));
+    const tokenizer = await loadLlama2cTokenizer(tokenizerPath, model.config.vocabSize);
+    const promptIds = prompt === "" ? [BOS_TOKEN_ID] : tokenizer.encode(prompt, { bos: true });
+    const tokens = generate(model, promptIds, { maxNewTokens: steps, temperature, seed });
+    const text = tokenizer.decodeAll([...promptIds, ...tokens]);
+    if (values.json) console.log(JSON.stringify({ prompt, text, tokens } satisfies GenerateReport, null, 2));
+    else console.log(text.trim());
+  },
+};

@@ -1,0 +1,74 @@
+import { join } from "node:path";
+import { fromFloat32, type RawTensor, toFloat32 } from "@peftjs/io";
+import { readCheckpoint, readJsonFile, writeCheckpoint, writeJsonFileAtomic } from "@peftjs/io/node";
+import { LlamaForCausalLM } from "@peftjs/models";
+import { type Fingerprint, fingerprintModel, fingerprintTensor, WeightStore } from "@peftjs/state";
+
+/** A base model folder in memory: its config, its tensors (as stored), a Llama over them and a weight store. */
+export interface BaseModel {
+  /** The folder it was read from. */
+  readonly directory: string;
+  /** `config.json`, every field kept. */
+  readonly configJson: Record<string, unknown>;
+  /** Every tensor of the checkpoint, in file order, with the file's dtypes. */
+  readonly tensors: ReadonlyMap<string, RawTensor>;
+  /** The model (float32). */
+  readonly model: LlamaForCausalLM;
+  /**
+   * The base weights as a frozen store (the source of truth for fingerprints and PiSSA inits). Changes are
+   * journaled silently: this store is the command's private copy, never written back to the folder.
+   */
+  readonly store: WeightStore;
+}
+
+/** Reads a Hugging Face Llama folder (`config.json` + `model.safetensors` or shards). */
+export async function loadBaseModel(directory: string): Promise<BaseModel> {
+  const configJson = await readJsonFile<Record<string, unknown>>(join(directory, "config.json"));
+  const { tensors } = await readCheckpoint(directory);
+  const model = LlamaForCausalLM.fromWeights(configJson, tensors);
+  const store = WeightStore.from(tensors, { policy: "silent" });
+  return { directory, configJson, tensors, model, store };
+}
+
+/** Storage dtypes a written model folder may use. */
+export type ModelStorageDtype = "F32" | "F16" | "BF16";
+
+/** `config.json`'s name for a storage dtype (transformers 5 writes `dtype`, older versions `torch_dtype`). */
+const configDtypeNames: Record<ModelStorageDtype, string> = {
+  F32: "float32",
+  F16: "float16",
+  BF16: "bfloat16",
+};
+
+/**
+ * Writes a model folder in transformers' layout: `config.json` (the base's, every field kept; `dtype` /
+ * `torch_dtype` updated when `dtype` is given) and `model.safetensors` (metadata `{"format": "pt"}`, sharded
+ * above 5 GB as `save_pretrained` does). Float tensors are cast to `dtype` when given (round to nearest even).
+ * @returns the model fingerprint of the tensors as written
+ */
+export async function writeModelFolder(
+  folder: string,
+  configJson: Record<string, unknown>,
+  tensors: ReadonlyMap<string, RawTensor>,
+  dtype?: ModelStorageDtype,
+): Promise<Fingerprint> {
+  const config = { ...configJson };
+  if (dtype !== undefined) {
+    if ("torch_dtype" in config) config.torch_dtype = configDtypeNames[dtype];
+    if ("dtype" in config || !("torch_dtype" in config)) config.dtype = configDtypeNames[dtype];
+  }
+  const cast = new Map<string, RawTensor>();
+  for (const [name, tensor] of tensors) {
+    const isFloat =
+      tensor.dtype === "F32" || tensor.dtype === "F16" || tensor.dtype === "BF16" || tensor.dtype === "F64";
+    cast.set(
+      name,
+      dtype === undefined || !isFloat || tensor.dtype === dtype
+        ? tensor
+        : { dtype, shape: tensor.shape, data: fromFloat32(toFloat32(tensor), dtype) },
+    );
+  }
+  await writeJsonFileAtomic(join(folder, "config.json"), config);
+  await writeCheckpoint(folder, cast);
+  return fingerprintModel([...cast].map(([name, tensor]) => [name, fingerprintTensor(tensor)]));
+}

@@ -1,0 +1,95 @@
+import { existsSync } from "node:fs";
+import { embeddedModelDir } from "../assets.js";
+import { CliUsageError } from "../cli-error.js";
+import type { FlagValues } from "../commands/command.js";
+
+/** The value of a string flag that must be given. */
+export function requiredString(values: FlagValues, flag: string): string {
+  const value = values[flag];
+  if (typeof value !== "string" || value === "") throw new CliUsageError(`--${flag} is required`);
+  return value;
+}
+
+/** The value of an optional string flag. */
+export function optionalString(values: FlagValues, flag: string): string | undefined {
+  const value = values[flag];
+  return typeof value === "string" ? value : undefined;
+}
+
+/** The values of a string flag that may be repeated (`--adapter a --adapter b`). */
+export function stringList(values: FlagValues, flag: string): string[] {
+  const value = values[flag];
+  if (value === undefined) return [];
+  return (Array.isArray(value) ? value : [value]).filter(
+    (entry): entry is string => typeof entry === "string",
+  );
+}
+
+/** Parses a finite number flag; `undefined` when absent. */
+export function optionalNumber(
+  values: FlagValues,
+  flag: string,
+  options: { min?: number } = {},
+): number | undefined {
+  const text = optionalString(values, flag);
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (text.trim() === "" || !Number.isFinite(value))
+    throw new CliUsageError(`--${flag} ${text} is not a number`);
+  if (options.min !== undefined && value < options.min) {
+    throw new CliUsageError(`--${flag} ${text} must be at least ${options.min}`);
+  }
+  return value;
+}
+
+/** Parses an integer flag; `undefined` when absent. */
+export function optionalInteger(
+  values: FlagValues,
+  flag: string,
+  options: { min?: number } = {},
+): number | undefined {
+  const value = optionalNumber(values, flag, options);
+  if (value !== undefined && !Number.isInteger(value)) {
+    throw new CliUsageError(`--${flag} ${String(values[flag])} is not an integer`);
+  }
+  return value;
+}
+
+/** Parses an integer flag that must be given. */
+export function requiredInteger(values: FlagValues, flag: string, options: { min?: number } = {}): number {
+  requiredString(values, flag);
+  return optionalInteger(values, flag, options) as number;
+}
+
+/** Parses a number flag that must be given. */
+export function requiredNumber(values: FlagValues, flag: string, options: { min?: number } = {}): number {
+  requiredString(values, flag);
+  return optionalNumber(values, flag, options) as number;
+}
+
+/**
+ * The model folder of `--model`: the literal `embedded` is the stories260K model shipped with peftjs; any
+ * other value is a folder that must exist.
+ */
+export function modelDirectory(values: FlagValues, flag = "model"): string {
+  const value = requiredString(values, flag);
+  if (value === "embedded") return embeddedModelDir;
+  if (!existsSync(value)) throw new CliUsageError(`--${flag} ${value} does not exist`);
+  return value;
+}
+
+/** Splits `PATH:WEIGHT` (the weight a finite number) into its parts; a bare path gets `defaultWeight`. */
+export function pathWithWeight(
+  spec: string,
+  defaultWeight: number | undefined,
+): { path: string; weight: number } {
+  const colon = spec.lastIndexOf(":");
+  const tail = colon < 0 ? "" : spec.slice(colon + 1);
+  if (colon > 0 && tail !== "" && Number.isFinite(Number(tail))) {
+    return { path: spec.slice(0, colon), weight: Number(tail) };
+  }
+  if (defaultWeight === undefined) {
+    throw new CliUsageError(`--adapter ${spec} needs a weight: write it as DIR:WEIGHT, e.g. ${spec}:0.5`);
+  }
+  return { path: spec, weight: defaultWeight };
+}

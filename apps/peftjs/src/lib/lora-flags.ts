@@ -1,0 +1,64 @@
+import { basename, resolve } from "node:path";
+import { createLoraConfig, type InitLoraWeights, type LoraConfig } from "@peftjs/adapters";
+import { embeddedModelDir } from "../assets.js";
+import { CliUsageError } from "../cli-error.js";
+import type { FlagValues } from "../commands/command.js";
+import { optionalInteger, optionalNumber, requiredString } from "./cli-options.js";
+
+/** The flags that describe a new adapter (`init`, `train --method`), in `parseArgs` form. */
+export const loraFlagOptions = {
+  method: { type: "string" },
+  r: { type: "string" },
+  alpha: { type: "string" },
+  rslora: { type: "boolean" },
+  target: { type: "string" },
+} as const;
+
+/** `--help` lines of {@link loraFlagOptions}. */
+export const loraFlagHelp = `  --method NAME     lora | gaussian | pissa | pissa_niter_K | olora (PEFT's init_lora_weights)
+  --r N             rank (default 8)
+  --alpha N         lora_alpha (default 8); scaling alpha/r, or alpha/sqrt(r) with --rslora
+  --rslora          rank-stabilised scaling
+  --target LIST     comma-separated module names, e.g. q_proj,v_proj, or all-linear (default q_proj,v_proj)`;
+
+/** `--method` as PEFT's `init_lora_weights`. */
+export function initLoraWeightsOf(method: string): InitLoraWeights {
+  if (method === "lora") return true;
+  if (method === "gaussian" || method === "pissa" || method === "olora") return method;
+  if (/^pissa_niter_[1-9]\d*$/.test(method)) return method as InitLoraWeights;
+  throw new CliUsageError(
+    `--method ${method} is not one of lora, gaussian, pissa, pissa_niter_K (K ≥ 1), olora`,
+  );
+}
+
+/** `base_model_name_or_path` for a model folder, as PEFT records the name the base was loaded from. */
+function baseModelName(modelDir: string): string {
+  return resolve(modelDir) === resolve(embeddedModelDir) ? "stories260k" : modelDir;
+}
+
+/** Builds the LoRA config the flags describe (PEFT's defaults for everything else, task type CAUSAL_LM). */
+export function loraConfigFromFlags(values: FlagValues, modelDir: string): LoraConfig {
+  const method = requiredString(values, "method");
+  const target = typeof values.target === "string" ? values.target : "q_proj,v_proj";
+  const targets = target
+    .split(",")
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== "");
+  if (targets.length === 0) throw new CliUsageError("--target names no module");
+  return createLoraConfig({
+    task_type: "CAUSAL_LM",
+    base_model_name_or_path: baseModelName(modelDir),
+    r: optionalInteger(values, "r", { min: 1 }) ?? 8,
+    lora_alpha: optionalNumber(values, "alpha") ?? 8,
+    use_rslora: values.rslora === true,
+    target_modules: targets.length === 1 && targets[0] === "all-linear" ? "all-linear" : targets,
+    init_lora_weights: initLoraWeightsOf(method),
+  });
+}
+
+/** A short name for the model folder, for messages. */
+export function modelLabel(modelDir: string): string {
+  return resolve(modelDir) === resolve(embeddedModelDir)
+    ? "embedded stories260K"
+    : basename(resolve(modelDir));
+}
