@@ -1,0 +1,127 @@
+/**
+ * Gradient checks on the gpu backend, for real, in headless Chromium (Debian's `chromium`, driven by
+ * playwright-core): the shared table of `@peftjs/tensor/testing` (`gradientCheckCases`, the same cases
+ * `test/autograd-gradient-check.test.ts` replays on `js` and `wasm` in Node) runs on the built-in `gpu` backend
+ * in gpu.js's WebGL2 mode on SwiftShader, i.e. float32 on the CPU. Every case is checked at its own tolerance
+ * for backend "gpu" (the table states and justifies any that differ from the default), and the scatter-type
+ * gradients that read values back synchronously (gather, max, clamp, crossEntropy) run there too. The page
+ * bundles the package's built `dist` (run `pnpm build` first).
+ *
+ * WebGPU is left out on purpose: its reads are asynchronous only (`mapAsync`), while the autograd tape and
+ * the scatter-type gradients read back synchronously (`dataSync`), so the engine cannot make a WebGPU backend
+ * active and `valueAndGradients` cannot run on it. Its kernels are covered by the conformance table in
+ * `gpu-browser.test.ts`; training on the gpu backend in a browser uses the GL modes.
+ */
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { gradientCheckCases } from "../../src/testing/index.js";
+import type { AutogradSuiteReport } from "./autograd-page/main.js";
+import {
+  buildPage,
+  chromiumExecutable,
+  isChromiumAvailable,
+  type StaticServer,
+  serveDirectory,
+  withChromiumPage,
+} from "./harness/index.js";
+
+const chromiumMissing = !isChromiumAvailable();
+const missingReason = `headless Chromium not found at ${chromiumExecutable()} (install Debian's chromium, or set PEFTJS_CHROMIUM)`;
+
+if (chromiumMissing && process.env.CI === undefined) {
+  console.warn(`autograd-browser.test.ts skipped: ${missingReason}`);
+}
+
+describe.runIf(chromiumMissing && process.env.CI !== undefined)("gradient checks in Chromium (CI)", () => {
+  it("requires Chromium on CI", () => {
+    throw new Error(`${missingReason}; CI must run the browser tests`);
+  });
+});
+
+const packageRoot = fileURLToPath(new URL("../../", import.meta.url));
+
+/** Bundles `autograd-page/` against the built `dist`: the published entry points, gpu.js's browser bundle. */
+async function buildAutogradPage(): Promise<string> {
+  const distIndex = `${packageRoot}dist/index.js`;
+  if (!existsSync(distIndex))
+    throw new Error(`${distIndex} is missing: run \`pnpm build\` in packages/tensor first`);
+  return buildPage({
+    root: fileURLToPath(new URL("./autograd-page/", import.meta.url)),
+    alias: {
+      "@peftjs/tensor/testing": `${packageRoot}dist/testing.js`,
+      "@peftjs/tensor": `${packageRoot}dist/index.js`,
+    },
+  });
+}
+
+describe.skipIf(chromiumMissing)("gradient checks on the gpu backend in headless Chromium (WebGL2)", () => {
+  let server: StaticServer;
+  let report: AutogradSuiteReport;
+  let consoleErrors: readonly string[] = [];
+
+  beforeAll(async () => {
+    server = await serveDirectory(await buildAutogradPage());
+    ({ report, consoleErrors } = await withChromiumPage(
+      { url: server.url },
+      async ({ page, consoleMessages }) => {
+        await page.waitForFunction(
+          () => (globalThis as { peftjsAutogradSuite?: unknown }).peftjsAutogradSuite !== undefined,
+        );
+        const result = await page.evaluate(() =>
+          (
+            globalThis as unknown as { peftjsAutogradSuite: { run(): Promise<AutogradSuiteReport> } }
+          ).peftjsAutogradSuite.run(),
+        );
+        return { report: result, consoleErrors: [...consoleMessages] };
+      },
+    ));
+  }, 120_000);
+
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it("runs on gpu.js's WebGL2 mode, never a software fallback", () => {
+    expect(report.mode).toBe("webgl2");
+    // The reason names the renderer (SwiftShader here, flagged as a software renderer): shown in the log.
+    console.info(`gpu backend: ${report.reason}`);
+    expect(report.reason).toContain('mode "webgl2"');
+  });
+
+  it("passes every case of the shared table at the case's tolerance for gpu", () => {
+    expect(report.results.map((result) => result.name)).toEqual(
+      gradientCheckCases.map((testCase) => testCase.name),
+    );
+    expect(report.results.every((result) => result.backend === "gpu")).toBe(true);
+    const worst = (key: "forwardError" | "gradientError") =>
+      Math.max(...report.results.map((result) => result[key]));
+    console.info(
+      `gradient checks on gpu (webgl2): ${report.results.length} table cases in ${Math.round(report.milliseconds)} ms, worst forward error ${worst("forwardError")}, worst gradient error ${worst("gradientError")} (relative)`,
+    );
+    expect(
+      report.results.filter((result) => !result.passed).map((result) => `${result.name}: ${result.failure}`),
+    ).toEqual([]);
+    for (const result of report.results) {
+      expect(result.leakedTensors).toBe(0);
+      expect(result.forwardError).toBeLessThanOrEqual(result.tolerance.forward);
+      expect(result.gradientError).toBeLessThanOrEqual(result.tolerance.gradient);
+    }
+  });
+
+  it("runs the scatter-type gradients (gather, max, clamp, crossEntropy), which read values back", () => {
+    for (const op of ["gather", "max", "clamp", "crossEntropy"]) {
+      const results = report.results.filter((result) => result.name.startsWith(op));
+      expect(results.length).toBeGreaterThan(0);
+      expect(results.every((result) => result.passed)).toBe(true);
+    }
+  });
+
+  it("computes every kernel on the gpu backend: no call fell back to js", () => {
+    expect(Object.keys(report.fallbacks).filter((key) => key.startsWith("gpu"))).toEqual([]);
+  });
+
+  it("logs no console errors", () => {
+    expect(consoleErrors).toEqual([]);
+  });
+});
