@@ -14,9 +14,10 @@
  */
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { gradientCheckCases } from "../../src/testing/index.js";
-import type { AutogradSuiteReport } from "./autograd-page/main.js";
+import { type GradientCheckResult, gradientCheckCases } from "../../src/testing/index.js";
+import type { AutogradSuite, AutogradSuiteReport, BinaryShapePair } from "./autograd-page/main.js";
 import {
   buildPage,
   chromiumExecutable,
@@ -55,25 +56,57 @@ async function buildAutogradPage(): Promise<string> {
   });
 }
 
+/**
+ * Random broadcasting shape pairs for the binary ops, drawn here as in the Node test's fast-check property (a
+ * result shape of rank ≤ 3; each operand drops some leading axes and sets some others to 1) and replayed in the
+ * page without shrinking: a failure names the pair.
+ */
+function sampleBinaryShapePairs(count: number): BinaryShapePair[] {
+  const operand = (shape: readonly number[]) =>
+    fc
+      .tuple(
+        fc.integer({ min: 0, max: shape.length }),
+        fc.array(fc.boolean(), { minLength: shape.length, maxLength: shape.length }),
+      )
+      .map(([dropped, ones]) =>
+        shape.slice(dropped).map((extent, axis) => (ones[axis + dropped] ? 1 : extent)),
+      );
+  const pair = fc
+    .array(fc.integer({ min: 1, max: 3 }), { minLength: 0, maxLength: 3 })
+    .chain((shape) => fc.tuple(operand(shape), operand(shape)));
+  const op = fc.constantFrom("add", "sub", "mul", "div") as fc.Arbitrary<BinaryShapePair["op"]>;
+  return fc
+    .sample(fc.tuple(pair, op), { numRuns: count, seed: 20261128 })
+    .map(([[aShape, bShape], name]) => ({ op: name, aShape, bShape }));
+}
+
+const binaryPairs = sampleBinaryShapePairs(40);
+
 describe.skipIf(chromiumMissing)("gradient checks on the gpu backend in headless Chromium (WebGL2)", () => {
   let server: StaticServer;
   let report: AutogradSuiteReport;
+  let binaryResults: GradientCheckResult[] = [];
   let consoleErrors: readonly string[] = [];
 
   beforeAll(async () => {
     server = await serveDirectory(await buildAutogradPage());
-    ({ report, consoleErrors } = await withChromiumPage(
+    ({ report, binaryResults, consoleErrors } = await withChromiumPage(
       { url: server.url },
       async ({ page, consoleMessages }) => {
         await page.waitForFunction(
           () => (globalThis as { peftjsAutogradSuite?: unknown }).peftjsAutogradSuite !== undefined,
         );
-        const result = await page.evaluate(() =>
-          (
-            globalThis as unknown as { peftjsAutogradSuite: { run(): Promise<AutogradSuiteReport> } }
-          ).peftjsAutogradSuite.run(),
+        const tableReport = await page.evaluate(() =>
+          (globalThis as unknown as { peftjsAutogradSuite: AutogradSuite }).peftjsAutogradSuite.run(),
         );
-        return { report: result, consoleErrors: [...consoleMessages] };
+        const pairResults = await page.evaluate(
+          (pairs) =>
+            (globalThis as unknown as { peftjsAutogradSuite: AutogradSuite }).peftjsAutogradSuite.runBinary(
+              pairs,
+            ),
+          binaryPairs,
+        );
+        return { report: tableReport, binaryResults: pairResults, consoleErrors: [...consoleMessages] };
       },
     ));
   }, 120_000);
@@ -107,6 +140,17 @@ describe.skipIf(chromiumMissing)("gradient checks on the gpu backend in headless
       expect(result.forwardError).toBeLessThanOrEqual(result.tolerance.forward);
       expect(result.gradientError).toBeLessThanOrEqual(result.tolerance.gradient);
     }
+  });
+
+  it(`passes ${binaryPairs.length} random broadcasting shape pairs of add, sub, mul and div`, () => {
+    expect(binaryResults).toHaveLength(binaryPairs.length);
+    expect(binaryResults.every((result) => result.backend === "gpu")).toBe(true);
+    console.info(
+      `broadcasting pairs on gpu (webgl2): worst gradient error ${Math.max(...binaryResults.map((result) => result.gradientError))} (relative)`,
+    );
+    expect(
+      binaryResults.filter((result) => !result.passed).map((result) => `${result.name}: ${result.failure}`),
+    ).toEqual([]);
   });
 
   it("runs the scatter-type gradients (gather, max, clamp, crossEntropy), which read values back", () => {

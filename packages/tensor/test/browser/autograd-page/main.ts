@@ -4,8 +4,14 @@
  * never takes WebGPU, whose reads are asynchronous only) and exposes the run on `window.peftjsAutogradSuite`
  * for the Node side to call through playwright.
  */
-import { backendStatus, listBackends, probeBackends } from "@peftjs/tensor";
-import { type GradientCheckResult, runGradientCheckSuite } from "@peftjs/tensor/testing";
+import { backendStatus, getBackend, listBackends, probeBackends, setBackend } from "@peftjs/tensor";
+import {
+  type BinaryGradientOp,
+  binaryGradientCase,
+  type GradientCheckResult,
+  runGradientCheck,
+  runGradientCheckSuite,
+} from "@peftjs/tensor/testing";
 
 /** A run of the table, as returned to Node. */
 export interface AutogradSuiteReport {
@@ -38,7 +44,25 @@ async function run(backend = "gpu"): Promise<AutogradSuiteReport> {
   };
 }
 
-const suite = { run };
+/** One broadcasting binary case: the op and its operand shapes (drawn by fast-check on the Node side). */
+export interface BinaryShapePair {
+  readonly op: BinaryGradientOp;
+  readonly aShape: readonly number[];
+  readonly bShape: readonly number[];
+}
+
+/** Runs `binaryGradientCase` for each pair on `backend` (default `"gpu"`), inputs seeded with 7 as in Node. */
+async function runBinary(pairs: readonly BinaryShapePair[], backend = "gpu"): Promise<GradientCheckResult[]> {
+  const previous = getBackend();
+  await setBackend(backend);
+  try {
+    return pairs.map(({ op, aShape, bShape }) => runGradientCheck(binaryGradientCase(op, aShape, bShape), 7));
+  } finally {
+    await setBackend(previous);
+  }
+}
+
+const suite = { run, runBinary };
 
 /** What the page exposes to the test. */
 export type AutogradSuite = typeof suite;
