@@ -1,11 +1,9 @@
 import type { Matrix } from "./matrix.js";
-
-/** One QR sweep's rotations: rotation t acts on rows first + t and first + t + 1, in order of t. */
-interface RotationChain {
-  readonly first: number;
-  readonly cosines: Float64Array;
-  readonly sines: Float64Array;
-}
+import {
+  createWasmRotationKernel,
+  type RotationChainView as RotationChain,
+  type WasmRotationKernel,
+} from "./wasm-rotation-kernel.js";
 
 /** Sweeps collected before they are applied together (see {@link RotationBatch}). */
 const batchLength = 16;
@@ -16,11 +14,20 @@ const batchLength = 16;
  * rows stays in cache (the wavefront idea of Van Zee, van de Geijn & Quintana-Ortí, 2011): the matrix is
  * streamed from memory once per batch instead of once per sweep. Within a chain, row first + t is final after
  * rotation t, so the running row stays in registers: one load and one store per element and rotation.
+ * Where WebAssembly SIMD is available the matrix is moved into WebAssembly memory and the same loop runs
+ * there (bit-identical results, see {@link createWasmRotationKernel}); {@link RotationBatch.matrix} is then a
+ * view on that memory, and callers must use it instead of the matrix they passed in.
  */
 export class RotationBatch {
+  /** The matrix the rotations update (the caller's, or its copy in WebAssembly memory). */
+  readonly matrix: Matrix;
   private readonly pending: RotationChain[] = [];
+  private readonly kernel: WasmRotationKernel | undefined;
 
-  constructor(private readonly matrix: Matrix) {}
+  constructor(matrix: Matrix) {
+    this.kernel = createWasmRotationKernel(matrix.data, matrix.rows, matrix.cols, batchLength);
+    this.matrix = this.kernel === undefined ? matrix : { ...matrix, data: this.kernel.data };
+  }
 
   /** Queues one sweep ([x; y] ← [c s; −s c]·[x; y] on consecutive row pairs); flushes when the batch is full. */
   add(first: number, cosines: Float64Array, sines: Float64Array): void {
@@ -34,6 +41,11 @@ export class RotationBatch {
     const { cols, data } = this.matrix;
     const chains = this.pending;
     let i = 0;
+    if (this.kernel !== undefined) {
+      this.kernel.rotate(chains);
+      // The kernel takes columns in pairs; an odd last column is left to the loops below.
+      i = cols - (cols % 2);
+    }
     for (; i + 3 < cols; i += 4) {
       for (const { first, cosines, sines } of chains) {
         let offset = first * cols + i;

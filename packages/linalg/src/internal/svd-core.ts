@@ -121,8 +121,8 @@ function tallSvd(a: Matrix): SvdFactors {
   for (let r = 0; r < n; r++) vtData[r * n + r] = 1;
   applyReflectorsToRows(vtData, n, n, rightReflectors, 1);
   const vt: Matrix = { rows: n, cols: n, data: vtData };
-  diagonalizeBidiagonal(diagonal, superDiagonal, ut, vt);
-  return sortDescending(diagonal, ut, vt);
+  const rotated = diagonalizeBidiagonal(diagonal, superDiagonal, ut, vt);
+  return sortDescending(diagonal, rotated.ut, rotated.vt);
 }
 
 /** Rotates rows `first` and `second` of a row-major matrix: [x; y] ← [c s; −s c]·[x; y]. */
@@ -141,12 +141,21 @@ function rotateRows(matrix: Matrix, first: number, second: number, cosine: numbe
 /**
  * Implicit-shift QR on the upper bidiagonal (d, e) until e vanishes (LINPACK dsvdc / Golub–Kahan): splits at
  * negligible e_k, chases out zero d_k, and otherwise performs a QR sweep with the Wilkinson-type shift from
- * the trailing 2 × 2 block. Left rotations update rows of Uᵀ, right rotations rows of Vᵀ.
+ * the trailing 2 × 2 block. Left rotations update rows of Uᵀ, right rotations rows of Vᵀ; returns the updated
+ * factors (possibly copies, see {@link RotationBatch.matrix}).
  */
-function diagonalizeBidiagonal(d: Float64Array, e: Float64Array, ut: Matrix, vt: Matrix): void {
+function diagonalizeBidiagonal(
+  d: Float64Array,
+  e: Float64Array,
+  originalUt: Matrix,
+  originalVt: Matrix,
+): { ut: Matrix; vt: Matrix } {
   const n = d.length;
-  const leftBatch = new RotationBatch(ut);
-  const rightBatch = new RotationBatch(vt);
+  const leftBatch = new RotationBatch(originalUt);
+  const rightBatch = new RotationBatch(originalVt);
+  // The batches may hold the factors in WebAssembly memory: every update goes through their matrices.
+  const ut = leftBatch.matrix;
+  const vt = rightBatch.matrix;
   // Rows deflated with a negative d are negated at the end: no later rotation touches a deflated row.
   const negate: number[] = [];
   const eps = 2 ** -52;
@@ -237,6 +246,7 @@ function diagonalizeBidiagonal(d: Float64Array, e: Float64Array, ut: Matrix, vt:
     const row = vt.data.subarray(k * vt.cols, (k + 1) * vt.cols);
     for (let i = 0; i < row.length; i++) row[i] = -(row[i] as number);
   }
+  return { ut, vt };
 }
 
 /** One implicit QR sweep on rows k..p−1 of the bidiagonal, shift from the trailing 2 × 2 of BᵀB. */
