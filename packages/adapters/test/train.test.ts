@@ -44,22 +44,24 @@ interface TrainingScenario {
   bf16?: boolean;
 }
 
-// PiSSA and OLoRA run in both modes, and the two must agree (last describe). pissa_patterns and pissa_niter_4
-// (whose randomized SVD cannot be recomputed, hence the required initialAdapter) run in overlay mode; pissa_bf16
-// on its bf16 residual, PEFT's setup.
+// Every PiSSA/OLoRA case runs on its residual (PEFT's setup, the issue's wording) and, except pissa_bf16, also in
+// overlay mode, and the two must agree (last describe); pissa_niter_4's randomized SVD cannot be recomputed,
+// hence its initialAdapter. pissa_bf16 trains on its bf16 residual only.
 const scenarios: TrainingScenario[] = [
   { caseName: "lora_default", placement: "plain" },
   { caseName: "lora_gaussian_rslora", placement: "plain" },
   { caseName: "pissa", placement: "overlay", init: "pissa" },
   { caseName: "pissa", placement: "residual" },
   { caseName: "pissa_patterns", placement: "overlay", init: "pissa" },
+  { caseName: "pissa_patterns", placement: "residual" },
   { caseName: "pissa_niter_4", placement: "overlay", init: "pissa_niter_4" },
+  { caseName: "pissa_niter_4", placement: "residual" },
   { caseName: "pissa_bf16", placement: "residual", bf16: true },
   { caseName: "olora", placement: "overlay", init: "olora" },
   { caseName: "olora", placement: "residual" },
 ];
 
-// The wasm backend when it is available (~3.5× faster than js here: the whole file takes ~15 s instead of ~55 s
+// The wasm backend when it is available (~5× faster than js here: the whole file takes ~13 s instead of ~75 s
 // on two busy cores), js otherwise; the bounds below hold on both (the measured numbers quoted are js, wasm's
 // are within a factor 2.5 of them, except olora's trained deltas, quoted for both).
 let initialBackend: string;
@@ -250,23 +252,26 @@ describe.each(scenarios)("training $caseName ($placement) through LoraModel", (s
 
 // Overlay (W·x − s·B₀A₀·x + s·B·A·x on the original base) and residual (PEFT's W_res·x + s·B·A·x) are the same
 // function up to float32 rounding, so their training runs must agree at least as closely as either matches PEFT.
-describe.each(["pissa", "olora"])("%s: overlay and residual training agree", (caseName) => {
-  it("gives the same losses and trained deltas in both modes", () => {
-    const overlay = results.get(`${caseName}/overlay`)!;
-    const residual = results.get(`${caseName}/residual`)!;
-    expect(overlay).toBeDefined();
-    expect(residual).toBeDefined();
-    // PiSSA: measured ≤ 1.8e-7 in the losses and ≤ 2.9e-6 relative in the deltas; bounds 1e-5 and 1e-4.
-    // OLoRA amplifies the rounding difference as it amplifies thread-count differences in PEFT (see above):
-    // measured 3.3e-7 / 1.6e-5 (js), 1.5e-5 / 7.0e-4 (wasm); bounds 1e-4 and 5e-3, its bounds against PEFT.
-    const [lossBound, deltaBound] = caseName === "olora" ? [1e-4, 5e-3] : [1e-5, 1e-4];
-    for (let step = 0; step < overlay.losses.length; step++) {
-      const difference = Math.abs((overlay.losses[step] as number) - (residual.losses[step] as number));
-      expect(difference, `step ${step}`).toBeLessThan(lossBound);
-    }
-    for (const [moduleName, delta] of residual.deltas) {
-      const error = relativeFrobenius(overlay.deltas.get(moduleName)!.data, delta.data);
-      expect(error, moduleName).toBeLessThan(deltaBound);
-    }
-  });
-});
+describe.each(["pissa", "pissa_patterns", "pissa_niter_4", "olora"])(
+  "%s: overlay and residual training agree",
+  (caseName) => {
+    it("gives the same losses and trained deltas in both modes", () => {
+      const overlay = results.get(`${caseName}/overlay`)!;
+      const residual = results.get(`${caseName}/residual`)!;
+      expect(overlay).toBeDefined();
+      expect(residual).toBeDefined();
+      // PiSSA cases: measured ≤ 3.6e-7 in the losses and ≤ 1.7e-5 relative in the deltas; bounds 1e-5 and 1e-4.
+      // OLoRA amplifies the rounding difference as it amplifies thread-count differences in PEFT (see above):
+      // measured 3.3e-7 / 1.6e-5 (js), 1.5e-5 / 7.0e-4 (wasm); bounds 1e-4 and 5e-3, its bounds against PEFT.
+      const [lossBound, deltaBound] = caseName === "olora" ? [1e-4, 5e-3] : [1e-5, 1e-4];
+      for (let step = 0; step < overlay.losses.length; step++) {
+        const difference = Math.abs((overlay.losses[step] as number) - (residual.losses[step] as number));
+        expect(difference, `step ${step}`).toBeLessThan(lossBound);
+      }
+      for (const [moduleName, delta] of residual.deltas) {
+        const error = relativeFrobenius(overlay.deltas.get(moduleName)!.data, delta.data);
+        expect(error, moduleName).toBeLessThan(deltaBound);
+      }
+    });
+  },
+);
