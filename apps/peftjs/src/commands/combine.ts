@@ -1,7 +1,11 @@
 import { type CombinationType, combineAdapters } from "@peftjs/adapters";
-import { savePeftAdapter } from "@peftjs/adapters/node";
 import { CliUsageError } from "../cli-error.js";
-import { isInitAdapterForConversion, isUnconverted, readAdapterFolder } from "../lib/adapter-files.js";
+import {
+  isInitAdapterForConversion,
+  isUnconverted,
+  readAdapterFolder,
+  saveAdapterFolder,
+} from "../lib/adapter-files.js";
 import { optionalInteger, pathWithWeight, requiredString, stringList } from "../lib/cli-options.js";
 import { writeOutputFolder } from "../lib/output-folder.js";
 import { style } from "../terminal.js";
@@ -74,7 +78,7 @@ Runs on the CPU in float32/float64 (no --backend).`,
       specs.map((spec) => spec.weight),
       { type: method, svdRank: rank },
     );
-    const written = await writeOutputFolder(outDir, (folder) => savePeftAdapter(folder, result.adapter));
+    const written = await writeOutputFolder(outDir, (folder) => saveAdapterFolder(folder, result.adapter));
     const report: CombineReport = {
       out: written,
       method,

@@ -1,7 +1,6 @@
 import { convertToLora, recompressAdapter } from "@peftjs/adapters";
-import { savePeftAdapter } from "@peftjs/adapters/node";
 import { CliUsageError } from "../cli-error.js";
-import { isUnconverted, readAdapterFolder } from "../lib/adapter-files.js";
+import { isUnconverted, readAdapterFolder, saveAdapterFolder } from "../lib/adapter-files.js";
 import { optionalInteger, requiredString } from "../lib/cli-options.js";
 import { writeOutputFolder } from "../lib/output-folder.js";
 import { style } from "../terminal.js";
@@ -67,7 +66,7 @@ Runs on the CPU in float32/float64 (no --backend).`,
         maxRelativeError: result.report.maxRelativeError,
       };
     }
-    const written = await writeOutputFolder(outDir, (folder) => savePeftAdapter(folder, adapter));
+    const written = await writeOutputFolder(outDir, (folder) => saveAdapterFolder(folder, adapter));
     const report: ConvertReport = {
       out: written,
       from: String(trained.config.init_lora_weights),

@@ -1,9 +1,8 @@
 import { LoraModel, withLoraConfig } from "@peftjs/adapters";
-import { savePeftAdapter } from "@peftjs/adapters/node";
 import { adapterRecordFromMetadata } from "@peftjs/state";
 import { setBackend } from "@peftjs/tensor";
 import { CliUsageError } from "../cli-error.js";
-import { isUnconverted } from "../lib/adapter-files.js";
+import { isUnconverted, saveAdapterFolder } from "../lib/adapter-files.js";
 import { loadBaseModel, writeModelFolder } from "../lib/base-model.js";
 import { modelDirectory, optionalInteger, optionalString, requiredString } from "../lib/cli-options.js";
 import { loraConfigFromFlags, loraFlagHelp, loraFlagOptions } from "../lib/lora-flags.js";
@@ -79,7 +78,7 @@ ${loraFlagHelp}
       adapter = { ...adapter, config: withLoraConfig(adapter.config, { init_lora_weights: true }) };
     const record = adapterRecordFromMetadata(adapter.metadata);
     const written = await writeOutputFolder(outDir, async (folder) => {
-      await savePeftAdapter(folder, adapter);
+      await saveAdapterFolder(folder, adapter, !movesBase);
       if (residualOut !== undefined) {
         await writeOutputFolder(residualOut, async (residualFolder) => {
           await writeModelFolder(residualFolder, base.configJson, lora.store.toRawTensors());

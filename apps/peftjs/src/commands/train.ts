@@ -1,11 +1,17 @@
 import { resolve } from "node:path";
-import { INIT_SEED_METADATA_KEY, type LoraAdapter, LoraModel } from "@peftjs/adapters";
-import { savePeftAdapter } from "@peftjs/adapters/node";
+import { INIT_SEED_METADATA_KEY, type LoraAdapter, LoraModel, withLoraConfig } from "@peftjs/adapters";
 import { writeJsonFileAtomic } from "@peftjs/io/node";
 import { AdamW, train } from "@peftjs/models";
 import { getBackend, setBackend } from "@peftjs/tensor";
 import { CliUsageError } from "../cli-error.js";
-import { adapterRecordOf, attachAdapter, readAdapterFolder, withRecord } from "../lib/adapter-files.js";
+import {
+  adapterRecordOf,
+  attachAdapter,
+  isInitAdapterForConversion,
+  readAdapterFolder,
+  saveAdapterFolder,
+  withRecord,
+} from "../lib/adapter-files.js";
 import { loadBaseModel } from "../lib/base-model.js";
 import {
   modelDirectory,
@@ -159,6 +165,12 @@ ${loraFlagHelp}
     });
     progress.finish();
     let trained = lora.getAdapter("default");
+    if (source !== undefined && isInitAdapterForConversion(source)) {
+      // An init adapter trained on its residual base (as plain LoRA there) is now what PEFT calls an
+      // unconverted adapter: its config names the method again (in overlay mode it already does).
+      const method = adapterRecordOf(source).initMethod;
+      trained = { ...trained, config: withLoraConfig(trained.config, { init_lora_weights: method }) };
+    }
     // The adapter belongs to this base: record its fingerprint when the source had none (PEFT files), and
     // keep the init seed a reload of an unconverted randomized-SVD init needs.
     const seedOfSource = source?.metadata[INIT_SEED_METADATA_KEY];
@@ -183,7 +195,7 @@ ${loraFlagHelp}
       seed,
     };
     await writeOutputFolder(outDir, async (folder) => {
-      await savePeftAdapter(folder, trained);
+      await saveAdapterFolder(folder, trained);
       if (logPath !== undefined) await writeJsonFileAtomic(logPath, log);
     });
     if (values.json) {

@@ -116,7 +116,7 @@ export function verifyAdapter(
   }
   // The same checks as a load: the recorded fingerprint (overlay mode needs the original base) or, for files
   // without one, the subspace test that tells the original base from a residual.
-  const placement = placementOf(adapter);
+  const placement = placementOf(adapter, fingerprint);
   const lora = LoraModel.create(base.model, { store: base.store });
   lora.loadAdapter("adapter", placement.adapter, { ...placement.options, mode: "overlay", seed: 0 });
   lora.unload();

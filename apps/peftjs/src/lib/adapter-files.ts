@@ -7,12 +7,13 @@ import {
   loraConfigToJson,
   withLoraConfig,
 } from "@peftjs/adapters";
-import { loadPeftAdapter } from "@peftjs/adapters/node";
+import { loadPeftAdapter, savePeftAdapter } from "@peftjs/adapters/node";
 import {
   type AdapterRecord,
   adapterRecordFromMetadata,
   adapterRecordToMetadata,
   deriveAdapterRecord,
+  type Fingerprint,
   initMethodMutatesBase,
 } from "@peftjs/state";
 import { CliUsageError } from "../cli-error.js";
@@ -46,17 +47,34 @@ export function isInitAdapterForConversion(adapter: LoraAdapter): boolean {
 }
 
 /**
- * How an adapter file is placed on a `LoraModel` so that it computes what it was trained for on the ORIGINAL
- * base: a `peftjs init` adapter (A₀/B₀ saved with `init_lora_weights: true`) gets its method back and is its
- * own init adapter, so it sits in overlay mode (W − s·B₀A₀ + s·BA with B = B₀, A = A₀: the original model)
- * and trains as PiSSA/OLoRA; every other adapter is loaded as it is.
+ * Saves an adapter folder as PEFT's `save_pretrained` does, which writes `inference_mode: true` (PEFT's
+ * PiSSA/OLoRA init adapters, `adapter_init/`, say false: pass `inferenceMode` to match them).
  */
-export function placementOf(adapter: LoraAdapter): {
-  adapter: LoraAdapter;
-  options: AdapterPlacementOptions;
-} {
+export async function saveAdapterFolder(
+  folder: string,
+  adapter: LoraAdapter,
+  inferenceMode = true,
+): Promise<void> {
+  await savePeftAdapter(folder, {
+    ...adapter,
+    config: withLoraConfig(adapter.config, { inference_mode: inferenceMode }),
+  });
+}
+
+/**
+ * How an adapter file is placed on a `LoraModel` whose base has fingerprint `baseFingerprint`. A `peftjs init`
+ * adapter (A₀/B₀ saved with `init_lora_weights: true`) on its recorded residual base is plain LoRA there (as
+ * PEFT loads it); on any other base it gets its method back and is its own init adapter, so it sits in overlay
+ * mode (W − s·B₀A₀ + s·BA with B = B₀, A = A₀: the original model) and trains as PiSSA/OLoRA. Every other
+ * adapter is loaded as it is.
+ */
+export function placementOf(
+  adapter: LoraAdapter,
+  baseFingerprint: Fingerprint,
+): { adapter: LoraAdapter; options: AdapterPlacementOptions } {
   if (!isInitAdapterForConversion(adapter)) return { adapter, options: {} };
   const record = adapterRecordOf(adapter);
+  if (record.residualBaseFingerprint === baseFingerprint) return { adapter, options: {} };
   const restored = {
     ...adapter,
     config: withLoraConfig(adapter.config, { init_lora_weights: record.initMethod }),
@@ -85,7 +103,7 @@ export function attachAdapter(
   adapter: LoraAdapter,
   options: { activate: boolean; weight?: number },
 ): void {
-  const placement = placementOf(adapter);
+  const placement = placementOf(adapter, lora.store.modelFingerprint());
   lora.loadAdapter(name, weightedAdapter(placement.adapter, options.weight ?? 1), {
     ...placement.options,
     activate: options.activate,
