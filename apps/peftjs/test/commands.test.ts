@@ -270,6 +270,31 @@ describe("peftjs init", () => {
       /already exists and is not empty/,
     );
     expectNoOutput(target);
+    // A failure in the middle of writing: the adapter is already in the temporary folder when the residual
+    // folder is refused; the temporary folder goes, nothing appears at --out.
+    expectUserError(
+      peftjs(
+        "init",
+        "--model",
+        "embedded",
+        "--method",
+        "pissa",
+        "--out",
+        target,
+        "--residual-out",
+        out,
+        "--backend",
+        "js",
+      ),
+      "init",
+      /already exists and is not empty/,
+    );
+    expectNoOutput(target);
+    expectUserError(
+      peftjs("combine", "--adapter", `${out}:1`, "--method", "cat", "--out", target),
+      "combine",
+      /unconverted "pissa" init adapter/,
+    );
   });
 });
 

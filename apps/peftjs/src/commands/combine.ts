@@ -1,6 +1,7 @@
 import { type CombinationType, combineAdapters } from "@peftjs/adapters";
 import { CliUsageError } from "../cli-error.js";
 import {
+  adapterRecordOf,
   isInitAdapterForConversion,
   isUnconverted,
   readAdapterFolder,
@@ -68,7 +69,7 @@ Runs on the CPU in float32/float64 (no --backend).`,
       const adapter = await readAdapterFolder(spec.path);
       if (isUnconverted(adapter) || isInitAdapterForConversion(adapter)) {
         throw new CliUsageError(
-          `--adapter ${spec.path} is an unconverted ${JSON.stringify(adapter.config.init_lora_weights)} adapter that only fits a residual base; convert it with "peftjs convert" first`,
+          `--adapter ${spec.path} is an unconverted ${JSON.stringify(adapterRecordOf(adapter).initMethod)} ${isUnconverted(adapter) ? "adapter" : "init adapter"} that only fits a residual base; convert it with "peftjs convert" first`,
         );
       }
       adapters.push(adapter);
