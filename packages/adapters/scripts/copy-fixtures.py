@@ -54,6 +54,7 @@ for case in cases:
     base = os.path.join("peft", case)
     copy(os.path.join(base, "case.json"))
     copy(os.path.join(base, "deltas.safetensors"))
+    copy(os.path.join(base, "grads_step0.safetensors"))
     for folder in ["adapter_init", "adapter_trained", "adapter_converted"]:
         if os.path.isdir(os.path.join(source, base, folder)):
             copy(os.path.join(base, folder, "adapter_config.json"))
