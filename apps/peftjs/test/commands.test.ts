@@ -369,6 +369,86 @@ describe("peftjs train", () => {
     expect(adapter.metadata["peftjs.base_fingerprint"]).toBe(embeddedFingerprint);
   });
 
+  it("reproduces PEFT's PiSSA training losses from peftjs init's adapter on PEFT's batch", async () => {
+    const reference = await readJsonFile<{ losses: number[] }>(pissa("training.json"));
+    const report = peftjsJson<{ losses: number[] }>(
+      "train",
+      "--model",
+      "embedded",
+      "--adapter",
+      join(work, "init-pissa"),
+      "--data",
+      pissa("training.safetensors"),
+      "--steps",
+      "5",
+      "--lr",
+      "5e-3",
+      "--eps",
+      "1e-6",
+      "--weight-decay",
+      "0",
+      "--out",
+      join(work, "train-peft-batch"),
+      "--backend",
+      "js",
+    );
+    // Our exact SVD gives A₀/B₀ up to signs of singular pairs, which Adam's trajectory does not see; the
+    // rest is float32 rounding (overlay vs residual). 1e-4 absolute, the fixture README's tolerance
+    // (measured 3e-6).
+    report.losses.forEach((loss, step) => {
+      expect(Math.abs(loss - (reference.losses[step] as number))).toBeLessThan(1e-4);
+    });
+  });
+
+  it("continues PEFT's unconverted PiSSA adapter with its adapter_init as --initial", async () => {
+    const out = join(work, "train-with-initial");
+    const report = peftjsJson<{ losses: number[] }>(
+      "train",
+      "--model",
+      "embedded",
+      "--adapter",
+      pissa("adapter_trained"),
+      "--initial",
+      pissa("adapter_init"),
+      "--data",
+      pissa("training.safetensors"),
+      "--steps",
+      "1",
+      "--lr",
+      "5e-3",
+      "--out",
+      out,
+      "--backend",
+      "js",
+    );
+    // Step 0's loss is that of PEFT's trained model (A₀/B₀ from adapter_init as the overlay correction) on
+    // its training batch: PEFT's loss after its 20 steps, within the 1e-4 of the losses above.
+    const reference = await readJsonFile<{ loss_after_training: number }>(pissa("training.json"));
+    expect(Math.abs((report.losses[0] as number) - reference.loss_after_training)).toBeLessThan(1e-4);
+    expect((await loadPeftAdapter(out)).config.init_lora_weights).toBe("pissa");
+    expectUserError(
+      peftjs(
+        "train",
+        "--model",
+        "embedded",
+        "--adapter",
+        loraTrained,
+        "--initial",
+        pissa("adapter_init"),
+        "--data",
+        evalBatch,
+        "--steps",
+        "1",
+        "--lr",
+        "1e-3",
+        "--out",
+        join(work, "train-initial-refused"),
+      ),
+      "train",
+      /--initial applies to an unconverted PiSSA\/OLoRA --adapter/,
+    );
+  });
+
   it("trains a new LoRA on .jsonl text with PEFT's lora_default layout", async () => {
     const data = join(work, "stories.jsonl");
     writeFileSync(
@@ -641,6 +721,40 @@ describe("peftjs merge", () => {
       "js",
     );
     expect(zero.fingerprint).toBe(embeddedFingerprint);
+  });
+
+  it("gives a merged lm_head its own tensor and unties it from the embedding", async () => {
+    const adapter = join(work, "lm-head-lora");
+    const trained = peftjs(
+      "train",
+      "--model",
+      "embedded",
+      "--method",
+      "lora",
+      "--target",
+      "lm_head",
+      "--data",
+      evalBatch,
+      "--steps",
+      "1",
+      "--lr",
+      "1e-2",
+      "--out",
+      adapter,
+      "--backend",
+      "js",
+    );
+    expect(trained.code, trained.stderr).toBe(0);
+    const out = join(work, "merged-lm-head");
+    peftjsJson("merge", "--model", "embedded", "--adapter", adapter, "--out", out, "--backend", "js");
+    expect((await tensorsOf(join(out, "model.safetensors"))).get("lm_head.weight")?.shape).toEqual([512, 64]);
+    expect(
+      (await readJsonFile<{ tie_word_embeddings: boolean }>(join(out, "config.json"))).tie_word_embeddings,
+    ).toBe(false);
+    const merged = await computedLogits("--model", out);
+    const adapted = await computedLogits("--model", "embedded", "--adapter", adapter);
+    expect(maxAbsDifference(merged, await referenceLogits("base_original"))).toBeGreaterThan(1e-3);
+    expect(maxAbsDifference(merged, adapted)).toBeLessThan(logitTolerance);
   });
 
   it("fails with exit 1 and no output for a missing adapter, a bad dtype and an adapter on the wrong base", () => {

@@ -77,11 +77,22 @@ Options:
       names.push(name);
     }
     const merged = lora.mergeAndUnload(names);
-    for (const tensor of merged.values()) tensor.dispose();
     const tensors = lora.store.toRawTensors();
+    let configJson = base.configJson;
+    for (const [moduleName, weight] of merged) {
+      const key = `${moduleName}.weight`;
+      if (!tensors.has(key)) {
+        // A module without its own tensor in the file: lm_head tied to the embedding. Merging an adapter
+        // into it gives it its own weight, so the written model unties them.
+        const values = weight.toFloat32Array();
+        tensors.set(key, { dtype: "F32", shape: [...weight.shape], data: new Uint8Array(values.buffer) });
+        configJson = { ...configJson, tie_word_embeddings: false };
+      }
+      weight.dispose();
+    }
     let fingerprint = "";
     const written = await writeOutputFolder(outDir, async (folder) => {
-      fingerprint = await writeModelFolder(folder, base.configJson, tensors, dtype);
+      fingerprint = await writeModelFolder(folder, configJson, tensors, dtype);
     });
     const report: MergeReport = {
       out: written,

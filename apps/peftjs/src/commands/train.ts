@@ -8,6 +8,7 @@ import {
   adapterRecordOf,
   attachAdapter,
   isInitAdapterForConversion,
+  isUnconverted,
   readAdapterFolder,
   saveAdapterFolder,
   withRecord,
@@ -58,7 +59,7 @@ function parseBetas(text: string | undefined): [number, number] | undefined {
 /** `peftjs train`: fine-tunes an adapter on a text or token file with AdamW and saves it in PEFT's layout. */
 export const trainCommand: Command = {
   summary: "fine-tune an adapter (new or from a folder) on text or token ids; PEFT folder out",
-  help: `Usage: peftjs train --model DIR (--adapter DIR | --method NAME [adapter flags]) --data FILE
+  help: `Usage: peftjs train --model DIR (--adapter DIR [--initial DIR] | --method NAME [adapter flags]) --data FILE
                     --steps N --lr X [--eps E] [--betas B1,B2] [--weight-decay W] [--batch B] [--seq T]
                     [--seed S] [--log FILE.json] --out DIR [--backend NAME] [--json]
 
@@ -76,6 +77,8 @@ Data (--data):
 Options:
   --model DIR       base model folder, or "embedded" (stories260K)
   --adapter DIR     start from this adapter folder (e.g. from "peftjs init"; PiSSA init adapters train as PiSSA)
+  --initial DIR     with an unconverted PiSSA/OLoRA --adapter (PEFT's adapter_trained): its init adapter
+                    (adapter_init), whose A₀/B₀ are used as they are instead of re-running the init
 ${loraFlagHelp}
   --data FILE       training data (see above)
   --steps N         optimisation steps
@@ -93,6 +96,7 @@ ${loraFlagHelp}
   options: {
     model: { type: "string" },
     adapter: { type: "string" },
+    initial: { type: "string" },
     ...loraFlagOptions,
     data: { type: "string" },
     steps: { type: "string" },
@@ -118,6 +122,10 @@ ${loraFlagHelp}
       );
     }
     const config = adapterDir === undefined ? loraConfigFromFlags(values, modelDir) : undefined;
+    const initialDir = optionalString(values, "initial");
+    if (initialDir !== undefined && adapterDir === undefined) {
+      throw new CliUsageError("--initial goes with --adapter (an unconverted PiSSA/OLoRA adapter)");
+    }
     const dataPath = requiredString(values, "data");
     const steps = requiredInteger(values, "steps", { min: 1 });
     const learningRate = requiredNumber(values, "lr", { min: 0 });
@@ -142,7 +150,18 @@ ${loraFlagHelp}
     let source: LoraAdapter | undefined;
     if (adapterDir !== undefined) {
       source = await readAdapterFolder(adapterDir);
-      attachAdapter(lora, "default", source, { activate: true });
+      if (initialDir !== undefined && !isUnconverted(source)) {
+        throw new CliUsageError(
+          `--initial applies to an unconverted PiSSA/OLoRA --adapter, but ${adapterDir} says init_lora_weights ${JSON.stringify(source.config.init_lora_weights)}`,
+        );
+      }
+      if (initialDir === undefined) attachAdapter(lora, "default", source, { activate: true });
+      else {
+        // PEFT's unconverted adapter with its adapter_init: A₀/B₀ are the frozen correction as they are
+        // (no init re-run, so pissa_niter_K needs no seed).
+        const initialAdapter = await readAdapterFolder(initialDir, "initial");
+        lora.loadAdapter("default", source, { initialAdapter, activate: true });
+      }
     } else {
       lora.addAdapter("default", config!, { seed });
     }
