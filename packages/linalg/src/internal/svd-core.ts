@@ -1,8 +1,9 @@
 import { ConvergenceError } from "../errors.js";
-import { applyReflectorsToRows, makeReflector, type Reflector } from "./householder.js";
+import { bidiagonalize, bidiagonalReflectorElements } from "./bidiagonalize.js";
 import { type Matrix, multiplyMatrices, transposeMatrix } from "./matrix.js";
-import { formTransposedQ, householderQr } from "./qr-core.js";
-import { RotationBatch } from "./rotation-batch.js";
+import { householderQr } from "./qr-core.js";
+import { batchCoefficientElements, batchLength, RotationBatch } from "./rotation-batch.js";
+import { createSvdKernels } from "./svd-kernels.js";
 
 /**
  * A thin SVD A = U·diag(s)·Vᵀ in float64 with both factors stored as rows: `ut` is Uᵀ (k × m) and `vt` is
@@ -35,94 +36,32 @@ export function thinSvd(a: Matrix): SvdFactors {
   return tallSvd(a);
 }
 
-/** SVD of m × n with m ≥ n. */
+/** SVD of m × n with m ≥ n, every array on one kernel heap (WebAssembly memory where available). */
 function tallSvd(a: Matrix): SvdFactors {
   const { rows: m, cols: n } = a;
-  const work = new Float64Array(a.data);
-  const diagonal = new Float64Array(n);
-  const superDiagonal = new Float64Array(n);
-  const leftReflectors: Reflector[] = [];
-  const rightReflectors: Reflector[] = [];
-  const w = new Float64Array(n);
-  for (let j = 0; j < n; j++) {
-    // Left reflector: zero column j below the diagonal.
-    const columnValues = new Float64Array(m - j);
-    for (let i = 0; i < m - j; i++) columnValues[i] = work[(j + i) * n + j] as number;
-    const left = makeReflector(columnValues);
-    leftReflectors.push(left);
-    diagonal[j] = left.beta;
-    const start = j + 1;
-    const width = n - start;
-    if (width === 0) break;
-    const leftVector = left.vector;
-    const leftTau = left.tau;
-    // w = vᵀ·A[j:, j+1:], accumulated row by row.
-    w.fill(0, 0, width);
-    if (leftTau !== 0) {
-      // Two rows per pass over w.
-      let i = 0;
-      for (; i + 1 < leftVector.length; i += 2) {
-        const v0 = leftVector[i] as number;
-        const v1 = leftVector[i + 1] as number;
-        const offset0 = (j + i) * n + start;
-        const offset1 = offset0 + n;
-        for (let c = 0; c < width; c++) {
-          w[c] = (w[c] as number) + v0 * (work[offset0 + c] as number) + v1 * (work[offset1 + c] as number);
-        }
-      }
-      if (i < leftVector.length) {
-        const vi = leftVector[i] as number;
-        const offset = (j + i) * n + start;
-        for (let c = 0; c < width; c++) w[c] = (w[c] as number) + vi * (work[offset + c] as number);
-      }
-      const rowJ = j * n + start;
-      for (let c = 0; c < width; c++)
-        work[rowJ + c] = (work[rowJ + c] as number) - leftTau * (w[c] as number);
-    }
-    let right: Reflector | undefined;
-    if (j < n - 2) {
-      // Right reflector: zero row j right of the superdiagonal.
-      right = makeReflector(work.slice(j * n + start, j * n + n));
-      rightReflectors.push(right);
-      superDiagonal[j] = right.beta;
-    } else {
-      superDiagonal[j] = work[j * n + start] as number;
-    }
-    // One pass over rows j+1..m−1: finish the left update, then apply the right reflector to the same row.
-    const rightVector = right?.vector;
-    const rightTau = right?.tau ?? 0;
-    for (let i = j + 1; i < m; i++) {
-      const offset = i * n + start;
-      const factor = leftTau * (leftVector[i - j] as number);
-      if (rightVector === undefined || rightTau === 0) {
-        if (factor !== 0) {
-          for (let c = 0; c < width; c++)
-            work[offset + c] = (work[offset + c] as number) - factor * (w[c] as number);
-        }
-        continue;
-      }
-      // Left update and the dot product with the right vector in the same sweep over the row.
-      let dot = 0;
-      for (let c = 0; c < width; c++) {
-        const value = (work[offset + c] as number) - factor * (w[c] as number);
-        work[offset + c] = value;
-        dot += value * (rightVector[c] as number);
-      }
-      const scaled = rightTau * dot;
-      if (scaled !== 0) {
-        for (let c = 0; c < width; c++) {
-          work[offset + c] = (work[offset + c] as number) - scaled * (rightVector[c] as number);
-        }
-      }
-    }
-  }
-  const ut = formTransposedQ(leftReflectors, m, n);
-  const vtData = new Float64Array(n * n);
-  for (let r = 0; r < n; r++) vtData[r * n + r] = 1;
-  applyReflectorsToRows(vtData, n, n, rightReflectors, 1);
-  const vt: Matrix = { rows: n, cols: n, data: vtData };
-  const rotated = diagonalizeBidiagonal(diagonal, superDiagonal, ut, vt);
-  return sortDescending(diagonal, rotated.ut, rotated.vt);
+  // Heap layout: A (m·n, overwritten), Uᵀ (n·m), Vᵀ (n·n), scratch (n), reflector vectors, the (cos, sin)
+  // pairs of the two rotation batches (chains have at most n − 1 rotations).
+  const work = 0;
+  const ut = work + m * n;
+  const vt = ut + n * m;
+  const scratch = vt + n * n;
+  const reflectors = scratch + n;
+  const leftCoefficients = reflectors + bidiagonalReflectorElements(m, n);
+  const rightCoefficients = leftCoefficients + batchCoefficientElements(n);
+  const kernels = createSvdKernels(rightCoefficients + batchCoefficientElements(n), batchLength);
+  kernels.heap.set(a.data, work);
+  const { diagonal, superDiagonal } = bidiagonalize(kernels, m, n, { work, ut, vt, scratch, reflectors });
+  const utMatrix: Matrix = { rows: n, cols: m, data: kernels.heap.subarray(ut, ut + n * m) };
+  const vtMatrix: Matrix = { rows: n, cols: n, data: kernels.heap.subarray(vt, vt + n * n) };
+  diagonalizeBidiagonal(
+    diagonal,
+    superDiagonal,
+    utMatrix,
+    vtMatrix,
+    new RotationBatch(kernels, ut, m, leftCoefficients),
+    new RotationBatch(kernels, vt, n, rightCoefficients),
+  );
+  return sortDescending(diagonal, utMatrix, vtMatrix);
 }
 
 /** Rotates rows `first` and `second` of a row-major matrix: [x; y] ← [c s; −s c]·[x; y]. */
@@ -141,21 +80,18 @@ function rotateRows(matrix: Matrix, first: number, second: number, cosine: numbe
 /**
  * Implicit-shift QR on the upper bidiagonal (d, e) until e vanishes (LINPACK dsvdc / Golub–Kahan): splits at
  * negligible e_k, chases out zero d_k, and otherwise performs a QR sweep with the Wilkinson-type shift from
- * the trailing 2 × 2 block. Left rotations update rows of Uᵀ, right rotations rows of Vᵀ; returns the updated
- * factors (possibly copies, see {@link RotationBatch.matrix}).
+ * the trailing 2 × 2 block. Left rotations update rows of Uᵀ, right rotations rows of Vᵀ (the batches hold the
+ * same matrices on the kernel heap; sweeps are queued there, the rare chases of a zero d_k go directly).
  */
 function diagonalizeBidiagonal(
   d: Float64Array,
   e: Float64Array,
-  originalUt: Matrix,
-  originalVt: Matrix,
-): { ut: Matrix; vt: Matrix } {
+  ut: Matrix,
+  vt: Matrix,
+  leftBatch: RotationBatch,
+  rightBatch: RotationBatch,
+): void {
   const n = d.length;
-  const leftBatch = new RotationBatch(originalUt);
-  const rightBatch = new RotationBatch(originalVt);
-  // The batches may hold the factors in WebAssembly memory: every update goes through their matrices.
-  const ut = leftBatch.matrix;
-  const vt = rightBatch.matrix;
   // Rows deflated with a negative d are negated at the end: no later rotation touches a deflated row.
   const negate: number[] = [];
   const eps = 2 ** -52;
@@ -246,7 +182,6 @@ function diagonalizeBidiagonal(
     const row = vt.data.subarray(k * vt.cols, (k + 1) * vt.cols);
     for (let i = 0; i < row.length; i++) row[i] = -(row[i] as number);
   }
-  return { ut, vt };
 }
 
 /** One implicit QR sweep on rows k..p−1 of the bidiagonal, shift from the trailing 2 × 2 of BᵀB. */
