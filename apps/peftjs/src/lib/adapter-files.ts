@@ -110,7 +110,7 @@ export function attachAdapter(
   });
 }
 
-/** The adapter with its record's base fingerprint set (when it had none) and extra metadata entries. */
+/** The adapter with `changes` applied to its record (its `peftjs.*` metadata) and extra metadata entries added. */
 export function withRecord(
   adapter: LoraAdapter,
   changes: Partial<AdapterRecord>,
