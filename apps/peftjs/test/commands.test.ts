@@ -1037,4 +1037,14 @@ describe("every new command", () => {
       expect(result.stdout).toContain(`Usage: peftjs ${command}`);
     }
   });
+
+  it("refuses an unknown --backend with exit 1 on every command that computes", () => {
+    for (const command of ["init", "train", "merge", "logits", "generate", "verify"]) {
+      expectUserError(
+        peftjs(command, "--backend", "cuda"),
+        command,
+        /--backend cuda is not one of auto, js, wasm, gpu/,
+      );
+    }
+  });
 });
