@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -7,7 +7,7 @@ import { loadPeftAdapter, savePeftAdapter } from "@peftjs/adapters/node";
 import { type RawTensor, toFloat32 } from "@peftjs/io";
 import { readJsonFile, readSafetensorsFile } from "@peftjs/io/node";
 import { loadLlama } from "@peftjs/models/node";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 // End-to-end tests of the commands that compute or write: each spawns the built command line
 // (`node dist/cli.js`, so run `pnpm build` first) on the PEFT fixtures in test/fixtures/ (see its README) and
@@ -114,6 +114,7 @@ export async function normalizedAdapterConfig(folder: string): Promise<Record<st
 }
 
 const work = mkdtempSync(join(tmpdir(), "peftjs-commands-"));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
 const pissa = (name: string) => fixture(`peft/pissa/${name}`);
 const loraTrained = fixture("peft/lora_default/adapter_trained");
 const evalBatch = pissa("io.safetensors");
