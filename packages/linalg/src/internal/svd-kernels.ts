@@ -59,7 +59,13 @@ export function createSvdKernels(elements: number, chains: number): SvdKernels {
   if (module === null || totalBytes > maximumWasmBytes) {
     return javascriptKernels(new Float64Array(elements), new Int32Array(chains * 3));
   }
-  const memory = new WebAssembly.Memory({ initial: Math.ceil(totalBytes / 65536) });
+  let memory: WebAssembly.Memory;
+  try {
+    memory = new WebAssembly.Memory({ initial: Math.ceil(totalBytes / 65536) });
+  } catch {
+    // The engine refused a memory this large: the JavaScript loops work on an ordinary array.
+    return javascriptKernels(new Float64Array(elements), new Int32Array(chains * 3));
+  }
   const exports = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as WasmExports;
   const heap = new Float64Array(memory.buffer, 0, elements);
   const chainTable = new Int32Array(memory.buffer, heapBytes, chains * 3);
