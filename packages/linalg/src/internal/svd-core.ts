@@ -221,7 +221,7 @@ function qrSweep(
   const leftCosines = new Float64Array(count);
   const leftSines = new Float64Array(count);
   for (let j = k; j < p - 1; j++) {
-    let t = Math.hypot(f, g);
+    let t = norm2(f, g);
     let cs = f / t;
     let sn = g / t;
     if (j !== k) e[j - 1] = t;
@@ -231,7 +231,7 @@ function qrSweep(
     d[j + 1] = cs * (d[j + 1] as number);
     rightCosines[j - k] = cs;
     rightSines[j - k] = sn;
-    t = Math.hypot(f, g);
+    t = norm2(f, g);
     cs = f / t;
     sn = g / t;
     d[j] = t;
@@ -245,6 +245,22 @@ function qrSweep(
   e[p - 2] = f;
   rightBatch.add(k, rightCosines, rightSines);
   leftBatch.add(k, leftCosines, leftSines);
+}
+
+/** Squares of magnitudes in this range neither overflow nor lose precision to underflow. */
+const safeHigh = 2 ** 500;
+const safeLow = 2 ** -500;
+
+/**
+ * √(a² + b²) without overflow or harmful underflow: the plain formula when both magnitudes are in
+ * [2⁻⁵⁰⁰, 2⁵⁰⁰] (about 1 ulp, as LAPACK's dlartg), else Math.hypot. Several times faster than Math.hypot
+ * in V8, which matters in the QR sweeps (two per bulge-chasing step).
+ */
+function norm2(a: number, b: number): number {
+  const x = Math.abs(a);
+  const y = Math.abs(b);
+  if (x < safeHigh && y < safeHigh && x > safeLow && y > safeLow) return Math.sqrt(a * a + b * b);
+  return Math.hypot(a, b);
 }
 
 /** Orders the singular values descending and permutes the rows of Uᵀ and Vᵀ to match. */
