@@ -11,6 +11,7 @@ export default defineConfig({
   description:
     "Parameter-efficient fine-tuning (LoRA, PiSSA, OLoRA) for TypeScript, in Node and in the browser.",
   cleanUrls: true,
+  head: [["link", { rel: "icon", type: "image/svg+xml", href: "/favicon.svg" }]],
   ignoreDeadLinks: [/^\.\.?\/.*\.(ts|md)$/],
   vite: {
     server: { headers: isolationHeaders },

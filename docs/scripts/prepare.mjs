@@ -2,8 +2,8 @@
  * Prepares the generated parts of the docs site before `vitepress build`:
  * - `reference/<package>/`: the API of every package, rendered to markdown by typedoc from the packages'
  *   built declaration files (`dist/*.d.ts`, with their TSDoc), one folder per package;
- * - `public/stories260k/`: the embedded stories260K model (config, weights, tokenizer, LICENSE), which the
- *   in-browser demo loads with `loadLlamaFromUrl`.
+ * - `public/stories260k/`: the embedded stories260K model (config, weights, tokenizer, LICENSE, and a one-shard
+ *   `model.safetensors.index.json`), which the in-browser demo loads with `loadLlamaFromUrl`.
  * Both are git-ignored. Run after `turbo build` (the docs package depends on every @peftjs package, so turbo
  * builds them first).
  */
@@ -87,6 +87,16 @@ async function copyStoriesModel() {
   for (const file of ["config.json", "model.safetensors", "tok512.bin", "LICENSE"]) {
     await copyFile(`${source}${file}`, `${target}${file}`);
   }
+  // A one-shard index: `loadLlamaFromUrl` asks for it first, and a 404 would be a console error in browsers.
+  const weights = await readFile(`${source}model.safetensors`);
+  const headerLength = Number(weights.readBigUInt64LE(0));
+  const header = JSON.parse(weights.subarray(8, 8 + headerLength).toString("utf8"));
+  const names = Object.keys(header).filter((name) => name !== "__metadata__").sort();
+  const index = {
+    metadata: { total_size: weights.length - 8 - headerLength },
+    weight_map: Object.fromEntries(names.map((name) => [name, "model.safetensors"])),
+  };
+  await writeFile(`${target}model.safetensors.index.json`, `${JSON.stringify(index, null, 2)}\n`);
 }
 
 const started = Date.now();

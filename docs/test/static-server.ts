@@ -1,7 +1,7 @@
 import { readFile, stat } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { extname, join, normalize, sep } from "node:path";
+import { extname, join, normalize, resolve, sep } from "node:path";
 
 const contentTypes: Readonly<Record<string, string>> = {
   ".html": "text/html; charset=utf-8",
@@ -55,7 +55,7 @@ async function resolveFile(root: string, pathname: string): Promise<string | und
  * which `@peftjs/io` uses to read safetensors lazily), resolving VitePress clean URLs. Unknown paths are 404.
  */
 export async function serveDirectory(directory: string, options: ServeOptions = {}): Promise<StaticServer> {
-  const root = normalize(directory);
+  const root = resolve(directory);
   const isolation = options.crossOriginIsolation ?? true;
   const server = createServer((request, response) => {
     const pathname = decodeURIComponent(new URL(request.url ?? "/", "http://127.0.0.1").pathname);
