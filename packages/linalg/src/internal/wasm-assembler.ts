@@ -50,7 +50,7 @@ const simdOp = {
   f64x2Mul: 242,
 };
 
-export function unsignedLeb(value: number): number[] {
+function unsignedLeb(value: number): number[] {
   const bytes: number[] = [];
   let rest = value >>> 0;
   do {
