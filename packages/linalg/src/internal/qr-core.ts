@@ -1,5 +1,7 @@
-import { applyReflectorLeft, applyReflectorsToRows, makeReflector, type Reflector } from "./householder.js";
+import { accumulateReflectors, type HeapReflectors } from "./heap-reflectors.js";
+import { makeReflector } from "./householder.js";
 import type { Matrix } from "./matrix.js";
+import { createSvdKernels } from "./svd-kernels.js";
 
 /** The reduced QR factors in float64, with Q stored transposed (rows of `qt` are the columns of Q). */
 export interface QrFactors {
@@ -12,38 +14,54 @@ export interface QrFactors {
 /**
  * Reduced Householder QR (LAPACK geqrf + orgqr semantics): A = Q·R with Q m × k, R k × n, k = min(m, n).
  * No sign normalisation: R[j][j] = β_j = −sign(α_j)·‖x_j‖, as LAPACK and torch.linalg.qr produce.
+ * Runs on the SVD kernels' heap (WebAssembly SIMD where available).
  */
 export function householderQr(a: Matrix): QrFactors {
   const { rows: m, cols: n } = a;
   const k = Math.min(m, n);
-  const work = new Float64Array(a.data);
-  const reflectors: Reflector[] = [];
-  const scratch = new Float64Array(n);
+  // Heap layout: A (m·n, overwritten), Qᵀ (k·m), scratch w (n), reflector vectors (Σ_j m − j).
+  const work = 0;
+  const qt = m * n;
+  const w = qt + k * m;
+  const vectors = w + n;
+  const kernels = createSvdKernels(vectors + k * m - (k * (k - 1)) / 2, 0);
+  const heap = kernels.heap;
+  heap.set(a.data, work);
+  const reflectors: HeapReflectors = { starts: new Int32Array(k), taus: new Float64Array(k) };
+  let cursor = vectors;
   const column = new Float64Array(m);
   for (let j = 0; j < k; j++) {
     const length = m - j;
     const values = column.subarray(0, length);
-    for (let i = 0; i < length; i++) values[i] = work[(j + i) * n + j] as number;
-    const reflector = makeReflector(values);
-    reflectors.push(reflector);
-    work[j * n + j] = reflector.beta;
-    for (let i = 1; i < length; i++) work[(j + i) * n + j] = 0;
-    applyReflectorLeft(work, n, reflector, j, j + 1, scratch);
+    for (let i = 0; i < length; i++) values[i] = heap[work + (j + i) * n + j] as number;
+    const { vector, tau, beta } = makeReflector(values);
+    heap.set(vector, cursor);
+    reflectors.starts[j] = cursor;
+    reflectors.taus[j] = tau;
+    cursor += length;
+    heap[work + j * n + j] = beta;
+    // H·A[j:, j+1:] = A − τ·v·(vᵀ·A): w = vᵀ·A two rows per pass, then row i −= τ·v_i·w.
+    const width = n - j - 1;
+    if (tau === 0 || width <= 0) continue;
+    heap.fill(0, w, w + width);
+    const first = work + j * n + j + 1;
+    let i = 0;
+    for (; i + 1 < length; i += 2) {
+      const row = first + i * n;
+      kernels.accumulatePair(w, row, row + n, vector[i] as number, vector[i + 1] as number, width);
+    }
+    if (i < length) kernels.accumulateRow(w, first + i * n, vector[i] as number, width);
+    for (i = 0; i < length; i++) {
+      const factor = tau * (vector[i] as number);
+      if (factor !== 0) kernels.subtractScaled(first + i * n, w, factor, width);
+    }
   }
   const r = new Float64Array(k * n);
   for (let i = 0; i < k; i++) {
-    for (let j = i; j < n; j++) r[i * n + j] = work[i * n + j] as number;
+    for (let j = i; j < n; j++) r[i * n + j] = heap[work + i * n + j] as number;
   }
-  return { qt: formTransposedQ(reflectors, m, k), r: { rows: k, cols: n, data: r } };
-}
-
-/**
- * Qᵀ = [I_k 0]·H_{k−1}···H_0 (each H symmetric), built by applying the reflectors from the right to the rows
- * of [I_k 0] in reverse order. Rows r < j are still unit vectors with zeros where H_j acts, so they are skipped.
- */
-export function formTransposedQ(reflectors: readonly Reflector[], m: number, k: number): Matrix {
-  const data = new Float64Array(k * m);
-  for (let r = 0; r < k; r++) data[r * m + r] = 1;
-  applyReflectorsToRows(data, k, m, reflectors, 0);
-  return { rows: k, cols: m, data };
+  // Qᵀ = [I_k 0]·H_{k−1}···H_0 (each H symmetric), as orgqr forms Q.
+  for (let row = 0; row < k; row++) heap[qt + row * m + row] = 1;
+  accumulateReflectors(kernels, qt, k, m, reflectors, k, 0);
+  return { qt: { rows: k, cols: m, data: heap.slice(qt, qt + k * m) }, r: { rows: k, cols: n, data: r } };
 }
