@@ -1,7 +1,7 @@
 import { accumulateReflectors, type HeapReflectors } from "./heap-reflectors.js";
 import { makeReflector } from "./householder.js";
 import type { Matrix } from "./matrix.js";
-import { createSvdKernels } from "./svd-kernels.js";
+import { createSvdKernels, type SvdKernels } from "./svd-kernels.js";
 
 /** The reduced QR factors in float64, with Q stored transposed (rows of `qt` are the columns of Q). */
 export interface QrFactors {
@@ -11,24 +11,33 @@ export interface QrFactors {
   readonly r: Matrix;
 }
 
-/**
- * Reduced Householder QR (LAPACK geqrf + orgqr semantics): A = Q·R with Q m × k, R k × n, k = min(m, n).
- * No sign normalisation: R[j][j] = β_j = −sign(α_j)·‖x_j‖, as LAPACK and torch.linalg.qr produce.
- * Runs on the SVD kernels' heap (WebAssembly SIMD where available).
- */
-export function householderQr(a: Matrix): QrFactors {
-  const { rows: m, cols: n } = a;
+/** Heap layout of a QR of an m × n matrix: A (m·n), scratch w (n), reflector vectors (Σ_{j<k} m − j). */
+export function qrHeapLayout(
+  m: number,
+  n: number,
+): { work: number; w: number; vectors: number; end: number } {
   const k = Math.min(m, n);
-  // Heap layout: A (m·n, overwritten), Qᵀ (k·m), scratch w (n), reflector vectors (Σ_j m − j).
   const work = 0;
-  const qt = m * n;
-  const w = qt + k * m;
+  const w = work + m * n;
   const vectors = w + n;
-  const kernels = createSvdKernels(vectors + k * m - (k * (k - 1)) / 2, 0);
+  return { work, w, vectors, end: vectors + k * m - (k * (k - 1)) / 2 };
+}
+
+/**
+ * Householder triangularisation of the m × n matrix at `layout.work` (LAPACK geqrf): returns R (k × n, a
+ * copy) and the reflectors, left on the heap. R[j][j] = β_j = −sign(α_j)·‖x_j‖ (no sign normalisation).
+ */
+export function factorQr(
+  kernels: SvdKernels,
+  m: number,
+  n: number,
+  layout: ReturnType<typeof qrHeapLayout>,
+): { reflectors: HeapReflectors; r: Matrix } {
+  const k = Math.min(m, n);
+  const { work, w } = layout;
   const heap = kernels.heap;
-  heap.set(a.data, work);
   const reflectors: HeapReflectors = { starts: new Int32Array(k), taus: new Float64Array(k) };
-  let cursor = vectors;
+  let cursor = layout.vectors;
   const column = new Float64Array(m);
   for (let j = 0; j < k; j++) {
     const length = m - j;
@@ -60,8 +69,25 @@ export function householderQr(a: Matrix): QrFactors {
   for (let i = 0; i < k; i++) {
     for (let j = i; j < n; j++) r[i * n + j] = heap[work + i * n + j] as number;
   }
+  return { reflectors, r: { rows: k, cols: n, data: r } };
+}
+
+/**
+ * Reduced Householder QR (LAPACK geqrf + orgqr semantics): A = Q·R with Q m × k, R k × n, k = min(m, n).
+ * No sign normalisation: R[j][j] = β_j = −sign(α_j)·‖x_j‖, as LAPACK and torch.linalg.qr produce.
+ * Runs on the SVD kernels' heap (WebAssembly SIMD where available).
+ */
+export function householderQr(a: Matrix): QrFactors {
+  const { rows: m, cols: n } = a;
+  const k = Math.min(m, n);
+  const layout = qrHeapLayout(m, n);
+  const qt = layout.end;
+  const kernels = createSvdKernels(qt + k * m, 0);
+  const heap = kernels.heap;
+  heap.set(a.data, layout.work);
+  const { reflectors, r } = factorQr(kernels, m, n, layout);
   // Qᵀ = [I_k 0]·H_{k−1}···H_0 (each H symmetric), as orgqr forms Q.
   for (let row = 0; row < k; row++) heap[qt + row * m + row] = 1;
   accumulateReflectors(kernels, qt, k, m, reflectors, k, 0);
-  return { qt: { rows: k, cols: m, data: heap.slice(qt, qt + k * m) }, r: { rows: k, cols: n, data: r } };
+  return { qt: { rows: k, cols: m, data: heap.slice(qt, qt + k * m) }, r };
 }

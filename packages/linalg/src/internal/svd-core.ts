@@ -1,7 +1,8 @@
 import { ConvergenceError } from "../errors.js";
 import { bidiagonalize, bidiagonalReflectorElements } from "./bidiagonalize.js";
-import { type Matrix, multiplyMatrices, transposeMatrix } from "./matrix.js";
-import { householderQr } from "./qr-core.js";
+import { accumulateReflectors } from "./heap-reflectors.js";
+import { type Matrix, transposeMatrix } from "./matrix.js";
+import { factorQr, qrHeapLayout } from "./qr-core.js";
 import { batchCoefficientElements, batchLength, RotationBatch } from "./rotation-batch.js";
 import { createSvdKernels } from "./svd-kernels.js";
 
@@ -28,12 +29,27 @@ export function thinSvd(a: Matrix): SvdFactors {
     const transposed = thinSvd(transposeMatrix(a));
     return { ut: transposed.vt, s: transposed.s, vt: transposed.ut };
   }
-  if (a.cols > 1 && a.rows >= qrFirstRatio * a.cols) {
-    const { qt, r } = householderQr(a);
-    const inner = tallSvd(r);
-    return { ut: multiplyMatrices(inner.ut, qt), s: inner.s, vt: inner.vt };
-  }
+  if (a.cols > 1 && a.rows >= qrFirstRatio * a.cols) return qrFirstSvd(a);
   return tallSvd(a);
+}
+
+/**
+ * A = Q·R, R = U_R·S·Vᵀ, so Uᵀ = U_Rᵀ·Qᵀ = [U_Rᵀ 0]·H_{n−1}···H_0: the reflectors are applied to the rows of
+ * U_Rᵀ directly (where A was), without forming Q or multiplying by it.
+ */
+function qrFirstSvd(a: Matrix): SvdFactors {
+  const { rows: m, cols: n } = a;
+  const layout = qrHeapLayout(m, n);
+  const kernels = createSvdKernels(layout.end, 0);
+  const heap = kernels.heap;
+  heap.set(a.data, layout.work);
+  const { reflectors, r } = factorQr(kernels, m, n, layout);
+  const inner = tallSvd(r);
+  const ut = layout.work;
+  heap.fill(0, ut, ut + n * m);
+  for (let row = 0; row < n; row++) heap.set(inner.ut.data.subarray(row * n, (row + 1) * n), ut + row * m);
+  accumulateReflectors(kernels, ut, n, m, reflectors, n, 0, true);
+  return { ut: { rows: n, cols: m, data: heap.slice(ut, ut + n * m) }, s: inner.s, vt: inner.vt };
 }
 
 /** SVD of m × n with m ≥ n, every array on one kernel heap (WebAssembly memory where available). */
