@@ -39,13 +39,20 @@ const maximumWasmBytes = 2 ** 31;
 
 let compiled: WebAssembly.Module | null | undefined;
 
-/** The kernels' module, or null where WebAssembly SIMD is unavailable. Compiled once (about 2 KiB). */
+/**
+ * The kernels' module, or null where WebAssembly SIMD is unavailable or compiling is forbidden. Compiled once,
+ * synchronously (2.3 KiB: under the 4 KiB browsers allow on the main thread).
+ */
 function kernelModule(): WebAssembly.Module | null {
   if (compiled === undefined) {
     compiled = null;
     if (typeof WebAssembly === "object") {
       const bytes = svdKernelModuleBytes();
-      if (WebAssembly.validate(bytes)) compiled = new WebAssembly.Module(bytes);
+      try {
+        if (WebAssembly.validate(bytes)) compiled = new WebAssembly.Module(bytes);
+      } catch {
+        // A content security policy without 'wasm-unsafe-eval' forbids compiling: stay in JavaScript.
+      }
     }
   }
   return compiled;
