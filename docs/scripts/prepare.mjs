@@ -4,11 +4,14 @@
  *   built declaration files (`dist/*.d.ts`, with their TSDoc), one folder per package;
  * - `public/stories260k/`: the embedded stories260K model (config, weights, tokenizer, LICENSE, and a one-shard
  *   `model.safetensors.index.json`), which the in-browser demo loads with `loadLlamaFromUrl`.
- * Both are git-ignored. Run after `turbo build` (the docs package depends on every @peftjs package, so turbo
+ * - `public/examples/pissa-peft/`: a PiSSA adapter trained by Python PEFT (from `test/fixtures/pissa-peft/`),
+ *   which the guide "Converting a PEFT PiSSA adapter" uses.
+ * All are git-ignored. Run after `turbo build` (the docs package depends on every @peftjs package, so turbo
  * builds them first).
  */
-import { copyFile, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+
 import { existsSync } from "node:fs";
+import { copyFile, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { Application } from "typedoc";
 
@@ -28,7 +31,8 @@ export const referencePackages = [
 async function generateReference(pkg) {
   const entryPoints = pkg.entries.map((entry) => `${repositoryRoot}packages/${pkg.name}/dist/${entry}.d.ts`);
   for (const entry of entryPoints) {
-    if (!existsSync(entry)) throw new Error(`${entry} is missing: run \`pnpm build\` (turbo) at the repository root first`);
+    if (!existsSync(entry))
+      throw new Error(`${entry} is missing: run \`pnpm build\` (turbo) at the repository root first`);
   }
   const out = `${docsRoot}reference/${pkg.name}`;
   await rm(out, { recursive: true, force: true });
@@ -68,7 +72,11 @@ async function retitle(pkg, out) {
   const fileOf = (entry) => (entry === "index" ? "index-1.md" : `${entry}.md`);
   await rewrite(`${out}/index.md`, (text) => {
     let result = text;
-    for (const entry of pkg.entries) result = result.replace(`[${entry}](${fileOf(entry)})`, `[${moduleTitle(entry)}](./${fileOf(entry).replace(/\.md$/, "")})`);
+    for (const entry of pkg.entries)
+      result = result.replace(
+        `[${entry}](${fileOf(entry)})`,
+        `[${moduleTitle(entry)}](./${fileOf(entry).replace(/\.md$/, "")})`,
+      );
     return result;
   });
   for (const entry of pkg.entries) {
@@ -91,7 +99,9 @@ async function copyStoriesModel() {
   const weights = await readFile(`${source}model.safetensors`);
   const headerLength = Number(weights.readBigUInt64LE(0));
   const header = JSON.parse(weights.subarray(8, 8 + headerLength).toString("utf8"));
-  const names = Object.keys(header).filter((name) => name !== "__metadata__").sort();
+  const names = Object.keys(header)
+    .filter((name) => name !== "__metadata__")
+    .sort();
   const index = {
     metadata: { total_size: weights.length - 8 - headerLength },
     weight_map: Object.fromEntries(names.map((name) => [name, "model.safetensors"])),
@@ -99,8 +109,22 @@ async function copyStoriesModel() {
   await writeFile(`${target}model.safetensors.index.json`, `${JSON.stringify(index, null, 2)}\n`);
 }
 
+/** The PEFT-made example adapters the guides use (kept in test/fixtures, byte for byte, away from the formatter). */
+async function copyExamples() {
+  const source = `${docsRoot}test/fixtures/pissa-peft/`;
+  const target = `${docsRoot}public/examples/pissa-peft/`;
+  for (const folder of ["adapter_init", "adapter_trained"]) {
+    await mkdir(`${target}${folder}`, { recursive: true });
+    for (const file of ["adapter_config.json", "adapter_model.safetensors"]) {
+      await copyFile(`${source}${folder}/${file}`, `${target}${folder}/${file}`);
+    }
+  }
+  for (const file of ["README.md", "LICENSE"]) await copyFile(`${source}${file}`, `${target}${file}`);
+}
+
 const started = Date.now();
 await copyStoriesModel();
+await copyExamples();
 for (const pkg of referencePackages) await generateReference(pkg);
 await writeFile(
   `${docsRoot}reference/index.md`,

@@ -2,7 +2,8 @@
  * Every ```ts sample of the guides runs here, in Node, against the built packages — so the guides cannot rot.
  * Samples are written as real programs with two documented placeholders that this test substitutes:
  * - `"./stories260k"`: the folder of the embedded stories260K model (`apps/peftjs/assets/stories260k/` in a
- *   clone), and `"./examples/…"`: the example files the site serves from `docs/public/examples/`;
+ *   clone), and `"./examples/…"`: the example files the site serves at `/examples/` (kept in
+ *   `docs/test/fixtures/`, copied into `public/` by `scripts/prepare.mjs`);
  * - `"https://your.site/stories260k/"`: where a browser page finds the model; here a local HTTP server
  *   serving that folder, so `loadLlamaFromUrl` runs for real.
  * Each sample is written to `test/.samples/` (git-ignored; imports then resolve from the docs package) and
@@ -46,7 +47,7 @@ afterAll(async () => {
 function substitute(code: string): string {
   return code
     .replaceAll('"./stories260k"', JSON.stringify(storiesFolder))
-    .replaceAll('"./examples/', JSON.stringify(`${docsRoot}public/examples/`).slice(0, -1))
+    .replaceAll('"./examples/', JSON.stringify(`${docsRoot}test/fixtures/`).slice(0, -1))
     .replaceAll('"https://your.site/stories260k/"', JSON.stringify(server.url));
 }
 

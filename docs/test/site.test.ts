@@ -32,7 +32,9 @@ if (chromiumMissing) {
 function runInDocs(command: string, args: readonly string[]): void {
   const result = spawnSync(command, args, { cwd: docsRoot, encoding: "utf8", env: process.env });
   if (result.status !== 0) {
-    throw new Error(`${command} ${args.join(" ")} failed (${result.status}):\n${result.stdout}\n${result.stderr}`);
+    throw new Error(
+      `${command} ${args.join(" ")} failed (${result.status}):\n${result.stdout}\n${result.stderr}`,
+    );
   }
 }
 
@@ -41,7 +43,11 @@ async function sitePages(): Promise<string[]> {
   const entries = await readdir(distRoot, { recursive: true });
   return entries
     .filter((entry) => entry.endsWith(".html") && entry !== "404.html")
-    .map((entry) => relative(distRoot, join(distRoot, entry)).replace(/index\.html$/, "").replace(/\.html$/, ""))
+    .map((entry) =>
+      relative(distRoot, join(distRoot, entry))
+        .replace(/index\.html$/, "")
+        .replace(/\.html$/, ""),
+    )
     .sort();
 }
 
@@ -70,22 +76,27 @@ async function runDemo(page: Page, input: DemoInput): Promise<DemoRun> {
   await page.fill('input[name="sequence-length"]', String(input.sequenceLength));
   await page.fill('input[name="new-tokens"]', String(input.newTokens));
   await page.click('button[name="train"]');
-  await page.waitForSelector('.peft-demo[data-state="done"], .peft-demo[data-state="error"]', { timeout: 180_000 });
+  await page.waitForSelector('.peft-demo[data-state="done"], .peft-demo[data-state="error"]', {
+    timeout: 180_000,
+  });
   const demo = page.locator(".peft-demo");
   const state = (await demo.getAttribute("data-state")) ?? "";
-  const error = state === "error" ? await page.locator(".peft-demo .error").innerText() : "";
+  const error = state === "error" ? ((await page.locator(".peft-demo .error").textContent()) ?? "") : "";
   return {
     state: error === "" ? state : `${state}: ${error}`,
     losses: JSON.parse((await demo.getAttribute("data-losses")) ?? "[]") as number[],
-    status: await page.locator(".peft-demo .status").innerText(),
-    before: state === "done" ? await page.locator('[data-story="before"]').innerText() : "",
-    after: state === "done" ? await page.locator('[data-story="after"]').innerText() : "",
+    status: (await page.locator(".peft-demo .status").textContent()) ?? "",
+    before: state === "done" ? ((await page.locator('[data-story="before"]').textContent()) ?? "") : "",
+    after: state === "done" ? ((await page.locator('[data-story="after"]').textContent()) ?? "") : "",
   };
 }
 
 /** Clicks "Download adapter", unzips the download and parses the PEFT folder inside. */
 async function downloadAdapter(page: Page) {
-  const [download] = await Promise.all([page.waitForEvent("download"), page.click('button[name="download"]')]);
+  const [download] = await Promise.all([
+    page.waitForEvent("download"),
+    page.click('button[name="download"]'),
+  ]);
   const bytes = new Uint8Array(await readFile(await download.path()));
   const files = unzipStored(bytes);
   const config = files.find((file) => file.path.endsWith("/adapter_config.json"));
@@ -117,7 +128,9 @@ describe.skipIf(chromiumMissing)("the documentation site in Chromium", () => {
 
   it("loads every page without console errors", async () => {
     const pages = await sitePages();
-    expect(pages).toEqual(expect.arrayContaining(["", "demo", "guide/getting-started", "guide/concepts", "reference/adapters/"]));
+    expect(pages).toEqual(
+      expect.arrayContaining(["", "demo", "guide/getting-started", "guide/concepts", "reference/adapters/"]),
+    );
     await withChromium(async ({ page, errors }) => {
       for (const path of pages) {
         const response = await page.goto(`${isolated.url}${path}`, { waitUntil: "load" });
@@ -133,7 +146,13 @@ describe.skipIf(chromiumMissing)("the documentation site in Chromium", () => {
   it("fine-tunes LoRA on wasm with threads, and the downloaded adapter parses", async () => {
     await withChromium(async ({ page, errors }) => {
       await page.goto(`${isolated.url}demo`, { waitUntil: "load" });
-      const run = await runDemo(page, { backend: "wasm", method: "lora", steps: 15, sequenceLength: 32, newTokens: 24 });
+      const run = await runDemo(page, {
+        backend: "wasm",
+        method: "lora",
+        steps: 15,
+        sequenceLength: 32,
+        newTokens: 24,
+      });
       expect(run.state).toBe("done");
       expect(run.status).toContain("cross-origin isolated");
       expect(run.losses).toHaveLength(15);
@@ -141,7 +160,10 @@ describe.skipIf(chromiumMissing)("the documentation site in Chromium", () => {
       expect(run.before.length).toBeGreaterThan(0);
       const { name, paths, adapter } = await downloadAdapter(page);
       expect(name).toBe("peftjs-lora-adapter.zip");
-      expect(paths).toEqual(["peftjs-lora-adapter/adapter_config.json", "peftjs-lora-adapter/adapter_model.safetensors"]);
+      expect(paths).toEqual([
+        "peftjs-lora-adapter/adapter_config.json",
+        "peftjs-lora-adapter/adapter_model.safetensors",
+      ]);
       expect(adapter.config.r).toBe(4);
       expect(adapter.modules.size).toBe(20); // q, k, v, o projections of stories260K's 5 layers
       await page.locator(".peft-demo").screenshot({ path: `${outputRoot}demo.png` });
@@ -152,7 +174,13 @@ describe.skipIf(chromiumMissing)("the documentation site in Chromium", () => {
   it("fine-tunes PiSSA on wasm without cross-origin isolation (one thread)", async () => {
     await withChromium(async ({ page, errors }) => {
       await page.goto(`${plain.url}demo`, { waitUntil: "load" });
-      const run = await runDemo(page, { backend: "wasm", method: "pissa", steps: 6, sequenceLength: 24, newTokens: 12 });
+      const run = await runDemo(page, {
+        backend: "wasm",
+        method: "pissa",
+        steps: 6,
+        sequenceLength: 24,
+        newTokens: 12,
+      });
       expect(run.state).toBe("done");
       expect(run.status).toContain("not cross-origin isolated");
       expect(run.losses.at(-1)!).toBeLessThan(run.losses[0]!);
@@ -167,7 +195,13 @@ describe.skipIf(chromiumMissing)("the documentation site in Chromium", () => {
   it("fine-tunes on the gpu backend (gpu.js, WebGL2 on SwiftShader)", async () => {
     await withChromium(async ({ page, errors }) => {
       await page.goto(`${isolated.url}demo`, { waitUntil: "load" });
-      const run = await runDemo(page, { backend: "gpu", method: "lora", steps: 4, sequenceLength: 16, newTokens: 8 });
+      const run = await runDemo(page, {
+        backend: "gpu",
+        method: "lora",
+        steps: 4,
+        sequenceLength: 16,
+        newTokens: 8,
+      });
       expect(run.state).toBe("done");
       expect(run.status).toContain("on gpu");
       expect(run.losses).toHaveLength(4);

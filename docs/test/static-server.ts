@@ -79,7 +79,8 @@ export async function serveDirectory(directory: string, options: ServeOptions = 
       const range = /^bytes=(\d*)-(\d*)$/.exec(request.headers.range ?? "");
       if (range !== null) {
         const start = range[1] === "" ? Math.max(0, body.length - Number(range[2])) : Number(range[1]);
-        const end = range[1] === "" || range[2] === "" ? body.length - 1 : Math.min(Number(range[2]), body.length - 1);
+        const end =
+          range[1] === "" || range[2] === "" ? body.length - 1 : Math.min(Number(range[2]), body.length - 1);
         if (start > end || start >= body.length) {
           response.writeHead(416, { "content-range": `bytes */${body.length}` }).end();
           return;

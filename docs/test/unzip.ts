@@ -15,13 +15,15 @@ export interface UnzippedFile {
 export function unzipStored(bytes: Uint8Array): UnzippedFile[] {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const end = bytes.length - 22;
-  if (end < 0 || view.getUint32(end, true) !== 0x06054b50) throw new Error("no end-of-central-directory record at the end");
+  if (end < 0 || view.getUint32(end, true) !== 0x06054b50)
+    throw new Error("no end-of-central-directory record at the end");
   const count = view.getUint16(end + 10, true);
   let offset = view.getUint32(end + 16, true);
   const decoder = new TextDecoder();
   const files: UnzippedFile[] = [];
   for (let index = 0; index < count; index++) {
-    if (view.getUint32(offset, true) !== 0x02014b50) throw new Error(`central header ${index} has a bad signature`);
+    if (view.getUint32(offset, true) !== 0x02014b50)
+      throw new Error(`central header ${index} has a bad signature`);
     const method = view.getUint16(offset + 10, true);
     const crc = view.getUint32(offset + 16, true);
     const size = view.getUint32(offset + 20, true);
@@ -31,7 +33,8 @@ export function unzipStored(bytes: Uint8Array): UnzippedFile[] {
     const localOffset = view.getUint32(offset + 42, true);
     const path = decoder.decode(bytes.subarray(offset + 46, offset + 46 + nameLength));
     if (method !== 0) throw new Error(`${path}: method ${method}, expected 0 (stored)`);
-    if (view.getUint32(localOffset, true) !== 0x04034b50) throw new Error(`${path}: bad local header signature`);
+    if (view.getUint32(localOffset, true) !== 0x04034b50)
+      throw new Error(`${path}: bad local header signature`);
     const localName = view.getUint16(localOffset + 26, true);
     const localExtra = view.getUint16(localOffset + 28, true);
     const start = localOffset + 30 + localName + localExtra;

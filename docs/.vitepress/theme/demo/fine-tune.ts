@@ -13,8 +13,8 @@ import {
 import {
   AdamW,
   generate,
-  type LlamaForCausalLM,
   Llama2cTokenizer,
+  type LlamaForCausalLM,
   loadLlamaFromUrl,
   train,
 } from "@peftjs/models";
@@ -85,7 +85,11 @@ function story(model: LlamaForCausalLM, tokenizer: Llama2cTokenizer, settings: D
 }
 
 /** The adapter folder as zip entries: PiSSA is converted to a plain rank-2r LoRA for the untouched base. */
-function adapterZip(method: DemoMethod, trained: LoraAdapter, initial: LoraAdapter): Omit<DemoResult, "backend" | "backendReason" | "losses" | "before" | "after" | "milliseconds"> {
+function adapterZip(
+  method: DemoMethod,
+  trained: LoraAdapter,
+  initial: LoraAdapter,
+): Omit<DemoResult, "backend" | "backendReason" | "losses" | "before" | "after" | "milliseconds"> {
   const adapter = method === "pissa" ? convertToLora(trained, initial) : trained;
   const { configText, weights } = encodePeftAdapter(adapter);
   const folder = `peftjs-${method}-adapter`;

@@ -45,10 +45,15 @@ function dosDateTime(date: Date): { time: number; date: number } {
  * @throws RangeError when the archive would need ZIP64 (more than 65 535 entries or 4 GiB).
  */
 export function createZip(entries: readonly ZipEntry[], modified: Date = new Date()): Uint8Array {
-  if (entries.length > 0xffff) throw new RangeError(`${entries.length} entries exceed the 65535 a ZIP holds without ZIP64`);
+  if (entries.length > 0xffff)
+    throw new RangeError(`${entries.length} entries exceed the 65535 a ZIP holds without ZIP64`);
   const encoder = new TextEncoder();
   const stamp = dosDateTime(modified);
-  const prepared = entries.map((entry) => ({ name: encoder.encode(entry.path), data: entry.data, crc: crc32(entry.data) }));
+  const prepared = entries.map((entry) => ({
+    name: encoder.encode(entry.path),
+    data: entry.data,
+    crc: crc32(entry.data),
+  }));
   const localSize = prepared.reduce((total, entry) => total + 30 + entry.name.length + entry.data.length, 0);
   const centralSize = prepared.reduce((total, entry) => total + 46 + entry.name.length, 0);
   const totalSize = localSize + centralSize + 22;
