@@ -1,3 +1,4 @@
+import "./relaxed-simd.js";
 import { parseArgs } from "node:util";
 import { CliUsageError, describeFailure, exitCodes } from "./cli-error.js";
 import { commands } from "./commands/index.js";
