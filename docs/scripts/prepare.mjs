@@ -54,7 +54,7 @@ async function generateReference(pkg) {
     hideBreadcrumbs: true,
     useCodeBlocks: true,
     outputFileStrategy: "modules",
-    compilerOptions: { skipLibCheck: true, lib: ["es2022", "dom"], types: ["node"] },
+    tsconfig: `${docsRoot}scripts/typedoc.tsconfig.json`,
   });
   const project = await app.convert();
   if (project === undefined) throw new Error(`typedoc could not convert ${pkg.title}`);
