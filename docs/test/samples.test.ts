@@ -7,9 +7,12 @@
  * - `"https://your.site/stories260k/"`: where a browser page finds the model; here a local HTTP server
  *   serving that folder, so `loadLlamaFromUrl` runs for real.
  * Each sample is written to `test/.samples/` (git-ignored; imports then resolve from the docs package) and
- * imported; a sample fails the test by throwing (they assert what the guide claims with `node:assert`).
+ * imported; a sample fails the test by throwing (samples check what the guide claims and throw otherwise).
+ * Finally, all samples are type-checked together with the docs' tsconfig, so they show no type errors either.
  */
+import { spawnSync } from "node:child_process";
 import { mkdir, rm, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type CodeSample, readSamples } from "./markdown-samples.js";
@@ -37,6 +40,10 @@ let server: StaticServer;
 beforeAll(async () => {
   await rm(samplesFolder, { recursive: true, force: true });
   await mkdir(samplesFolder, { recursive: true });
+  await writeFile(
+    `${samplesFolder}tsconfig.json`,
+    JSON.stringify({ extends: "../../tsconfig.json", include: ["*.ts"] }),
+  );
   server = await serveDirectory(storiesFolder);
 });
 
@@ -68,4 +75,11 @@ describe("guide samples", () => {
       await import(pathToFileURL(file).href);
     },
   );
+
+  it("type-checks every sample", () => {
+    const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
+    const result = spawnSync(process.execPath, [tsc, "-p", samplesFolder], { encoding: "utf8" });
+    expect(`${result.stdout}${result.stderr}`).toBe("");
+    expect(result.status).toBe(0);
+  });
 });
