@@ -4,7 +4,7 @@
  * with threads, and again without isolation, on one thread) and on the `gpu` backend (gpu.js on WebGL2, which
  * headless Chromium runs on SwiftShader: slow, so few steps and a short sequence); the loss goes down; the
  * downloaded zip holds a PEFT adapter folder that `decodePeftAdapter` parses. Screenshots of the landing and
- * demo pages go to `docs/test-output/`.
+ * demo pages go to `docs/test-output/`. Set `PEFTJS_DOCS_NO_BUILD=1` to test an already built site (development).
  */
 import { spawnSync } from "node:child_process";
 import { mkdir, readdir, readFile } from "node:fs/promises";
@@ -204,6 +204,8 @@ describe.skipIf(chromiumMissing)("the documentation site in Chromium", () => {
       });
       expect(run.state).toBe("done");
       expect(run.status).toContain("on gpu");
+      // gpu.js's own mode, as the backend reports it: WebGL2 (SwiftShader), not a CPU fallback.
+      expect(await page.locator(".stories .note").textContent()).toContain('mode "webgl2"');
       expect(run.losses).toHaveLength(4);
       expect(run.losses.at(-1)!).toBeLessThan(run.losses[0]!);
       const { adapter } = await downloadAdapter(page);
