@@ -1,6 +1,10 @@
 import { defineConfig } from "vitepress";
 
-/** Cross-origin isolation, so that the wasm backend may use shared-memory threads in `vitepress dev`/`preview`. */
+/**
+ * Cross-origin isolation, so that the wasm backend may use shared-memory threads under `vitepress dev`. A
+ * production host must send these two headers itself (the docs test server does); without them the demo
+ * runs single-threaded.
+ */
 const isolationHeaders = {
   "Cross-Origin-Opener-Policy": "same-origin",
   "Cross-Origin-Embedder-Policy": "require-corp",
@@ -15,7 +19,6 @@ export default defineConfig({
   ignoreDeadLinks: [/^\.\.?\/.*\.(ts|md)$/],
   vite: {
     server: { headers: isolationHeaders },
-    preview: { headers: isolationHeaders },
     build: { chunkSizeWarningLimit: 4_000 },
   },
   themeConfig: {
