@@ -9,11 +9,16 @@ import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const pinned = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).packageManager.split("@")[1];
+const extraArgs = process.argv.slice(3);
+// pnpm runs the demo inside apps/peftjs; its output belongs where the user typed `npm run demo`.
+const demoArgs = extraArgs.includes("--out")
+  ? extraArgs
+  : [...extraArgs, "--out", join(process.env.INIT_CWD ?? process.cwd(), "peftjs-demo-output")];
 const jobs = {
   test: [["run", "check"]],
   demo: [
     ["--filter", "peftjs", "run", "build:deps"],
-    ["--filter", "peftjs", "run", "demo", ...process.argv.slice(3)],
+    ["--filter", "peftjs", "run", "demo", ...demoArgs],
   ],
 };
 
