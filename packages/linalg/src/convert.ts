@@ -10,11 +10,10 @@ export interface MatrixInput {
 }
 
 /**
- * Checks that `a` is a non-empty 2-D tensor with finite elements and reads it back.
+ * Checks that `a` is a non-empty 2-D tensor and returns its shape, without reading its elements.
  * @throws LinalgShapeError for another rank or an empty axis.
- * @throws NonFiniteInputError naming the first NaN/±Infinity by row and column.
  */
-export function readMatrix(operation: string, a: Tensor): MatrixInput {
+export function readShape(operation: string, a: Tensor): { readonly rows: number; readonly cols: number } {
   if (a.rank !== 2) {
     throw new LinalgShapeError(`${operation}: expected a 2-D matrix, got shape [${a.shape.join(", ")}]`);
   }
@@ -23,6 +22,16 @@ export function readMatrix(operation: string, a: Tensor): MatrixInput {
   if (rows === 0 || cols === 0) {
     throw new LinalgShapeError(`${operation}: the matrix of shape [${rows}, ${cols}] is empty`);
   }
+  return { rows, cols };
+}
+
+/**
+ * Checks that `a` is a non-empty 2-D tensor with finite elements and reads it back.
+ * @throws LinalgShapeError for another rank or an empty axis.
+ * @throws NonFiniteInputError naming the first NaN/±Infinity by row and column.
+ */
+export function readMatrix(operation: string, a: Tensor): MatrixInput {
+  const { rows, cols } = readShape(operation, a);
   const values = a.toFloat32Array();
   for (let i = 0; i < values.length; i++) {
     const value = values[i] as number;

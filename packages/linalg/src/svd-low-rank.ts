@@ -1,5 +1,5 @@
 import type { Tensor } from "@peftjs/tensor";
-import { readMatrix, rowsAsColumns, toTensor } from "./convert.js";
+import { readShape, rowsAsColumns, toTensor } from "./convert.js";
 import { gaussianSource } from "./internal/gaussian.js";
 import { chooseOperator, type ProductMode } from "./internal/linear-operator.js";
 import { randomizedSvd } from "./internal/randomized-svd.js";
@@ -41,11 +41,11 @@ export interface SvdLowRankResult {
  * @param q Rank of the approximation, 1 ≤ q ≤ min(m, n).
  */
 export function svdLowRank(a: Tensor, q: number, options: SvdLowRankOptions = {}): SvdLowRankResult {
-  const input = readMatrix("svdLowRank", a);
+  const input = readShape("svdLowRank", a);
   checkInteger("svdLowRank", "q", q, 1, Math.min(input.rows, input.cols));
   const niter = checkInteger("svdLowRank", "niter", options.niter ?? 2, 0, 1e6);
   const result = randomizedSvd(
-    chooseOperator(a, input.values, checkProductMode("svdLowRank", options.products)),
+    chooseOperator("svdLowRank", a, checkProductMode("svdLowRank", options.products)),
     q,
     niter,
     gaussianSource(options.seed ?? 0),

@@ -1,5 +1,5 @@
 import type { Tensor } from "@peftjs/tensor";
-import { readMatrix, rowsAsColumns, toTensor } from "./convert.js";
+import { readShape, rowsAsColumns, toTensor } from "./convert.js";
 import { blockKrylovTopK } from "./internal/block-krylov.js";
 import { gaussianSource } from "./internal/gaussian.js";
 import { chooseOperator, type ProductMode } from "./internal/linear-operator.js";
@@ -49,7 +49,7 @@ export interface SvdTopKResult extends SvdResult {
  * @returns U [m, k], S [k] descending, Vᵀ [k, n], plus `iterations`, `residual`, `converged`.
  */
 export function svdTopK(a: Tensor, k: number, options: SvdTopKOptions = {}): SvdTopKResult {
-  const input = readMatrix("svdTopK", a);
+  const input = readShape("svdTopK", a);
   const smaller = Math.min(input.rows, input.cols);
   checkInteger("svdTopK", "k", k, 1, smaller);
   const tolerance = checkPositive("svdTopK", "tolerance", options.tolerance ?? 1e-6);
@@ -57,7 +57,7 @@ export function svdTopK(a: Tensor, k: number, options: SvdTopKOptions = {}): Svd
   const defaultBlock = Math.max(4, Math.min(k + 8, 2 * k));
   const blockSize = checkInteger("svdTopK", "blockSize", options.blockSize ?? defaultBlock, 1, 1e9);
   const seed = options.seed ?? 0;
-  const operator = chooseOperator(a, input.values, checkProductMode("svdTopK", options.products));
+  const operator = chooseOperator("svdTopK", a, checkProductMode("svdTopK", options.products));
   const result = blockKrylovTopK(
     operator,
     { rank: k, blockSize, maxBasisSize: 4 * Math.max(blockSize, k), tolerance, maxIterations },

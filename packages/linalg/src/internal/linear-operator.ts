@@ -1,4 +1,5 @@
 import { getBackend, matmul, type Tensor, tensor } from "@peftjs/tensor";
+import { readMatrix } from "../convert.js";
 import type { Matrix } from "./matrix.js";
 
 /**
@@ -127,36 +128,41 @@ function multiplyVectorsByRows(
 
 /**
  * The operator of a matrix held as a @peftjs/tensor `Tensor`, whose products run through `matmul` on the
- * active backend (the wasm SIMD GEMM or the GPU) in float32: A·X and Aᵀ·X with X the vectors as columns.
+ * active backend (the wasm SIMD GEMM or the GPU) in float32, with A always in its own row-major layout
+ * (no transposed operand, which the wasm GEMM would have to repack on every call): A·X = matmul(A, X) with
+ * X the vectors as columns, and the rows Aᵀ·y_r as the rows of Y·A = matmul(Y, A) with Y the vectors as rows.
  */
 export function tensorOperator(a: Tensor): LinearOperator {
   const rows = a.shape[0] as number;
   const cols = a.shape[1] as number;
-  const product = (vectors: Matrix, transposeA: boolean): Matrix => {
+  const apply = (vectors: Matrix): Matrix => {
     const count = vectors.rows;
     const length = vectors.cols;
     const columns = new Float32Array(length * count);
     for (let r = 0; r < count; r++) {
       for (let i = 0; i < length; i++) columns[i * count + r] = vectors.data[r * length + i] as number;
     }
-    const right = tensor(columns, [length, count]);
-    const result = matmul(a, right, { transposeA });
-    const values = result.toFloat32Array();
-    right.dispose();
-    result.dispose();
-    const outLength = values.length / count;
-    const out = new Float64Array(count * outLength);
-    for (let i = 0; i < outLength; i++) {
-      for (let r = 0; r < count; r++) out[r * outLength + i] = values[i * count + r] as number;
+    const values = product(a, tensor(columns, [length, count]), false);
+    const out = new Float64Array(count * rows);
+    for (let i = 0; i < rows; i++) {
+      for (let r = 0; r < count; r++) out[r * rows + i] = values[i * count + r] as number;
     }
-    return { rows: count, cols: outLength, data: out };
+    return { rows: count, cols: rows, data: out };
   };
-  return {
-    rows,
-    cols,
-    apply: (vectors) => product(vectors, false),
-    applyTransposed: (vectors) => product(vectors, true),
+  const applyTransposed = (vectors: Matrix): Matrix => {
+    const values = product(tensor(Float32Array.from(vectors.data), [vectors.rows, rows]), a, true);
+    return { rows: vectors.rows, cols, data: Float64Array.from(values) };
   };
+  return { rows, cols, apply, applyTransposed };
+}
+
+/** matmul(left, right) read back as float32; disposes the small operand (`right`, or `left` if `leftIsSmall`). */
+function product(left: Tensor, right: Tensor, leftIsSmall: boolean): Float32Array {
+  const result = matmul(left, right);
+  const values = result.toFloat32Array();
+  result.dispose();
+  (leftIsSmall ? left : right).dispose();
+  return values;
 }
 
 /**
@@ -166,8 +172,50 @@ export function tensorOperator(a: Tensor): LinearOperator {
  */
 export type ProductMode = "auto" | "float64" | "backend";
 
-/** The operator for `a` under a {@link ProductMode}; `values` is its float32 copy for the float64 kernels. */
-export function chooseOperator(a: Tensor, values: Float32Array, mode: ProductMode): LinearOperator {
-  const useBackend = mode === "backend" || (mode === "auto" && getBackend() !== "js");
-  return useBackend ? tensorOperator(a) : denseOperator(a.shape[0] as number, a.shape[1] as number, values);
+/**
+ * The operator for `a` under a {@link ProductMode}, with `a` validated like {@link readMatrix} does
+ * (NonFiniteInputError naming the first NaN/±Infinity). The float64 kernels and the non-wasm backends read
+ * A back and scan it first. On the wasm backend A is not read back at all (a 4096² copy and scan cost more
+ * than all the products): its first product is scanned instead and A only when that holds a non-finite
+ * value. This misses nothing, since in IEEE float32 arithmetic (wasm's, with no flush or zero skipping in
+ * its GEMM) a NaN or ±Infinity in A[i][j] makes every sum it enters NaN or ±Infinity (0·∞ = NaN, ∞ − ∞ = NaN);
+ * a finite A whose product overflows passes the scan and proceeds as before.
+ */
+export function chooseOperator(operation: string, a: Tensor, mode: ProductMode): LinearOperator {
+  const backend = getBackend();
+  const useBackend = mode === "backend" || (mode === "auto" && backend !== "js");
+  if (!useBackend) {
+    const input = readMatrix(operation, a);
+    return denseOperator(input.rows, input.cols, input.values);
+  }
+  if (backend !== "wasm") {
+    readMatrix(operation, a);
+    return tensorOperator(a);
+  }
+  return checkedOnFirstProduct(tensorOperator(a), () => readMatrix(operation, a));
+}
+
+/** Runs `validate` after the first product of `operator` when that product holds NaN or ±Infinity. */
+function checkedOnFirstProduct(operator: LinearOperator, validate: () => void): LinearOperator {
+  let checked = false;
+  const check = (result: Matrix): Matrix => {
+    if (!checked) {
+      checked = true;
+      const data = result.data;
+      for (let i = 0; i < data.length; i++) {
+        // value − value is NaN exactly for NaN and ±Infinity.
+        if ((data[i] as number) - (data[i] as number) !== 0) {
+          validate();
+          break;
+        }
+      }
+    }
+    return result;
+  };
+  return {
+    rows: operator.rows,
+    cols: operator.cols,
+    apply: (vectors) => check(operator.apply(vectors)),
+    applyTransposed: (vectors) => check(operator.applyTransposed(vectors)),
+  };
 }
