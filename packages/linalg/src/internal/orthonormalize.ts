@@ -1,12 +1,12 @@
-import { type Matrix, transposeMatrix } from "./matrix.js";
-import { householderQr } from "./qr-core.js";
+import type { Matrix } from "./matrix.js";
+import { householderQrOfColumns } from "./qr-core.js";
 
 /**
  * Orthonormal rows spanning the rows of `vectors` (count × length, count ≤ length): the Q of a Householder
  * QR of vectorsᵀ, returned as Qᵀ. This is torch.linalg.qr(X).Q for X = vectorsᵀ, signs included.
  */
 export function orthonormalRows(vectors: Matrix): Matrix {
-  return householderQr(transposeMatrix(vectors)).qt;
+  return householderQrOfColumns(vectors).qt;
 }
 
 /** Removes from each row of `vectors` its components along the (orthonormal) rows of `basis`: X −= (X·Bᵀ)·B. */
@@ -58,7 +58,7 @@ export function orthonormalizeAgainst(
     const before = rowNorms(current);
     projectOut(current, basis);
     projectOut(current, basis);
-    const { qt, r } = householderQr(transposeMatrix(current));
+    const { qt, r } = householderQrOfColumns(current);
     const largest = Math.max(...before);
     const vanished: number[] = [];
     for (let j = 0; j < current.rows; j++) {

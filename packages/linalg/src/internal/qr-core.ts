@@ -1,6 +1,6 @@
 import { accumulateReflectors, type HeapReflectors } from "./heap-reflectors.js";
 import { makeReflector } from "./householder.js";
-import type { Matrix } from "./matrix.js";
+import { type Matrix, transposeMatrix } from "./matrix.js";
 import { createSvdKernels, type SvdKernels } from "./svd-kernels.js";
 
 /** The reduced QR factors in float64, with Q stored transposed (rows of `qt` are the columns of Q). */
@@ -90,4 +90,48 @@ export function householderQr(a: Matrix): QrFactors {
   for (let row = 0; row < k; row++) heap[qt + row * m + row] = 1;
   accumulateReflectors(kernels, qt, k, m, reflectors, k, 0);
   return { qt: { rows: k, cols: m, data: heap.slice(qt, qt + k * m) }, r };
+}
+
+/**
+ * The same reduced Householder QR (same reflectors, R and Qᵀ up to float64 round-off) of the tall m × n
+ * matrix A = columnsᵀ, given by its n columns as the rows of `columns` (n ≤ m). Suited to tall-skinny A,
+ * e.g. the 4096 × 16 blocks of the randomised methods: every reflector is generated from, and applied to,
+ * contiguous columns (H·a_l = a_l − τ·(v·a_l)·v, one dot product and one update of length m − j), where
+ * the row-major {@link householderQr} would make m short calls per reflector and need A transposed first.
+ */
+export function householderQrOfColumns(columns: Matrix): QrFactors {
+  const { rows: n, cols: m } = columns;
+  if (n > m) return householderQr(transposeMatrix(columns));
+  const work = 0;
+  let cursor = n * m;
+  const qt = cursor + n * m - (n * (n - 1)) / 2;
+  const kernels = createSvdKernels(qt + n * m, 0);
+  const heap = kernels.heap;
+  heap.set(columns.data, work);
+  const reflectors: HeapReflectors = { starts: new Int32Array(n), taus: new Float64Array(n) };
+  for (let j = 0; j < n; j++) {
+    const length = m - j;
+    const start = work + j * m + j;
+    const { vector, tau, beta } = makeReflector(heap.subarray(start, start + length));
+    heap.set(vector, cursor);
+    reflectors.starts[j] = cursor;
+    reflectors.taus[j] = tau;
+    heap[start] = beta;
+    if (tau !== 0) {
+      // Columns j+1 … n−1 of A, rows j … m−1: each is reflected as a whole contiguous segment.
+      let l = j + 1;
+      for (; l + 1 < n; l += 2)
+        kernels.reflectPair(start + (l - j) * m, start + (l + 1 - j) * m, cursor, length, tau);
+      if (l < n) kernels.reflectRow(start + (l - j) * m, cursor, length, tau);
+    }
+    cursor += length;
+  }
+  // R[i][l] = (column l)[i] for i ≤ l.
+  const r = new Float64Array(n * n);
+  for (let l = 0; l < n; l++) {
+    for (let i = 0; i <= l; i++) r[i * n + l] = heap[work + l * m + i] as number;
+  }
+  for (let row = 0; row < n; row++) heap[qt + row * m + row] = 1;
+  accumulateReflectors(kernels, qt, n, m, reflectors, n, 0);
+  return { qt: { rows: n, cols: m, data: heap.slice(qt, qt + n * m) }, r: { rows: n, cols: n, data: r } };
 }
