@@ -172,6 +172,28 @@ const packB = `
              (param $kc i32) (param $nc i32) (param $dst i32)
   (local $jp i32) (local $columns i32) (local $p i32) (local $j i32) (local $source i32) (local $out i32)
   (local $stride i32) (local $s i32) (local $d i32) ${transposeLocals}
+  (if (i32.and (i32.eqz (local.get $transB)) (i32.ge_u (local.get $nc) (i32.const ${NR})))
+    (then
+      ;; row-major B: copy the full NR-wide panels one row of B at a time (p outer), so that B is read in
+      ;; long sequential runs (prefetched) rather than NR floats per row with a stride of ldb
+      (local.set $stride (i32.mul (local.get $kc) (i32.const ${NR * 4})))
+      (local.set $columns (i32.and (local.get $nc) (i32.const ${-NR})))
+      (local.set $p (i32.const 0))
+      (block $rowsDone (loop $eachRow
+        (br_if $rowsDone (i32.ge_u (local.get $p) (local.get $kc)))
+        (local.set $source (i32.add (local.get $b) (i32.shl
+          (i32.add (i32.mul (i32.add (local.get $p0) (local.get $p)) (local.get $ldb)) (local.get $j0)) (i32.const 2))))
+        (local.set $d (i32.add (local.get $dst) (i32.mul (local.get $p) (i32.const ${NR * 4}))))
+        (local.set $j (i32.const 0))
+        (block $stripsDone (loop $eachStrip
+          (br_if $stripsDone (i32.ge_u (local.get $j) (local.get $columns)))
+          ${Array.from({ length: vectorsPerRow }, (_, vector) => `(v128.store offset=${vector * 16} (local.get $d) (v128.load offset=${vector * 16} (local.get $source)))`).join("\n          ")}
+          (local.set $source (i32.add (local.get $source) (i32.const ${NR * 4})))
+          (local.set $d (i32.add (local.get $d) (local.get $stride)))
+          (local.set $j (i32.add (local.get $j) (i32.const ${NR})))
+          (br $eachStrip)))
+        (local.set $p (i32.add (local.get $p) (i32.const 1)))
+        (br $eachRow)))))
   (local.set $jp (i32.const 0))
   (block $panelsDone (loop $panels
     (br_if $panelsDone (i32.ge_u (local.get $jp) (local.get $nc)))
@@ -209,17 +231,8 @@ const packB = `
     (else
     (if (i32.and (i32.eqz (local.get $transB)) (i32.eq (local.get $columns) (i32.const ${NR})))
       (then
-        ;; contiguous rows of B: copy NR floats per k step with vector loads
-        (local.set $source (i32.add (local.get $b) (i32.shl
-          (i32.add (i32.mul (local.get $p0) (local.get $ldb)) (i32.add (local.get $j0) (local.get $jp))) (i32.const 2))))
-        (local.set $p (i32.const 0))
-        (block $copyDone (loop $copy
-          (br_if $copyDone (i32.ge_u (local.get $p) (local.get $kc)))
-          ${Array.from({ length: vectorsPerRow }, (_, vector) => `(v128.store offset=${vector * 16} (local.get $dst) (v128.load offset=${vector * 16} (local.get $source)))`).join("\n          ")}
-          (local.set $source (i32.add (local.get $source) (i32.shl (local.get $ldb) (i32.const 2))))
-          (local.set $dst (i32.add (local.get $dst) (i32.const ${NR * 4})))
-          (local.set $p (i32.add (local.get $p) (i32.const 1)))
-          (br $copy))))
+        ;; contiguous rows of B: already copied by the row-wise pass above
+        (local.set $dst (i32.add (local.get $dst) (i32.mul (local.get $kc) (i32.const ${NR * 4})))))
       (else
         ;; general case: one column at a time (contiguous along k when B is transposed), zero padding
         (local.set $j (i32.const 0))
