@@ -13,7 +13,8 @@ const extraArgs = process.argv.slice(3);
 // pnpm runs the demo inside apps/peftjs; its output belongs where the user typed `npm run demo`.
 const demoArgs = extraArgs.includes("--out")
   ? extraArgs
-  : [...extraArgs, "--out", join(process.env.INIT_CWD ?? process.cwd(), "peftjs-demo-output")];
+  : // biome-ignore lint/suspicious/noUndeclaredEnvVars: npm sets INIT_CWD to where the user ran it
+    [...extraArgs, "--out", join(process.env.INIT_CWD ?? process.cwd(), "peftjs-demo-output")];
 const jobs = {
   test: [["run", "check"]],
   demo: [

@@ -18,10 +18,10 @@ import { spawnSync } from "node:child_process";
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { type StaticServer, serveDirectory } from "@peftjs/browser-testing";
 import { getBackend, setBackend } from "@peftjs/tensor";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type CodeSample, extractSamples, fenceLanguages, readSamples } from "./markdown-samples.js";
-import { type StaticServer, serveDirectory } from "./static-server.js";
 
 const docsRoot = fileURLToPath(new URL("../", import.meta.url));
 const storiesFolder = fileURLToPath(new URL("../../apps/peftjs/assets/stories260k", import.meta.url));

@@ -12,10 +12,16 @@ import { mkdir, readdir, readFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { decodePeftAdapter } from "@peftjs/adapters";
+import {
+  type ChromiumOptions,
+  chromiumExecutable,
+  isChromiumAvailable,
+  type StaticServer,
+  serveDirectory,
+  withChromium,
+} from "@peftjs/browser-testing";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chromiumExecutable, isChromiumAvailable, withChromium } from "./chromium.js";
-import { type StaticServer, serveDirectory } from "./static-server.js";
 import { unzipStored } from "./unzip.js";
 
 const docsRoot = fileURLToPath(new URL("../", import.meta.url));
@@ -24,6 +30,8 @@ const outputRoot = `${docsRoot}test-output/`;
 
 const chromiumMissing = !isChromiumAvailable();
 const missingReason = `headless Chromium not found at ${chromiumExecutable()} (install Debian's chromium, or set PEFTJS_CHROMIUM)`;
+/** The docs pages are checked at a desktop size, and the demo's adapter download must be allowed. */
+const browserOptions: ChromiumOptions = { acceptDownloads: true, viewport: { width: 1280, height: 900 } };
 if (chromiumMissing) {
   if (process.env.CI !== undefined) throw new Error(`${missingReason}; CI must run the docs browser tests`);
   console.warn(`site.test.ts skipped: ${missingReason}`);
@@ -195,7 +203,7 @@ describe.skipIf(chromiumMissing)("the documentation site in Chromium", () => {
     expect(pages).toEqual(
       expect.arrayContaining(["", "demo", "guide/getting-started", "guide/concepts", "reference/adapters/"]),
     );
-    await withChromium(async ({ page, errors }) => {
+    await withChromium(browserOptions, async ({ page, consoleMessages: errors }) => {
       for (const path of pages) {
         const response = await page.goto(`${isolated.url}${path}`, { waitUntil: "load" });
         expect(response?.status(), path).toBe(200);
@@ -208,7 +216,7 @@ describe.skipIf(chromiumMissing)("the documentation site in Chromium", () => {
   });
 
   it("fine-tunes LoRA and PiSSA on wasm with threads; both downloaded adapters parse", async () => {
-    await withChromium(async ({ page, errors }) => {
+    await withChromium(browserOptions, async ({ page, consoleMessages: errors }) => {
       await page.goto(`${isolated.url}demo`, { waitUntil: "load" });
       const run = await runDemo(page, { backend: "wasm", steps: 12, sequenceLength: 32, newTokens: 20 });
       expectComparison(run, 12);
@@ -241,7 +249,7 @@ describe.skipIf(chromiumMissing)("the documentation site in Chromium", () => {
   });
 
   it("fine-tunes LoRA and PiSSA on wasm without cross-origin isolation (one thread)", async () => {
-    await withChromium(async ({ page, errors }) => {
+    await withChromium(browserOptions, async ({ page, consoleMessages: errors }) => {
       await page.goto(`${plain.url}demo`, { waitUntil: "load" });
       const run = await runDemo(page, { backend: "wasm", steps: 4, sequenceLength: 24, newTokens: 8 });
       expectComparison(run, 4);
@@ -251,7 +259,7 @@ describe.skipIf(chromiumMissing)("the documentation site in Chromium", () => {
   });
 
   it("fine-tunes LoRA and PiSSA on the gpu backend (gpu.js, WebGL2 on SwiftShader)", async () => {
-    await withChromium(async ({ page, errors }) => {
+    await withChromium(browserOptions, async ({ page, consoleMessages: errors }) => {
       await page.goto(`${isolated.url}demo`, { waitUntil: "load" });
       const run = await runDemo(page, { backend: "gpu", steps: 3, sequenceLength: 12, newTokens: 6 });
       expectComparison(run, 3);

@@ -14,10 +14,6 @@
  */
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import fc from "fast-check";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type GradientCheckResult, gradientCheckCases } from "../../src/testing/index.js";
-import type { AutogradSuite, AutogradSuiteReport, BinaryShapePair } from "./autograd-page/main.js";
 import {
   buildPage,
   chromiumExecutable,
@@ -25,7 +21,11 @@ import {
   type StaticServer,
   serveDirectory,
   withChromiumPage,
-} from "./harness/index.js";
+} from "@peftjs/browser-testing";
+import fc from "fast-check";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type GradientCheckResult, gradientCheckCases } from "../../src/testing/index.js";
+import type { AutogradSuite, AutogradSuiteReport, BinaryShapePair } from "./autograd-page/main.js";
 
 const chromiumMissing = !isChromiumAvailable();
 const missingReason = `headless Chromium not found at ${chromiumExecutable()} (install Debian's chromium, or set PEFTJS_CHROMIUM)`;

@@ -11,16 +11,17 @@
  * default 4-tile split) run in the WebGPU run, and the GL runs send every other product through the tiled path
  * by bounding a dispatch to 4096 multiply-adds.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { MemoryReport, SuiteReport, WideTensorReport } from "./gpu-page/main.js";
-import { buildGpuPage } from "./gpu-page-fixture.js";
+
 import {
   chromiumExecutable,
   isChromiumAvailable,
   type StaticServer,
   serveDirectory,
   withChromiumPage,
-} from "./harness/index.js";
+} from "@peftjs/browser-testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { MemoryReport, SuiteReport, WideTensorReport } from "./gpu-page/main.js";
+import { buildGpuPage } from "./gpu-page-fixture.js";
 
 const chromiumMissing = !isChromiumAvailable();
 const missingReason = `headless Chromium not found at ${chromiumExecutable()} (install Debian's chromium, or set PEFTJS_CHROMIUM)`;

@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { buildPage } from "./harness/index.js";
+import { buildPage } from "@peftjs/browser-testing";
 
 const packageRoot = fileURLToPath(new URL("../../", import.meta.url));
 

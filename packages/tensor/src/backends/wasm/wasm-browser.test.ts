@@ -1,6 +1,6 @@
 import { fileURLToPath } from "node:url";
+import { buildPage, serveDirectory, withChromiumPage } from "@peftjs/browser-testing";
 import { describe, expect, it } from "vitest";
-import { buildPage, serveDirectory, withChromiumPage } from "../../../test/browser/harness/index.js";
 
 // Headless Chromium (Debian's `chromium`, installed by .ci/run) on a cross-origin-isolated page.
 describe("wasm backend in headless Chromium", () => {

@@ -1,5 +1,5 @@
 /**
- * A small reusable harness for tests that must run in a real browser: bundle a page with Vite, serve it on
+ * `@peftjs/browser-testing` (private, never published): the harness for tests that must run in a real browser: bundle a page with Vite, serve it on
  * 127.0.0.1, drive headless Chromium (Debian's `chromium`) through playwright-core, collect console errors.
  *
  * ```ts
@@ -15,12 +15,14 @@
 export { type BuildPageOptions, buildPage } from "./build-page.js";
 export {
   baseChromiumFlags,
+  type ChromiumOptions,
   type ChromiumPageOptions,
   type ChromiumSession,
   chromiumExecutable,
   defaultChromiumPath,
   isChromiumAvailable,
   webGpuChromiumFlags,
+  withChromium,
   withChromiumPage,
 } from "./chromium.js";
-export { type StaticServer, serveDirectory } from "./static-server.js";
+export { type ServeOptions, type StaticServer, serveDirectory } from "./static-server.js";

@@ -39,37 +39,48 @@ export const webGpuChromiumFlags: readonly string[] = [
   "--use-webgpu-adapter=swiftshader",
 ];
 
-/** Options of {@link withChromiumPage}. */
-export interface ChromiumPageOptions {
-  /** The page to open (e.g. from `serveDirectory`); WebGPU needs a secure context such as `http://127.0.0.1`. */
-  readonly url: string;
+/** Options of {@link withChromium}. */
+export interface ChromiumOptions {
   /** Add {@link webGpuChromiumFlags}. */
   readonly webGpu?: boolean;
   /** More flags. */
   readonly extraFlags?: readonly string[];
   /** Console messages of these types are collected (default `["error"]`). */
   readonly consoleTypes?: readonly string[];
+  /** Let the page download files (default false). */
+  readonly acceptDownloads?: boolean;
+  /** Viewport size (default Playwright's 1280 × 720). */
+  readonly viewport?: { readonly width: number; readonly height: number };
+}
+
+/** Options of {@link withChromiumPage}. */
+export interface ChromiumPageOptions extends ChromiumOptions {
+  /** The page to open (e.g. from `serveDirectory`); WebGPU needs a secure context such as `http://127.0.0.1`. */
+  readonly url: string;
   /** Page-load timeout in milliseconds (default 60 000). */
   readonly timeoutMs?: number;
 }
 
-/** What {@link withChromiumPage} hands to its callback. */
+/** What {@link withChromium} and {@link withChromiumPage} hand to their callback. */
 export interface ChromiumSession {
-  /** The loaded page. */
+  /** The page. */
   readonly page: Page;
   /** Its browser context (a fresh profile in a temporary folder). */
   readonly context: BrowserContext;
-  /** Console messages of the collected types, and uncaught page errors (`pageerror: ...`), in order. */
+  /**
+   * Console messages of the collected types (`"<type> on <url>: <text>"`) and uncaught page errors
+   * (`"pageerror on <url>: <message>"`), in order; callers may empty it between checks.
+   */
   readonly consoleMessages: string[];
 }
 
 /**
- * Launches headless Chromium with a fresh profile, opens `options.url`, runs `fn`, and always closes the
- * browser and deletes the profile. Console errors and uncaught exceptions are collected in
+ * Launches headless Chromium with a fresh profile, runs `fn` with one blank page, and always closes the
+ * browser and deletes the profile. Console messages and uncaught exceptions are collected in
  * `session.consoleMessages` for the caller to assert on.
  */
-export async function withChromiumPage<T>(
-  options: ChromiumPageOptions,
+export async function withChromium<T>(
+  options: ChromiumOptions,
   fn: (session: ChromiumSession) => Promise<T>,
 ): Promise<T> {
   const profile = await mkdtemp(join(tmpdir(), "peftjs-chromium-"));
@@ -82,21 +93,35 @@ export async function withChromiumPage<T>(
     executablePath: chromiumExecutable(),
     headless: true,
     args: flags,
+    acceptDownloads: options.acceptDownloads ?? false,
+    ...(options.viewport ? { viewport: { ...options.viewport } } : {}),
   });
   try {
     const page = context.pages()[0] ?? (await context.newPage());
     const consoleMessages: string[] = [];
     const consoleTypes = new Set(options.consoleTypes ?? ["error"]);
     page.on("console", (message) => {
-      if (consoleTypes.has(message.type())) consoleMessages.push(`${message.type()}: ${message.text()}`);
+      if (consoleTypes.has(message.type())) {
+        consoleMessages.push(`${message.type()} on ${page.url()}: ${message.text()}`);
+      }
     });
     page.on("pageerror", (error) => {
-      consoleMessages.push(`pageerror: ${error.message}`);
+      consoleMessages.push(`pageerror on ${page.url()}: ${error.message}`);
     });
-    await page.goto(options.url, { timeout: options.timeoutMs ?? 60_000, waitUntil: "load" });
     return await fn({ page, context, consoleMessages });
   } finally {
     await context.close();
     await rm(profile, { recursive: true, force: true });
   }
+}
+
+/** {@link withChromium}, with `options.url` opened (waiting for `load`) before `fn` runs. */
+export function withChromiumPage<T>(
+  options: ChromiumPageOptions,
+  fn: (session: ChromiumSession) => Promise<T>,
+): Promise<T> {
+  return withChromium(options, async (session) => {
+    await session.page.goto(options.url, { timeout: options.timeoutMs ?? 60_000, waitUntil: "load" });
+    return fn(session);
+  });
 }

@@ -6,6 +6,9 @@ import { extname, join, normalize, resolve, sep } from "node:path";
 const contentTypes: Readonly<Record<string, string>> = {
   ".html": "text/html; charset=utf-8",
   ".js": "text/javascript; charset=utf-8",
+  ".mjs": "text/javascript; charset=utf-8",
+  ".map": "application/json",
+  ".safetensors": "application/octet-stream",
   ".css": "text/css; charset=utf-8",
   ".json": "application/json",
   ".svg": "image/svg+xml",
@@ -23,7 +26,7 @@ export interface ServeOptions {
 
 /** A running static file server. */
 export interface StaticServer {
-  /** Base URL, e.g. `http://127.0.0.1:41234/`. */
+  /** Base URL, e.g. `http://127.0.0.1:41234/` (127.0.0.1 is a secure context, as WebGPU requires). */
   readonly url: string;
   /** Stops the server. */
   close(): Promise<void>;
