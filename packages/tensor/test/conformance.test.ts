@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { BackendUnavailableError, probeBackends, setBackend } from "../src/index.js";
+import { BackendUnavailableError, memory, probeBackends, setBackend } from "../src/index.js";
 import { conformanceCases, executeCase, runConformanceCase } from "../src/testing/index.js";
 
 // Every backend that initialises in this Node process (js today; wasm when registered) replays the table.
@@ -23,6 +23,20 @@ describe("conformance on js (the reference itself)", () => {
       }
     });
   }
+});
+
+describe("executeCase", () => {
+  it("releases every tensor a case creates, including those made inside the case (rotary tables, literals)", () => {
+    const before = memory().tensors;
+    for (const testCase of conformanceCases) {
+      try {
+        executeCase(testCase);
+      } catch {
+        // bad-shape cases throw by design; they must not leak either
+      }
+    }
+    expect(memory().tensors).toBe(before);
+  });
 });
 
 for (const backend of availableBackends.filter((name) => name !== "js")) {

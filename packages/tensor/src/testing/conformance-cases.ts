@@ -41,6 +41,7 @@ import {
   sum,
   type Tensor,
   tensor,
+  tidy,
   transpose,
 } from "../index.js";
 
@@ -452,7 +453,8 @@ function seedOf(name: string): number {
 }
 
 /**
- * Runs a case on the active backend and reads the result back. Every tensor the case creates is disposed.
+ * Runs a case on the active backend and reads the result back. Every tensor the case creates is disposed,
+ * its result included.
  * Errors propagate.
  */
 export function executeCase(testCase: ConformanceCase): CaseOutput {
@@ -477,7 +479,8 @@ export function executeCase(testCase: ConformanceCase): CaseOutput {
     },
   };
   try {
-    const result = testCase.run(inputs);
+    // tidy releases whatever a case creates besides its result (rotary tables, literal tensors, ...).
+    const result = tidy(() => testCase.run(inputs));
     if (typeof result === "number" || typeof result === "boolean") {
       return { shape: [], values: Float64Array.of(Number(result)) };
     }
