@@ -14,10 +14,9 @@ import { fileURLToPath } from "node:url";
 import { decodePeftAdapter } from "@peftjs/adapters";
 import {
   type ChromiumOptions,
-  chromiumExecutable,
-  isChromiumAvailable,
   type StaticServer,
   serveDirectory,
+  skipWithoutChromium,
   withChromium,
 } from "@peftjs/browser-testing";
 import type { Page } from "playwright-core";
@@ -28,14 +27,9 @@ const docsRoot = fileURLToPath(new URL("../", import.meta.url));
 const distRoot = `${docsRoot}.vitepress/dist/`;
 const outputRoot = `${docsRoot}test-output/`;
 
-const chromiumMissing = !isChromiumAvailable();
-const missingReason = `headless Chromium not found at ${chromiumExecutable()} (install Debian's chromium, or set PEFTJS_CHROMIUM)`;
+const skipBrowser = skipWithoutChromium("site.test.ts");
 /** The docs pages are checked at a desktop size, and the demo's adapter download must be allowed. */
 const browserOptions: ChromiumOptions = { acceptDownloads: true, viewport: { width: 1280, height: 900 } };
-if (chromiumMissing) {
-  if (process.env.CI !== undefined) throw new Error(`${missingReason}; CI must run the docs browser tests`);
-  console.warn(`site.test.ts skipped: ${missingReason}`);
-}
 
 /** Runs a command in `docs/`, failing with its output. */
 function runInDocs(command: string, args: readonly string[]): void {
@@ -179,7 +173,7 @@ async function screenshotDemo(page: Page, fileName: string): Promise<void> {
   await page.locator(".peft-demo").screenshot({ path: `${outputRoot}${fileName}` });
 }
 
-describe.skipIf(chromiumMissing)("the documentation site in Chromium", () => {
+describe.skipIf(skipBrowser)("the documentation site in Chromium", () => {
   let isolated: StaticServer;
   let plain: StaticServer;
 

@@ -17,6 +17,23 @@ export function isChromiumAvailable(): boolean {
   return existsSync(chromiumExecutable());
 }
 
+/**
+ * The project's rule for browser tests, in one place: with Chromium present they run; without it they fail
+ * under CI (where `.ci/run` installs it) and are skipped elsewhere with a printed reason. Call it at the top of
+ * a test file and pass the result to `describe.skipIf`.
+ *
+ * @returns true when the caller should skip its browser tests.
+ * @throws Error when Chromium is missing and `CI` is set.
+ */
+export function skipWithoutChromium(testFile: string): boolean {
+  if (isChromiumAvailable()) return false;
+  const reason = `headless Chromium not found at ${chromiumExecutable()} (install Debian's chromium, or set PEFTJS_CHROMIUM)`;
+  if (process.env.CI !== undefined)
+    throw new Error(`${reason}; CI must run the browser tests of ${testFile}`);
+  console.warn(`${testFile} skipped: ${reason}`);
+  return true;
+}
+
 /** Flags for a quiet, isolated headless Chromium that never talks to the network on its own. */
 export const baseChromiumFlags: readonly string[] = [
   "--headless",

@@ -21,6 +21,7 @@ export {
   chromiumExecutable,
   defaultChromiumPath,
   isChromiumAvailable,
+  skipWithoutChromium,
   webGpuChromiumFlags,
   withChromium,
   withChromiumPage,

@@ -16,10 +16,9 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import {
   buildPage,
-  chromiumExecutable,
-  isChromiumAvailable,
   type StaticServer,
   serveDirectory,
+  skipWithoutChromium,
   withChromiumPage,
 } from "@peftjs/browser-testing";
 import fc from "fast-check";
@@ -27,18 +26,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type GradientCheckResult, gradientCheckCases } from "../../src/testing/index.js";
 import type { AutogradSuite, AutogradSuiteReport, BinaryShapePair } from "./autograd-page/main.js";
 
-const chromiumMissing = !isChromiumAvailable();
-const missingReason = `headless Chromium not found at ${chromiumExecutable()} (install Debian's chromium, or set PEFTJS_CHROMIUM)`;
-
-if (chromiumMissing && process.env.CI === undefined) {
-  console.warn(`autograd-browser.test.ts skipped: ${missingReason}`);
-}
-
-describe.runIf(chromiumMissing && process.env.CI !== undefined)("gradient checks in Chromium (CI)", () => {
-  it("requires Chromium on CI", () => {
-    throw new Error(`${missingReason}; CI must run the browser tests`);
-  });
-});
+const skipBrowser = skipWithoutChromium("autograd-browser.test.ts");
 
 const packageRoot = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -82,7 +70,7 @@ function sampleBinaryShapePairs(count: number): BinaryShapePair[] {
 
 const binaryPairs = sampleBinaryShapePairs(40);
 
-describe.skipIf(chromiumMissing)("gradient checks on the gpu backend in headless Chromium (WebGL2)", () => {
+describe.skipIf(skipBrowser)("gradient checks on the gpu backend in headless Chromium (WebGL2)", () => {
   let server: StaticServer;
   let report: AutogradSuiteReport;
   let binaryResults: GradientCheckResult[] = [];

@@ -13,28 +13,16 @@
  */
 
 import {
-  chromiumExecutable,
-  isChromiumAvailable,
   type StaticServer,
   serveDirectory,
+  skipWithoutChromium,
   withChromiumPage,
 } from "@peftjs/browser-testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { MemoryReport, SuiteReport, WideTensorReport } from "./gpu-page/main.js";
 import { buildGpuPage } from "./gpu-page-fixture.js";
 
-const chromiumMissing = !isChromiumAvailable();
-const missingReason = `headless Chromium not found at ${chromiumExecutable()} (install Debian's chromium, or set PEFTJS_CHROMIUM)`;
-
-if (chromiumMissing && process.env.CI === undefined) {
-  console.warn(`gpu-browser.test.ts skipped: ${missingReason}`);
-}
-
-describe.runIf(chromiumMissing && process.env.CI !== undefined)("gpu backend in Chromium (CI)", () => {
-  it("requires Chromium on CI", () => {
-    throw new Error(`${missingReason}; CI must run the browser tests`);
-  });
-});
+const skipBrowser = skipWithoutChromium("gpu-browser.test.ts");
 
 const iterations = 1000;
 const webGl2Exclusions = ["matmul [1024, 1024] · [1024, 1024]"];
@@ -90,7 +78,7 @@ function failures(report: SuiteReport): string[] {
     .map((result) => `${result.name}: ${result.failure}`);
 }
 
-describe.skipIf(chromiumMissing)("gpu backend in headless Chromium", () => {
+describe.skipIf(skipBrowser)("gpu backend in headless Chromium", () => {
   let server: StaticServer;
   let caseNames: string[] = [];
   const runs: { webgl2?: ModeRun; webgpu?: ModeRun } = {};

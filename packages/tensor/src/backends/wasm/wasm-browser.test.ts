@@ -1,9 +1,9 @@
 import { fileURLToPath } from "node:url";
-import { buildPage, serveDirectory, withChromiumPage } from "@peftjs/browser-testing";
+import { buildPage, serveDirectory, skipWithoutChromium, withChromiumPage } from "@peftjs/browser-testing";
 import { describe, expect, it } from "vitest";
 
 // Headless Chromium (Debian's `chromium`, installed by .ci/run) on a cross-origin-isolated page.
-describe("wasm backend in headless Chromium", () => {
+describe.skipIf(skipWithoutChromium("wasm-browser.test.ts"))("wasm backend in headless Chromium", () => {
   it("runs threaded products on a Web Worker from a Blob URL while the main thread spins", async () => {
     const directory = await buildPage({ root: fileURLToPath(new URL("./browser-page", import.meta.url)) });
     const server = await serveDirectory(directory);
