@@ -190,10 +190,7 @@ describe.each(scenarios)("training $caseName ($placement) through LoraModel", (s
     const trainedKeys = [...lora.trainableParameters().keys()];
     const { losses } = train({
       model,
-      trainable: {
-        parameters: () => lora.trainableParameters(),
-        setParameters: (updated) => lora.setTrainableParameters(updated),
-      },
+      trainable: lora.trainable,
       optimizer,
       batches: [{ inputIds: training.input_ids }],
       steps: training.losses.length,

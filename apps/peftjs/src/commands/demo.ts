@@ -103,10 +103,7 @@ function trainAdapter(
   const progress = new ProgressBar(`training ${name.padEnd(5)}`, options.steps);
   const { losses } = train({
     model,
-    trainable: {
-      parameters: () => lora.trainableParameters(),
-      setParameters: (updated) => lora.setTrainableParameters(updated),
-    },
+    trainable: lora.trainable,
     optimizer: new AdamW({
       learningRate: options.learningRate,
       betas: [0.9, 0.999],

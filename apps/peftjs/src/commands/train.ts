@@ -170,10 +170,7 @@ ${loraFlagHelp}
     const progress = new ProgressBar("training", steps);
     const { losses } = train({
       model: base.model,
-      trainable: {
-        parameters: () => lora.trainableParameters(),
-        setParameters: (updated) => lora.setTrainableParameters(updated),
-      },
+      trainable: lora.trainable,
       optimizer,
       batches,
       steps,

@@ -20,7 +20,7 @@ import {
   loadLlamaFromUrl,
   train,
 } from "@peftjs/models";
-import { backendStatus, setBackend, type Tensor } from "@peftjs/tensor";
+import { backendStatus, setBackend } from "@peftjs/tensor";
 import { createZip, type ZipEntry } from "./zip.js";
 
 /** The backends the demo offers. */
@@ -141,13 +141,9 @@ function addAdapter(
 
 /** One AdamW step of `contender` on the training sequence; returns the step's loss. */
 function trainStep(contender: Contender, ids: readonly number[]): number {
-  const trainable = {
-    parameters: () => contender.lora.trainableParameters(),
-    setParameters: (updated: Map<string, Tensor>) => contender.lora.setTrainableParameters(updated),
-  };
   const result = train({
     model: contender.model,
-    trainable,
+    trainable: contender.lora.trainable,
     optimizer: contender.optimizer,
     batches: [{ inputIds: [[...ids]] }],
     steps: 1,

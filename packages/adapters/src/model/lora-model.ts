@@ -636,6 +636,21 @@ export class LoraModel {
       slot.layer.updateFactors(slot.adapter, updated.get(slot.keyA)!, updated.get(slot.keyB)!);
   }
 
+  /**
+   * The active adapters as the `trainable` argument of `@peftjs/models`' `train` (structurally its
+   * `TrainableParameters`): `parameters()` is {@link LoraModel.trainableParameters}, `setParameters(updated)` is
+   * {@link LoraModel.setTrainableParameters}.
+   */
+  get trainable(): {
+    parameters(): Map<string, Tensor>;
+    setParameters(updated: ReadonlyMap<string, Tensor>): void;
+  } {
+    return {
+      parameters: () => this.trainableParameters(),
+      setParameters: (updated) => this.setTrainableParameters(updated),
+    };
+  }
+
   #trainableSlots(): { layer: LoraLinear; adapter: string; keyA: string; keyB: string }[] {
     const slots: { layer: LoraLinear; adapter: string; keyA: string; keyB: string }[] = [];
     for (const [moduleName, layer] of this.#layers) {
