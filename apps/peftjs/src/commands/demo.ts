@@ -22,33 +22,12 @@ import { loadLlama2cTokenizer } from "@peftjs/models/node";
 import { WeightStore } from "@peftjs/state";
 import { getBackend, setBackend, toRaw } from "@peftjs/tensor";
 import { embeddedModelDir } from "../assets.js";
-import { CliUsageError } from "../cli-error.js";
 import { logitsOf, maxAbsDifference } from "../demo/compare.js";
 import { corpusTokens, windowBatches } from "../demo/corpus.js";
 import { type LossSeries, lossChartSvg, lossChartText } from "../demo/loss-chart.js";
+import { optionalInteger, parseBackendChoice } from "../lib/cli-options.js";
 import { ProgressBar, style } from "../terminal.js";
 import type { Command } from "./command.js";
-
-type BackendChoice = "auto" | "js" | "wasm" | "gpu";
-const backendChoices: readonly BackendChoice[] = ["auto", "js", "wasm", "gpu"];
-
-/** Parses `--backend`; an unknown name is a user error that lists the choices. */
-export function parseBackendChoice(value: unknown): BackendChoice {
-  const choice = (value ?? "auto") as BackendChoice;
-  if (!backendChoices.includes(choice)) {
-    throw new CliUsageError(`--backend ${String(value)} is not one of ${backendChoices.join(", ")}`);
-  }
-  return choice;
-}
-
-/** Parses a positive integer flag. */
-function positiveInteger(value: unknown, flag: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed <= 0)
-    throw new CliUsageError(`${flag} ${String(value)} is not a positive integer`);
-  return parsed;
-}
 
 function section(step: number, title: string): void {
   console.log(`\n${style.bold(`${step}. ${title}`)}`);
@@ -156,7 +135,7 @@ Options:
   async run(values) {
     const started = performance.now();
     const outDir = resolve((values.out as string | undefined) ?? "peftjs-demo-output");
-    const steps = positiveInteger(values.steps, "--steps", 60);
+    const steps = optionalInteger(values, "steps", { min: 1 }) ?? 60;
     await setBackend(parseBackendChoice(values.backend));
     // Everything is written into a sibling folder first and moved into place at the end, so a failed run
     // leaves the previous output (or nothing) behind, never a half-written folder.

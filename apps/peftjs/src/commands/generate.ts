@@ -10,11 +10,11 @@ import {
   optionalInteger,
   optionalNumber,
   optionalString,
+  parseBackendChoice,
   stringList,
 } from "../lib/cli-options.js";
 import { TOKENIZER_FILE } from "../lib/training-data.js";
 import type { Command } from "./command.js";
-import { parseBackendChoice } from "./demo.js";
 
 /** What `peftjs generate --json` prints. */
 export interface GenerateReport {

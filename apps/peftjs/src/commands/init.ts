@@ -4,12 +4,17 @@ import { setBackend } from "@peftjs/tensor";
 import { CliUsageError } from "../cli-error.js";
 import { isUnconverted, saveAdapterFolder } from "../lib/adapter-files.js";
 import { loadBaseModel, writeModelFolder } from "../lib/base-model.js";
-import { modelDirectory, optionalInteger, optionalString, requiredString } from "../lib/cli-options.js";
+import {
+  modelDirectory,
+  optionalInteger,
+  optionalString,
+  parseBackendChoice,
+  requiredString,
+} from "../lib/cli-options.js";
 import { loraConfigFromFlags, loraFlagHelp, loraFlagOptions } from "../lib/lora-flags.js";
 import { writeOutputFolder } from "../lib/output-folder.js";
 import { style } from "../terminal.js";
 import type { Command } from "./command.js";
-import { parseBackendChoice } from "./demo.js";
 
 /** What `peftjs init --json` prints. */
 export interface InitReport {

@@ -3,11 +3,10 @@ import { writeSafetensorsFile } from "@peftjs/io/node";
 import { setBackend } from "@peftjs/tensor";
 import { CliUsageError } from "../cli-error.js";
 import { loadAdaptedModel } from "../lib/adapted-model.js";
-import { modelDirectory, requiredString, stringList } from "../lib/cli-options.js";
+import { modelDirectory, parseBackendChoice, requiredString, stringList } from "../lib/cli-options.js";
 import { readInputIds } from "../lib/training-data.js";
 import { style } from "../terminal.js";
 import type { Command } from "./command.js";
-import { parseBackendChoice } from "./demo.js";
 
 /** `peftjs logits`: the model's (with adapters) logits for a batch of token ids, as a safetensors file. */
 export const logitsCommand: Command = {

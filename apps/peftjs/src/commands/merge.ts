@@ -6,6 +6,7 @@ import { loadBaseModel, type ModelStorageDtype, writeModelFolder } from "../lib/
 import {
   modelDirectory,
   optionalString,
+  parseBackendChoice,
   pathWithWeight,
   requiredString,
   stringList,
@@ -13,7 +14,6 @@ import {
 import { writeOutputFolder } from "../lib/output-folder.js";
 import { style } from "../terminal.js";
 import type { Command } from "./command.js";
-import { parseBackendChoice } from "./demo.js";
 
 /** What `peftjs merge --json` prints. */
 export interface MergeReport {

@@ -19,6 +19,7 @@ import {
   optionalInteger,
   optionalNumber,
   optionalString,
+  parseBackendChoice,
   requiredInteger,
   requiredNumber,
   requiredString,
@@ -28,7 +29,6 @@ import { writeOutputFolder } from "../lib/output-folder.js";
 import { readTrainingBatches } from "../lib/training-data.js";
 import { ProgressBar, style } from "../terminal.js";
 import type { Command } from "./command.js";
-import { parseBackendChoice } from "./demo.js";
 
 /** What `--log FILE.json` holds (and `--json` prints). */
 export interface TrainingLog {

@@ -10,10 +10,9 @@ import {
   readAdapterFolder,
 } from "../lib/adapter-files.js";
 import { type BaseModel, loadBaseModel } from "../lib/base-model.js";
-import { modelDirectory, requiredString } from "../lib/cli-options.js";
+import { modelDirectory, parseBackendChoice, requiredString } from "../lib/cli-options.js";
 import { style } from "../terminal.js";
 import type { Command } from "./command.js";
-import { parseBackendChoice } from "./demo.js";
 
 /** `peftjs verify` found that the adapter does not belong on the base; the message says why and what to do. */
 export class AdapterVerificationError extends PeftjsError {

@@ -93,3 +93,16 @@ export function pathWithWeight(
   }
   return { path: spec, weight: defaultWeight };
 }
+
+/** The compute backends a command accepts with `--backend`. */
+export type BackendChoice = "auto" | "js" | "wasm" | "gpu";
+const backendChoices: readonly BackendChoice[] = ["auto", "js", "wasm", "gpu"];
+
+/** Parses `--backend` (default `auto`); an unknown name is a user error that lists the choices. */
+export function parseBackendChoice(value: unknown): BackendChoice {
+  const choice = (value ?? "auto") as BackendChoice;
+  if (!backendChoices.includes(choice)) {
+    throw new CliUsageError(`--backend ${String(value)} is not one of ${backendChoices.join(", ")}`);
+  }
+  return choice;
+}
