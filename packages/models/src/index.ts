@@ -22,13 +22,14 @@ export type { SamplingOptions } from "./llama/sampling.js";
 export { argmaxIndex, sampleToken } from "./llama/sampling.js";
 export type { LinearModule, LinearModuleHost } from "./modules/linear.js";
 export { Linear, linearForward } from "./modules/linear.js";
-export type { DecodeAllOptions, EncodeOptions } from "./tokenizer/llama2c-tokenizer.js";
-export {
-  BOS_TOKEN_ID,
-  EOS_TOKEN_ID,
-  Llama2cTokenizer,
-  UNKNOWN_TOKEN_ID,
-} from "./tokenizer/llama2c-tokenizer.js";
+export type { Llama2cDecodeOptions, Llama2cEncodeOptions } from "./tokenizer/llama2c-tokenizer.js";
+export { Llama2cTokenizer } from "./tokenizer/llama2c-tokenizer.js";
+export type {
+  SpecialTokenIds,
+  Tokenizer,
+  TokenizerDecodeOptions,
+  TokenizerEncodeOptions,
+} from "./tokenizer/tokenizer.js";
 export type { AdamWOptions } from "./training/adamw.js";
 export { AdamW } from "./training/adamw.js";
 export type { CausalLanguageModelLossOptions } from "./training/causal-lm-loss.js";

@@ -3,7 +3,6 @@ import { deserialize, fromFloat32, type RawTensor, toFloat32 } from "@peftjs/io"
 import { add, matmul, memory, reshape, scale, type Tensor, tensor, tidy } from "@peftjs/tensor";
 import { afterAll, describe, expect, it } from "vitest";
 import {
-  BOS_TOKEN_ID,
   generate,
   Linear,
   type LinearModule,
@@ -14,6 +13,9 @@ import {
   ModuleShapeError,
   parseLlamaConfig,
 } from "../src/index.js";
+
+/** stories260K (llama2.c) starts every sequence with BOS = 1. */
+const BOS_TOKEN_ID = 1;
 
 const fixtures = new URL("./fixtures/stories260k/", import.meta.url);
 const configJson = JSON.parse(readFileSync(new URL("config.json", fixtures), "utf8")) as Record<

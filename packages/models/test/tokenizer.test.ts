@@ -2,13 +2,11 @@ import { readFileSync } from "node:fs";
 import { isPeftjsError } from "@peftjs/io";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import {
-  BOS_TOKEN_ID,
-  EOS_TOKEN_ID,
-  Llama2cTokenizer,
-  TokenIdError,
-  TokenizerFormatError,
-} from "../src/index.js";
+import { Llama2cTokenizer, TokenIdError, TokenizerFormatError } from "../src/index.js";
+
+/** llama2.c's fixed ids of BOS and EOS. */
+const BOS_TOKEN_ID = 1;
+const EOS_TOKEN_ID = 2;
 
 const fixtures = new URL("./fixtures/stories260k/", import.meta.url);
 const tokenizerBytes = new Uint8Array(readFileSync(new URL("tok512.bin", fixtures)));
@@ -66,8 +64,8 @@ describe("Llama2cTokenizer reading tok512.bin", () => {
   });
 
   it("rejects ids outside the vocabulary", () => {
-    expect(() => tokenizer.decode(undefined, 512)).toThrow(TokenIdError);
-    expect(() => tokenizer.decodeAll([5, -1])).toThrow(/token id -1 is outside the vocabulary \[0, 512\)/);
+    expect(() => tokenizer.decodePiece(undefined, 512)).toThrow(TokenIdError);
+    expect(() => tokenizer.decode([5, -1])).toThrow(/token id -1 is outside the vocabulary \[0, 512\)/);
     try {
       tokenizer.piece(1.5);
     } catch (error) {
@@ -79,26 +77,32 @@ describe("Llama2cTokenizer reading tok512.bin", () => {
 describe("encode (run.c semantics)", () => {
   it("adds the dummy prefix and merges by best score", () => {
     // " "+"O" -> " O" (score -60) beats "ce" (-72); then " On" (-62), "ce", " Once" (-144).
-    expect(tokenizer.encode("Once upon a time", { bos: true })).toEqual([BOS_TOKEN_ID, 403, 407, 261, 378]);
-    expect(tokenizer.encode("Once upon a time", { bos: true, eos: true }).at(-1)).toBe(EOS_TOKEN_ID);
+    expect(tokenizer.encode("Once upon a time")).toEqual([BOS_TOKEN_ID, 403, 407, 261, 378]);
+    expect(tokenizer.encode("Once upon a time", { eos: true }).at(-1)).toBe(EOS_TOKEN_ID);
   });
 
   it("gives only BOS/EOS for empty text (no dummy prefix)", () => {
-    expect(tokenizer.encode("")).toEqual([]);
-    expect(tokenizer.encode("", { bos: true, eos: true })).toEqual([BOS_TOKEN_ID, EOS_TOKEN_ID]);
+    expect(tokenizer.encode("", { addSpecialTokens: false })).toEqual([]);
+    expect(tokenizer.encode("", { eos: true })).toEqual([BOS_TOKEN_ID, EOS_TOKEN_ID]);
   });
 
   it("falls back to byte tokens (byte + 3) for code points not in the vocabulary", () => {
     // U+1F600 is F0 9F 98 80 in UTF-8; " " (410) is the dummy prefix.
-    expect(tokenizer.encode("😀")).toEqual([410, 0xf0 + 3, 0x9f + 3, 0x98 + 3, 0x80 + 3]);
-    expect(tokenizer.decodeAll(tokenizer.encode("😀", { bos: true }))).toBe("😀");
+    expect(tokenizer.encode("😀", { addSpecialTokens: false })).toEqual([
+      410,
+      0xf0 + 3,
+      0x9f + 3,
+      0x98 + 3,
+      0x80 + 3,
+    ]);
+    expect(tokenizer.decode(tokenizer.encode("😀"))).toBe("😀");
   });
 
   it("looks multi-byte code points up whole", () => {
     // "™" (E2 84 A2) is a token of its own in tok512.
     const trademark = tokenizer.lookup("™")!;
     expect(trademark).toBeGreaterThan(258);
-    expect(tokenizer.encode("™")).toEqual([410, trademark]);
+    expect(tokenizer.encode("™", { addSpecialTokens: false })).toEqual([410, trademark]);
   });
 
   it("merges the leftmost pair on equal scores, as run.c's strict comparison", () => {
@@ -115,22 +119,22 @@ describe("encode (run.c semantics)", () => {
       ]),
     );
     // "ab" -> [" ", "a", "b"]: " a" (index 0) and "ab" (index 1) tie at -2; the leftmost merges first.
-    expect(toy.encode("ab")).toEqual([6, 5]);
+    expect(toy.encode("ab", { addSpecialTokens: false })).toEqual([6, 5]);
     // A lower score loses to a higher one wherever it is.
-    expect(toy.encode("a")).toEqual([6]);
+    expect(toy.encode("a", { addSpecialTokens: false })).toEqual([6]);
   });
 
-  it("round-trips the reference story through encode and decodeAll", () => {
-    const ids = tokenizer.encode(reference.text, { bos: true });
+  it("round-trips the reference story through encode and decode", () => {
+    const ids = tokenizer.encode(reference.text);
     expect(ids[0]).toBe(BOS_TOKEN_ID);
-    expect(tokenizer.decodeAll(ids)).toBe(reference.text);
+    expect(tokenizer.decode(ids)).toBe(reference.text);
   });
 
   it("round-trips arbitrary Unicode text", () => {
     fc.assert(
       fc.property(fc.string({ unit: "grapheme", maxLength: 40 }), (text) => {
         const withoutNul = text.replaceAll("\0", "");
-        expect(tokenizer.decodeAll(tokenizer.encode(withoutNul, { bos: true }))).toBe(withoutNul);
+        expect(tokenizer.decode(tokenizer.encode(withoutNul))).toBe(withoutNul);
       }),
       { numRuns: 200 },
     );
@@ -139,8 +143,8 @@ describe("encode (run.c semantics)", () => {
 
 describe("decode (run.c semantics)", () => {
   it("reproduces the reference text of the 200 greedy tokens", () => {
-    expect(tokenizer.decodeAll([BOS_TOKEN_ID, ...reference.greedy_token_ids])).toBe(reference.text);
-    expect(tokenizer.decodeAll(reference.greedy_token_ids, { previousToken: BOS_TOKEN_ID })).toBe(
+    expect(tokenizer.decode([BOS_TOKEN_ID, ...reference.greedy_token_ids])).toBe(reference.text);
+    expect(tokenizer.decode(reference.greedy_token_ids, { previousToken: BOS_TOKEN_ID })).toBe(
       reference.text,
     );
   });
@@ -149,19 +153,19 @@ describe("decode (run.c semantics)", () => {
     const pieces = reference.greedy_token_ids
       .slice(0, reference.pieces.length)
       .map((id, index, ids) =>
-        new TextDecoder().decode(tokenizer.decode(index === 0 ? BOS_TOKEN_ID : ids[index - 1], id)),
+        new TextDecoder().decode(tokenizer.decodePiece(index === 0 ? BOS_TOKEN_ID : ids[index - 1], id)),
       );
     expect(pieces).toEqual(reference.pieces);
   });
 
   it("strips the leading space only after BOS and maps byte tokens to raw bytes", () => {
-    expect(new TextDecoder().decode(tokenizer.decode(BOS_TOKEN_ID, 403))).toBe("Once");
-    expect(new TextDecoder().decode(tokenizer.decode(5, 403))).toBe(" Once");
-    expect(tokenizer.decode(undefined, 0x0a + 3)).toEqual(Uint8Array.of(0x0a));
-    expect(tokenizer.decode(undefined, 0xff + 3)).toEqual(Uint8Array.of(0xff));
+    expect(new TextDecoder().decode(tokenizer.decodePiece(BOS_TOKEN_ID, 403))).toBe("Once");
+    expect(new TextDecoder().decode(tokenizer.decodePiece(5, 403))).toBe(" Once");
+    expect(tokenizer.decodePiece(undefined, 0x0a + 3)).toEqual(Uint8Array.of(0x0a));
+    expect(tokenizer.decodePiece(undefined, 0xff + 3)).toEqual(Uint8Array.of(0xff));
   });
 
   it("keeps special pieces when asked", () => {
-    expect(tokenizer.decodeAll([BOS_TOKEN_ID, 403], { skipSpecialTokens: false })).toBe("\n<s>\nOnce");
+    expect(tokenizer.decode([BOS_TOKEN_ID, 403], { skipSpecialTokens: false })).toBe("\n<s>\nOnce");
   });
 });

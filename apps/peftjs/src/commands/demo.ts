@@ -10,14 +10,7 @@ import {
 import { savePeftAdapter } from "@peftjs/adapters/node";
 import { isPeftjsError, type RawTensor } from "@peftjs/io";
 import { readCheckpoint, readJsonFile, writeCheckpoint, writeJsonFileAtomic } from "@peftjs/io/node";
-import {
-  AdamW,
-  BOS_TOKEN_ID,
-  generate,
-  type Llama2cTokenizer,
-  LlamaForCausalLM,
-  train,
-} from "@peftjs/models";
+import { AdamW, generate, type Llama2cTokenizer, LlamaForCausalLM, train } from "@peftjs/models";
 import { loadLlama2cTokenizer } from "@peftjs/models/node";
 import { WeightStore } from "@peftjs/state";
 import { getBackend, setBackend, toRaw } from "@peftjs/tensor";
@@ -34,10 +27,8 @@ function section(step: number, title: string): void {
 }
 
 const projections = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
-const evalPrompts = [
-  [BOS_TOKEN_ID, 403],
-  [BOS_TOKEN_ID, 359],
-];
+/** The evaluation prompts of PEFT's fixtures: BOS then "Once" (403) or "I" (359). */
+const evalPromptTexts = ["Once", "I"];
 
 /** Everything the demo measures, written to summary.json. */
 interface DemoSummary {
@@ -67,7 +58,7 @@ function story(
   tokens: number,
 ): string {
   const ids = generate(model, prompt, { maxNewTokens: tokens });
-  return tokenizer.decodeAll([...prompt, ...ids]).trim();
+  return tokenizer.decode([...prompt, ...ids]).trim();
 }
 
 function trainAdapter(
@@ -164,13 +155,14 @@ async function runDemo(workDir: string, steps: number, started: number): Promise
   // Each LoraModel gets a store of the whole checkpoint, so its fingerprints are those `peftjs inspect` prints.
   const freshLora = () => LoraModel.create(freshModel(), { store: WeightStore.from(baseTensors) });
   const tokenizer = await loadLlama2cTokenizer(join(embeddedModelDir, "tok512.bin"));
+  const evalPrompts = evalPromptTexts.map((text) => tokenizer.encode(text));
   console.log(
     `${style.bold("peftjs demo")} on the embedded stories260K, backend ${style.cyan(getBackend())}`,
   );
 
   section(1, "A story from the base model");
   const baseModel = freshModel();
-  const baseStory = story(baseModel, tokenizer, [BOS_TOKEN_ID], 100);
+  const baseStory = story(baseModel, tokenizer, tokenizer.encode(""), 100);
   console.log(style.dim(baseStory));
 
   section(2, `Fine-tuning LoRA and PiSSA on "Pip the robot" stories (${steps} steps each)`);
@@ -209,8 +201,8 @@ async function runDemo(workDir: string, steps: number, started: number): Promise
   const lossesPath = join(workDir, "losses.json");
   await writeJsonFileAtomic(lossesPath, { settings, lora: loraRun.losses, pissa: pissaRun.losses });
   const storiesAfter = {
-    lora: story(loraRun.lora.host as LlamaForCausalLM, tokenizer, [BOS_TOKEN_ID], 60),
-    pissa: story(pissaRun.lora.host as LlamaForCausalLM, tokenizer, [BOS_TOKEN_ID], 60),
+    lora: story(loraRun.lora.host as LlamaForCausalLM, tokenizer, tokenizer.encode(""), 60),
+    pissa: story(pissaRun.lora.host as LlamaForCausalLM, tokenizer, tokenizer.encode(""), 60),
   };
   console.log(`after LoRA:  ${style.dim(storiesAfter.lora)}`);
   console.log(`after PiSSA: ${style.dim(storiesAfter.pissa)}`);

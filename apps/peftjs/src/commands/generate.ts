@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { BOS_TOKEN_ID, generate } from "@peftjs/models";
+import { generate } from "@peftjs/models";
 import { loadLlama2cTokenizer } from "@peftjs/models/node";
 import { setBackend } from "@peftjs/tensor";
 import { CliUsageError } from "../cli-error.js";
@@ -67,9 +67,9 @@ Options:
     await setBackend(backend);
     const { model } = await loadAdaptedModel(modelDir, stringList(values, "adapter"));
     const tokenizer = await loadLlama2cTokenizer(tokenizerPath, model.config.vocabSize);
-    const promptIds = prompt === "" ? [BOS_TOKEN_ID] : tokenizer.encode(prompt, { bos: true });
+    const promptIds = tokenizer.encode(prompt);
     const tokens = generate(model, promptIds, { maxNewTokens: steps, temperature, seed });
-    const text = tokenizer.decodeAll([...promptIds, ...tokens]);
+    const text = tokenizer.decode([...promptIds, ...tokens]);
     if (values.json) console.log(JSON.stringify({ prompt, text, tokens } satisfies GenerateReport, null, 2));
     else console.log(text.trim());
   },

@@ -15,7 +15,7 @@ export async function corpusTokens(tokenizer: Llama2cTokenizer): Promise<number[
     .split("\n")
     .map((line) => line.trim())
     .filter((line) => line.length > 0)
-    .flatMap((line) => tokenizer.encode(line, { bos: true }));
+    .flatMap((line) => tokenizer.encode(line));
 }
 
 /**

@@ -98,7 +98,7 @@ export async function readTrainingBatches(
     );
   }
   const tokenizer = await loadLlama2cTokenizer(tokenizerPath, vocabSize);
-  const stream = (await readDocuments(path)).flatMap((document) => tokenizer.encode(document, { bos: true }));
+  const stream = (await readDocuments(path)).flatMap((document) => tokenizer.encode(document));
   const { batchSize, sequenceLength } = batching;
   const sequences: number[][] = [];
   for (let start = 0; start + sequenceLength <= stream.length; start += sequenceLength) {

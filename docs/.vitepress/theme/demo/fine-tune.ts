@@ -95,9 +95,9 @@ async function loadTokenizer(modelUrl: string): Promise<Llama2cTokenizer> {
 }
 
 function story(model: LlamaForCausalLM, tokenizer: Llama2cTokenizer, settings: DemoSettings): string {
-  const prompt = tokenizer.encode(settings.prompt, { bos: true });
+  const prompt = tokenizer.encode(settings.prompt);
   const generated = generate(model, prompt, { maxNewTokens: settings.newTokens });
-  return tokenizer.decodeAll([...prompt, ...generated]);
+  return tokenizer.decode([...prompt, ...generated]);
 }
 
 /** One method's model, adapter and optimizer while the run lasts. */
@@ -202,7 +202,7 @@ export async function runFineTuning(
       await nextFrame();
       contenders.push(addAdapter(method, bases[method], tokenizer, settings));
     }
-    const ids = tokenizer.encode(settings.text, { bos: true }).slice(0, settings.sequenceLength + 1);
+    const ids = tokenizer.encode(settings.text).slice(0, settings.sequenceLength + 1);
     for (let step = 0; step < settings.steps; step++) {
       for (const contender of contenders) {
         report(`training: step ${step + 1} of ${settings.steps} (${methodLabels[contender.method]})`);

@@ -1,30 +1,30 @@
 import { TokenIdError, TokenizerFormatError } from "../errors.js";
+import type {
+  SpecialTokenIds,
+  Tokenizer,
+  TokenizerDecodeOptions,
+  TokenizerEncodeOptions,
+} from "./tokenizer.js";
 
 /** Options of {@link Llama2cTokenizer.encode}. */
-export interface EncodeOptions {
-  /** Prepend the beginning-of-sequence token (id 1). Default `false`. */
-  bos?: boolean;
+export interface Llama2cEncodeOptions extends TokenizerEncodeOptions {
   /** Append the end-of-sequence token (id 2). Default `false`. */
-  eos?: boolean;
+  readonly eos?: boolean;
 }
 
-/** Options of {@link Llama2cTokenizer.decodeAll} and {@link Llama2cTokenizer.decodeAllBytes}. */
-export interface DecodeAllOptions {
+/** Options of {@link Llama2cTokenizer.decode} and {@link Llama2cTokenizer.decodeBytes}. */
+export interface Llama2cDecodeOptions extends TokenizerDecodeOptions {
   /**
    * The token that preceded `ids[0]` (it decides whether the first piece loses its leading space).
    * Default: none.
    */
-  previousToken?: number;
-  /** Leave out the pieces of `<unk>`, BOS and EOS (ids 0, 1, 2). Default `true`, as run.c never prints BOS. */
-  skipSpecialTokens?: boolean;
+  readonly previousToken?: number;
 }
 
-/** The id of `<unk>` in llama2.c vocabularies. */
-export const UNKNOWN_TOKEN_ID = 0;
-/** The id of the beginning-of-sequence token in llama2.c vocabularies. */
-export const BOS_TOKEN_ID = 1;
-/** The id of the end-of-sequence token in llama2.c vocabularies. */
-export const EOS_TOKEN_ID = 2;
+/** llama2.c vocabularies put `<unk>`, BOS and EOS at ids 0, 1, 2 (run.c hard-codes them). */
+const UNKNOWN_TOKEN_ID = 0;
+const BOS_TOKEN_ID = 1;
+const EOS_TOKEN_ID = 2;
 /** Byte tokens `<0x00>`..`<0xFF>` start at this id (byte fallback: id = byte + 3). */
 const BYTE_TOKEN_OFFSET = 3;
 /** run.c starts the merge search below every real score. */
@@ -83,11 +83,18 @@ function parseByteToken(piece: Uint8Array): number | undefined {
  * File format: int32 `max_token_length`, then for each token a float32 score, an int32 byte length and the
  * bytes (all little-endian).
  */
-export class Llama2cTokenizer {
+export class Llama2cTokenizer implements Tokenizer {
   /** The longest piece the file declares, in bytes. */
   readonly maxTokenLength: number;
   /** Number of tokens. */
   readonly vocabSize: number;
+  /** `<unk>` 0, BOS 1, EOS 2, as run.c; no padding token. */
+  readonly specialTokens: SpecialTokenIds = Object.freeze({
+    bos: BOS_TOKEN_ID,
+    eos: Object.freeze([EOS_TOKEN_ID]),
+    pad: undefined,
+    unk: UNKNOWN_TOKEN_ID,
+  });
   private readonly pieces: Uint8Array[];
   private readonly scores: Float32Array;
   private readonly idByPiece = new Map<string, number>();
@@ -173,8 +180,14 @@ export class Llama2cTokenizer {
     return this.idByPiece.get(byteKey(typeof piece === "string" ? utf8Encoder.encode(piece) : piece));
   }
 
+  /** The piece of `id` as text (`"<0x0A>"` for byte tokens, as the file spells them), or `undefined`. */
+  idToToken(id: number): string | undefined {
+    const piece = Number.isInteger(id) ? this.pieces[id] : undefined;
+    return piece === undefined ? undefined : utf8Decoder.decode(piece);
+  }
+
   /**
-   * Encodes text as run.c's `encode()`: optional BOS, a dummy-prefix `" "` token when the text is non-empty,
+   * Encodes text as run.c's `encode()`: BOS (unless `addSpecialTokens` is false), a dummy-prefix `" "` token when the text is non-empty,
    * one token per UTF-8 code point (byte tokens `byte + 3` for code points not in the vocabulary), then
    * repeatedly merges the adjacent pair whose concatenation is the best-scoring token (the leftmost on ties)
    * until no pair merges; optional EOS.
@@ -182,10 +195,10 @@ export class Llama2cTokenizer {
    * Text given as a string is UTF-8 encoded first; a `Uint8Array` is used as is (run.c stops at a NUL byte,
    * this method does not).
    */
-  encode(text: string | Uint8Array, options: EncodeOptions = {}): number[] {
+  encode(text: string | Uint8Array, options: Llama2cEncodeOptions = {}): number[] {
     const bytes = typeof text === "string" ? utf8Encoder.encode(text) : text;
     const tokens: number[] = [];
-    if (options.bos) tokens.push(BOS_TOKEN_ID);
+    if (options.addSpecialTokens ?? true) tokens.push(BOS_TOKEN_ID);
     if (bytes.length > 0) {
       const dummyPrefix = this.lookup(" ");
       if (dummyPrefix === undefined) {
@@ -215,21 +228,21 @@ export class Llama2cTokenizer {
    * Decodes one token as run.c's `decode(prev_token, token)`: the piece's bytes, without its leading space
    * when `previousToken` is BOS, and a `<0xXX>` byte token as the raw byte.
    */
-  decode(previousToken: number | undefined, token: number): Uint8Array {
+  decodePiece(previousToken: number | undefined, token: number): Uint8Array {
     let piece = this.checkedPiece(token);
     if (previousToken === BOS_TOKEN_ID && piece[0] === 0x20) piece = piece.subarray(1);
     const byte = parseByteToken(piece);
     return byte === undefined ? piece.slice() : Uint8Array.of(byte);
   }
 
-  /** The bytes that run.c prints for `ids` (see {@link DecodeAllOptions}). */
-  decodeAllBytes(ids: readonly number[], options: DecodeAllOptions = {}): Uint8Array {
+  /** The bytes that run.c prints for `ids` (see {@link Llama2cDecodeOptions}). */
+  decodeBytes(ids: readonly number[], options: Llama2cDecodeOptions = {}): Uint8Array {
     const skipSpecial = options.skipSpecialTokens ?? true;
     const parts: Uint8Array[] = [];
     let previous = options.previousToken;
     for (const id of ids) {
       const isSpecial = id === UNKNOWN_TOKEN_ID || id === BOS_TOKEN_ID || id === EOS_TOKEN_ID;
-      if (!(skipSpecial && isSpecial)) parts.push(this.decode(previous, id));
+      if (!(skipSpecial && isSpecial)) parts.push(this.decodePiece(previous, id));
       else this.checkedPiece(id);
       previous = id;
     }
@@ -237,11 +250,11 @@ export class Llama2cTokenizer {
   }
 
   /**
-   * The text of `ids`: {@link decodeAllBytes} decoded as UTF-8 (invalid sequences become U+FFFD), e.g.
-   * `decodeAll([1, ...generated])` is what run.c prints for a generation from BOS.
+   * The text of `ids`: {@link decodeBytes} decoded as UTF-8 (invalid sequences become U+FFFD), e.g.
+   * `decode([1, ...generated])` is what run.c prints for a generation from BOS.
    */
-  decodeAll(ids: readonly number[], options: DecodeAllOptions = {}): string {
-    return utf8Decoder.decode(this.decodeAllBytes(ids, options));
+  decode(ids: readonly number[], options: Llama2cDecodeOptions = {}): string {
+    return utf8Decoder.decode(this.decodeBytes(ids, options));
   }
 
   /** run.c's merge loop: merge the best-scoring adjacent pair (leftmost on ties) until none is in the vocabulary. */
