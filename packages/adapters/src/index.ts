@@ -14,12 +14,7 @@ export {
   moduleDelta,
   validateAdapter,
 } from "./adapter.js";
-export {
-  type CombinationResult,
-  type CombinationType,
-  type CombineOptions,
-  combineAdapters,
-} from "./combine.js";
+export * from "./combine/index.js";
 export {
   createLoraConfig,
   type InitLoraWeights,
