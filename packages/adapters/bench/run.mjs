@@ -2,6 +2,8 @@
 // Run after `pnpm build`: `pnpm bench`. Numbers are wall-clock medians of a few repetitions.
 import { fileURLToPath } from "node:url";
 import {
+  COMBINATION_TYPES,
+  combinationTraits,
   combineAdapters,
   convertToLora,
   initializeAdapter,
@@ -99,11 +101,17 @@ report(
 
 const a = await loadPeftAdapter(`${fixtures}peft/lora_default/adapter_trained`);
 const b = await loadPeftAdapter(`${fixtures}peft/weighted/adapter_b_trained`);
-for (const type of ["cat", "linear", "svd"]) {
-  const { report: errors } = combineAdapters([a, b], [0.6, 0.4], { type, svdRank: 8 });
+for (const type of COMBINATION_TYPES) {
+  const traits = combinationTraits(type);
+  const options = {
+    type,
+    ...(traits.pruning === "none" ? {} : { density: 0.5 }),
+    ...(traits.acts === "deltas" ? { svdRank: 8 } : {}),
+  };
+  const { report: errors } = combineAdapters([a, b], [0.6, 0.4], options);
   report(
     "combine",
     { type, max_relative_error: Number(errors.maxRelativeError.toFixed(6)) },
-    time(() => combineAdapters([a, b], [0.6, 0.4], { type, svdRank: 8 })),
+    time(() => combineAdapters([a, b], [0.6, 0.4], options)),
   );
 }
