@@ -2,8 +2,11 @@ import { describe, expect, it } from "vitest";
 import { combineWithMaskSource } from "../src/combine/combine-adapters.js";
 import type { DareMaskSource } from "../src/combine/dare-masks.js";
 import {
+  adapterToPeftTensors,
   type CombineOptions,
   combineAdapters,
+  decodePeftAdapter,
+  encodePeftAdapter,
   loraConfigToJson,
   type Matrix,
   maxAbsDifference,
@@ -19,7 +22,7 @@ import {
   productDeltas,
   recordedMasks,
 } from "./combine-helpers.js";
-import { fixturePath, readCase } from "./helpers.js";
+import { fixturePath, readCase, readRaw } from "./helpers.js";
 
 // peft/combine_more: ties, magnitude_prune, dare_linear, dare_ties, ties_svd (density 0.5) and dare_linear /
 // dare_ties at density 1, weights [0.7, 0.3], majority_sign_method "total" (adapter a = lora_default, b =
@@ -192,4 +195,26 @@ describe("DARE with PEFT's recorded masks (replay seam)", () => {
     );
     expect(difference).toBeGreaterThan(1e-3);
   });
+});
+
+describe("files", () => {
+  it.each([
+    ...deterministic,
+    ["dare_linear", { type: "dare_linear", density: 0.5 }],
+    ["dare_ties", { type: "dare_ties", density: 0.5 }],
+  ] as [Label, CombineOptions][])(
+    "%s is written with the keys, shapes and dtypes of PEFT's file, and reads back with its record",
+    async (label, options) => {
+      const { adapter } = combineAdapters(await caseAdapters("combine_more"), weights, options);
+      const ours = adapterToPeftTensors(adapter).tensors;
+      const peft = await readRaw(`peft/combine_more/combined/combined_${label}/adapter_model.safetensors`);
+      const layout = (tensors: Map<string, { dtype: string; shape: number[] }>) =>
+        [...tensors].map(([key, { dtype, shape }]) => `${key} ${dtype} [${shape}]`).sort();
+      expect(layout(ours)).toEqual(layout(peft));
+      const encoded = encodePeftAdapter(adapter);
+      const decoded = decodePeftAdapter(JSON.parse(encoded.configText), encoded.weights);
+      expect(decoded.modules).toEqual(adapter.modules);
+      expect(readCombinationRecord(decoded.metadata)).toEqual(readCombinationRecord(adapter.metadata));
+    },
+  );
 });
