@@ -22,6 +22,13 @@ export type { SamplingOptions } from "./llama/sampling.js";
 export { argmaxIndex, sampleToken } from "./llama/sampling.js";
 export type { LinearModule, LinearModuleHost } from "./modules/linear.js";
 export { Linear, linearForward } from "./modules/linear.js";
+export type {
+  ChatMessage,
+  ChatTemplateOptions,
+} from "./tokenizer/chat-template.js";
+export { renderChatTemplate, selectChatTemplate } from "./tokenizer/chat-template.js";
+export type { HuggingFaceTokenizerFiles } from "./tokenizer/hugging-face-tokenizer.js";
+export { HuggingFaceTokenizer } from "./tokenizer/hugging-face-tokenizer.js";
 export type { Llama2cDecodeOptions, Llama2cEncodeOptions } from "./tokenizer/llama2c-tokenizer.js";
 export { Llama2cTokenizer } from "./tokenizer/llama2c-tokenizer.js";
 export type {
@@ -30,6 +37,15 @@ export type {
   TokenizerDecodeOptions,
   TokenizerEncodeOptions,
 } from "./tokenizer/tokenizer.js";
+export type { ChatTemplateSet, SpecialTokenStrings, TokenizerConfig } from "./tokenizer/tokenizer-config.js";
+export { parseTokenizerConfig } from "./tokenizer/tokenizer-config.js";
+export {
+  ChatTemplateNotFoundError,
+  ChatTemplateOptionsError,
+  ChatTemplateRenderError,
+  ChatTemplateSyntaxError,
+  TokenizerNotFoundError,
+} from "./tokenizer/tokenizer-errors.js";
 export type { AdamWOptions } from "./training/adamw.js";
 export { AdamW } from "./training/adamw.js";
 export type { CausalLanguageModelLossOptions } from "./training/causal-lm-loss.js";
