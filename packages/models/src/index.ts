@@ -11,6 +11,51 @@ export {
   TokenizerFormatError,
   UnsupportedRopeTypeError,
 } from "./errors.js";
+export type { HubErrorContext } from "./hub/hub-errors.js";
+export {
+  HubAuthenticationError,
+  HubGatedRepositoryError,
+  HubOfflineError,
+  HubRepositoryNotFoundError,
+  HubRequestError,
+  HubRevisionNotFoundError,
+  ModelFileNotFoundError,
+} from "./hub/hub-errors.js";
+export type { HubModelId } from "./hub/hub-id.js";
+export {
+  COMMIT_HASH_PATTERN,
+  DEFAULT_REVISION,
+  formatHubModelId,
+  HubModelIdError,
+  isHubRepository,
+  parseHubModelId,
+} from "./hub/hub-id.js";
+export type { DownloadProgress, HubOptions } from "./hub/hub-options.js";
+export { hubFileUrl } from "./hub/hub-options.js";
+export type { HubModelSourceOptions } from "./hub/hub-source.js";
+export { BROWSER_HUB_CACHE_NAME, openHubModelSource } from "./hub/hub-source.js";
+export { loadLlamaFromSource } from "./hub/load-llama-from-source.js";
+export type { ModelFileContent, ModelSource } from "./hub/model-source.js";
+export {
+  filesModelSource,
+  readOptionalSourceJson,
+  readSourceJson,
+  readSourceText,
+} from "./hub/model-source.js";
+export type { ModelLocation, OpenModelSourceOptions } from "./hub/open-model-source.js";
+export { openModelSource } from "./hub/open-model-source.js";
+export type { PeftAdapterFiles } from "./hub/peft-adapter-files.js";
+export {
+  ADAPTER_CONFIG_NAME,
+  ADAPTER_PICKLE_WEIGHTS_NAME,
+  ADAPTER_WEIGHTS_NAME,
+  readPeftAdapterFiles,
+  UnsupportedAdapterFormatError,
+} from "./hub/peft-adapter-files.js";
+export type { SourceCheckpointOptions } from "./hub/source-checkpoint.js";
+export { openSourceCheckpoint } from "./hub/source-checkpoint.js";
+export type { ResponseCache, UrlModelSourceOptions } from "./hub/url-source.js";
+export { urlModelSource } from "./hub/url-source.js";
 export type { GenerateOptions } from "./llama/generate.js";
 export { generate } from "./llama/generate.js";
 export { KeyValueCache } from "./llama/kv-cache.js";
@@ -27,10 +72,17 @@ export type {
   ChatTemplateOptions,
 } from "./tokenizer/chat-template.js";
 export { renderChatTemplate, selectChatTemplate } from "./tokenizer/chat-template.js";
+export { eosTokenIdsOf } from "./tokenizer/generation-eos.js";
 export type { HuggingFaceTokenizerFiles } from "./tokenizer/hugging-face-tokenizer.js";
 export { HuggingFaceTokenizer } from "./tokenizer/hugging-face-tokenizer.js";
 export type { Llama2cDecodeOptions, Llama2cEncodeOptions } from "./tokenizer/llama2c-tokenizer.js";
 export { Llama2cTokenizer } from "./tokenizer/llama2c-tokenizer.js";
+export {
+  LLAMA2C_TOKENIZER_FILES,
+  loadHuggingFaceTokenizer,
+  loadTokenizer,
+  loadTokenizerFromSource,
+} from "./tokenizer/load-tokenizer.js";
 export type {
   SpecialTokenIds,
   Tokenizer,

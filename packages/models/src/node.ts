@@ -31,3 +31,20 @@ export async function loadLlama(directory: string): Promise<LlamaForCausalLM> {
 export async function loadLlama2cTokenizer(path: string, vocabSize?: number): Promise<Llama2cTokenizer> {
   return Llama2cTokenizer.fromBytes(new Uint8Array(await readFile(path)), vocabSize);
 }
+
+export { folderModelSource } from "./hub/node/folder-source.js";
+export {
+  defaultHubCacheDirectory,
+  huggingFaceHome,
+  repositoryFolderName,
+  tokenFilePath,
+} from "./hub/node/hub-cache-paths.js";
+export type { CachedHubSource } from "./hub/node/hub-cache-source.js";
+export { openCachedHubSource } from "./hub/node/hub-cache-source.js";
+export type { CachedHubFile, HubFileRequest, NodeHubOptions } from "./hub/node/hub-download.js";
+export { resolveHubFile } from "./hub/node/hub-download.js";
+export { loadTokenizer } from "./hub/node/load-tokenizer.js";
+export type { LocalHub, LocalHubOptions, LocalHubRequest } from "./hub/node/local-hub-server.js";
+export { startLocalHub } from "./hub/node/local-hub-server.js";
+export type { NodeOpenModelSourceOptions } from "./hub/node/open-model-source.js";
+export { openModelSource } from "./hub/node/open-model-source.js";
