@@ -7,6 +7,7 @@ import { initCommand } from "./init.js";
 import { inspectCommand } from "./inspect.js";
 import { logitsCommand } from "./logits.js";
 import { mergeCommand } from "./merge.js";
+import { tokenizeCommand } from "./tokenize.js";
 import { trainCommand } from "./train.js";
 import { verifyCommand } from "./verify.js";
 
@@ -21,5 +22,6 @@ export const commands: Record<string, Command> = {
   combine: combineCommand,
   logits: logitsCommand,
   generate: generateCommand,
+  tokenize: tokenizeCommand,
   verify: verifyCommand,
 };
