@@ -42,6 +42,8 @@ export default defineConfig({
           { text: "Many adapters on one model", link: "/guide/many-adapters" },
           { text: "The base-mutation hazard", link: "/guide/hazard" },
           { text: "Snapshots, fingerprints, journal", link: "/guide/state" },
+          { text: "Tokenizers and chat templates", link: "/guide/tokenizers-and-chat" },
+          { text: "Loading from the Hugging Face Hub", link: "/guide/hub" },
           { text: "Backends", link: "/guide/backends" },
           { text: "Performance", link: "/guide/performance" },
         ],
