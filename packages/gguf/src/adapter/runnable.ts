@@ -11,7 +11,7 @@ const convertRemedy =
  * Raw `adapter_config.json` features that llama.cpp's LoRA (y = W x + s·B·A x per linear module) cannot run,
  * checked before the config is parsed so that the refusal names the reason and the remedy rather than failing on
  * an unsupported field. Returns normally for a config llama.cpp can run.
- * @throws GgufUnsupportedAdapterError for DoRA, LoRA biases, trainable tokens, embedding LoRA, modules_to_save
+ * @throws GgufUnsupportedAdapterError for DoRA, LoRA biases, trainable tokens, LoRA on the embedding, modules_to_save
  */
 export function checkRunnableAdapterConfig(configJson: unknown): void {
   if (typeof configJson !== "object" || configJson === null) return;
@@ -34,6 +34,14 @@ export function checkRunnableAdapterConfig(configJson: unknown): void {
   if (tokens !== undefined && tokens !== null && !(Array.isArray(tokens) && tokens.length === 0)) {
     throw new GgufUnsupportedAdapterError(
       "trainable tokens replace embedding rows, which a GGUF LoRA cannot carry",
+      mergedRemedy,
+    );
+  }
+  const targets = config.target_modules;
+  const targetList = Array.isArray(targets) ? targets : typeof targets === "string" ? [targets] : [];
+  if (targetList.some((target) => typeof target === "string" && /embed_tokens/.test(target))) {
+    throw new GgufUnsupportedAdapterError(
+      "the adapter puts LoRA on the token embedding (embed_tokens); peftjs exports LoRA on linear projections only, and with tied embeddings PEFT's unmerged and merged models differ there",
       mergedRemedy,
     );
   }

@@ -11,11 +11,24 @@ import type { ReferenceLogits } from "./fixtures.js";
 /**
  * The project's rule for tests that need a native tool: with the llama.cpp binary loadable they run; without it
  * they fail under CI (`CI` set) and are skipped elsewhere with the reason printed.
+ * @param expectedLogs llama.cpp log lines a test expects and hides (everything else at level error is printed)
  * @returns the judge, or undefined when the caller should skip
  */
-export async function llamaJudge(testFile: string): Promise<Llama | undefined> {
+export async function llamaJudge(
+  testFile: string,
+  expectedLogs: readonly RegExp[] = [],
+): Promise<Llama | undefined> {
   try {
-    return await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error, progressLogs: false });
+    return await getLlama({
+      gpu: false,
+      build: "never",
+      logLevel: LlamaLogLevel.error,
+      progressLogs: false,
+      logger: (level, message) => {
+        if (!expectedLogs.some((pattern) => pattern.test(message)))
+          console.error(`[llama.cpp ${level}] ${message}`);
+      },
+    });
   } catch (error) {
     const reason = `node-llama-cpp's prebuilt llama.cpp binary cannot be loaded here: ${(error as Error).message}`;
     if (process.env.CI !== undefined)
