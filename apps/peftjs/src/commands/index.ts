@@ -2,7 +2,9 @@ import { combineCommand } from "./combine.js";
 import type { Command } from "./command.js";
 import { convertCommand } from "./convert.js";
 import { demoCommand } from "./demo.js";
+import { exportCommand } from "./export.js";
 import { generateCommand } from "./generate.js";
+import { importCommand } from "./import.js";
 import { initCommand } from "./init.js";
 import { inspectCommand } from "./inspect.js";
 import { logitsCommand } from "./logits.js";
@@ -24,4 +26,6 @@ export const commands: Record<string, Command> = {
   generate: generateCommand,
   tokenize: tokenizeCommand,
   verify: verifyCommand,
+  export: exportCommand,
+  import: importCommand,
 };
