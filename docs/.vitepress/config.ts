@@ -39,6 +39,7 @@ export default defineConfig({
           { text: "Adapters: LoRA, PiSSA, OLoRA", link: "/guide/adapters" },
           { text: "Converting a PEFT PiSSA adapter", link: "/guide/convert-pissa" },
           { text: "Merging and combining", link: "/guide/merging" },
+          { text: "Serve with llama.cpp / wllama", link: "/guide/gguf" },
           { text: "Many adapters on one model", link: "/guide/many-adapters" },
           { text: "The base-mutation hazard", link: "/guide/hazard" },
           { text: "Snapshots, fingerprints, journal", link: "/guide/state" },

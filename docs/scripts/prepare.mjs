@@ -26,6 +26,7 @@ export const referencePackages = [
   { name: "state", title: "@peftjs/state", entries: ["index", "node"] },
   { name: "adapters", title: "@peftjs/adapters", entries: ["index", "node"] },
   { name: "models", title: "@peftjs/models", entries: ["index", "node"] },
+  { name: "gguf", title: "@peftjs/gguf", entries: ["index", "node"] },
 ];
 
 async function generateReference(pkg) {
