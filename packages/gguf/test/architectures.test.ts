@@ -100,7 +100,7 @@ describe("hyper-parameters", () => {
       factors,
       (factor, index) => 1 / 10000 ** ((2 * index) / 16) / factor,
     );
-    inverseFrequencies.forEach((value, index) => expect(value).toBeCloseTo(reference[index], 7));
+    for (const [index, value] of inverseFrequencies.entries()) expect(value).toBeCloseTo(reference[index], 7);
     expect(Array.from(factors)).toEqual([1, Math.fround(factors[1]!), 8, 8, 8, 8, 8, 8]);
     expect(factors[1]).toBeGreaterThan(1);
     expect(factors[1]).toBeLessThan(8);
