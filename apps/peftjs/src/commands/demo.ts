@@ -15,7 +15,7 @@ import { loadLlama2cTokenizer } from "@peftjs/models/node";
 import { WeightStore } from "@peftjs/state";
 import { getBackend, setBackend, toRaw } from "@peftjs/tensor";
 import { embeddedModelDir } from "../assets.js";
-import { logitsOf, maxAbsDifference } from "../demo/compare.js";
+import { compareLossRuns, type LossVerdict, logitsOf, maxAbsDifference } from "../demo/compare.js";
 import { corpusTokens, windowBatches } from "../demo/corpus.js";
 import { type LossSeries, lossChartSvg, lossChartText } from "../demo/loss-chart.js";
 import { optionalInteger, parseBackendChoice } from "../lib/cli-options.js";
@@ -42,7 +42,13 @@ interface DemoSummary {
     sequence: number;
   };
   baseStory: string;
-  training: { lora: number[]; pissa: number[]; pissaFallsFaster: boolean };
+  /** Seed 0's curves (the adapters used below), every seed's curves, and the verdict over all seeds. */
+  training: {
+    lora: number[];
+    pissa: number[];
+    seeds: { seed: number; lora: number[]; pissa: number[] }[];
+    verdict: LossVerdict;
+  };
   storiesAfter: { lora: string; pissa: string };
   hazard: { peftResidualMaxAbs: number; defaultsMaxAbs: number; guardError: string };
   conversion: { convertedVsResidualMaxAbs: number; mergedVsConvertedMaxAbs: number };
@@ -65,12 +71,18 @@ function trainAdapter(
   name: string,
   lora: LoraModel,
   config: LoraConfig,
-  options: { steps: number; learningRate: number; batches: ReturnType<typeof windowBatches>; seed: number },
+  options: {
+    steps: number;
+    learningRate: number;
+    batches: ReturnType<typeof windowBatches>;
+    seed: number;
+    label: string;
+  },
 ): { lora: LoraModel; initial: LoraAdapter; losses: number[] } {
   const model = lora.host as LlamaForCausalLM;
   lora.addAdapter(name, config, { seed: options.seed });
   const initial = lora.getAdapter(name);
-  const progress = new ProgressBar(`training ${name.padEnd(5)}`, options.steps);
+  const progress = new ProgressBar(`training ${options.label}`, options.steps);
   const { losses } = train({
     model,
     trainable: lora.trainable,
@@ -91,21 +103,17 @@ function trainAdapter(
   return { lora, initial, losses };
 }
 
-/** Mean loss over the second half of a run: "falls faster" means lower loss after the same number of steps. */
-function secondHalfMean(losses: readonly number[]): number {
-  const half = losses.slice(Math.floor(losses.length / 2));
-  return half.reduce((total, loss) => total + loss, 0) / half.length;
-}
-
 /** `peftjs demo`: what peftjs does, on the embedded stories260K model, in one command. */
 export const demoCommand: Command = {
   summary: "run the tour on the embedded stories260K model (writes ./peftjs-demo-output/)",
-  help: `Usage: peftjs demo [--out DIR] [--steps N] [--backend auto|js|wasm|gpu] [--json]
+  help: `Usage: peftjs demo [--out DIR] [--steps N] [--seeds N] [--backend auto|js|wasm|gpu] [--json]
 
 Runs on the embedded stories260K model (Andrej Karpathy's tiny Llama, MIT):
   1. generates a story with the base model;
-  2. fine-tunes a LoRA and a PiSSA adapter (same rank, learning rate, steps) on an embedded corpus and
-     shows both loss curves (terminal, loss-curves.svg, losses.json);
+  2. fine-tunes a LoRA and a PiSSA adapter (same rank, learning rate, steps) on an embedded corpus, once
+     per seed (the seed draws LoRA's A and the order of the training windows), shows the loss curves
+     (terminal, loss-curves.svg, losses.json) and says which loss fell faster only when the gap is beyond
+     the seed-to-seed spread it measured;
   3. reproduces the PiSSA base-mutation hazard (PEFT's residual mode with the guard off) and shows the
      defaults keeping the LoRA adapter correct;
   4. converts the PiSSA adapter to LoRA, checks it on the original base against PiSSA on the residual,
@@ -115,11 +123,13 @@ Runs on the embedded stories260K model (Andrej Karpathy's tiny Llama, MIT):
 Options:
   --out DIR       output folder (default ./peftjs-demo-output; replaced atomically at the end)
   --steps N       training steps per adapter (default 60)
+  --seeds N       seeds per method, to measure the run-to-run spread (default 4; 1 gives no verdict)
   --backend NAME  compute backend (default auto: the fastest that passes its self-test)
   --json          print the summary as JSON`,
   options: {
     out: { type: "string" },
     steps: { type: "string" },
+    seeds: { type: "string" },
     backend: { type: "string" },
     json: { type: "boolean" },
   },
@@ -127,6 +137,7 @@ Options:
     const started = performance.now();
     const outDir = resolve((values.out as string | undefined) ?? "peftjs-demo-output");
     const steps = optionalInteger(values, "steps", { min: 1 }) ?? 60;
+    const seeds = optionalInteger(values, "seeds", { min: 1 }) ?? 4;
     await setBackend(parseBackendChoice(values.backend));
     // Everything is written into a sibling folder first and moved into place at the end, so a failed run
     // leaves the previous output (or nothing) behind, never a half-written folder.
@@ -134,7 +145,7 @@ Options:
     await rm(workDir, { recursive: true, force: true });
     await mkdir(workDir, { recursive: true });
     try {
-      const summary = await runDemo(workDir, steps, started);
+      const summary = await runDemo(workDir, steps, seeds, started);
       await rm(outDir, { recursive: true, force: true });
       await rename(workDir, outDir);
       summary.outputs = summary.outputs.map((path) => path.replace(workDir, outDir));
@@ -148,7 +159,7 @@ Options:
   },
 };
 
-async function runDemo(workDir: string, steps: number, started: number): Promise<DemoSummary> {
+async function runDemo(workDir: string, steps: number, seeds: number, started: number): Promise<DemoSummary> {
   const config = await readJsonFile(join(embeddedModelDir, "config.json"));
   const { tensors: baseTensors } = await readCheckpoint(embeddedModelDir);
   const freshModel = () => LlamaForCausalLM.fromWeights(config, baseTensors);
@@ -165,41 +176,61 @@ async function runDemo(workDir: string, steps: number, started: number): Promise
   const baseStory = story(baseModel, tokenizer, tokenizer.encode(""), 100);
   console.log(style.dim(baseStory));
 
-  section(2, `Fine-tuning LoRA and PiSSA on "Pip the robot" stories (${steps} steps each)`);
-  const settings = { rank: 8, alpha: 8, learningRate: 5e-3, steps, batch: 4, sequence: 32 };
+  section(2, `Fine-tuning LoRA and PiSSA on "Pip the robot" stories (${steps} steps, ${seeds} seeds each)`);
+  const settings = { rank: 8, alpha: 8, learningRate: 5e-3, steps, seeds, batch: 4, sequence: 32 };
   const batches = windowBatches(await corpusTokens(tokenizer), settings.batch, settings.sequence);
   const common = { r: settings.rank, lora_alpha: settings.alpha, target_modules: projections };
-  const options = { steps, learningRate: settings.learningRate, batches, seed: 0 };
-  const loraRun = trainAdapter("lora", freshLora(), createLoraConfig(common), options);
-  const pissaRun = trainAdapter(
-    "pissa",
-    freshLora(),
-    createLoraConfig({ ...common, init_lora_weights: "pissa" }),
-    options,
-  );
+  // Seed k draws LoRA's A and starts the walk over the corpus k·steps windows later, for both methods alike
+  // (PiSSA's init is an exact SVD, not random); the spread of the gap over seeds is the run-to-run noise.
+  const runs = Array.from({ length: seeds }, (_, seed) => {
+    const options = {
+      steps,
+      learningRate: settings.learningRate,
+      batches: (step: number) => batches(step + seed * steps),
+      seed,
+    };
+    const lora = trainAdapter("lora", freshLora(), createLoraConfig(common), {
+      ...options,
+      label: `LoRA  seed ${seed}`,
+    });
+    const pissa = trainAdapter(
+      "pissa",
+      freshLora(),
+      createLoraConfig({ ...common, init_lora_weights: "pissa" }),
+      { ...options, label: `PiSSA seed ${seed}` },
+    );
+    return { seed, lora, pissa };
+  });
+  const { lora: loraRun, pissa: pissaRun } = runs[0]!;
   const series: LossSeries[] = [
-    { name: "LoRA", losses: loraRun.losses, colour: "#1f77b4" },
-    { name: "PiSSA", losses: pissaRun.losses, colour: "#d62728" },
+    ...runs.slice(1).flatMap(({ lora, pissa }) => [
+      { name: "LoRA", losses: lora.losses, colour: "#1f77b4", faint: true },
+      { name: "PiSSA", losses: pissa.losses, colour: "#d62728", faint: true },
+    ]),
+    { name: "LoRA (seed 0)", losses: loraRun.losses, colour: "#1f77b4" },
+    { name: "PiSSA (seed 0)", losses: pissaRun.losses, colour: "#d62728" },
   ];
-  console.log(lossChartText(series));
-  const pissaFallsFaster = secondHalfMean(pissaRun.losses) < secondHalfMean(loraRun.losses);
   console.log(
-    `mean loss over the second half: LoRA ${secondHalfMean(loraRun.losses).toFixed(3)}, PiSSA ${secondHalfMean(pissaRun.losses).toFixed(3)}`,
+    lossChartText([
+      { name: "LoRA (seed 0)", losses: loraRun.losses, colour: "#1f77b4", marker: "●" },
+      { name: "PiSSA (seed 0)", losses: pissaRun.losses, colour: "#d62728", marker: "▲" },
+    ]),
   );
-  console.log(
-    pissaFallsFaster
-      ? style.green("PiSSA's loss falls faster than LoRA's on this run, as the PiSSA paper reports.")
-      : style.yellow(
-          "On this run PiSSA's loss did NOT fall faster than LoRA's (the paper reports it usually does).",
-        ),
+  const verdict = compareLossRuns(
+    ["LoRA", "PiSSA"],
+    runs.map(({ lora, pissa }) => ({ first: lora.losses, second: pissa.losses })),
+    { reported: { lower: "PiSSA", source: "the PiSSA paper" } },
   );
+  const paint = verdict.outcome === "beyond-noise" ? style.green : style.yellow;
+  for (const sentence of verdict.sentences) console.log(paint(sentence));
   const chartPath = join(workDir, "loss-curves.svg");
   await writeFile(
     chartPath,
     lossChartSvg(series, `LoRA vs PiSSA on stories260K (r ${settings.rank}, lr ${settings.learningRate})`),
   );
   const lossesPath = join(workDir, "losses.json");
-  await writeJsonFileAtomic(lossesPath, { settings, lora: loraRun.losses, pissa: pissaRun.losses });
+  const seedCurves = runs.map(({ seed, lora, pissa }) => ({ seed, lora: lora.losses, pissa: pissa.losses }));
+  await writeJsonFileAtomic(lossesPath, { settings, seeds: seedCurves, verdict });
   const storiesAfter = {
     lora: story(loraRun.lora.host as LlamaForCausalLM, tokenizer, tokenizer.encode(""), 60),
     pissa: story(pissaRun.lora.host as LlamaForCausalLM, tokenizer, tokenizer.encode(""), 60),
@@ -309,7 +340,7 @@ async function runDemo(workDir: string, steps: number, started: number): Promise
     backend: getBackend(),
     settings,
     baseStory,
-    training: { lora: loraRun.losses, pissa: pissaRun.losses, pissaFallsFaster },
+    training: { lora: loraRun.losses, pissa: pissaRun.losses, seeds: seedCurves, verdict },
     storiesAfter,
     hazard: { peftResidualMaxAbs, defaultsMaxAbs, guardError },
     conversion: { convertedVsResidualMaxAbs, mergedVsConvertedMaxAbs },
@@ -328,10 +359,17 @@ function printSummary(summary: DemoSummary, outDir: string): void {
   const last = (losses: number[]) => losses[losses.length - 1]!.toFixed(3);
   console.log(`\n${style.bold("Summary")}`);
   console.log(`- backend ${summary.backend}, ${summary.seconds.toFixed(1)} s`);
+  const { verdict } = summary.training;
+  const outcome =
+    verdict.outcome === "beyond-noise"
+      ? `${verdict.lower} fell faster, beyond the seed-to-seed noise`
+      : verdict.outcome === "within-noise"
+        ? "no winner: the gap is within the seed-to-seed noise"
+        : "no winner: one seed measures no noise";
   console.log(
-    `- training ${summary.settings.steps} steps: LoRA ${summary.training.lora[0]!.toFixed(3)} → ${last(summary.training.lora)}, ` +
-      `PiSSA ${summary.training.pissa[0]!.toFixed(3)} → ${last(summary.training.pissa)}` +
-      (summary.training.pissaFallsFaster ? " (PiSSA faster)" : " (PiSSA NOT faster on this run)"),
+    `- training ${summary.settings.steps} steps (seed 0): LoRA ${summary.training.lora[0]!.toFixed(3)} → ` +
+      `${last(summary.training.lora)}, PiSSA ${summary.training.pissa[0]!.toFixed(3)} → ` +
+      `${last(summary.training.pissa)}; over ${verdict.seeds} seeds ${outcome}`,
   );
   console.log(
     `- hazard: PEFT's residual mode breaks the LoRA adapter by ${summary.hazard.peftResidualMaxAbs.toFixed(3)} logits; ` +
