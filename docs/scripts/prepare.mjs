@@ -1,93 +1,23 @@
 /**
- * Prepares the generated parts of the docs site before `vitepress build`:
- * - `reference/<package>/`: the API of every package, rendered to markdown by typedoc from the packages'
- *   built declaration files (`dist/*.d.ts`, with their TSDoc), one folder per package;
+ * Prepares the generated parts of the docs site before `vitepress build` (all git-ignored):
+ * - `reference/`: one page per exported symbol of every package, from the built declaration files
+ *   (`scripts/reference.mjs`), with the sidebar it needs;
+ * - `generated/`: the "What fits" tables from the code's registries (`scripts/what-fits.mjs`) and the
+ *   changelog from changesets (`scripts/changelog.mjs`), included by `guide/what-fits.md` and `changelog.md`;
  * - `public/stories260k/`: the embedded stories260K model (config, weights, tokenizer, LICENSE, and a one-shard
- *   `model.safetensors.index.json`), which the in-browser demo loads with `loadLlamaFromUrl`.
- * - `public/examples/pissa-peft/`: a PiSSA adapter trained by Python PEFT (from `test/fixtures/pissa-peft/`),
- *   which the guide "Converting a PEFT PiSSA adapter" uses.
- * All are git-ignored. Run after `turbo build` (the docs package depends on every @peftjs package, so turbo
- * builds them first).
+ *   `model.safetensors.index.json`), which the in-browser demo loads with `loadLlamaFromUrl`;
+ * - `public/examples/`: the adapters Python PEFT trained for stories260K (from `test/fixtures/`), which the
+ *   guides load.
+ * Run after `turbo build` (the docs package depends on every @peftjs package, so turbo builds them first).
  */
-
-import { existsSync } from "node:fs";
-import { copyFile, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { Application } from "typedoc";
+import { generateChangelog } from "./changelog.mjs";
+import { generateReference } from "./reference.mjs";
+import { generateWhatFits } from "./what-fits.mjs";
+import { repositoryRoot } from "./workspace-packages.mjs";
 
 const docsRoot = fileURLToPath(new URL("../", import.meta.url));
-const repositoryRoot = fileURLToPath(new URL("../../", import.meta.url));
-
-/** Each package's public entry points (the `exports` map), as built declaration files. */
-export const referencePackages = [
-  { name: "io", title: "@peftjs/io", entries: ["index", "node"] },
-  { name: "tensor", title: "@peftjs/tensor", entries: ["index", "testing"] },
-  { name: "linalg", title: "@peftjs/linalg", entries: ["index"] },
-  { name: "state", title: "@peftjs/state", entries: ["index", "node"] },
-  { name: "adapters", title: "@peftjs/adapters", entries: ["index", "node"] },
-  { name: "models", title: "@peftjs/models", entries: ["index", "node"] },
-  { name: "gguf", title: "@peftjs/gguf", entries: ["index", "node"] },
-];
-
-async function generateReference(pkg) {
-  const entryPoints = pkg.entries.map((entry) => `${repositoryRoot}packages/${pkg.name}/dist/${entry}.d.ts`);
-  for (const entry of entryPoints) {
-    if (!existsSync(entry))
-      throw new Error(`${entry} is missing: run \`pnpm build\` (turbo) at the repository root first`);
-  }
-  const out = `${docsRoot}reference/${pkg.name}`;
-  await rm(out, { recursive: true, force: true });
-  const app = await Application.bootstrapWithPlugins({
-    entryPoints,
-    entryPointStrategy: "resolve",
-    plugin: ["typedoc-plugin-markdown"],
-    out,
-    name: pkg.title,
-    readme: "none",
-    hideGenerator: true,
-    disableSources: true,
-    excludePrivate: true,
-    excludeInternal: true,
-    skipErrorChecking: true,
-    logLevel: "Warn",
-    entryFileName: "index",
-    hidePageHeader: true,
-    hideBreadcrumbs: true,
-    useCodeBlocks: true,
-    outputFileStrategy: "modules",
-    tsconfig: `${docsRoot}scripts/typedoc.tsconfig.json`,
-  });
-  const project = await app.convert();
-  if (project === undefined) throw new Error(`typedoc could not convert ${pkg.title}`);
-  await app.generateOutputs(project);
-  await retitle(pkg, out);
-}
-
-/** typedoc names multi-entry modules after their files ("index", "node"): give them their import paths. */
-async function retitle(pkg, out) {
-  if (pkg.entries.length === 1) {
-    await rewrite(`${out}/index.md`, (text) => text.replace(/^# .*$/m, `# ${pkg.title}`));
-    return;
-  }
-  const moduleTitle = (entry) => (entry === "index" ? pkg.title : `${pkg.title}/${entry}`);
-  const fileOf = (entry) => (entry === "index" ? "index-1.md" : `${entry}.md`);
-  await rewrite(`${out}/index.md`, (text) => {
-    let result = text;
-    for (const entry of pkg.entries)
-      result = result.replace(
-        `[${entry}](${fileOf(entry)})`,
-        `[${moduleTitle(entry)}](./${fileOf(entry).replace(/\.md$/, "")})`,
-      );
-    return result;
-  });
-  for (const entry of pkg.entries) {
-    await rewrite(`${out}/${fileOf(entry)}`, (text) => text.replace(/^# .*$/m, `# ${moduleTitle(entry)}`));
-  }
-}
-
-async function rewrite(file, edit) {
-  await writeFile(file, edit(await readFile(file, "utf8")));
-}
 
 async function copyStoriesModel() {
   const source = `${repositoryRoot}apps/peftjs/assets/stories260k/`;
@@ -112,30 +42,34 @@ async function copyStoriesModel() {
 
 /** The PEFT-made example adapters the guides use (kept in test/fixtures, byte for byte, away from the formatter). */
 async function copyExamples() {
-  const source = `${docsRoot}test/fixtures/pissa-peft/`;
-  const target = `${docsRoot}public/examples/pissa-peft/`;
-  for (const folder of ["adapter_init", "adapter_trained"]) {
-    await mkdir(`${target}${folder}`, { recursive: true });
-    for (const file of ["adapter_config.json", "adapter_model.safetensors"]) {
-      await copyFile(`${source}${folder}/${file}`, `${target}${folder}/${file}`);
+  const examples = {
+    "pissa-peft": ["adapter_init", "adapter_trained"],
+    "lora-peft": ["adapter_trained"],
+  };
+  for (const [example, folders] of Object.entries(examples)) {
+    const source = `${docsRoot}test/fixtures/${example}/`;
+    const target = `${docsRoot}public/examples/${example}/`;
+    for (const folder of folders) {
+      await mkdir(`${target}${folder}`, { recursive: true });
+      for (const file of ["adapter_config.json", "adapter_model.safetensors"]) {
+        await copyFile(`${source}${folder}/${file}`, `${target}${folder}/${file}`);
+      }
     }
+    for (const file of ["README.md", "LICENSE"]) await copyFile(`${source}${file}`, `${target}${file}`);
   }
-  for (const file of ["README.md", "LICENSE"]) await copyFile(`${source}${file}`, `${target}${file}`);
 }
 
 const started = Date.now();
 await copyStoriesModel();
 await copyExamples();
-for (const pkg of referencePackages) await generateReference(pkg);
-await writeFile(
-  `${docsRoot}reference/index.md`,
-  [
-    "# API reference",
-    "",
-    "Generated by typedoc from the TSDoc of each package's published declaration files.",
-    "",
-    ...referencePackages.map((pkg) => `- [${pkg.title}](./${pkg.name}/)`),
-    "",
-  ].join("\n"),
+const reference = await generateReference(docsRoot);
+if (reference.missing.length > 0) {
+  console.warn(`docs: "most used" names no package exports: ${reference.missing.join(", ")} (scripts/reference.mjs)`);
+}
+const symbols = JSON.parse(await readFile(`${docsRoot}reference/symbols.json`, "utf8")).symbols;
+await generateWhatFits(docsRoot, (name) => symbols.find((symbol) => symbol.name === name)?.link);
+await generateChangelog(docsRoot);
+console.log(
+  `docs: ${reference.symbols} reference pages, what-fits tables, changelog and demo assets prepared in ` +
+    `${((Date.now() - started) / 1000).toFixed(1)} s`,
 );
-console.log(`docs: reference and demo assets prepared in ${((Date.now() - started) / 1000).toFixed(1)} s`);
