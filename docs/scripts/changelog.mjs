@@ -23,7 +23,9 @@ export async function generateChangelog(docsRoot) {
   const packages = await workspacePackages();
   const folder = `${repositoryRoot}.changeset/`;
   const pending = [];
-  for (const file of (await readdir(folder)).filter((name) => name.endsWith(".md") && name !== "README.md").sort()) {
+  for (const file of (await readdir(folder))
+    .filter((name) => name.endsWith(".md") && name !== "README.md")
+    .sort()) {
     pending.push(parseChangeset(await readFile(`${folder}${file}`, "utf8")));
   }
   const lines = ["## Versions", "", "| package | version |", "| --- | --- |"];

@@ -8,7 +8,7 @@
  */
 import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
-import { LoraModel, createLoraConfig } from "@peftjs/adapters";
+import { createLoraConfig, LoraModel } from "@peftjs/adapters";
 import { deserialize } from "@peftjs/io";
 import { AdamW, LlamaForCausalLM, train } from "@peftjs/models";
 import { backendStatus, createGenerator, setBackend } from "@peftjs/tensor";
@@ -48,7 +48,8 @@ function syntheticModel(shape) {
   add("model.norm.weight", [h], 1);
   for (let layer = 0; layer < config.num_hidden_layers; layer++) {
     const prefix = `model.layers.${layer}.`;
-    for (const name of ["q_proj", "k_proj", "v_proj", "o_proj"]) add(`${prefix}self_attn.${name}.weight`, [h, h]);
+    for (const name of ["q_proj", "k_proj", "v_proj", "o_proj"])
+      add(`${prefix}self_attn.${name}.weight`, [h, h]);
     add(`${prefix}mlp.gate_proj.weight`, [m, h]);
     add(`${prefix}mlp.up_proj.weight`, [m, h]);
     add(`${prefix}mlp.down_proj.weight`, [h, m]);
@@ -75,11 +76,18 @@ for (const name of names) {
   const parameters = [...tensors.values()].reduce((sum, t) => sum + t.data.byteLength / 4, 0);
   const model = LlamaForCausalLM.fromWeights(config, tensors);
   const lora = LoraModel.create(model);
-  lora.addAdapter("default", createLoraConfig({ r: 8, lora_alpha: 16, target_modules: ["q_proj", "v_proj"] }));
+  lora.addAdapter(
+    "default",
+    createLoraConfig({ r: 8, lora_alpha: 16, target_modules: ["q_proj", "v_proj"] }),
+  );
   const optimizer = new AdamW({ learningRate: 1e-3, weightDecay: 0 });
   const generator = createGenerator(1);
   const ids = generator.uniform([4 * 32], 0, config.vocab_size - 1).toFloat32Array();
-  const batch = { inputIds: Array.from({ length: 4 }, (_, row) => Array.from(ids.slice(row * 32, row * 32 + 32), Math.floor)) };
+  const batch = {
+    inputIds: Array.from({ length: 4 }, (_, row) =>
+      Array.from(ids.slice(row * 32, row * 32 + 32), Math.floor),
+    ),
+  };
   const times = [];
   let peak = 0;
   for (let step = 0; step < 7; step++) {

@@ -64,7 +64,9 @@ await copyStoriesModel();
 await copyExamples();
 const reference = await generateReference(docsRoot);
 if (reference.missing.length > 0) {
-  console.warn(`docs: "most used" names no package exports: ${reference.missing.join(", ")} (scripts/reference.mjs)`);
+  console.warn(
+    `docs: "most used" names no package exports: ${reference.missing.join(", ")} (scripts/reference.mjs)`,
+  );
 }
 const symbols = JSON.parse(await readFile(`${docsRoot}reference/symbols.json`, "utf8")).symbols;
 await generateWhatFits(docsRoot, (name) => symbols.find((symbol) => symbol.name === name)?.link);

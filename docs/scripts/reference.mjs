@@ -42,7 +42,10 @@ const kindTitles = {
 function summaryOf(reflection) {
   const comment = reflection.comment ?? reflection.signatures?.[0]?.comment;
   const text = (comment?.summary ?? []).map((part) => part.text).join("");
-  return text.split(/\n\s*\n/)[0].replace(/\s+/g, " ").trim();
+  return text
+    .split(/\n\s*\n/)[0]
+    .replace(/\s+/g, " ")
+    .trim();
 }
 
 async function markdownFiles(folder, prefix = "") {
@@ -54,6 +57,26 @@ async function markdownFiles(folder, prefix = "") {
   }
   return files;
 }
+
+/**
+ * VitePress's heading ids (`@mdit-vue/shared`'s slugify): typedoc writes `#rank_pattern` where VitePress
+ * makes the id `rank-pattern`, so in-page links are rewritten to VitePress's form.
+ */
+export function vitepressSlug(text) {
+  return text
+    .normalize("NFKD")
+    .replace(/[\u0300-\u036F]/g, "")
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: VitePress strips control characters; so do we
+    .replace(/[\u0000-\u001f]/g, "")
+    .replace(/[\s~`!@#$%^&*()\-_+=[\]{}|\\;:"'“”‘’<>,.?/]+/g, "-")
+    .replace(/-{2,}/g, "-")
+    .replace(/^-+|-+$/g, "")
+    .replace(/^(\d)/, "_$1")
+    .toLowerCase();
+}
+
+const fixAnchors = (text) =>
+  text.replace(/\]\(([^)#\s]*)#([^)\s]+)\)/g, (_, path, anchor) => `](${path}#${vitepressSlug(anchor)})`);
 
 async function rewrite(file, edit) {
   await writeFile(file, edit(await readFile(file, "utf8")));
@@ -93,6 +116,7 @@ async function renderPackage(pkg, out, locations) {
   const moduleOf = (entry) =>
     single ? project : project.children.find((child) => `${child.name}/` === entryFolder(entry));
   const files = await markdownFiles(out);
+  for (const file of files) await rewrite(`${out}/${file}`, fixAnchors);
   const entries = [];
   for (const entry of pkg.entries) {
     const folder = entryFolder(entry);
@@ -184,9 +208,15 @@ export async function generateReference(docsRoot) {
     rendered.push(await renderPackage(pkg, `${docsRoot}reference/${pkg.folder}`, locations));
   }
   const all = rendered.flatMap((pkg) =>
-    pkg.entries.flatMap((entry) => entry.symbols.map((symbol) => ({ ...symbol, importPath: entry.importPath }))),
+    pkg.entries.flatMap((entry) =>
+      entry.symbols.map((symbol) => ({ ...symbol, importPath: entry.importPath })),
+    ),
   );
-  const found = mostUsed.map(([name, purpose]) => ({ name, purpose, symbol: all.find((s) => s.name === name) }));
+  const found = mostUsed.map(([name, purpose]) => ({
+    name,
+    purpose,
+    symbol: all.find((s) => s.name === name),
+  }));
   const missing = found.filter((entry) => entry.symbol === undefined).map((entry) => entry.name);
   await writeFile(
     `${docsRoot}reference/index.md`,
@@ -202,7 +232,10 @@ export async function generateReference(docsRoot) {
       "| --- | --- | --- |",
       ...found
         .filter((entry) => entry.symbol !== undefined)
-        .map(({ name, purpose, symbol }) => `| [\`${name}\`](${symbol.link}) | \`${symbol.importPath}\` | ${purpose} |`),
+        .map(
+          ({ name, purpose, symbol }) =>
+            `| [\`${name}\`](${symbol.link}) | \`${symbol.importPath}\` | ${purpose} |`,
+        ),
       "",
       "## Packages",
       "",

@@ -11,12 +11,27 @@ import * as models from "@peftjs/models";
 import * as tensor from "@peftjs/tensor";
 
 /** PEFT 0.21's `init_lora_weights` values (LoraConfig's documentation), with K = 4 for the iteration count. */
-export const peftInitValues = [true, false, "gaussian", "pissa", "pissa_niter_4", "olora", "eva", "corda", "loftq", "orthogonal"];
+export const peftInitValues = [
+  true,
+  false,
+  "gaussian",
+  "pissa",
+  "pissa_niter_4",
+  "olora",
+  "eva",
+  "corda",
+  "loftq",
+  "orthogonal",
+];
 
 const yesNo = (value) => (value ? "yes" : "no");
 const code = (value) => `\`${typeof value === "string" ? JSON.stringify(value) : String(value)}\``;
 const table = (header, rows) =>
-  [`| ${header.join(" | ")} |`, `| ${header.map(() => "---").join(" | ")} |`, ...rows.map((row) => `| ${row.join(" | ")} |`)].join("\n");
+  [
+    `| ${header.join(" | ")} |`,
+    `| ${header.map(() => "---").join(" | ")} |`,
+    ...rows.map((row) => `| ${row.join(" | ")} |`),
+  ].join("\n");
 
 /** The variant that handles a PEFT init value, or undefined. */
 function variantOf(init) {
@@ -30,7 +45,9 @@ function variantOf(init) {
 /** The rows each table holds, as plain data (the docs test compares them with the registries). */
 export function whatFitsData() {
   if (typeof adapters.listAdapterVariants !== "function")
-    throw new Error("@peftjs/adapters no longer exports listAdapterVariants: update docs/scripts/what-fits.mjs");
+    throw new Error(
+      "@peftjs/adapters no longer exports listAdapterVariants: update docs/scripts/what-fits.mjs",
+    );
   // The registry lists the newest registration first; the table reads in registration order (LoRA first).
   const variants = [...adapters.listAdapterVariants()].reverse().map((variant) => ({
     name: variant.name,
@@ -43,8 +60,9 @@ export function whatFitsData() {
   // Before the model_type registry existed, the one architecture was Llama (parseLlamaConfig).
   const architectures =
     typeof models.listArchitectures === "function" ? [...models.listArchitectures()] : ["llama"];
-  const tokenizers = Object.keys(models)
-    .filter((name) => /Tokenizer$/.test(name) && typeof models[name] === "function")
+  const tokenizers = Object.entries(models)
+    .filter(([name, value]) => /Tokenizer$/.test(name) && typeof value === "function")
+    .map(([name]) => name)
     .sort();
   const backends = tensor
     .listBackends()
@@ -63,7 +81,13 @@ export async function generateWhatFits(docsRoot, linkOf) {
   await writeFile(
     `${folder}adapter-methods.md`,
     `${table(
-      ["method (variant)", "PEFT `init_lora_weights`", "reads W", "moves part of W into the adapter", "what it is"],
+      [
+        "method (variant)",
+        "PEFT `init_lora_weights`",
+        "reads W",
+        "moves part of W into the adapter",
+        "what it is",
+      ],
       data.variants.map((variant) => [
         `\`${variant.name}\``,
         variant.inits.map(code).join(", ") || "—",
@@ -79,7 +103,10 @@ export async function generateWhatFits(docsRoot, linkOf) {
     `${folder}architectures.md`,
     `${table(
       ["`model_type` (config.json)", "loads"],
-      data.architectures.map((type) => [`\`${type}\``, "config.json + safetensors weights (one file or shards)"]),
+      data.architectures.map((type) => [
+        `\`${type}\``,
+        "config.json + safetensors weights (one file or shards)",
+      ]),
     )}\n`,
   );
   await writeFile(

@@ -29,7 +29,9 @@ export const sourceBranch = "main";
 /** @returns {Promise<WorkspacePackage[]>} every non-private package under packages/, in dependency order. */
 export async function workspacePackages() {
   const folders = (await readdir(`${repositoryRoot}packages`, { withFileTypes: true }))
-    .filter((entry) => entry.isDirectory() && existsSync(`${repositoryRoot}packages/${entry.name}/package.json`))
+    .filter(
+      (entry) => entry.isDirectory() && existsSync(`${repositoryRoot}packages/${entry.name}/package.json`),
+    )
     .map((entry) => entry.name);
   const packages = [];
   for (const folder of folders) {

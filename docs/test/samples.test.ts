@@ -5,10 +5,14 @@
  *   clone), and `"./examples/…"`: the example files the site serves at `/examples/` (kept in
  *   `docs/test/fixtures/`, copied into `public/` by `scripts/prepare.mjs`);
  * - `"https://your.site/stories260k/"`: where a browser page finds the model; here a local HTTP server
- *   serving that folder, so `loadLlamaFromUrl` runs for real.
+ *   serving that folder, so `loadLlamaFromUrl` runs for real;
+ * - `"./my-adapter"`: a folder a sample writes, here under `test/.samples/`.
  * Each sample is written to `test/.samples/` (git-ignored; imports then resolve from the docs package) and
- * imported; a sample fails the test by throwing (samples check what the guide claims and throw otherwise).
- * Finally, all samples are type-checked together with the docs' tsconfig, so they show no type errors either.
+ * imported, with what it prints captured. Samples read as samples: they print what the guide claims, and the
+ * checks in `sample-checks.ts` (one per sample, keyed by page and position) assert those claims on the
+ * printed lines. Finally, all samples are type-checked together, with `verbatimModuleSyntax` and
+ * `erasableSyntaxOnly`, so they show no type errors and run under Node's type stripping as the installation
+ * page says.
  *
  * The pages are found by listing `docs/guide/*.md` (and `docs/index.md`), so a new page is covered without
  * touching this file. A block fenced ```ts browser is the only kind left out: a page uses it for code that
@@ -18,10 +22,12 @@ import { spawnSync } from "node:child_process";
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { inspect } from "node:util";
 import { type StaticServer, serveDirectory } from "@peftjs/browser-testing";
 import { getBackend, setBackend } from "@peftjs/tensor";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type CodeSample, extractSamples, fenceLanguages, readSamples } from "./markdown-samples.js";
+import { sampleChecks, sampleKey } from "./sample-checks.js";
 
 const docsRoot = fileURLToPath(new URL("../", import.meta.url));
 const storiesFolder = fileURLToPath(new URL("../../apps/peftjs/assets/stories260k", import.meta.url));
@@ -36,8 +42,11 @@ const pages = [
     .map((file) => `guide/${file}`),
 ];
 
-const samples: CodeSample[] = [];
-for (const page of pages) samples.push(...(await readSamples(docsRoot, page, "ts")));
+const samples: (CodeSample & { key: string })[] = [];
+for (const page of pages) {
+  const onPage = await readSamples(docsRoot, page, "ts");
+  samples.push(...onPage.map((sample, index) => ({ ...sample, key: sampleKey(page, index + 1) })));
+}
 
 /** The fence languages that are TypeScript or JavaScript: each such block must run (`ts`) or be browser-only. */
 const scriptLanguage = /^(ts|typescript|tsx|js|javascript|mjs|jsx)\b/;
@@ -50,7 +59,11 @@ beforeAll(async () => {
   await mkdir(samplesFolder, { recursive: true });
   await writeFile(
     `${samplesFolder}tsconfig.json`,
-    JSON.stringify({ extends: "../../tsconfig.json", include: ["*.ts"] }),
+    JSON.stringify({
+      extends: "../../tsconfig.json",
+      compilerOptions: { verbatimModuleSyntax: true, erasableSyntaxOnly: true },
+      include: ["*.ts"],
+    }),
   );
   server = await serveDirectory(storiesFolder);
   initialBackend = getBackend();
@@ -66,6 +79,8 @@ afterAll(async () => {
 
 function substitute(code: string): string {
   return code
+    .replaceAll('"./my-adapter"', JSON.stringify(`${samplesFolder}my-adapter`))
+    .replaceAll('"./stories260k/', JSON.stringify(`${storiesFolder}/`).slice(0, -1))
     .replaceAll('"./stories260k"', JSON.stringify(storiesFolder))
     .replaceAll('"./examples/', JSON.stringify(`${docsRoot}test/fixtures/`).slice(0, -1))
     .replaceAll('"https://your.site/stories260k/"', JSON.stringify(server.url));
@@ -112,13 +127,31 @@ describe("guide samples", () => {
     }
   });
 
-  it.each(samples.map((sample) => [`${sample.page}:${sample.line}`, sample] as const))(
-    "%s runs",
+  it("has a check for every sample that makes a claim, and no check without its sample", () => {
+    const keys = new Set(samples.map((sample) => sample.key));
+    expect(Object.keys(sampleChecks).filter((key) => !keys.has(key))).toEqual([]);
+    expect(Object.keys(sampleChecks).length).toBeGreaterThan(20);
+  });
+
+  it.each(samples.map((sample) => [`${sample.key} (line ${sample.line})`, sample] as const))(
+    "%s runs and prints what the page says",
     async (_label, sample) => {
       const name = `${sample.page.replaceAll("/", "-").replace(/\.md$/, "")}-${sample.line}.ts`;
       const file = `${samplesFolder}${name}`;
       await writeFile(file, `${substitute(sample.code)}\nexport {};\n`);
-      await import(pathToFileURL(file).href);
+      const printed: string[] = [];
+      const log = console.log;
+      console.log = (...values: unknown[]) => {
+        printed.push(values.map((value) => (typeof value === "string" ? value : inspect(value))).join(" "));
+      };
+      try {
+        await import(pathToFileURL(file).href);
+      } finally {
+        console.log = log;
+      }
+      const output = printed.join("\n");
+      await writeFile(`${file.replace(/\.ts$/, "")}.out`, `${output}\n`);
+      sampleChecks[sample.key]?.(output);
     },
   );
 

@@ -221,7 +221,9 @@ export async function runFineTuning(
     for (let step = 0; step < settings.steps; step++) {
       for (const contender of contenders) {
         const seedNote = contender.method === "lora" ? `, seed ${contender.seed}` : "";
-        report(`training: step ${step + 1} of ${settings.steps} (${methodLabels[contender.method]}${seedNote})`);
+        report(
+          `training: step ${step + 1} of ${settings.steps} (${methodLabels[contender.method]}${seedNote})`,
+        );
         await nextFrame();
         const loss = trainStep(contender, ids);
         if (contender.method === "lora") loraLosses[contender.seed]!.push(loss);

@@ -9,7 +9,12 @@ import { formatLoss, lossScale, lossTicks, stepTicks } from "../../../../apps/pe
 export interface ChartBox {
   readonly width: number;
   readonly height: number;
-  readonly margin: { readonly left: number; readonly right: number; readonly top: number; readonly bottom: number };
+  readonly margin: {
+    readonly left: number;
+    readonly right: number;
+    readonly top: number;
+    readonly bottom: number;
+  };
 }
 
 /** One tick of an axis: where it sits (x or y in SVG units) and its label. */
@@ -44,7 +49,8 @@ export function lossChart(
   const steps = Math.max(totalSteps, ...curves.map((losses) => losses.length));
   const x = (step: number) => margin.left + (steps <= 1 ? 0 : (step / (steps - 1)) * plotWidth);
   const xTicks = stepTicks(steps).map((tick) => ({ at: x(tick - 1), label: String(tick) }));
-  if (all.length === 0) return { points: curves.map(() => ""), lossTicks: [], stepTicks: xTicks, logarithmic: true };
+  if (all.length === 0)
+    return { points: curves.map(() => ""), lossTicks: [], stepTicks: xTicks, logarithmic: true };
   const scale = lossScale(all);
   const y = (loss: number) => margin.top + (1 - scale.position(loss)) * plotHeight;
   const points = curves.map((losses) =>
