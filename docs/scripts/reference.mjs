@@ -63,16 +63,18 @@ async function markdownFiles(folder, prefix = "") {
  * makes the id `rank-pattern`, so in-page links are rewritten to VitePress's form.
  */
 export function vitepressSlug(text) {
-  return text
-    .normalize("NFKD")
-    .replace(/[\u0300-\u036F]/g, "")
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: VitePress strips control characters; so do we
-    .replace(/[\u0000-\u001f]/g, "")
-    .replace(/[\s~`!@#$%^&*()\-_+=[\]{}|\\;:"'“”‘’<>,.?/]+/g, "-")
-    .replace(/-{2,}/g, "-")
-    .replace(/^-+|-+$/g, "")
-    .replace(/^(\d)/, "_$1")
-    .toLowerCase();
+  return (
+    text
+      .normalize("NFKD")
+      .replace(/[\u0300-\u036F]/g, "")
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: VitePress strips control characters; so do we
+      .replace(/[\u0000-\u001f]/g, "")
+      .replace(/[\s~`!@#$%^&*()\-_+=[\]{}|\\;:"'“”‘’<>,.?/]+/g, "-")
+      .replace(/-{2,}/g, "-")
+      .replace(/^-+|-+$/g, "")
+      .replace(/^(\d)/, "_$1")
+      .toLowerCase()
+  );
 }
 
 const fixAnchors = (text) =>

@@ -127,6 +127,18 @@ describe("guide samples", () => {
     }
   });
 
+  it("keeps every code line of the guides within 110 columns", async () => {
+    for (const page of [...pages, "demo.md"]) {
+      const markdown = await readFile(`${docsRoot}${page}`, "utf8");
+      const blocks = fenceLanguages(markdown).map((language) => extractSamples(page, markdown, language));
+      const long = blocks
+        .flat()
+        .flatMap((sample) => sample.code.split("\n"))
+        .filter((line) => [...line].length > 110);
+      expect(long, page).toEqual([]);
+    }
+  });
+
   it("has a check for every sample that makes a claim, and no check without its sample", () => {
     const keys = new Set(samples.map((sample) => sample.key));
     expect(Object.keys(sampleChecks).filter((key) => !keys.has(key))).toEqual([]);
