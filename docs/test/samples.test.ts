@@ -130,7 +130,8 @@ describe("guide samples", () => {
   it("keeps every code line of the guides within 110 columns", async () => {
     for (const page of [...pages, "demo.md"]) {
       const markdown = await readFile(`${docsRoot}${page}`, "utf8");
-      const blocks = fenceLanguages(markdown).map((language) => extractSamples(page, markdown, language));
+      const languages = new Set(fenceLanguages(markdown));
+      const blocks = [...languages].map((language) => extractSamples(page, markdown, language));
       const long = blocks
         .flat()
         .flatMap((sample) => sample.code.split("\n"))
