@@ -339,7 +339,7 @@ describe.skipIf(skipBrowser)("the documentation site in Chromium", () => {
       await page.click(".VPNavBarSearch button");
       await page.fill(".VPLocalSearchBox input", "LoraModel");
       const result = page.locator(
-        '.VPLocalSearchBox .result[href$="/reference/adapters/index/classes/LoraModel"]',
+        '.VPLocalSearchBox a.result[href^="/reference/adapters/index/classes/LoraModel#"]',
       );
       await result.first().waitFor({ timeout: 30_000 });
       await page.screenshot({ path: `${outputRoot}search.png` });
