@@ -333,6 +333,29 @@ describe.skipIf(skipBrowser)("the documentation site in Chromium", () => {
     });
   });
 
+  it("fits every code line of the guides in the text column on a wide screen", async () => {
+    const guides = pages
+      .map((page) => page.path)
+      .filter((path) => path === "/" || path.startsWith("/guide/"));
+    await withChromium(
+      { viewport: { width: 1920, height: 1080 } },
+      async ({ page, consoleMessages: errors }) => {
+        for (const path of guides) {
+          await page.goto(`${isolated.url}${path.slice(1)}`, { waitUntil: "load" });
+          const overflowing = await page.evaluate(() =>
+            [...document.querySelectorAll(".vp-doc div[class*='language-'] pre")]
+              .filter((pre) => pre.scrollWidth > pre.clientWidth + 1)
+              .map((pre) =>
+                (pre.textContent ?? "").split("\n").reduce((a, b) => (b.length > a.length ? b : a), ""),
+              ),
+          );
+          expect(overflowing, path).toEqual([]);
+        }
+        expect(errors).toEqual([]);
+      },
+    );
+  });
+
   it("finds LoraModel with the local search", async () => {
     await withChromium(browserOptions, async ({ page, consoleMessages: errors }) => {
       await page.goto(`${isolated.url}guide/getting-started`, { waitUntil: "networkidle" });

@@ -160,7 +160,7 @@ export function compareLossRuns(
   const sentences = [
     `Mean loss over ${window} (${over}): ${firstName} ${means[0].toFixed(4)}, ${secondName} ` +
       `${means[1].toFixed(4)}` +
-      (relativeGap === 0 ? ": equal." : `: ${lowerName}'s is ${direction} than ${higherName}'s.`),
+      (relativeGap === 0 ? " — equal." : ` — ${lowerName}'s is ${direction} than ${higherName}'s.`),
   ];
   if (spread === undefined || margin === undefined) {
     sentences.push(
