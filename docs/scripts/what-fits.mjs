@@ -21,7 +21,6 @@ export const peftInitValues = [
   "eva",
   "corda",
   "loftq",
-  "orthogonal",
 ];
 
 const yesNo = (value) => (value ? "yes" : "no");
