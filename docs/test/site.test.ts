@@ -368,7 +368,8 @@ describe.skipIf(skipBrowser)("the documentation site in Chromium", () => {
       await page.screenshot({ path: `${outputRoot}search.png` });
       await result.first().click();
       await page.waitForURL(/\/reference\/adapters\/index\/classes\/LoraModel/);
-      expect(await page.locator("h1").first().textContent()).toContain("LoraModel");
+      // The router changes the URL before it swaps the content in: wait for the page's title.
+      await expect.poll(() => page.locator(".vp-doc h1").first().textContent()).toContain("LoraModel");
       expect(errors).toEqual([]);
     });
   });
