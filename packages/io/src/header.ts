@@ -2,13 +2,12 @@
  * Reading and validating a safetensors header, with the checks and the order of checks of the official
  * library (safetensors 0.8, `SafeTensors::read_metadata` and `Metadata::validate`).
  */
-import { type Dtype, dtypeBitSize, isDtype } from "./dtype.js";
+import { type Dtype, dtypeBitSize } from "./dtype.js";
+import { scanHeader, type WideEntryValues } from "./header-scanner.js";
 import type { TensorInfo } from "./raw-tensor.js";
 import {
-  SafetensorsDuplicateKeyError,
   SafetensorsHeaderEncodingError,
   SafetensorsHeaderLengthError,
-  SafetensorsHeaderSchemaError,
   SafetensorsHeaderTooLargeError,
   SafetensorsHeaderTooSmallError,
   SafetensorsIncompleteDataError,
@@ -16,16 +15,7 @@ import {
   SafetensorsMisalignedError,
   SafetensorsShapeOverflowError,
   SafetensorsTensorSizeError,
-  SafetensorsUnknownDtypeError,
 } from "./safetensors-errors.js";
-import {
-  describeJsonType,
-  JsonNumber,
-  JsonObject,
-  type JsonValue,
-  jsonEquals,
-  parseStrictJson,
-} from "./strict-json.js";
 
 /** The official limit on the JSON header's length in bytes (100 MB). */
 export const MAX_HEADER_SIZE = 100_000_000;
@@ -72,16 +62,9 @@ export function readHeaderLength(prefix: Uint8Array, sourceSize: number): number
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
-interface ParsedEntry {
-  name: string;
-  dtype: Dtype;
-  shape: bigint[];
-  start: bigint;
-  end: bigint;
-}
-
 /**
- * Parses and validates the JSON header.
+ * Parses and validates the JSON header. Memory stays proportional to the tensors it describes (one
+ * `TensorInfo` each, no JSON tree): see `header-scanner.ts`.
  * @param headerBytes - exactly the N header bytes
  * @param sourceSize - the total size of the source, which the tensors must cover exactly
  */
@@ -94,200 +77,169 @@ export function parseHeader(headerBytes: Uint8Array, sourceSize: number): Safete
       cause: error,
     });
   }
-  const root = parseStrictJson(text);
-  if (!(root instanceof JsonObject)) {
-    throw new SafetensorsHeaderSchemaError(
-      `the header must be a JSON object, found ${describeJsonType(root)}`,
-    );
-  }
-  const seen = new Map<string, JsonValue>();
-  let metadata: Record<string, string> | null = null;
-  const entries: ParsedEntry[] = [];
-  for (const [key, value] of root.entries) {
-    const previous = seen.get(key);
-    if (previous !== undefined) {
-      if (jsonEquals(previous, value)) continue;
-      throw new SafetensorsDuplicateKeyError(
-        `the header has the key ${JSON.stringify(key)} twice with different values`,
-      );
-    }
-    seen.set(key, value);
-    if (key === "__metadata__") metadata = parseMetadata(value);
-    else entries.push(parseEntry(key, value));
-  }
+  const scanned = scanHeader(text);
+  if (scanned.error !== undefined) throw scanned.error;
   const headerLength = headerBytes.length;
-  const dataLength = validateLayout(entries);
-  if (dataLength !== BigInt(sourceSize - 8 - headerLength)) {
-    const last = entries[entries.length - 1];
+  const tensors = scanned.entries;
+  const dataLength =
+    scanned.wide.size === 0 ? validateLayout(tensors) : validateWideLayout(tensors, scanned.wide);
+  const dataSection = sourceSize - 8 - headerLength;
+  if (typeof dataLength === "bigint" ? dataLength !== BigInt(dataSection) : dataLength !== dataSection) {
+    const last = tensors[tensors.length - 1];
     const lastTensor =
-      last === undefined ? "" : ` (the last, ${JSON.stringify(last.name)}, ends at ${last.end})`;
+      last === undefined
+        ? ""
+        : ` (the last, ${JSON.stringify(last.name)}, ends at ${scanned.wide.get(last)?.end ?? last.dataOffsets[1]})`;
     throw new SafetensorsIncompleteDataError(
-      `incomplete metadata, file not fully covered: the tensors cover ${dataLength} bytes${lastTensor} but the data section has ${
-        sourceSize - 8 - headerLength
-      }`,
+      `incomplete metadata, file not fully covered: the tensors cover ${dataLength} bytes${lastTensor} but the data section has ${dataSection}`,
     );
   }
-  const tensors = entries.map((entry): TensorInfo => {
-    const shape = entry.shape.map((dimension) => {
-      if (dimension > BigInt(Number.MAX_SAFE_INTEGER)) {
-        throw new SafetensorsShapeOverflowError(
-          `shape [${entry.shape.join(", ")}] of ${JSON.stringify(entry.name)} has a dimension beyond 2^53`,
-        );
-      }
-      return Number(dimension);
-    });
-    return {
-      name: entry.name,
-      dtype: entry.dtype,
-      shape,
-      dataOffsets: [Number(entry.start), Number(entry.end)],
-    };
-  });
-  return { tensors, metadata, headerLength, dataStart: 8 + headerLength, byteLength: sourceSize };
-}
-
-function parseMetadata(value: JsonValue): Record<string, string> | null {
-  if (value === null) return null;
-  if (!(value instanceof JsonObject)) {
-    throw new SafetensorsHeaderSchemaError(
-      `__metadata__ must be an object or null, found ${describeJsonType(value)}`,
-    );
-  }
-  const metadata: Record<string, string> = Object.create(null);
-  for (const [key, item] of value.entries) {
-    if (typeof item !== "string") {
-      throw new SafetensorsHeaderSchemaError(
-        `__metadata__ value of ${JSON.stringify(key)} must be a string, found ${describeJsonType(item)}`,
+  for (const [info, values] of scanned.wide) {
+    if (values.shape.some((dimension) => dimension > BigInt(Number.MAX_SAFE_INTEGER))) {
+      throw new SafetensorsShapeOverflowError(
+        `shape [${values.shape.join(", ")}] of ${JSON.stringify(info.name)} has a dimension beyond 2^53`,
       );
     }
-    if (Object.hasOwn(metadata, key) && metadata[key] !== item) {
-      throw new SafetensorsDuplicateKeyError(
-        `__metadata__ has the key ${JSON.stringify(key)} twice with different values`,
-      );
-    }
-    metadata[key] = item;
-  }
-  return metadata;
-}
-
-function parseEntry(name: string, value: JsonValue): ParsedEntry {
-  const label = JSON.stringify(name);
-  if (!(value instanceof JsonObject)) {
-    throw new SafetensorsHeaderSchemaError(
-      `tensor ${label} must be an object, found ${describeJsonType(value)}`,
-    );
-  }
-  const fields = new Map<string, JsonValue>();
-  for (const [key, item] of value.entries) {
-    if (fields.has(key) && (key === "dtype" || key === "shape" || key === "data_offsets")) {
-      throw new SafetensorsDuplicateKeyError(`tensor ${label} has the field ${key} twice`);
-    }
-    fields.set(key, item);
-  }
-  const dtype = fields.get("dtype");
-  const shape = fields.get("shape");
-  const offsets = fields.get("data_offsets");
-  if (dtype === undefined)
-    throw new SafetensorsHeaderSchemaError(`tensor ${label} is missing the field dtype`);
-  if (shape === undefined)
-    throw new SafetensorsHeaderSchemaError(`tensor ${label} is missing the field shape`);
-  if (offsets === undefined) {
-    throw new SafetensorsHeaderSchemaError(`tensor ${label} is missing the field data_offsets`);
-  }
-  if (typeof dtype !== "string") {
-    throw new SafetensorsHeaderSchemaError(
-      `dtype of tensor ${label} must be a string, found ${describeJsonType(dtype)}`,
-    );
-  }
-  if (!isDtype(dtype)) {
-    throw new SafetensorsUnknownDtypeError(`unknown dtype ${JSON.stringify(dtype)} of tensor ${label}`);
-  }
-  const shapeValues = unsignedList(shape, `shape of tensor ${label}`);
-  const offsetValues = unsignedList(offsets, `data_offsets of tensor ${label}`);
-  if (offsetValues.length !== 2) {
-    throw new SafetensorsHeaderSchemaError(
-      `data_offsets of tensor ${label} must have 2 elements, found ${offsetValues.length}`,
-    );
   }
   return {
-    name,
-    dtype,
-    shape: shapeValues,
-    start: offsetValues[0] as bigint,
-    end: offsetValues[1] as bigint,
+    tensors,
+    metadata: scanned.metadata,
+    headerLength,
+    dataStart: 8 + headerLength,
+    byteLength: sourceSize,
   };
 }
 
-function unsignedList(value: JsonValue, what: string): bigint[] {
-  if (!Array.isArray(value)) {
-    throw new SafetensorsHeaderSchemaError(`${what} must be an array, found ${describeJsonType(value)}`);
+/** Sorts by data offsets (start, then end), stably, skipping the sort when already in order (every real file). */
+function sortByOffsets<T>(
+  entries: T[],
+  start: (entry: T) => number | bigint,
+  end: (entry: T) => number | bigint,
+) {
+  const compare = (left: T, right: T) =>
+    compareValues(start(left), start(right)) || compareValues(end(left), end(right));
+  for (let index = 1; index < entries.length; index++) {
+    if (compare(entries[index - 1] as T, entries[index] as T) > 0) {
+      entries.sort(compare);
+      return;
+    }
   }
-  return value.map((item, index) => {
-    if (!(item instanceof JsonNumber) || !item.isUnsignedInteger()) {
-      throw new SafetensorsHeaderSchemaError(
-        `${what} must hold unsigned integers, found ${describeJsonType(item)} at index ${index}`,
-      );
-    }
-    const number = BigInt(item.text);
-    if (number >= limit64) {
-      throw new SafetensorsHeaderSchemaError(`${what} holds ${item.text}, beyond the 64-bit range`);
-    }
-    return number;
-  });
 }
 
-const limit64 = 1n << 64n;
+function compareValues(left: number | bigint, right: number | bigint): number {
+  return left < right ? -1 : left > right ? 1 : 0;
+}
 
 /**
  * Sorts the entries by data offsets and checks that they tile [0, end) without gaps or overlaps and that each
- * spans product(shape) × bits / 8 bytes (computed in 64 bits, overflow rejected). Returns the end.
+ * spans product(shape) × bits / 8 bytes (overflow past 2^64 rejected). Returns the end. All numbers are below
+ * 10^15 here; a size that leaves the exact range of doubles is recomputed in 64-bit integers.
  */
-function validateLayout(entries: ParsedEntry[]): bigint {
-  entries.sort((left, right) => compareBig(left.start, right.start) || compareBig(left.end, right.end));
-  let expectedStart = 0n;
+function validateLayout(entries: TensorInfo[]): number {
+  sortByOffsets(
+    entries,
+    (entry) => entry.dataOffsets[0],
+    (entry) => entry.dataOffsets[1],
+  );
+  let expectedStart = 0;
   for (const entry of entries) {
-    const label = JSON.stringify(entry.name);
-    if (entry.start !== expectedStart || entry.end < entry.start) {
-      const problem =
-        entry.end < entry.start
-          ? "end before they start"
-          : `should start at ${expectedStart}, where the previous tensor ends (no gaps, no overlaps)`;
-      throw new SafetensorsInvalidOffsetError(
-        `invalid offset for tensor ${label}: data_offsets [${entry.start}, ${entry.end}] ${problem}`,
-      );
+    const [start, end] = entry.dataOffsets;
+    checkOffsets(entry.name, start, end, expectedStart);
+    expectedStart = end;
+    const bitSize = dtypeBitSize(entry.dtype);
+    let elements = 1;
+    for (const dimension of entry.shape) elements *= dimension;
+    const bits = elements * bitSize;
+    if (!Number.isSafeInteger(bits)) {
+      checkSize(entry.name, entry.dtype, entry.shape.map(BigInt), BigInt(start), BigInt(end));
+      continue;
     }
-    expectedStart = entry.end;
-    let elements = 1n;
-    for (const dimension of entry.shape) {
-      elements *= dimension;
-      if (elements >= limit64) {
-        throw new SafetensorsShapeOverflowError(
-          `overflow computing the size of tensor ${label}: shape [${entry.shape.join(", ")}] has more than 2^64 elements`,
-        );
-      }
-    }
-    const bits = elements * BigInt(dtypeBitSize(entry.dtype));
-    if (bits >= limit64) {
-      throw new SafetensorsShapeOverflowError(
-        `overflow computing the size of tensor ${label}: ${elements} × ${dtypeBitSize(entry.dtype)} bits exceed 64 bits`,
-      );
-    }
-    if (bits % 8n !== 0n) {
-      throw new SafetensorsMisalignedError(
-        `tensor ${label}: ${elements} ${entry.dtype} elements take ${bits} bits, not a whole number of bytes`,
-      );
-    }
-    if (entry.end - entry.start !== bits / 8n) {
-      throw new SafetensorsTensorSizeError(
-        `invalid shape, data type, or offset for tensor ${label}: ${entry.dtype} [${entry.shape.join(", ")}] needs ${
-          bits / 8n
-        } bytes but data_offsets [${entry.start}, ${entry.end}] span ${entry.end - entry.start}`,
-      );
-    }
+    if (bits % 8 !== 0) throw misaligned(entry.name, elements, entry.dtype, bits);
+    if (end - start !== bits / 8)
+      throw sizeMismatch(entry.name, entry.dtype, entry.shape, start, end, bits / 8);
   }
   return expectedStart;
 }
 
-function compareBig(left: bigint, right: bigint): number {
-  return left < right ? -1 : left > right ? 1 : 0;
+/** {@link validateLayout} in 64-bit integers, for headers with numbers of 16 digits or more. */
+function validateWideLayout(entries: TensorInfo[], wide: Map<TensorInfo, WideEntryValues>): bigint {
+  const exact = new Map<TensorInfo, WideEntryValues>();
+  for (const entry of entries) {
+    exact.set(
+      entry,
+      wide.get(entry) ?? {
+        shape: entry.shape.map(BigInt),
+        start: BigInt(entry.dataOffsets[0]),
+        end: BigInt(entry.dataOffsets[1]),
+      },
+    );
+  }
+  const valuesOf = (entry: TensorInfo) => exact.get(entry) as WideEntryValues;
+  sortByOffsets(
+    entries,
+    (entry) => valuesOf(entry).start,
+    (entry) => valuesOf(entry).end,
+  );
+  let expectedStart = 0n;
+  for (const entry of entries) {
+    const { shape, start, end } = valuesOf(entry);
+    checkOffsets(entry.name, start, end, expectedStart);
+    expectedStart = end;
+    checkSize(entry.name, entry.dtype, shape, start, end);
+  }
+  return expectedStart;
+}
+
+function checkOffsets<T extends number | bigint>(name: string, start: T, end: T, expectedStart: T): void {
+  if (start === expectedStart && end >= start) return;
+  const problem =
+    end < start
+      ? "end before they start"
+      : `should start at ${expectedStart}, where the previous tensor ends (no gaps, no overlaps)`;
+  throw new SafetensorsInvalidOffsetError(
+    `invalid offset for tensor ${JSON.stringify(name)}: data_offsets [${start}, ${end}] ${problem}`,
+  );
+}
+
+/** The size checks in exact 64-bit integer arithmetic, with the overflow checks of the official library. */
+function checkSize(name: string, dtype: Dtype, shape: bigint[], start: bigint, end: bigint): void {
+  const label = JSON.stringify(name);
+  let elements = 1n;
+  for (const dimension of shape) {
+    elements *= dimension;
+    if (elements >= limit64) {
+      throw new SafetensorsShapeOverflowError(
+        `overflow computing the size of tensor ${label}: shape [${shape.join(", ")}] has more than 2^64 elements`,
+      );
+    }
+  }
+  const bits = elements * BigInt(dtypeBitSize(dtype));
+  if (bits >= limit64) {
+    throw new SafetensorsShapeOverflowError(
+      `overflow computing the size of tensor ${label}: ${elements} × ${dtypeBitSize(dtype)} bits exceed 64 bits`,
+    );
+  }
+  if (bits % 8n !== 0n) throw misaligned(name, elements, dtype, bits);
+  if (end - start !== bits / 8n) throw sizeMismatch(name, dtype, shape, start, end, bits / 8n);
+}
+
+const limit64 = 1n << 64n;
+
+function misaligned(name: string, elements: number | bigint, dtype: Dtype, bits: number | bigint) {
+  return new SafetensorsMisalignedError(
+    `tensor ${JSON.stringify(name)}: ${elements} ${dtype} elements take ${bits} bits, not a whole number of bytes`,
+  );
+}
+
+function sizeMismatch<T extends number | bigint>(
+  name: string,
+  dtype: Dtype,
+  shape: readonly T[],
+  start: T,
+  end: T,
+  needed: T,
+) {
+  return new SafetensorsTensorSizeError(
+    `invalid shape, data type, or offset for tensor ${JSON.stringify(name)}: ${dtype} [${shape.join(", ")}] needs ${needed} bytes but data_offsets [${start}, ${end}] span ${(end as number) - (start as number)}`,
+  );
 }

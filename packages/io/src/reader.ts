@@ -76,7 +76,8 @@ export async function openSafetensorsSource(source: ByteSource): Promise<Safeten
     await source.close();
     throw error;
   }
-  const byName = new Map(header.tensors.map((info) => [info.name, info]));
+  const byName = new Map<string, TensorInfo>();
+  for (const info of header.tensors) byName.set(info.name, info);
   const readInfo = async (info: TensorInfo): Promise<RawTensor> => {
     const [begin, end] = info.dataOffsets;
     const data = await source.read(header.dataStart + begin, end - begin);

@@ -28,6 +28,9 @@ export type JsonValue = null | boolean | string | JsonNumber | JsonValue[] | Jso
 /** serde_json's default recursion limit. */
 const maximumDepth = 128;
 
+/** An RFC 8259 number literal, matched where the parser stands. */
+const numberPattern = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
+
 /** Describes a JSON value's type the way error messages name it ("a string", "an array", ...). */
 export function describeJsonType(value: JsonValue): string {
   if (value === null) return "null";
@@ -70,7 +73,7 @@ export function jsonEquals(left: JsonValue, right: JsonValue): boolean {
  * @throws SafetensorsHeaderJsonError naming the offending character position.
  */
 export function parseStrictJson(text: string): JsonValue {
-  const parser = new Parser(text);
+  const parser = new StrictJsonParser(text);
   parser.skipWhitespace();
   const value = parser.parseValue(0);
   parser.skipWhitespace();
@@ -78,17 +81,25 @@ export function parseStrictJson(text: string): JsonValue {
   return value;
 }
 
-class Parser {
+/**
+ * The parser behind {@link parseStrictJson}, exported for the header scanner, which walks the top levels of a
+ * header itself and uses this for the values it does not interpret ({@link StrictJsonParser.skipValue}
+ * validates without building anything).
+ */
+export class StrictJsonParser {
+  /** Index of the next character to read. */
   position = 0;
 
-  constructor(private readonly text: string) {}
+  constructor(readonly text: string) {}
 
+  /** Throws {@link SafetensorsHeaderJsonError} for a syntax error at the current position. */
   fail(what: string): never {
     throw new SafetensorsHeaderJsonError(
       `invalid JSON in header: ${what} at character ${this.position} of ${this.text.length}`,
     );
   }
 
+  /** Moves past JSON whitespace (space, tab, CR, LF). */
   skipWhitespace(): void {
     const text = this.text;
     let position = this.position;
@@ -100,6 +111,7 @@ class Parser {
     this.position = position;
   }
 
+  /** Parses one value; `depth` counts the containers it sits in (serde_json's limit is 128). */
   parseValue(depth: number): JsonValue {
     if (this.position >= this.text.length) this.fail("unexpected end of input while parsing a value");
     const code = this.text.charCodeAt(this.position);
@@ -130,15 +142,53 @@ class Parser {
     return this.fail(`expected \`${word}\``);
   }
 
-  private parseNumber(): JsonNumber {
-    const match = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
-    match.lastIndex = this.position;
-    const found = match.exec(this.text);
-    if (found === null) return this.fail("invalid number");
-    this.position += found[0].length;
-    return new JsonNumber(found[0]);
+  /** Parses a number literal, keeping its text. */
+  parseNumber(): JsonNumber {
+    const start = this.position;
+    this.skipNumber();
+    return new JsonNumber(this.text.slice(start, this.position));
   }
 
+  /** Moves past a number literal (RFC 8259 grammar) without keeping it. */
+  skipNumber(): void {
+    numberPattern.lastIndex = this.position;
+    if (!numberPattern.test(this.text)) this.fail("invalid number");
+    this.position = numberPattern.lastIndex;
+  }
+
+  /**
+   * Checks one value at the position and moves past it, building nothing: the same grammar, errors and depth
+   * limit as {@link StrictJsonParser.parseValue}, in constant memory (what a hostile header's skipped parts
+   * cost).
+   */
+  skipValue(depth: number): void {
+    if (this.position >= this.text.length) this.fail("unexpected end of input while parsing a value");
+    const code = this.text.charCodeAt(this.position);
+    if (code === 0x7b) this.parseMembers(depth + 1, () => this.skipValue(depth + 1));
+    else if (code === 0x5b) this.parseItems(depth + 1, () => this.skipValue(depth + 1));
+    else if (code === 0x22) this.skipString();
+    else if (code === 0x2d || (code >= 0x30 && code <= 0x39)) this.skipNumber();
+    else this.parseValue(depth);
+  }
+
+  /** Moves past a string literal, checking it as {@link StrictJsonParser.parseString} does. */
+  skipString(): void {
+    const text = this.text;
+    this.position++;
+    for (;;) {
+      if (this.position >= text.length) this.fail("unterminated string");
+      const code = text.charCodeAt(this.position);
+      if (code === 0x22) {
+        this.position++;
+        return;
+      }
+      if (code < 0x20) this.fail("control character in string");
+      this.position++;
+      if (code === 0x5c) this.parseEscape();
+    }
+  }
+
+  /** Parses a string literal (the position is at its opening quote). */
   parseString(): string {
     const text = this.text;
     this.position++; // opening quote
@@ -211,7 +261,66 @@ class Parser {
     return Number.parseInt(digits, 16);
   }
 
-  private parseArray(depth: number): JsonValue[] {
+  /**
+   * Walks an object's members (the position is at `{`; `depth` includes this object): for each one, reads
+   * the key and the `:` and calls `visit(key)`, which must consume the value with this parser.
+   */
+  parseMembers(depth: number, visit: (key: string) => void): void {
+    if (depth > maximumDepth) this.fail("recursion limit exceeded");
+    this.position++;
+    this.skipWhitespace();
+    if (this.text.charCodeAt(this.position) === 0x7d) {
+      this.position++;
+      return;
+    }
+    for (;;) {
+      this.skipWhitespace();
+      if (this.text.charCodeAt(this.position) !== 0x22) this.fail("expected a string key");
+      const key = this.parseString();
+      this.skipWhitespace();
+      if (this.text.charCodeAt(this.position) !== 0x3a) this.fail("expected `:`");
+      this.position++;
+      this.skipWhitespace();
+      visit(key);
+      this.skipWhitespace();
+      const code = this.text.charCodeAt(this.position);
+      this.position++;
+      if (code === 0x7d) return;
+      if (code !== 0x2c) {
+        this.position--;
+        this.fail("expected `,` or `}`");
+      }
+    }
+  }
+
+  /**
+   * Walks an array's items (the position is at `[`; `depth` includes this array), calling `visit(index)`,
+   * which must consume the item with this parser.
+   */
+  parseItems(depth: number, visit: (index: number) => void): void {
+    if (depth > maximumDepth) this.fail("recursion limit exceeded");
+    this.position++;
+    this.skipWhitespace();
+    if (this.text.charCodeAt(this.position) === 0x5d) {
+      this.position++;
+      return;
+    }
+    for (let index = 0; ; index++) {
+      this.skipWhitespace();
+      visit(index);
+      this.skipWhitespace();
+      const code = this.text.charCodeAt(this.position);
+      this.position++;
+      if (code === 0x5d) return;
+      if (code !== 0x2c) {
+        this.position--;
+        this.fail("expected `,` or `]`");
+      }
+    }
+  }
+
+  /** Parses an array (the position is at `[`); `depth` includes this array. */
+  parseArray(depth: number): JsonValue[] {
     if (depth > maximumDepth) this.fail("recursion limit exceeded");
     this.position++;
     const items: JsonValue[] = [];
