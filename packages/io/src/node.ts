@@ -14,6 +14,7 @@ export {
 } from "./node/checkpoint.js";
 export { fileSource } from "./node/file-source.js";
 export { readJsonFile, writeJsonFileAtomic } from "./node/json-file.js";
+export { removeTemporaryPaths, temporaryPaths, trackTemporaryPath } from "./node/temporary-paths.js";
 export {
   type LazyTensor,
   openSafetensorsFile,

@@ -167,6 +167,53 @@ describe("interrupted streaming write", () => {
   });
 });
 
+describe("a signal during a streaming write", () => {
+  /** Starts the slow writer over an existing file and resolves once it is writing tensor data. */
+  async function startWriter(path: string, mode = "") {
+    await writeFile(path, oldFile);
+    const child = spawn(
+      process.execPath,
+      [join(packageFolder, "test", "support", "interrupted-writer.mjs"), path, mode],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    let output = "";
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }>(
+      (resolve) => child.on("exit", (code, signal) => resolve({ code, signal, output })),
+    );
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on("data", (data: Buffer) => {
+        output += data.toString();
+        if (output.includes("writing")) resolve();
+        if (output.includes("finished")) reject(new Error("the child finished before it was signalled"));
+      });
+    });
+    return { child, exited };
+  }
+  const oldFile = serialize({ old: { dtype: "U8", shape: [1], data: Uint8Array.from([1]) } });
+
+  it.each(["SIGINT", "SIGTERM", "SIGHUP"] as const)(
+    "%s removes the temporary file, keeps the old file and still ends the process by that signal",
+    async (signal) => {
+      const path = join(folder, "model.safetensors");
+      const { child, exited } = await startWriter(path);
+      expect((await readdir(folder)).filter((file) => file.endsWith(".tmp"))).toHaveLength(1);
+      child.kill(signal);
+      expect((await exited).signal).toBe(signal);
+      expect(await readdir(folder)).toEqual(["model.safetensors"]);
+      expect((await readFile(path)).equals(Buffer.from(oldFile))).toBe(true);
+    },
+  );
+
+  it("leaves the temporary file to an application that handles the signal itself", async () => {
+    const path = join(folder, "model.safetensors");
+    const { child, exited } = await startWriter(path, "own-listener");
+    child.kill("SIGINT");
+    const { code, output } = await exited;
+    expect(code).toBe(3);
+    expect(output).toMatch(/temporaries \["[^"]*\.model\.safetensors\.\d+\.[0-9a-f]{12}\.tmp"\]/);
+  });
+});
+
 describe("JSON side files", () => {
   it("round-trips a config without losing unknown fields, atomically", async () => {
     const path = join(folder, "adapter_config.json");

@@ -2,12 +2,14 @@
  * Atomic file replacement: write a temporary file in the target's folder, fsync it, rename it over the
  * target, fsync the folder. Readers see the old file or the new one, never a mix; a crash leaves the old
  * file intact and at worst a hidden `.<name>.<pid>.<random>.tmp` file, which no reader picks up and which
- * the next write of the same file removes once its process is gone.
+ * the next write of the same file removes once its process is gone. SIGINT, SIGTERM or SIGHUP during the
+ * write remove the temporary file at once (see `temporary-paths.ts`).
  */
 import { randomBytes } from "node:crypto";
 import { type FileHandle, open, readdir, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { FileSystemError } from "../safetensors-errors.js";
+import { trackTemporaryPath } from "./temporary-paths.js";
 
 /** Writes bytes to an open file sequentially, coalescing small writes into one buffer. */
 export class SequentialWriter {
@@ -82,6 +84,7 @@ export async function writeAtomically(
       cause: error,
     });
   }
+  const release = trackTemporaryPath(temporaryPath);
   let done = false;
   try {
     const writer = new SequentialWriter(handle, temporaryPath);
@@ -95,6 +98,8 @@ export async function writeAtomically(
     if (!done) await handle.close().catch(() => {});
     await unlink(temporaryPath).catch(() => {});
     throw error;
+  } finally {
+    release();
   }
   await syncFolder(dirname(path));
 }

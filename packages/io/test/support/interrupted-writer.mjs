@@ -1,8 +1,15 @@
-// Child process for the kill test: streams a large safetensors file over an existing one, slowly, announcing
-// on stdout when tensor data is being written so the parent can SIGKILL it mid-write.
-import { writeSafetensorsFile } from "../../dist/node.js";
+// Child process for the kill tests: streams a large safetensors file over an existing one, slowly, announcing
+// on stdout when tensor data is being written so the parent can kill it (SIGKILL, SIGINT, ...) mid-write.
+import { temporaryPaths, writeSafetensorsFile } from "../../dist/node.js";
 
-const [target] = process.argv.slice(2);
+const [target, mode] = process.argv.slice(2);
+// "own-listener": the application handles SIGINT itself (and exits after a moment, without the write).
+if (mode === "own-listener") {
+  process.on("SIGINT", () => {
+    process.stdout.write(`temporaries ${JSON.stringify(temporaryPaths())}\n`);
+    process.exit(3);
+  });
+}
 const chunk = new Uint8Array(1 << 20).fill(7);
 const tensors = {};
 for (let index = 0; index < 64; index++) {
