@@ -54,3 +54,16 @@ export class AdapterInitError extends PeftjsError {
     super("adapter_init", message);
   }
 }
+
+/**
+ * An adapter file holds NaN or ±Infinity in a factor: applied, it would turn every output of its modules into
+ * NaN. The message names the tensor, the index and the value.
+ */
+export class AdapterNonFiniteError extends PeftjsError {
+  /** The safetensors key of the offending tensor. */
+  readonly tensor: string;
+  constructor(tensor: string, message: string) {
+    super("adapter_non_finite", message);
+    this.tensor = tensor;
+  }
+}

@@ -55,6 +55,7 @@ export {
   AdapterConversionError,
   AdapterFileError,
   AdapterInitError,
+  AdapterNonFiniteError,
   AdapterShapeError,
   LoraConfigError,
   UnsupportedLoraOptionError,

@@ -6,6 +6,7 @@ import { readJsonFile, readSafetensorsFile } from "@peftjs/io/node";
 import { afterAll, describe, expect, it } from "vitest";
 import {
   AdapterFileError,
+  AdapterNonFiniteError,
   decodePeftAdapter,
   encodePeftAdapter,
   loraConfigToJson,
@@ -114,5 +115,32 @@ describe("PEFT adapter folders", () => {
     missingB.delete(peftKey("model.layers.0.self_attn.q_proj", "lora_B"));
     expect(() => decodePeftAdapter(config, serialize(missingB))).toThrow(/has lora_A but no lora_B/);
     expect(() => decodePeftAdapter({ ...config, r: 4 }, encoded.weights)).toThrow(/rank 4/);
+  });
+
+  it.each([
+    ["NaN", Number.NaN, "F32"],
+    ["Infinity", Number.POSITIVE_INFINITY, "F32"],
+    ["-Infinity", Number.NEGATIVE_INFINITY, "BF16"],
+  ] as const)("refuses a factor holding %s, naming the tensor (%s storage)", async (_label, value, dtype) => {
+    const adapter = await loadPeftAdapter(fixturePath("peft/lora_default/adapter_trained"));
+    const encoded = encodePeftAdapter(adapter, { dtype });
+    const { tensors } = deserialize(encoded.weights);
+    const key = peftKey("model.layers.1.self_attn.v_proj", "lora_B");
+    const { fromFloat32, serialize, toFloat32 } = await import("@peftjs/io");
+    const original = tensors.get(key)!;
+    const values = toFloat32(original);
+    values[5] = value;
+    const poisoned = new Map(tensors);
+    poisoned.set(key, { ...original, data: fromFloat32(values, dtype) });
+    const config = JSON.parse(encoded.configText);
+    let caught: unknown;
+    try {
+      decodePeftAdapter(config, serialize(poisoned));
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(AdapterNonFiniteError);
+    expect((caught as AdapterNonFiniteError).tensor).toBe(key);
+    expect((caught as Error).message).toContain(`"${key}" holds ${value} at index 5`);
   });
 });

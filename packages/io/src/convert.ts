@@ -317,6 +317,41 @@ function bytesOf(array: AnyTypedArray): Uint8Array {
   return bytes;
 }
 
+/** Index of the first NaN or ±Infinity in `values`, or -1 when every value is finite. */
+export function firstNonFiniteIndex(values: ArrayLike<number>): number {
+  for (let index = 0; index < values.length; index++) {
+    if (!Number.isFinite(values[index] as number)) return index;
+  }
+  return -1;
+}
+
+/**
+ * {@link fromFloat32} for data that must stay finite: refuses NaN and ±Infinity in `values`, and finite
+ * values that `dtype` cannot hold (which {@link fromFloat32}, like torch, turns into ±Infinity or NaN:
+ * 70000 → F16, 1e39 → F32 or BF16, 500 → F8_E4M3).
+ * @throws SafetensorsConversionError naming the index and the value
+ */
+export function fromFloat32Finite(values: ArrayLike<number>, dtype: Dtype): Uint8Array {
+  const nonFinite = firstNonFiniteIndex(values);
+  if (nonFinite >= 0) {
+    throw new SafetensorsConversionError(`value ${values[nonFinite]} at index ${nonFinite} is not finite`);
+  }
+  const bytes = fromFloat32(values, dtype);
+  if (!isFloatDtype(dtype)) return bytes;
+  const back = toFloat32({ dtype, shape: [values.length], data: bytes });
+  const overflow = firstNonFiniteIndex(back);
+  if (overflow >= 0) {
+    throw new SafetensorsConversionError(
+      `value ${values[overflow]} at index ${overflow} is beyond the range of ${dtype} (it would be stored as ${back[overflow]})`,
+    );
+  }
+  return bytes;
+}
+
+function isFloatDtype(dtype: Dtype): boolean {
+  return dtype.startsWith("F") || dtype === "BF16" || dtype === "C64";
+}
+
 /** Elements in a tensor of this shape: the product of the dimensions (1 for a scalar). */
 export function elementCount(shape: readonly number[]): number {
   return shape.reduce((product, dimension) => product * dimension, 1);

@@ -14,7 +14,9 @@ export {
 export {
   elementCount,
   type Float32ConvertibleDtype,
+  firstNonFiniteIndex,
   fromFloat32,
+  fromFloat32Finite,
   type TypedArrayFor,
   tensorByteLength,
   toFloat32,

@@ -14,7 +14,6 @@ export {
 } from "./node/checkpoint.js";
 export { fileSource } from "./node/file-source.js";
 export { readJsonFile, writeJsonFileAtomic } from "./node/json-file.js";
-export { removeTemporaryPaths, temporaryPaths, trackTemporaryPath } from "./node/temporary-paths.js";
 export {
   type LazyTensor,
   openSafetensorsFile,
@@ -24,3 +23,4 @@ export {
   type WritableTensorMap,
   writeSafetensorsFile,
 } from "./node/safetensors-file.js";
+export { removeTemporaryPaths, temporaryPaths, trackTemporaryPath } from "./node/temporary-paths.js";

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import {
   bfloat16BitsToFloat32,
   bitsToFloat32,
+  firstNonFiniteIndex,
   float4E2M1BitsToFloat32,
   float8E4M3BitsToFloat32,
   float8E4M3FnuzBitsToFloat32,
@@ -20,6 +21,8 @@ import {
   float32ToFloat8E8M0Bits,
   float32ToFloat16Bits,
   fromFloat32,
+  fromFloat32Finite,
+  SafetensorsConversionError,
   toFloat32,
 } from "../src/index.js";
 
@@ -305,5 +308,22 @@ describe("toFloat32 / fromFloat32", () => {
   it("refuse F6 with a typed error", () => {
     expect(() => toFloat32({ dtype: "F6_E2M3", shape: [4], data: new Uint8Array(3) })).toThrow(/F6_E2M3/);
     expect(() => fromFloat32([1, 2, 3, 4], "F6_E3M2")).toThrow(/F6_E3M2/);
+  });
+});
+
+describe("fromFloat32Finite", () => {
+  it("refuses non-finite values and values beyond the target's range, and passes everything else as fromFloat32", () => {
+    expect(() => fromFloat32Finite([1, Number.NaN], "F32")).toThrow(/value NaN at index 1 is not finite/);
+    expect(() => fromFloat32Finite([Number.NEGATIVE_INFINITY], "BF16")).toThrow(SafetensorsConversionError);
+    expect(() => fromFloat32Finite([0, 70000], "F16")).toThrow(/70000 at index 1 is beyond the range of F16/);
+    // 65519 rounds down to 65504, the largest float16; 65520 rounds to Infinity.
+    expect(fromFloat32Finite([65519, -65504], "F16")).toEqual(fromFloat32([65519, -65504], "F16"));
+    expect(() => fromFloat32Finite([65520], "F16")).toThrow(SafetensorsConversionError);
+    expect(() => fromFloat32Finite([1e39], "BF16")).toThrow(/beyond the range of BF16/);
+    expect(() => fromFloat32Finite([1e39], "F32")).toThrow(/beyond the range of F32/);
+    expect(() => fromFloat32Finite([500], "F8_E4M3")).toThrow(SafetensorsConversionError);
+    expect(fromFloat32Finite([3, 4], "I32")).toEqual(fromFloat32([3, 4], "I32"));
+    expect(firstNonFiniteIndex(new Float32Array([0, 1, Number.POSITIVE_INFINITY]))).toBe(2);
+    expect(firstNonFiniteIndex([])).toBe(-1);
   });
 });

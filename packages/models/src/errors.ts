@@ -69,3 +69,19 @@ export class ModelSourceError extends PeftjsError {
     super("model_source", message, options);
   }
 }
+
+/**
+ * Training produced a non-finite loss, gradient or parameter (diverged: learning rate too high, bad data);
+ * training stops before the non-finite update is applied. The message names the step and the last finite one.
+ */
+export class TrainingDivergedError extends PeftjsError {
+  /** The 0-based step at which the non-finite value appeared. */
+  readonly step: number;
+  /** The last step whose loss and update were finite, or -1 when none was. */
+  readonly lastFiniteStep: number;
+  constructor(step: number, lastFiniteStep: number, message: string) {
+    super("training_diverged", message);
+    this.step = step;
+    this.lastFiniteStep = lastFiniteStep;
+  }
+}

@@ -9,6 +9,7 @@ export {
   ModuleShapeError,
   TokenIdError,
   TokenizerFormatError,
+  TrainingDivergedError,
   UnsupportedRopeTypeError,
 } from "./errors.js";
 export type { HubErrorContext } from "./hub/hub-errors.js";

@@ -10,6 +10,7 @@ import {
   linearForward,
   ModelInputError,
   type TrainableParameters,
+  TrainingDivergedError,
   type TrainingStepReport,
   totalGradientNorm,
   train,
@@ -260,3 +261,68 @@ describe.each(["lora_default", "lora_gaussian_rslora"])(
     });
   },
 );
+
+describe("training that diverges", () => {
+  const loraCase = loadCase("lora_default");
+  const batch = { inputIds: loraCase.training.input_ids };
+  const snapshot = (trainable: TrainableParameters) =>
+    new Map([...trainable.parameters()].map(([name, value]) => [name, value.toFloat32Array()]));
+
+  it("stops at a non-finite loss before applying it, keeping the last finite step's parameters", () => {
+    const { model, trainable } = loadLoraModel(loraCase);
+    const tensorsBefore = memory().tensors;
+    const steps: number[] = [];
+    let lastGood = snapshot(trainable);
+    let caught: unknown;
+    try {
+      train({
+        model,
+        trainable,
+        optimizer: new AdamW({ learningRate: 1e30 }),
+        batches: [batch],
+        steps: 10,
+        onStep: ({ step }) => {
+          steps.push(step);
+          lastGood = snapshot(trainable);
+        },
+      });
+    } catch (error) {
+      caught = error;
+    }
+    // lr 1e30: the first update is finite (Adam's step is about lr·sign(g) = ±1e30 < float32's 3.4e38), the
+    // loss after it is not.
+    expect(caught).toBeInstanceOf(TrainingDivergedError);
+    const error = caught as TrainingDivergedError;
+    expect(error.step).toBe(steps.length);
+    expect(error.lastFiniteStep).toBe(steps.length - 1);
+    expect(error.message).toMatch(/training diverged at step \d+: the (loss|gradient norm) is/);
+    expect(error.message).toContain(`the last finite step was ${steps.length - 1}`);
+    expect(snapshot(trainable)).toEqual(lastGood);
+    expect(memory().tensors).toBe(tensorsBefore);
+    model.dispose();
+  });
+
+  it("refuses a last update that is not finite, and installs nothing of it", () => {
+    const { model, trainable } = loadLoraModel(loraCase);
+    const before = snapshot(trainable);
+    const tensorsBefore = memory().tensors;
+    // lr 1e39 overflows float32 in the very first (and last) update, which no later loss would reveal.
+    expect(() =>
+      train({ model, trainable, optimizer: new AdamW({ learningRate: 1e39 }), batches: [batch], steps: 1 }),
+    ).toThrow(/training diverged at step 0: its update makes "base_model\.model\..*" hold (NaN|-?Infinity)/);
+    expect(snapshot(trainable)).toEqual(before);
+    expect(memory().tensors).toBe(tensorsBefore);
+    model.dispose();
+  });
+
+  it("accepts an onStep callback that returns nothing (type check) and goes on", () => {
+    const { model, trainable } = loadLoraModel(loraCase);
+    const seen: number[] = [];
+    const onStep = (report: TrainingStepReport): void => {
+      seen.push(report.step);
+    };
+    train({ model, trainable, optimizer: adamW(), batches: [batch], steps: 2, onStep });
+    expect(seen).toEqual([0, 1]);
+    model.dispose();
+  });
+});

@@ -1,8 +1,8 @@
-import { deserialize, fromFloat32, type RawTensor, serialize, toFloat32 } from "@peftjs/io";
+import { deserialize, firstNonFiniteIndex, fromFloat32, type RawTensor, serialize, toFloat32 } from "@peftjs/io";
 import type { LoraAdapter, LoraFactors } from "../adapter.js";
 import { validateAdapter } from "../adapter.js";
 import { parseLoraConfig, serializeLoraConfig } from "../config/lora-config.js";
-import { AdapterFileError } from "../errors.js";
+import { AdapterFileError, AdapterNonFiniteError } from "../errors.js";
 import { type Matrix, matrix } from "../math/matrix.js";
 
 /** The file names of a PEFT adapter folder. */
@@ -32,13 +32,22 @@ function toMatrix(key: string, raw: RawTensor): Matrix {
   if (raw.dtype !== "F32" && raw.dtype !== "F16" && raw.dtype !== "BF16" && raw.dtype !== "F64") {
     throw new AdapterFileError(`"${key}" has dtype ${raw.dtype}; LoRA factors must be floating point`);
   }
-  return matrix(raw.shape[0] as number, raw.shape[1] as number, toFloat32(raw));
+  const values = toFloat32(raw);
+  const nonFinite = firstNonFiniteIndex(values);
+  if (nonFinite >= 0) {
+    throw new AdapterNonFiniteError(
+      key,
+      `"${key}" holds ${values[nonFinite]} at index ${nonFinite}: an adapter with NaN or infinite factors would make every output of its module NaN`,
+    );
+  }
+  return matrix(raw.shape[0] as number, raw.shape[1] as number, values);
 }
 
 /**
  * Builds an adapter from the parsed `adapter_config.json` object and the bytes of `adapter_model.safetensors`.
  * Every key must be a PEFT LoRA key (`base_model.model.<module>.lora_A|lora_B.weight`); anything else (DoRA
- * magnitudes, embeddings, modules_to_save copies) is refused with {@link AdapterFileError}.
+ * magnitudes, embeddings, modules_to_save copies) is refused with {@link AdapterFileError}, and a factor
+ * holding NaN or ±Infinity with {@link AdapterNonFiniteError}.
  */
 export function decodePeftAdapter(configJson: unknown, weights: Uint8Array): LoraAdapter {
   const { tensors, metadata } = deserialize(weights);

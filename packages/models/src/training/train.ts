@@ -1,5 +1,5 @@
 import { type Tensor, valueAndGradients } from "@peftjs/tensor";
-import { ModelInputError } from "../errors.js";
+import { ModelInputError, TrainingDivergedError } from "../errors.js";
 import type { LlamaForCausalLM } from "../llama/llama-model.js";
 import type { AdamW } from "./adamw.js";
 import { causalLanguageModelLoss } from "./causal-lm-loss.js";
@@ -53,8 +53,9 @@ export interface TrainOptions {
   readonly steps: number;
   /** Clip the gradients' total L2 norm to this (`clip_grad_norm_`); default: no clipping. */
   readonly maxGradientNorm?: number;
-  /** Called after every step; returning `false` stops training. */
-  readonly onStep?: (report: TrainingStepReport) => boolean | undefined;
+  /** Called after every step; returning `false` stops training (any other return value, or none, goes on). */
+  // biome-ignore lint/suspicious/noConfusingVoidType: a callback that returns nothing must be accepted
+  readonly onStep?: (report: TrainingStepReport) => boolean | undefined | void;
 }
 
 /** The result of {@link train}. */
@@ -70,8 +71,11 @@ export interface TrainingResult {
  * (`valueAndGradients` from `@peftjs/tensor`), optionally clips, applies the optimizer and installs the
  * updated tensors. Every intermediate tensor is released before the next step.
  *
- * @throws ModelInputError for a negative step count or an empty batch list; the errors of the loss and the
- *   optimizer.
+ * A non-finite loss or gradient, or a non-finite value in the last update, stops training before that update
+ * is installed: the trainable tensors then hold the last finite step's values.
+ *
+ * @throws ModelInputError for a negative step count or an empty batch list; TrainingDivergedError for a
+ *   non-finite loss, gradient norm or updated parameter; the errors of the loss and the optimizer.
  */
 export function train(options: TrainOptions): TrainingResult {
   const { model, trainable, optimizer, batches, steps } = options;
@@ -104,11 +108,55 @@ export function train(options: TrainOptions): TrainingResult {
       applied = clipped.gradients;
       for (const gradient of gradients.values()) gradient.dispose();
     }
+    if (!Number.isFinite(loss) || !Number.isFinite(gradientNorm)) {
+      for (const gradient of applied.values()) gradient.dispose();
+      const what = Number.isFinite(loss)
+        ? `the gradient norm is ${gradientNorm} (loss ${loss})`
+        : `the loss is ${loss}`;
+      throw new TrainingDivergedError(
+        step,
+        step - 1,
+        `training diverged at step ${step}: ${what}; ${lastFinite(losses)}. Nothing of this step was applied; lower the learning rate or clip the gradients`,
+      );
+    }
     const updated = optimizer.step(parameters, applied);
     for (const gradient of applied.values()) gradient.dispose();
+    // The last update feeds no loss that would show it: its values are checked before they are installed.
+    if (step === steps - 1) {
+      try {
+        checkFiniteUpdate(updated, step, losses);
+      } catch (error) {
+        for (const tensor of updated.values()) tensor.dispose();
+        throw error;
+      }
+    }
     trainable.setParameters(updated);
     losses.push(loss);
-    if (options.onStep?.({ step, loss, gradientNorm }) === false) break;
+    if (options.onStep?.({ step, loss, gradientNorm }) === false) {
+      if (step < steps - 1) checkFiniteUpdate(trainable.parameters(), step, losses);
+      break;
+    }
   }
   return { losses };
+}
+
+function lastFinite(losses: readonly number[]): string {
+  return losses.length === 0
+    ? "no earlier step to fall back on"
+    : `the last finite step was ${losses.length - 1} (loss ${losses.at(-1)})`;
+}
+
+/** Throws when an update holds a non-finite value (`losses` are those of the steps before `step`). */
+function checkFiniteUpdate(parameters: Map<string, Tensor>, step: number, losses: readonly number[]): void {
+  for (const [name, tensor] of parameters) {
+    const values = tensor.toFloat32Array();
+    const index = values.findIndex((value) => !Number.isFinite(value));
+    if (index >= 0) {
+      throw new TrainingDivergedError(
+        step,
+        step - 1,
+        `training diverged at step ${step}: its update makes "${name}" hold ${values[index]} at index ${index}; ${lastFinite(losses)}. Lower the learning rate`,
+      );
+    }
+  }
 }
