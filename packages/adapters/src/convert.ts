@@ -9,6 +9,7 @@ import type { LoraAdapter, LoraFactors } from "./adapter.js";
 import { adapterScaling, validateAdapter } from "./adapter.js";
 import { loraConfigToJson, withLoraConfig } from "./config/lora-config.js";
 import { AdapterConversionError } from "./errors.js";
+import { checkInitialAdapter } from "./initial-adapter-check.js";
 import { truncatedSvd } from "./math/decompositions.js";
 import {
   concatColumns,
@@ -31,7 +32,7 @@ function doublePattern(pattern: Record<string, number>): Record<string, number> 
  * A' = [A; A₀] (rows), B' = [B, −B₀] (columns), so s'·B'A' = s·(BA − B₀A₀) and W + s'B'A' = W_res + s·BA;
  * r and lora_alpha doubled (α·√2 under rsLoRA, keeping s), rank/alpha patterns doubled, init_lora_weights = true.
  * rsLoRA together with rank/alpha patterns is refused, as in PEFT (the doubling would change the scaling).
- * Neither input is modified.
+ * A pair that cannot belong together is refused first ({@link checkInitialAdapter}). Neither input is modified.
  */
 export function convertToLora(trained: LoraAdapter, initial: LoraAdapter): LoraAdapter {
   const config = trained.config;
@@ -42,6 +43,7 @@ export function convertToLora(trained: LoraAdapter, initial: LoraAdapter): LoraA
       `cannot convert an adapter that uses rank_pattern ${JSON.stringify(config.rank_pattern)} / alpha_pattern ${JSON.stringify(config.alpha_pattern)} together with use_rslora (PEFT refuses it too: doubling r changes α/√r per module)`,
     );
   }
+  checkInitialAdapter(trained, initial);
   const modules = new Map<string, LoraFactors>();
   for (const [name, { loraA, loraB }] of trained.modules) {
     const start = initial.modules.get(name);

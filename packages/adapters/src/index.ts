@@ -73,6 +73,7 @@ export {
   PEFT_KEY_PREFIX,
   peftKey,
 } from "./files/peft-format.js";
+export { checkInitialAdapter, MIN_INITIAL_COSINE } from "./initial-adapter-check.js";
 export { type InitializeAdapterOptions, type InitializedAdapter, initializeAdapter } from "./initialize.js";
 export {
   applyWeight,

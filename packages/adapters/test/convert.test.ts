@@ -6,6 +6,7 @@ import {
   AdapterConversionError,
   adapterDeltas,
   addScaled,
+  checkInitialAdapter,
   convertToLora,
   createLoraConfig,
   type LoraAdapter,
@@ -48,6 +49,15 @@ describe.each(mutatingCases)("%s conversion to LoRA", (name) => {
   });
 });
 
+function isTrainedFrom(trained: LoraAdapter, initial: LoraAdapter): boolean {
+  try {
+    checkInitialAdapter(trained, initial);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 describe("conversion rules", () => {
   const generator = createGenerator(3);
   const random = (rows: number, columns: number) =>
@@ -57,11 +67,24 @@ describe("conversion rules", () => {
     modules: new Map([["model.layers.0.self_attn.q_proj", { loraA: random(r, 6), loraB: random(5, r) }]]),
     metadata: {},
   });
+  /** `initial` after some training: every factor nudged by 10 % noise, its config saying the method. */
+  const trainedFrom = (initial: LoraAdapter, method: "pissa" | "olora" = "pissa"): LoraAdapter => ({
+    config: { ...initial.config, init_lora_weights: method },
+    modules: new Map(
+      [...initial.modules].map(([name, { loraA, loraB }]) => [
+        name,
+        {
+          loraA: addScaled(loraA, random(loraA.rows, loraA.columns), 0.1),
+          loraB: addScaled(loraB, random(loraB.rows, loraB.columns), 0.1),
+        },
+      ]),
+    ),
+    metadata: { ...initial.metadata },
+  });
 
   it("multiplies lora_alpha by √2 under rsLoRA, keeping the scaling", () => {
-    const trained = adapterWith({ r: 4, lora_alpha: 8, use_rslora: true, init_lora_weights: "pissa" }, 4);
     const initial = adapterWith({ r: 4, lora_alpha: 8, use_rslora: true }, 4);
-    const converted = convertToLora(trained, initial);
+    const converted = convertToLora(trainedFrom(initial), initial);
     expect(converted.config.r).toBe(8);
     expect(converted.config.lora_alpha).toBeCloseTo(8 * Math.SQRT2, 12);
     expect(converted.config.init_lora_weights).toBe(true);
@@ -78,12 +101,12 @@ describe("conversion rules", () => {
     expect(() => convertToLora(trained, trained)).toThrow(/use_rslora/);
   });
 
-  it("refuses an initial adapter that lacks a module or has other shapes", () => {
-    const trained = adapterWith({ r: 4 }, 4);
+  it("refuses an initial adapter that lacks a module or has another rank", () => {
+    const trained = trainedFrom(adapterWith({ r: 4 }, 4));
     const empty: LoraAdapter = { ...trained, modules: new Map() };
-    expect(() => convertToLora(trained, empty)).toThrow(/no module/);
+    expect(() => convertToLora(trained, empty)).toThrow(/wrap different modules \(only the trained one: /);
     const otherRank = adapterWith({ r: 2 }, 2);
-    expect(() => convertToLora(trained, otherRank)).toThrow(/do not match/);
+    expect(() => convertToLora(trained, otherRank)).toThrow(/initial adapter has r 2 but the trained one 4/);
   });
 
   it("satisfies W + s'B'A' = W_res + sBA with W_res = W − sB0A0 (property)", () => {
@@ -107,16 +130,24 @@ describe("conversion rules", () => {
             target_modules: ["q_proj"],
             init_lora_weights: "pissa",
           });
+          const start = { loraA: draw(r, inFeatures), loraB: draw(outFeatures, r) };
+          const initial: LoraAdapter = { config, modules: new Map([[name, start]]), metadata: {} };
+          // Training moves the factors (here by a random step of 30 % of their size) but not away from them.
           const trained: LoraAdapter = {
             config,
-            modules: new Map([[name, { loraA: draw(r, inFeatures), loraB: draw(outFeatures, r) }]]),
+            modules: new Map([
+              [
+                name,
+                {
+                  loraA: addScaled(start.loraA, draw(r, inFeatures), 0.3),
+                  loraB: addScaled(start.loraB, draw(outFeatures, r), 0.3),
+                },
+              ],
+            ]),
             metadata: {},
           };
-          const initial: LoraAdapter = {
-            config,
-            modules: new Map([[name, { loraA: draw(r, inFeatures), loraB: draw(outFeatures, r) }]]),
-            metadata: {},
-          };
+          // A step that turns some 1- or 2-element factor vector around is no training of this init.
+          fc.pre(isTrainedFrom(trained, initial));
           const weight = draw(outFeatures, inFeatures);
           const residual = addScaled(weight, moduleDelta(initial, name), -1);
           const converted = convertToLora(trained, initial);

@@ -1,4 +1,11 @@
-import { deserialize, firstNonFiniteIndex, fromFloat32, type RawTensor, serialize, toFloat32 } from "@peftjs/io";
+import {
+  deserialize,
+  firstNonFiniteIndex,
+  fromFloat32,
+  type RawTensor,
+  serialize,
+  toFloat32,
+} from "@peftjs/io";
 import type { LoraAdapter, LoraFactors } from "../adapter.js";
 import { validateAdapter } from "../adapter.js";
 import { parseLoraConfig, serializeLoraConfig } from "../config/lora-config.js";
