@@ -51,7 +51,12 @@ function smallestCosine(trained: LoraAdapter, initial: LoraAdapter): number {
 }
 
 /** The adapter with a peftjs record (as `peftjs init` / `train` write it) and an init seed. */
-function withRecord(adapter: LoraAdapter, fingerprint: string, method: string, seed: number): LoraAdapter {
+function withRecord(
+  adapter: LoraAdapter,
+  fingerprint: `fp1:${string}`,
+  method: string,
+  seed: number,
+): LoraAdapter {
   const record = {
     ...deriveAdapterRecord(loraConfigToJson(adapter.config), { name: "default" }),
     initMethod: method,
@@ -113,7 +118,7 @@ describe("initial/trained pairs (PEFT's fixtures, files without metadata)", () =
 
 describe("initial/trained pairs with peftjs metadata", () => {
   const { initial, trained } = byName("pissa");
-  const fingerprint = "fp1:00000000000000000000000000000001";
+  const fingerprint = "fp1:00000000000000000000000000000001" as const;
 
   it("accepts a pair whose records agree, without the numerical test", () => {
     // Even a trained adapter whose rows turned around (long training) passes when the metadata proves it.
