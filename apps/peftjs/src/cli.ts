@@ -2,6 +2,8 @@ import "./relaxed-simd.js";
 import { parseArgs } from "node:util";
 import { CliUsageError, describeFailure, exitCodes } from "./cli-error.js";
 import { commands } from "./commands/index.js";
+import { checkFilePlan } from "./lib/file-plan.js";
+import { guardTerminalOutput, printable } from "./terminal.js";
 
 const usage = `peftjs — parameter-efficient fine-tuning for TypeScript
 
@@ -25,7 +27,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     console.log("0.1.0");
     return exitCodes.ok;
   }
-  const command = commands[name];
+  const command = Object.hasOwn(commands, name) ? commands[name] : undefined;
   try {
     if (command === undefined)
       throw new CliUsageError(`unknown command "${name}"; known: ${Object.keys(commands).join(", ")}`);
@@ -39,21 +41,36 @@ export async function main(argv: readonly string[]): Promise<number> {
     } catch (error) {
       throw new CliUsageError(`${(error as Error).message}. Run "peftjs ${name} --help".`);
     }
+    const allowed = command.positionals ?? { min: 0, max: 0, name: "" };
+    const count = parsed.positionals.length;
+    if (count > allowed.max) {
+      const extra = parsed.positionals.slice(allowed.max).map((value) => JSON.stringify(value));
+      throw new CliUsageError(
+        `unexpected argument${extra.length === 1 ? "" : "s"} ${extra.join(" ")}: ${
+          allowed.max === 0 ? `${name} takes only flags` : `${name} takes ${allowed.max} ${allowed.name}`
+        }. Run "peftjs ${name} --help".`,
+      );
+    }
+    if (count < allowed.min)
+      throw new CliUsageError(`${name} needs ${allowed.min} ${allowed.name}, got ${count}`);
+    // Every input and output is checked before any work starts.
+    if (command.files !== undefined) await checkFilePlan(command.files, parsed.values, parsed.positionals);
     await command.run(parsed.values, parsed.positionals);
     return exitCodes.ok;
   } catch (error) {
     const failure = describeFailure(error);
-    console.error(`peftjs ${name}: ${failure.message}`);
+    console.error(`peftjs ${printable(name)}: ${printable(failure.message)}`);
     return failure.code;
   }
 }
 
+guardTerminalOutput();
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
   },
   (error: unknown) => {
-    console.error(describeFailure(error).message);
+    console.error(printable(describeFailure(error).message));
     process.exitCode = exitCodes.internalError;
   },
 );

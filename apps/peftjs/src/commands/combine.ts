@@ -156,6 +156,7 @@ Runs on the CPU in float32/float64 (no --backend).`,
     out: { type: "string" },
     json: { type: "boolean" },
   },
+  files: { flags: { adapter: { kind: "adapters" }, out: { kind: "output-folder" } } },
   async run(values) {
     const specs = stringList(values, "adapter").map((spec) => pathWithWeight(spec, undefined));
     if (specs.length === 0) throw new CliUsageError("--adapter DIR:WEIGHT is required (at least one)");

@@ -1,4 +1,5 @@
 import type { ParseArgsConfig } from "node:util";
+import type { FileRoles } from "../lib/file-plan.js";
 
 /** Parsed flag values, as `node:util` `parseArgs` returns them. */
 export type FlagValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
@@ -11,6 +12,13 @@ export interface Command {
   readonly help: string;
   /** Flags, in `node:util` `parseArgs` form. */
   readonly options: NonNullable<ParseArgsConfig["options"]>;
+  /** How many positional arguments the command takes (default none; more are refused). */
+  readonly positionals?: { readonly min: number; readonly max: number; readonly name: string };
+  /**
+   * The files the command reads and writes, by flag: all are checked before the command runs (inputs exist,
+   * outputs are creatable, no output aliases an input or another output). See `lib/file-plan.ts`.
+   */
+  readonly files?: FileRoles;
   /** Runs the command; throws a peftjs error for user mistakes. */
   run(values: FlagValues, positionals: string[]): Promise<void>;
 }

@@ -1,9 +1,14 @@
 import { convertToLora, recompressAdapter } from "@peftjs/adapters";
 import { CliUsageError } from "../cli-error.js";
-import { isUnconverted, readAdapterFolder, saveAdapterFolder } from "../lib/adapter-files.js";
+import {
+  checkDistinctAdapters,
+  isUnconverted,
+  readAdapterFolder,
+  saveAdapterFolder,
+} from "../lib/adapter-files.js";
 import { optionalInteger, requiredString } from "../lib/cli-options.js";
 import { writeOutputFolder } from "../lib/output-folder.js";
-import { style } from "../terminal.js";
+import { printable, style } from "../terminal.js";
 import type { Command } from "./command.js";
 
 /** What `peftjs convert --json` prints. */
@@ -27,6 +32,11 @@ ORIGINAL base, as PEFT's save_pretrained(path_initial_model_for_weight_conversio
 A' = [A; A₀], B' = [B, −B₀], r and lora_alpha doubled (alpha·√2 with rsLoRA), patterns doubled.
 The result loads anywhere a LoRA adapter does, next to other adapters, with no base rewrite.
 
+The pair must belong together: same rank, alpha and target modules; from their peftjs.* metadata, the same
+init method, base and init seed; and for files without metadata (PEFT's), every trained row of lora_A and
+column of lora_B still pointing the same way as the initial one (cosine above 0: matching pairs of PEFT's
+fixtures stay above 0.77, mismatched ones fall below −0.96). The same adapter twice is refused.
+
 Options:
   --initial DIR       the init adapter (PEFT's adapter_init, or "peftjs init"'s output): A₀, B₀
   --trained DIR       the trained adapter (config init_lora_weights pissa / pissa_niter_K / olora)
@@ -43,6 +53,9 @@ Runs on the CPU in float32/float64 (no --backend).`,
     "compress-rank": { type: "string" },
     json: { type: "boolean" },
   },
+  files: {
+    flags: { initial: { kind: "input" }, trained: { kind: "input" }, out: { kind: "output-folder" } },
+  },
   async run(values) {
     const initialDir = requiredString(values, "initial");
     const trainedDir = requiredString(values, "trained");
@@ -55,6 +68,10 @@ Runs on the CPU in float32/float64 (no --backend).`,
         `--trained ${trainedDir} is a plain LoRA adapter (init_lora_weights ${JSON.stringify(trained.config.init_lora_weights)}); only unconverted PiSSA/OLoRA adapters need converting`,
       );
     }
+    await checkDistinctAdapters(
+      { flag: "initial", path: initialDir, adapter: initial },
+      { flag: "trained", path: trainedDir, adapter: trained },
+    );
     let adapter = convertToLora(trained, initial);
     let recompression: ConvertReport["recompression"] = null;
     if (compressRank !== undefined) {
@@ -80,7 +97,7 @@ Runs on the CPU in float32/float64 (no --backend).`,
       return;
     }
     console.log(
-      `${style.green("converted")} ${report.from} → LoRA r ${report.r}, alpha ${report.loraAlpha}, ${report.modules} modules: ${written}`,
+      `${style.green("converted")} ${report.from} → LoRA r ${report.r}, alpha ${report.loraAlpha}, ${report.modules} modules: ${printable(written)}`,
     );
     if (recompression !== null) {
       console.log(

@@ -1,4 +1,4 @@
-import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import {
   convertToLora,
@@ -19,6 +19,8 @@ import { compareLossRuns, type LossVerdict, logitsOf, maxAbsDifference } from ".
 import { corpusTokens, windowBatches } from "../demo/corpus.js";
 import { type LossSeries, lossChartSvg, lossChartText } from "../demo/loss-chart.js";
 import { optionalInteger, parseBackendChoice } from "../lib/cli-options.js";
+import { writeOutputFolder } from "../lib/output-folder.js";
+import { holdsOnlyOwnOutput, writeOutputManifest } from "../lib/output-manifest.js";
 import { ProgressBar, style } from "../terminal.js";
 import type { Command } from "./command.js";
 
@@ -121,43 +123,49 @@ Runs on the embedded stories260K model (Andrej Karpathy's tiny Llama, MIT):
   5. restores a snapshot and prints the fingerprints before and after.
 
 Options:
-  --out DIR       output folder (default ./peftjs-demo-output; replaced atomically at the end)
+  --out DIR       output folder (default ./peftjs-demo-output), written atomically at the end; it must not
+                  exist, be empty, or hold exactly an earlier demo's output (which it replaces)
   --steps N       training steps per adapter (default 60)
   --seeds N       seeds per method, to measure the run-to-run spread (default 4; 1 gives no verdict)
   --backend NAME  compute backend (default auto: the fastest that passes its self-test)
   --json          print the summary as JSON`,
   options: {
-    out: { type: "string" },
+    out: { type: "string", default: "peftjs-demo-output" },
     steps: { type: "string" },
     seeds: { type: "string" },
     backend: { type: "string" },
     json: { type: "boolean" },
   },
+  files: { flags: { out: { kind: "output-folder", mayReplace: isOwnDemoOutput } } },
   async run(values) {
     const started = performance.now();
-    const outDir = resolve((values.out as string | undefined) ?? "peftjs-demo-output");
+    const outDir = resolve(values.out as string);
     const steps = optionalInteger(values, "steps", { min: 1 }) ?? 60;
     const seeds = optionalInteger(values, "seeds", { min: 1 }) ?? 4;
     await setBackend(parseBackendChoice(values.backend));
-    // Everything is written into a sibling folder first and moved into place at the end, so a failed run
-    // leaves the previous output (or nothing) behind, never a half-written folder.
-    const workDir = `${outDir}.partial-${process.pid}`;
-    await rm(workDir, { recursive: true, force: true });
-    await mkdir(workDir, { recursive: true });
-    try {
-      const summary = await runDemo(workDir, steps, seeds, started);
-      await rm(outDir, { recursive: true, force: true });
-      await rename(workDir, outDir);
-      summary.outputs = summary.outputs.map((path) => path.replace(workDir, outDir));
-      await writeJsonFileAtomic(join(outDir, "summary.json"), summary);
-      if (values.json) console.log(JSON.stringify(summary, null, 2));
-      printSummary(summary, outDir);
-    } catch (error) {
-      await rm(workDir, { recursive: true, force: true });
-      throw error;
-    }
+    // Everything is written into a temporary sibling folder and moved into place at the end, so a failed run
+    // leaves the previous output (or nothing) behind, never a half-written folder. An existing output is
+    // replaced only when it is exactly what an earlier demo wrote (its manifest), never anything else.
+    let summary: DemoSummary | undefined;
+    await writeOutputFolder(
+      outDir,
+      async (workDir) => {
+        summary = await runDemo(workDir, steps, seeds, started);
+        summary.outputs = summary.outputs.map((path) => path.replace(workDir, outDir));
+        await writeJsonFileAtomic(join(workDir, "summary.json"), summary);
+        await writeOutputManifest(workDir, "peftjs demo");
+      },
+      { replace: isOwnDemoOutput },
+    );
+    if (values.json) console.log(JSON.stringify(summary, null, 2));
+    printSummary(summary!, outDir);
   },
 };
+
+/** An existing output folder the demo may replace: one that holds exactly what an earlier demo wrote. */
+function isOwnDemoOutput(folder: string): Promise<boolean> {
+  return holdsOnlyOwnOutput(folder, "peftjs demo");
+}
 
 async function runDemo(workDir: string, steps: number, seeds: number, started: number): Promise<DemoSummary> {
   const config = await readJsonFile(join(embeddedModelDir, "config.json"));

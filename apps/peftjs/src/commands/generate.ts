@@ -1,10 +1,7 @@
-import { existsSync } from "node:fs";
-import { join } from "node:path";
 import { generate } from "@peftjs/models";
-import { loadLlama2cTokenizer } from "@peftjs/models/node";
 import { setBackend } from "@peftjs/tensor";
-import { CliUsageError } from "../cli-error.js";
 import { loadAdaptedModel } from "../lib/adapted-model.js";
+import { parseAdapterSpecs } from "../lib/adapter-spec.js";
 import {
   modelDirectory,
   optionalInteger,
@@ -13,7 +10,7 @@ import {
   parseBackendChoice,
   stringList,
 } from "../lib/cli-options.js";
-import { TOKENIZER_FILE } from "../lib/training-data.js";
+import { loadModelTokenizer } from "../lib/model-tokenizer.js";
 import type { Command } from "./command.js";
 
 /** What `peftjs generate --json` prints. */
@@ -26,15 +23,15 @@ export interface GenerateReport {
 /** `peftjs generate`: text from the model (with adapters), greedy or sampled. */
 export const generateCommand: Command = {
   summary: "generate text with a model (and adapters), greedy or sampled",
-  help: `Usage: peftjs generate --model DIR [--adapter DIR ...] [--prompt TEXT] [--steps N] [--temperature T]
-                       [--seed S] [--backend NAME] [--json]
+  help: `Usage: peftjs generate --model DIR [--adapter [NAME=]DIR[:WEIGHT] ...] [--prompt TEXT] [--steps N]
+                       [--temperature T] [--seed S] [--backend NAME] [--json]
 
 Continues the prompt (after BOS) with the model's key/value cache and prints the text. Needs the model
-folder's llama2.c tokenizer (tok512.bin; the embedded stories260K has one).
+folder's tokenizer (the embedded stories260K has one).
 
 Options:
   --model DIR       base model folder, or "embedded" (stories260K)
-  --adapter DIR     an adapter folder; repeat for several (all active)
+  --adapter [NAME=]DIR[:W]  an adapter folder, its delta scaled by W (default 1); repeat for several
   --prompt TEXT     the start of the text (default: nothing, just BOS)
   --steps N         how many tokens to generate at most (default 100; stops at EOS)
   --temperature T   0 = greedy (default); above 0 samples
@@ -51,6 +48,7 @@ Options:
     backend: { type: "string" },
     json: { type: "boolean" },
   },
+  files: { flags: { model: { kind: "model" }, adapter: { kind: "adapters" } } },
   async run(values) {
     const backend = parseBackendChoice(values.backend);
     const modelDir = modelDirectory(values);
@@ -58,15 +56,10 @@ Options:
     const steps = optionalInteger(values, "steps", { min: 1 }) ?? 100;
     const temperature = optionalNumber(values, "temperature", { min: 0 }) ?? 0;
     const seed = optionalInteger(values, "seed") ?? 0;
-    const tokenizerPath = join(modelDir, TOKENIZER_FILE);
-    if (!existsSync(tokenizerPath)) {
-      throw new CliUsageError(
-        `${modelDir} has no ${TOKENIZER_FILE}: generate needs the model's llama2.c tokenizer`,
-      );
-    }
+    const adapters = parseAdapterSpecs(stringList(values, "adapter"), { weights: "optional" });
     await setBackend(backend);
-    const { model } = await loadAdaptedModel(modelDir, stringList(values, "adapter"));
-    const tokenizer = await loadLlama2cTokenizer(tokenizerPath, model.config.vocabSize);
+    const { model } = await loadAdaptedModel(modelDir, adapters);
+    const tokenizer = await loadModelTokenizer(modelDir, model.config.vocabSize, "generate needs one");
     const promptIds = tokenizer.encode(prompt);
     const tokens = generate(model, promptIds, { maxNewTokens: steps, temperature, seed });
     const text = tokenizer.decode([...promptIds, ...tokens]);

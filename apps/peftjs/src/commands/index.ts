@@ -3,6 +3,7 @@ import type { Command } from "./command.js";
 import { convertCommand } from "./convert.js";
 import { demoCommand } from "./demo.js";
 import { exportCommand } from "./export.js";
+import { embeddedCommand } from "./embedded.js";
 import { generateCommand } from "./generate.js";
 import { importCommand } from "./import.js";
 import { initCommand } from "./init.js";
@@ -28,4 +29,5 @@ export const commands: Record<string, Command> = {
   verify: verifyCommand,
   export: exportCommand,
   import: importCommand,
+  embedded: embeddedCommand,
 };

@@ -1,5 +1,5 @@
 import { LoraModel, withLoraConfig } from "@peftjs/adapters";
-import { adapterRecordFromMetadata } from "@peftjs/state";
+import { adapterRecordFromMetadata, initMethodMutatesBase } from "@peftjs/state";
 import { setBackend } from "@peftjs/tensor";
 import { CliUsageError } from "../cli-error.js";
 import { isUnconverted, saveAdapterFolder } from "../lib/adapter-files.js";
@@ -11,9 +11,9 @@ import {
   parseBackendChoice,
   requiredString,
 } from "../lib/cli-options.js";
-import { loraConfigFromFlags, loraFlagHelp, loraFlagOptions } from "../lib/lora-flags.js";
+import { checkRankFits, loraConfigFromFlags, loraFlagHelp, loraFlagOptions } from "../lib/lora-flags.js";
 import { writeOutputFolder } from "../lib/output-folder.js";
-import { style } from "../terminal.js";
+import { printable, style } from "../terminal.js";
 import type { Command } from "./command.js";
 
 /** What `peftjs init --json` prints. */
@@ -43,6 +43,7 @@ original base, "peftjs convert --initial" uses it, and "peftjs verify" places it
 Options:
   --model DIR       base model folder (config.json + model.safetensors), or "embedded" (stories260K)
 ${loraFlagHelp}
+                    (r at most min(in, out) of every targeted module)
   --seed S          seed of the random draws and randomized SVDs (default 0)
   --out DIR         the adapter folder to create (must not exist or be empty)
   --residual-out DIR  PiSSA/OLoRA only: also write the residual base W − s·B₀A₀ as a model folder
@@ -58,6 +59,13 @@ ${loraFlagHelp}
     backend: { type: "string" },
     json: { type: "boolean" },
   },
+  files: {
+    flags: {
+      model: { kind: "model" },
+      out: { kind: "output-folder" },
+      "residual-out": { kind: "output-folder" },
+    },
+  },
   async run(values) {
     const backend = parseBackendChoice(values.backend);
     const modelDir = modelDirectory(values);
@@ -66,33 +74,39 @@ ${loraFlagHelp}
     const seed = optionalInteger(values, "seed") ?? 0;
     const config = loraConfigFromFlags(values, modelDir);
     const method = values.method as string;
+    if (residualOut !== undefined && !initMethodMutatesBase(config.init_lora_weights)) {
+      throw new CliUsageError(
+        `--residual-out applies to pissa, pissa_niter_K and olora, not to --method ${method}`,
+      );
+    }
     await setBackend(backend);
     const base = await loadBaseModel(modelDir);
+    checkRankFits(config, base.model);
     const lora = LoraModel.create(base.model, { store: base.store });
     // Residual mode on this private copy of the base: the store ends as W − s·B₀A₀, journaled, and the
     // adapter's record gets both fingerprints.
     lora.addAdapter("default", config, { seed, mode: "residual" });
     let adapter = lora.getAdapter("default");
     const movesBase = isUnconverted(adapter);
-    if (residualOut !== undefined && !movesBase) {
-      throw new CliUsageError(
-        `--residual-out applies to pissa, pissa_niter_K and olora, not to --method ${method}`,
-      );
-    }
     if (movesBase)
       adapter = { ...adapter, config: withLoraConfig(adapter.config, { init_lora_weights: true }) };
     const record = adapterRecordFromMetadata(adapter.metadata);
+    let residualWritten: string | null = null;
     const written = await writeOutputFolder(outDir, async (folder) => {
       await saveAdapterFolder(folder, adapter, !movesBase);
       if (residualOut !== undefined) {
-        await writeOutputFolder(residualOut, async (residualFolder) => {
-          await writeModelFolder(residualFolder, base.configJson, lora.store.toRawTensors());
-        });
+        residualWritten = await writeOutputFolder(
+          residualOut,
+          async (residualFolder) => {
+            await writeModelFolder(residualFolder, base.configJson, lora.store.toRawTensors());
+          },
+          { flag: "residual-out" },
+        );
       }
     });
     const report: InitReport = {
       out: written,
-      residualOut: residualOut ?? null,
+      residualOut: residualWritten,
       method,
       modules: adapter.modules.size,
       baseFingerprint: record?.baseFingerprint ?? null,
@@ -103,13 +117,13 @@ ${loraFlagHelp}
       return;
     }
     console.log(
-      `${style.green("wrote")} ${written}: ${method}, r ${config.r}, alpha ${config.lora_alpha}, ${adapter.modules.size} modules`,
+      `${style.green("wrote")} ${printable(written)}: ${method}, r ${config.r}, alpha ${config.lora_alpha}, ${adapter.modules.size} modules`,
     );
     if (movesBase) {
       console.log(
         style.dim(
           `init adapter A₀/B₀ saved with init_lora_weights true (PEFT's adapter_init); residual base ${report.residualFingerprint}` +
-            (residualOut ? ` written to ${residualOut}` : ""),
+            (residualWritten ? ` written to ${printable(residualWritten)}` : ""),
         ),
       );
     }

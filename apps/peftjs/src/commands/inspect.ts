@@ -10,8 +10,9 @@ import {
   fingerprintModel,
   fingerprintTensor,
 } from "@peftjs/state";
+import { embeddedModelDir } from "../assets.js";
 import { CliUsageError } from "../cli-error.js";
-import { style } from "../terminal.js";
+import { printable, style } from "../terminal.js";
 import type { Command } from "./command.js";
 
 /** What `peftjs inspect --json` prints. */
@@ -98,42 +99,51 @@ export async function inspectPath(path: string): Promise<InspectReport> {
 }
 
 function printReport(report: InspectReport): void {
-  console.log(`${style.bold(report.path)} (${report.kind}, ${report.tensors.length} tensors)`);
+  console.log(`${style.bold(printable(report.path))} (${report.kind}, ${report.tensors.length} tensors)`);
   console.log(`fingerprint ${style.cyan(report.fingerprint)}`);
-  const width = Math.max(...report.tensors.map((tensor) => tensor.name.length), 4);
-  for (const tensor of report.tensors) {
-    console.log(`  ${tensor.name.padEnd(width)}  ${tensor.dtype.padEnd(5)} [${tensor.shape.join(", ")}]`);
+  const names = report.tensors.map((tensor) => printable(tensor.name));
+  let width = 4;
+  for (const name of names) width = Math.max(width, Math.min(name.length, 80));
+  for (const [index, tensor] of report.tensors.entries()) {
+    console.log(`  ${names[index]!.padEnd(width)}  ${tensor.dtype.padEnd(5)} [${tensor.shape.join(", ")}]`);
   }
   if (report.metadata !== null && Object.keys(report.metadata).length > 0) {
     console.log("metadata");
-    for (const [key, value] of Object.entries(report.metadata)) console.log(`  ${key} = ${value}`);
+    for (const [key, value] of Object.entries(report.metadata)) {
+      console.log(`  ${printable(key)} = ${printable(value)}`);
+    }
   }
   if (report.adapter !== null) {
     const producer = report.adapter.producer;
     console.log(
-      `adapter ${report.adapter.kind}, init ${JSON.stringify(report.adapter.initMethod)}` +
-        (producer ? `, written by ${producer.name} ${producer.version}` : "") +
-        (report.adapter.baseFingerprint ? `, base ${report.adapter.baseFingerprint}` : ""),
+      printable(
+        `adapter ${report.adapter.kind}, init ${JSON.stringify(report.adapter.initMethod)}` +
+          (producer ? `, written by ${producer.name} ${producer.version}` : "") +
+          (report.adapter.baseFingerprint ? `, base ${report.adapter.baseFingerprint}` : ""),
+      ),
     );
   }
-  if (report.warning !== null) console.log(style.yellow(`warning: ${report.warning}`));
+  if (report.warning !== null) console.log(style.yellow(`warning: ${printable(report.warning)}`));
 }
 
 /** `peftjs inspect`: tensors, dtypes, shapes, metadata, adapter kind and fingerprint of a file or folder. */
 export const inspectCommand: Command = {
   summary: "show the tensors, metadata, fingerprint and adapter kind of a file or folder",
-  help: `Usage: peftjs inspect <file.safetensors | adapter folder | model folder> [--json]
+  help: `Usage: peftjs inspect <file.safetensors | adapter folder | model folder | embedded> [--json]
 
 Prints every tensor (name, dtype, shape), the safetensors metadata, the fingerprint over all tensors and,
 for an adapter folder, its kind and init method, warning when it only fits a mutated (residual) base.
+"embedded" is the stories260K model shipped with peftjs. Control characters in names and metadata are
+printed as escapes (\n, \u001b, ...), never raw.
 
 Options:
   --json   print {"tensors": [{"name", "dtype", "shape"}], "metadata", "fingerprint", "adapter", "warning"}`,
   options: { json: { type: "boolean" } },
+  positionals: { min: 1, max: 1, name: "path" },
+  files: { positionals: { kind: "input", embedded: true } },
   async run(values, positionals) {
-    if (positionals.length !== 1)
-      throw new CliUsageError(`inspect takes one path, got ${positionals.length}`);
-    const report = await inspectPath(positionals[0] as string);
+    const path = positionals[0] as string;
+    const report = await inspectPath(path === "embedded" ? embeddedModelDir : path);
     if (values.json) console.log(JSON.stringify(report, null, 2));
     else printReport(report);
   },

@@ -1,28 +1,30 @@
-import { existsSync } from "node:fs";
-import { writeSafetensorsFile } from "@peftjs/io/node";
 import { setBackend } from "@peftjs/tensor";
-import { CliUsageError } from "../cli-error.js";
 import { loadAdaptedModel } from "../lib/adapted-model.js";
+import { parseAdapterSpecs } from "../lib/adapter-spec.js";
 import { modelDirectory, parseBackendChoice, requiredString, stringList } from "../lib/cli-options.js";
+import { LOGITS_CHUNK_TOKENS, writeLogitsFile } from "../lib/logits-file.js";
+import { writeOutputFile } from "../lib/output-folder.js";
 import { readInputIds } from "../lib/training-data.js";
-import { style } from "../terminal.js";
+import { printable, style } from "../terminal.js";
 import type { Command } from "./command.js";
 
 /** `peftjs logits`: the model's (with adapters) logits for a batch of token ids, as a safetensors file. */
 export const logitsCommand: Command = {
   summary: "compute logits of token ids (with adapters) into a safetensors file",
-  help: `Usage: peftjs logits --model DIR [--adapter DIR ...] --input FILE.safetensors --out FILE.safetensors
-                     [--backend NAME] [--json]
+  help: `Usage: peftjs logits --model DIR [--adapter [NAME=]DIR[:WEIGHT] ...] --input FILE.safetensors
+                     --out FILE.safetensors [--backend NAME] [--json]
 
 Runs the model (with every --adapter active at once) on "input_ids" int64 [batch, seq] of the input file
-and writes "logits" float32 [batch, seq, vocab] to --out (atomically). PiSSA/OLoRA adapters run in overlay
-mode on the original base (the same model as PEFT's residual base plus the adapter).
+and writes "logits" float32 [batch, seq, vocab] to --out. PiSSA/OLoRA adapters run in overlay mode on the
+original base (the same model as PEFT's residual base plus the adapter). Rows go through the model about
+${LOGITS_CHUNK_TOKENS} tokens at a time while the file is written, so any batch size fits in memory.
 
 Options:
   --model DIR       base model folder, or "embedded" (stories260K)
-  --adapter DIR     an adapter folder; repeat for several (all active)
+  --adapter [NAME=]DIR[:W]  an adapter folder, its delta scaled by W (default 1; a weight only when it is
+                    a number); repeat for several (all active)
   --input FILE      safetensors file with "input_ids" int64 [batch, seq]
-  --out FILE        safetensors file to write, with "logits" float32 [batch, seq, vocab]
+  --out FILE        safetensors file to create (must not exist; folders are created), with "logits"
   --backend NAME    auto | js | wasm | gpu (default auto)
   --json            print {"out", "shape"}`,
   options: {
@@ -33,31 +35,28 @@ Options:
     backend: { type: "string" },
     json: { type: "boolean" },
   },
+  files: {
+    flags: {
+      model: { kind: "model" },
+      adapter: { kind: "adapters" },
+      input: { kind: "input" },
+      out: { kind: "output-file" },
+    },
+  },
   async run(values) {
     const backend = parseBackendChoice(values.backend);
     const modelDir = modelDirectory(values);
     const inputPath = requiredString(values, "input");
     const outPath = requiredString(values, "out");
-    if (!existsSync(inputPath)) throw new CliUsageError(`--input ${inputPath} does not exist`);
+    const adapters = parseAdapterSpecs(stringList(values, "adapter"), { weights: "optional" });
     await setBackend(backend);
     const inputIds = await readInputIds(inputPath, "input");
-    const { model } = await loadAdaptedModel(modelDir, stringList(values, "adapter"));
-    const logits = model.forward(inputIds);
-    const shape = [...logits.shape];
-    const values32 = logits.toFloat32Array();
-    logits.dispose();
-    await writeSafetensorsFile(
-      outPath,
-      {
-        logits: {
-          dtype: "F32",
-          shape,
-          data: new Uint8Array(values32.buffer, values32.byteOffset, values32.byteLength),
-        },
-      },
-      { format: "pt" },
-    );
-    if (values.json) console.log(JSON.stringify({ out: outPath, shape }, null, 2));
-    else console.log(`${style.green("wrote")} logits [${shape.join(", ")}] to ${outPath}`);
+    const { model } = await loadAdaptedModel(modelDir, adapters);
+    let shape: number[] = [];
+    const written = await writeOutputFile(outPath, async (path) => {
+      shape = await writeLogitsFile(path, model, inputIds);
+    });
+    if (values.json) console.log(JSON.stringify({ out: written, shape }, null, 2));
+    else console.log(`${style.green("wrote")} logits [${shape.join(", ")}] to ${printable(written)}`);
   },
 };

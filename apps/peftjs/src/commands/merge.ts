@@ -2,17 +2,17 @@ import { LoraModel } from "@peftjs/adapters";
 import { setBackend } from "@peftjs/tensor";
 import { CliUsageError } from "../cli-error.js";
 import { attachAdapter, readAdapterFolder } from "../lib/adapter-files.js";
+import { parseAdapterSpecs } from "../lib/adapter-spec.js";
 import { loadBaseModel, type ModelStorageDtype, writeModelFolder } from "../lib/base-model.js";
 import {
   modelDirectory,
   optionalString,
   parseBackendChoice,
-  pathWithWeight,
   requiredString,
   stringList,
 } from "../lib/cli-options.js";
 import { writeOutputFolder } from "../lib/output-folder.js";
-import { style } from "../terminal.js";
+import { printable, style } from "../terminal.js";
 import type { Command } from "./command.js";
 
 /** What `peftjs merge --json` prints. */
@@ -30,7 +30,7 @@ const storageDtypes: Record<string, ModelStorageDtype> = { f32: "F32", f16: "F16
 /** `peftjs merge`: base + adapters → a plain model folder with the merged weights. */
 export const mergeCommand: Command = {
   summary: "merge adapters into a base model and write the merged model folder",
-  help: `Usage: peftjs merge --model DIR --adapter DIR[:WEIGHT] [--adapter DIR[:WEIGHT] ...] --out DIR
+  help: `Usage: peftjs merge --model DIR --adapter [NAME=]DIR[:WEIGHT] [--adapter ...] --out DIR
                     [--dtype f32|f16|bf16] [--backend NAME] [--json]
 
 Writes W + Σ weight·s·B·A for every wrapped module (PEFT's merge_and_unload) as a model folder:
@@ -40,9 +40,11 @@ original weights; the weight scales s·B·A only.
 
 Options:
   --model DIR       base model folder, or "embedded" (stories260K)
-  --adapter DIR[:W] an adapter folder and its weight (default 1); repeat for several
+  --adapter [NAME=]DIR[:W]  an adapter folder and its weight (default 1; taken as a weight only when
+                    it is a number); repeat for several
   --out DIR         the model folder to create (must not exist or be empty)
-  --dtype NAME      storage dtype of the float tensors: f32, f16 or bf16 (default: the base's)
+  --dtype NAME      storage dtype of the float tensors: f32, f16 or bf16 (default: the base's); a merged
+                    value beyond the dtype's range (or not finite) is refused, never stored as infinity
   --backend NAME    auto | js | wasm | gpu (default auto)
   --json            print {"out", "adapters", "mergedModules", "dtype", "fingerprint"}`,
   options: {
@@ -53,10 +55,13 @@ Options:
     backend: { type: "string" },
     json: { type: "boolean" },
   },
+  files: {
+    flags: { model: { kind: "model" }, adapter: { kind: "adapters" }, out: { kind: "output-folder" } },
+  },
   async run(values) {
     const backend = parseBackendChoice(values.backend);
     const modelDir = modelDirectory(values);
-    const specs = stringList(values, "adapter").map((spec) => pathWithWeight(spec, 1));
+    const specs = parseAdapterSpecs(stringList(values, "adapter"), { weights: "optional" });
     if (specs.length === 0) throw new CliUsageError("--adapter is required (at least one)");
     const outDir = requiredString(values, "out");
     const dtypeName = optionalString(values, "dtype");
@@ -69,12 +74,11 @@ Options:
     const lora = LoraModel.create(base.model, { store: base.store });
     const names: string[] = [];
     for (const [index, spec] of specs.entries()) {
-      const name = `adapter_${index}`;
-      attachAdapter(lora, name, await readAdapterFolder(spec.path), {
+      attachAdapter(lora, spec.name, await readAdapterFolder(spec.path), {
         activate: index === 0,
         weight: spec.weight,
       });
-      names.push(name);
+      names.push(spec.name);
     }
     const merged = lora.mergeAndUnload(names);
     const tensors = lora.store.toRawTensors();
@@ -96,7 +100,7 @@ Options:
     });
     const report: MergeReport = {
       out: written,
-      adapters: specs,
+      adapters: specs.map((spec) => ({ path: spec.path, weight: spec.weight })),
       mergedModules: lora.store.changedNames().length,
       dtype: dtype ?? "as the base",
       fingerprint,
@@ -106,7 +110,7 @@ Options:
       return;
     }
     console.log(
-      `${style.green("merged")} ${specs.length} adapter${specs.length === 1 ? "" : "s"} into ${report.mergedModules} modules: ${written}`,
+      `${style.green("merged")} ${specs.length} adapter${specs.length === 1 ? "" : "s"} into ${report.mergedModules} modules: ${printable(written)}`,
     );
   },
 };

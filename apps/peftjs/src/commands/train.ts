@@ -1,5 +1,11 @@
 import { resolve } from "node:path";
-import { INIT_SEED_METADATA_KEY, type LoraAdapter, LoraModel, withLoraConfig } from "@peftjs/adapters";
+import {
+  checkInitialAdapter,
+  INIT_SEED_METADATA_KEY,
+  type LoraAdapter,
+  LoraModel,
+  withLoraConfig,
+} from "@peftjs/adapters";
 import { writeJsonFileAtomic } from "@peftjs/io/node";
 import { AdamW, train } from "@peftjs/models";
 import { getBackend, setBackend } from "@peftjs/tensor";
@@ -7,12 +13,14 @@ import { CliUsageError } from "../cli-error.js";
 import {
   adapterRecordOf,
   attachAdapter,
+  checkDistinctAdapters,
   isInitAdapterForConversion,
   isUnconverted,
   readAdapterFolder,
   saveAdapterFolder,
   withRecord,
 } from "../lib/adapter-files.js";
+import { parseAdapterSpecs } from "../lib/adapter-spec.js";
 import { loadBaseModel } from "../lib/base-model.js";
 import {
   modelDirectory,
@@ -24,10 +32,11 @@ import {
   requiredNumber,
   requiredString,
 } from "../lib/cli-options.js";
-import { loraConfigFromFlags, loraFlagHelp, loraFlagOptions } from "../lib/lora-flags.js";
-import { writeOutputFolder } from "../lib/output-folder.js";
+import { checkRankFits, loraConfigFromFlags, loraFlagHelp, loraFlagOptions } from "../lib/lora-flags.js";
+import { loadModelTokenizer } from "../lib/model-tokenizer.js";
+import { writeOutputFile, writeOutputFolder } from "../lib/output-folder.js";
 import { readTrainingBatches } from "../lib/training-data.js";
-import { ProgressBar, style } from "../terminal.js";
+import { ProgressBar, printable, style } from "../terminal.js";
 import type { Command } from "./command.js";
 
 /** What `--log FILE.json` holds (and `--json` prints). */
@@ -40,6 +49,7 @@ export interface TrainingLog {
   /** The loss before each update (as PyTorch loops log it). */
   losses: number[];
   optimizer: { lr: number; betas: [number, number]; eps: number; weight_decay: number };
+  /** Distinct batches read from the data (cycled when fewer than the steps). */
   batches: number;
   batchShape: [number, number];
   seed: number;
@@ -68,17 +78,23 @@ weights never change. PiSSA / OLoRA adapters train in overlay mode on the origin
 as PEFT's residual base) and are saved unconverted, as PEFT's adapter_trained (init_lora_weights "pissa").
 
 Data (--data):
-  .txt          paragraphs (separated by blank lines) tokenized with the model folder's tok512.bin
+  .txt          paragraphs (separated by blank lines) tokenized with the model folder's tokenizer
   .jsonl        one JSON object per line with a "text" field, tokenized the same way
   .safetensors  "input_ids" int64 [batch, seq]: one batch, used as is (--batch and --seq do not apply)
   Text documents start with BOS and are packed into one stream, cut into --seq tokens, --batch per batch;
-  batches are cycled when there are fewer than --steps.
+  batches are cycled when there are fewer than --steps. Text is streamed: only as much of the file as
+  --steps needs is read (at most 1,000,000 characters per document, 2^26 tokens per run), and all of it
+  before training starts.
+
+Training stops with exit 1, writing nothing, when the loss, a gradient or an update is not finite (the
+message names the last finite step).
 
 Options:
   --model DIR       base model folder, or "embedded" (stories260K)
   --adapter DIR     start from this adapter folder (e.g. from "peftjs init"; PiSSA init adapters train as PiSSA)
   --initial DIR     with an unconverted PiSSA/OLoRA --adapter (PEFT's adapter_trained): its init adapter
-                    (adapter_init), whose A₀/B₀ are used as they are instead of re-running the init
+                    (adapter_init), whose A₀/B₀ are used as they are instead of re-running the init; a
+                    pair that cannot belong together is refused (see "peftjs convert --help")
 ${loraFlagHelp}
   --data FILE       training data (see above)
   --steps N         optimisation steps
@@ -89,7 +105,7 @@ ${loraFlagHelp}
   --batch B         sequences per batch for text data (default 4)
   --seq T           tokens per sequence for text data (default 32)
   --seed S          seed of the adapter init (--method) and of dropout (default 0)
-  --log FILE.json   write the per-step losses and the settings (written only on success)
+  --log FILE.json   write the per-step losses and the settings (written only on success; must not exist)
   --out DIR         the trained adapter folder to create (must not exist or be empty)
   --backend NAME    auto | js | wasm | gpu (default auto)
   --json            print the log as JSON`,
@@ -112,10 +128,22 @@ ${loraFlagHelp}
     backend: { type: "string" },
     json: { type: "boolean" },
   },
+  files: {
+    flags: {
+      model: { kind: "model" },
+      adapter: { kind: "adapters" },
+      initial: { kind: "input" },
+      data: { kind: "input" },
+      log: { kind: "output-file" },
+      out: { kind: "output-folder" },
+    },
+  },
   async run(values) {
     const backend = parseBackendChoice(values.backend);
     const modelDir = modelDirectory(values);
-    const adapterDir = optionalString(values, "adapter");
+    const adapterSpec = optionalString(values, "adapter");
+    const adapterDir =
+      adapterSpec === undefined ? undefined : parseAdapterSpecs([adapterSpec], { weights: "none" })[0]!.path;
     if ((adapterDir === undefined) === (values.method === undefined)) {
       throw new CliUsageError(
         "give exactly one of --adapter DIR (continue an adapter) and --method NAME (a new one)",
@@ -140,11 +168,16 @@ ${loraFlagHelp}
 
     await setBackend(backend);
     const base = await loadBaseModel(modelDir);
-    const batches = await readTrainingBatches(
+    if (config !== undefined) checkRankFits(config, base.model);
+    const data = await readTrainingBatches(
       dataPath,
-      modelDir,
-      { batchSize, sequenceLength },
-      base.model.config.vocabSize,
+      () =>
+        loadModelTokenizer(
+          modelDir,
+          base.model.config.vocabSize,
+          "text --data needs one; pass a .safetensors file with input_ids",
+        ),
+      { batchSize, sequenceLength, steps },
     );
     const lora = LoraModel.create(base.model, { store: base.store });
     let source: LoraAdapter | undefined;
@@ -160,6 +193,15 @@ ${loraFlagHelp}
         // PEFT's unconverted adapter with its adapter_init: A₀/B₀ are the frozen correction as they are
         // (no init re-run, so pissa_niter_K needs no seed).
         const initialAdapter = await readAdapterFolder(initialDir, "initial");
+        await checkDistinctAdapters(
+          { flag: "initial", path: initialDir, adapter: initialAdapter },
+          {
+            flag: "adapter",
+            path: adapterDir,
+            adapter: source,
+          },
+        );
+        checkInitialAdapter(source, initialAdapter);
         lora.loadAdapter("default", source, { initialAdapter, activate: true });
       }
     } else {
@@ -172,7 +214,7 @@ ${loraFlagHelp}
       model: base.model,
       trainable: lora.trainable,
       optimizer,
-      batches,
+      batches: data.batchAt,
       steps,
       onStep: ({ step, loss }) => {
         progress.update(step + 1, `loss ${loss.toFixed(4)}`);
@@ -197,7 +239,6 @@ ${loraFlagHelp}
         ? { [INIT_SEED_METADATA_KEY]: seedOfSource }
         : {},
     );
-    const firstBatch = batches[0]!.inputIds;
     const log: TrainingLog = {
       model: modelDir,
       data: dataPath,
@@ -206,13 +247,15 @@ ${loraFlagHelp}
       steps,
       losses,
       optimizer: { lr: learningRate, betas, eps, weight_decay: weightDecay },
-      batches: batches.length,
-      batchShape: [firstBatch.length, firstBatch[0]!.length],
+      batches: data.distinct,
+      batchShape: data.batchShape,
       seed,
     };
     await writeOutputFolder(outDir, async (folder) => {
       await saveAdapterFolder(folder, trained);
-      if (logPath !== undefined) await writeJsonFileAtomic(logPath, log);
+      if (logPath !== undefined) {
+        await writeOutputFile(logPath, (path) => writeJsonFileAtomic(path, log), { flag: "log" });
+      }
     });
     if (values.json) {
       console.log(JSON.stringify(log, null, 2));
@@ -221,7 +264,7 @@ ${loraFlagHelp}
     const first = losses[0]!;
     const last = losses.at(-1)!;
     console.log(
-      `${style.green("trained")} ${steps} steps on ${backend === "auto" ? getBackend() : backend}: loss ${first.toFixed(4)} → ${last.toFixed(4)}; adapter in ${resolve(outDir)}`,
+      `${style.green("trained")} ${steps} steps on ${backend === "auto" ? getBackend() : backend}: loss ${first.toFixed(4)} → ${last.toFixed(4)}; adapter in ${printable(resolve(outDir))}`,
     );
   },
 };

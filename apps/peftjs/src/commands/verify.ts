@@ -1,17 +1,18 @@
 import { type LoraAdapter, LoraModel } from "@peftjs/adapters";
-import { PeftjsError } from "@peftjs/io";
+import { isPeftjsError, PeftjsError } from "@peftjs/io";
 import { checkCompatibility } from "@peftjs/state";
 import { setBackend } from "@peftjs/tensor";
 import {
   adapterRecordOf,
+  attachAdapter,
   isInitAdapterForConversion,
   isUnconverted,
-  placementOf,
   readAdapterFolder,
 } from "../lib/adapter-files.js";
+import { parseAdapterSpecs } from "../lib/adapter-spec.js";
 import { type BaseModel, loadBaseModel } from "../lib/base-model.js";
 import { modelDirectory, parseBackendChoice, requiredString } from "../lib/cli-options.js";
-import { style } from "../terminal.js";
+import { printable, style } from "../terminal.js";
 import type { Command } from "./command.js";
 
 /** `peftjs verify` found that the adapter does not belong on the base; the message says why and what to do. */
@@ -23,6 +24,15 @@ export class AdapterVerificationError extends PeftjsError {
 
 /** What the adapter is, for the report. */
 export type VerifiedAdapterKind = "lora" | "unconverted" | "init";
+
+/** What `peftjs verify --json` prints when the adapter does not belong on the base (exit 1). */
+export interface VerifyFailure {
+  ok: false;
+  model: string;
+  adapter: string;
+  /** The refusal: the error's class name, its stable code and its message (reason and remedy). */
+  error: { name: string; code: string; message: string };
+}
 
 /** What `peftjs verify --json` prints when the adapter belongs on the base. */
 export interface VerifyReport {
@@ -59,9 +69,23 @@ function checkShapes(base: BaseModel, adapter: LoraAdapter): void {
 /**
  * Decides whether `adapter` belongs on `base` (see the command's help for the rules) and returns how it is to
  * be used there; throws {@link AdapterVerificationError} (or the state / adapters packages' compatibility
- * errors, whose messages carry the remedy) when it does not.
+ * errors, whose messages carry the remedy) when it does not. After its own rules it loads the adapter exactly
+ * as `logits` and `generate` do (the same function, every guard of the loader), so whatever would fail to load
+ * fails here too.
  */
 export function verifyAdapter(
+  base: BaseModel,
+  adapter: LoraAdapter,
+  options: { strict: boolean },
+): Omit<VerifyReport, "model" | "adapter"> {
+  const verdict = classify(base, adapter, options);
+  const lora = LoraModel.create(base.model, { store: base.store });
+  attachAdapter(lora, "adapter", adapter, { activate: true });
+  lora.unload();
+  return verdict;
+}
+
+function classify(
   base: BaseModel,
   adapter: LoraAdapter,
   options: { strict: boolean },
@@ -113,12 +137,8 @@ export function verifyAdapter(
       `the base is this ${initMethod} adapter's residual (W − s·B₀A₀, ${fingerprint}); loading an unconverted adapter re-runs its init and subtracts s·B₀A₀ a second time (PEFT does); load it on the original base, or convert it with "peftjs convert"`,
     );
   }
-  // The same checks as a load: the recorded fingerprint (overlay mode needs the original base) or, for files
+  // The load that follows checks the recorded fingerprint (overlay mode needs the original base) or, for files
   // without one, the subspace test that tells the original base from a residual.
-  const placement = placementOf(adapter, fingerprint);
-  const lora = LoraModel.create(base.model, { store: base.store });
-  lora.loadAdapter("adapter", placement.adapter, { ...placement.options, mode: "overlay", seed: 0 });
-  lora.unload();
   return {
     ok: true,
     fingerprint,
@@ -156,7 +176,12 @@ Options:
   --adapter DIR     the adapter folder
   --strict          accept only adapters that are plain LoRA for this base (fail case 3 and 4)
   --backend NAME    auto | js | wasm | gpu (default auto)
-  --json            print {"ok", "model", "adapter", "fingerprint", "kind", "initMethod", "verified", "note"}`,
+  --json            print {"ok": true, "model", "adapter", "fingerprint", "kind", "initMethod", "verified",
+                    "note"}, or on failure {"ok": false, "model", "adapter", "error": {"name", "code", "message"}}
+                    (exit 1 as without --json)
+
+Whatever "logits" or "generate" would refuse to load is refused here too: verify loads the adapter with
+the same code after its own rules.`,
   options: {
     model: { type: "string" },
     adapter: { type: "string" },
@@ -164,16 +189,34 @@ Options:
     backend: { type: "string" },
     json: { type: "boolean" },
   },
+  files: { flags: { model: { kind: "model" }, adapter: { kind: "adapters" } } },
   async run(values) {
     const backend = parseBackendChoice(values.backend);
     const modelDir = modelDirectory(values);
-    const adapterDir = requiredString(values, "adapter");
-    await setBackend(backend);
-    const adapter = await readAdapterFolder(adapterDir);
-    const base = await loadBaseModel(modelDir);
-    const result = verifyAdapter(base, adapter, { strict: values.strict === true });
-    const report: VerifyReport = { model: modelDir, adapter: adapterDir, ...result };
+    const adapterDir = parseAdapterSpecs([requiredString(values, "adapter")], { weights: "none" })[0]!.path;
+    let report: VerifyReport;
+    try {
+      await setBackend(backend);
+      const adapter = await readAdapterFolder(adapterDir);
+      const base = await loadBaseModel(modelDir);
+      const result = verifyAdapter(base, adapter, { strict: values.strict === true });
+      report = { model: modelDir, adapter: adapterDir, ...result };
+    } catch (error) {
+      if (values.json && isPeftjsError(error)) {
+        const failure: VerifyFailure = {
+          ok: false,
+          model: modelDir,
+          adapter: adapterDir,
+          error: { name: error.name, code: error.code, message: error.message },
+        };
+        console.log(JSON.stringify(failure, null, 2));
+      }
+      throw error;
+    }
     if (values.json) console.log(JSON.stringify(report, null, 2));
-    else console.log(`${style.green("ok")}: ${adapterDir} belongs on ${modelDir}: ${report.note}`);
+    else
+      console.log(
+        `${style.green("ok")}: ${printable(adapterDir)} belongs on ${printable(modelDir)}: ${report.note}`,
+      );
   },
 };

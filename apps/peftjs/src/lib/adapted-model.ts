@@ -1,21 +1,26 @@
 import { LoraModel } from "@peftjs/adapters";
 import { attachAdapter, readAdapterFolder } from "./adapter-files.js";
+import type { AdapterSpec } from "./adapter-spec.js";
 import { type BaseModel, loadBaseModel } from "./base-model.js";
 
 /**
  * Loads a base model folder and puts the given adapters on it, all active at once (their deltas add up, as
- * PEFT's several active adapters). PiSSA/OLoRA adapters go to overlay mode; every load runs the guards.
+ * PEFT's several active adapters), each under its name and scaled by its weight. PiSSA/OLoRA adapters go to
+ * overlay mode; every load runs the guards.
  */
-export async function loadAdaptedModel(modelDir: string, adapterDirs: readonly string[]): Promise<BaseModel> {
+export async function loadAdaptedModel(
+  modelDir: string,
+  adapters: readonly (AdapterSpec & { weight: number })[],
+): Promise<BaseModel> {
   const base = await loadBaseModel(modelDir);
-  if (adapterDirs.length === 0) return base;
+  if (adapters.length === 0) return base;
   const lora = LoraModel.create(base.model, { store: base.store });
-  const names: string[] = [];
-  for (const [index, directory] of adapterDirs.entries()) {
-    const name = `adapter_${index}`;
-    attachAdapter(lora, name, await readAdapterFolder(directory), { activate: index === 0 });
-    names.push(name);
+  for (const [index, spec] of adapters.entries()) {
+    attachAdapter(lora, spec.name, await readAdapterFolder(spec.path), {
+      activate: index === 0,
+      weight: spec.weight,
+    });
   }
-  lora.setActiveAdapters(names);
+  lora.setActiveAdapters(adapters.map((spec) => spec.name));
   return base;
 }

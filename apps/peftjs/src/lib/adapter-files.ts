@@ -1,4 +1,5 @@
 import { existsSync } from "node:fs";
+import { realpath } from "node:fs/promises";
 import {
   type AdapterPlacementOptions,
   type LoraAdapter,
@@ -121,4 +122,39 @@ export function withRecord(
     ...adapter,
     metadata: { ...adapter.metadata, ...extraMetadata, ...adapterRecordToMetadata(record) },
   };
+}
+
+/** One adapter argument of a command, for {@link checkDistinctAdapters}. */
+export interface AdapterArgument {
+  readonly flag: string;
+  readonly path: string;
+  readonly adapter: LoraAdapter;
+}
+
+/**
+ * Refuses an initial/trained pair that is one adapter twice: the same folder (links resolved) or identical
+ * factors. Converting or reloading it gives the bare base model, not the trained one.
+ */
+export async function checkDistinctAdapters(
+  initial: AdapterArgument,
+  trained: AdapterArgument,
+): Promise<void> {
+  if ((await realpath(initial.path)) === (await realpath(trained.path))) {
+    throw new CliUsageError(
+      `--${initial.flag} and --${trained.flag} are the same folder (${initial.path}); pass the init adapter and the trained one`,
+    );
+  }
+  const identical = [...trained.adapter.modules].every(([name, { loraA, loraB }]) => {
+    const start = initial.adapter.modules.get(name);
+    const same = (left: LoraFactors["loraA"], right: LoraFactors["loraA"] | undefined) =>
+      right !== undefined &&
+      left.data.length === right.data.length &&
+      left.data.every((value, index) => value === right.data[index]);
+    return same(loraA, start?.loraA) && same(loraB, start?.loraB);
+  });
+  if (identical) {
+    throw new CliUsageError(
+      `--${trained.flag} ${trained.path} has exactly the factors of --${initial.flag} ${initial.path}: nothing was trained, or it is the same adapter; the result would be the bare base model`,
+    );
+  }
 }

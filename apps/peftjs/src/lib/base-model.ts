@@ -1,5 +1,12 @@
 import { join } from "node:path";
-import { fromFloat32, type RawTensor, toFloat32 } from "@peftjs/io";
+import {
+  firstNonFiniteIndex,
+  fromFloat32Finite,
+  PeftjsError,
+  type RawTensor,
+  toFloat32,
+  toTypedArray,
+} from "@peftjs/io";
 import { readCheckpoint, readJsonFile, writeCheckpoint, writeJsonFileAtomic } from "@peftjs/io/node";
 import { LlamaForCausalLM } from "@peftjs/models";
 import { type Fingerprint, fingerprintModel, fingerprintTensor, WeightStore } from "@peftjs/state";
@@ -30,6 +37,13 @@ export async function loadBaseModel(directory: string): Promise<BaseModel> {
   return { directory, configJson, tensors, model, store };
 }
 
+/** A tensor of a model to write holds a value that its storage dtype cannot hold (or a NaN / infinity). */
+export class ModelCastError extends PeftjsError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super("model_cast", message, options);
+  }
+}
+
 /** Storage dtypes a written model folder may use. */
 export type ModelStorageDtype = "F32" | "F16" | "BF16";
 
@@ -43,8 +57,10 @@ const configDtypeNames: Record<ModelStorageDtype, string> = {
 /**
  * Writes a model folder in transformers' layout: `config.json` (the base's, every field kept; `dtype` /
  * `torch_dtype` updated when `dtype` is given) and `model.safetensors` (metadata `{"format": "pt"}`, sharded
- * above 5 GB as `save_pretrained` does). Float tensors are cast to `dtype` when given (round to nearest even).
+ * above 5 GB as `save_pretrained` does). Float tensors are cast to `dtype` when given (round to nearest even);
+ * a value the dtype cannot hold (70000 in F16) or a non-finite one is refused, never written as infinity.
  * @returns the model fingerprint of the tensors as written
+ * @throws ModelCastError naming the tensor and the value
  */
 export async function writeModelFolder(
   folder: string,
@@ -61,12 +77,28 @@ export async function writeModelFolder(
   for (const [name, tensor] of tensors) {
     const isFloat =
       tensor.dtype === "F32" || tensor.dtype === "F16" || tensor.dtype === "BF16" || tensor.dtype === "F64";
-    cast.set(
-      name,
-      dtype === undefined || !isFloat || tensor.dtype === dtype
-        ? tensor
-        : { dtype, shape: tensor.shape, data: fromFloat32(toFloat32(tensor), dtype) },
-    );
+    const target = dtype === undefined || !isFloat ? tensor.dtype : dtype;
+    try {
+      // Every float tensor is checked, cast or not: a merge can produce non-finite weights in any dtype.
+      if (!isFloat) cast.set(name, tensor);
+      else if (target === tensor.dtype) {
+        const nonFinite = firstNonFiniteIndex(
+          tensor.dtype === "F64" ? toTypedArray(tensor as RawTensor & { dtype: "F64" }) : toFloat32(tensor),
+        );
+        if (nonFinite >= 0) throw new Error(`index ${nonFinite} is not finite`);
+        cast.set(name, tensor);
+      } else
+        cast.set(name, {
+          dtype: target,
+          shape: tensor.shape,
+          data: fromFloat32Finite(toFloat32(tensor), target),
+        });
+    } catch (error) {
+      throw new ModelCastError(
+        `tensor "${name}" cannot be stored as ${target}: ${(error as Error).message}${target === "F16" ? "; float16 holds at most ±65504: use --dtype bf16 or f32" : ""}`,
+        { cause: error },
+      );
+    }
   }
   await writeJsonFileAtomic(join(folder, "config.json"), config);
   await writeCheckpoint(folder, cast);

@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { embeddedModelDir } from "../assets.js";
 import { CliUsageError } from "../cli-error.js";
 import type { FlagValues } from "../commands/command.js";
+import { parseAdapterSpec } from "./adapter-spec.js";
 
 /** The value of a string flag that must be given. */
 export function requiredString(values: FlagValues, flag: string): string {
@@ -78,20 +79,20 @@ export function modelDirectory(values: FlagValues, flag = "model"): string {
   return value;
 }
 
-/** Splits `PATH:WEIGHT` (the weight a finite number) into its parts; a bare path gets `defaultWeight`. */
+/**
+ * Splits `[NAME=]DIR[:WEIGHT]` into the folder and its weight (the weight only when the part after the last
+ * `:` is a number); a bare folder gets `defaultWeight`, or is refused when that is undefined.
+ */
 export function pathWithWeight(
   spec: string,
   defaultWeight: number | undefined,
 ): { path: string; weight: number } {
-  const colon = spec.lastIndexOf(":");
-  const tail = colon < 0 ? "" : spec.slice(colon + 1);
-  if (colon > 0 && tail !== "" && Number.isFinite(Number(tail))) {
-    return { path: spec.slice(0, colon), weight: Number(tail) };
-  }
-  if (defaultWeight === undefined) {
+  const parsed = parseAdapterSpec(spec);
+  const weight = parsed.weight ?? defaultWeight;
+  if (weight === undefined) {
     throw new CliUsageError(`--adapter ${spec} needs a weight: write it as DIR:WEIGHT, e.g. ${spec}:0.5`);
   }
-  return { path: spec, weight: defaultWeight };
+  return { path: parsed.path, weight };
 }
 
 /** The compute backends a command accepts with `--backend`. */

@@ -1,5 +1,12 @@
 import { basename, resolve } from "node:path";
-import { createLoraConfig, type InitLoraWeights, type LoraConfig } from "@peftjs/adapters";
+import {
+  createLoraConfig,
+  type InitLoraWeights,
+  type LoraConfig,
+  moduleLoraSettings,
+  selectTargetModules,
+} from "@peftjs/adapters";
+import type { LlamaForCausalLM } from "@peftjs/models";
 import { embeddedModelDir } from "../assets.js";
 import { CliUsageError } from "../cli-error.js";
 import type { FlagValues } from "../commands/command.js";
@@ -61,4 +68,22 @@ export function modelLabel(modelDir: string): string {
   return resolve(modelDir) === resolve(embeddedModelDir)
     ? "embedded stories260K"
     : basename(resolve(modelDir));
+}
+
+/**
+ * Refuses a rank above min(in, out) of a targeted module: B·A then has no more rank to offer, only more
+ * parameters, and a rank such as 10⁹ would not fit in memory. Checked before any factor is allocated.
+ */
+export function checkRankFits(config: LoraConfig, model: LlamaForCausalLM): void {
+  const layers = model.linearModules();
+  for (const name of selectTargetModules(config, [...layers.keys()], { outputModuleName: "lm_head" })) {
+    const layer = layers.get(name)!;
+    const { r } = moduleLoraSettings(config, name);
+    const limit = Math.min(layer.inFeatures, layer.outFeatures);
+    if (r > limit) {
+      throw new CliUsageError(
+        `--r ${r} exceeds the largest meaningful rank of "${name}", min(in ${layer.inFeatures}, out ${layer.outFeatures}) = ${limit}: B·A cannot have a higher rank; use --r ${limit} or less`,
+      );
+    }
+  }
 }

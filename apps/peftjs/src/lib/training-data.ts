@@ -1,23 +1,28 @@
-import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
-import { extname, join } from "node:path";
+import { createReadStream } from "node:fs";
+import { extname } from "node:path";
 import type { RawTensor } from "@peftjs/io";
 import { readSafetensorsFile } from "@peftjs/io/node";
-import type { TrainingBatch } from "@peftjs/models";
-import { loadLlama2cTokenizer } from "@peftjs/models/node";
+import type { Tokenizer, TrainingBatch } from "@peftjs/models";
 import { CliUsageError } from "../cli-error.js";
 
-/** The llama2.c tokenizer file a model folder may carry (the embedded stories260K has one). */
-export const TOKENIZER_FILE = "tok512.bin";
+/**
+ * The longest document (a `.txt` paragraph, a `.jsonl` "text") that is tokenized: documents are tokenized
+ * one at a time as the file streams by, so this bounds what is held in memory at once.
+ */
+export const MAX_DOCUMENT_CHARACTERS = 1_000_000;
+/**
+ * The most training tokens held in memory (steps × batch × seq, 256 MB as int32). Every batch is read and
+ * checked before training starts, so a bad line never ends a long run.
+ */
+export const MAX_TRAINING_TOKENS = 2 ** 26;
 
 /** Reads `input_ids` (int64 or int32, [batch, seq]) from a safetensors file as rows of token ids. */
 export async function readInputIds(path: string, flag: string): Promise<number[][]> {
-  if (!existsSync(path)) throw new CliUsageError(`--${flag} ${path} does not exist`);
   const { tensors } = await readSafetensorsFile(path);
   const raw = tensors.get("input_ids");
   if (raw === undefined) {
     throw new CliUsageError(
-      `--${flag} ${path} has no "input_ids" tensor (it has ${JSON.stringify([...tensors.keys()])})`,
+      `--${flag} ${path} has no "input_ids" tensor (it has ${JSON.stringify([...tensors.keys()].slice(0, 20))})`,
     );
   }
   return idRows(raw, path, flag);
@@ -38,31 +43,78 @@ function idRows(raw: RawTensor, path: string, flag: string): number[][] {
   return Array.from({ length: batch }, (_, row) => values.slice(row * length, (row + 1) * length));
 }
 
-/** The documents of a `.txt` (paragraphs separated by blank lines) or `.jsonl` (a "text" field per line) file. */
-async function readDocuments(path: string): Promise<string[]> {
-  const text = await readFile(path, "utf8");
-  if (extname(path) === ".jsonl") {
-    return text
-      .split("\n")
-      .map((line, index) => ({ line: line.trim(), number: index + 1 }))
-      .filter(({ line }) => line !== "")
-      .map(({ line, number }) => {
-        let value: unknown;
-        try {
-          value = JSON.parse(line);
-        } catch {
-          throw new CliUsageError(`--data ${path}: line ${number} is not JSON`);
-        }
-        const field = (value as { text?: unknown } | null)?.text;
-        if (typeof field !== "string")
-          throw new CliUsageError(`--data ${path}: line ${number} has no "text" string`);
-        return field;
-      });
+/** The lines of a UTF-8 text file, read in chunks (split at `\n` only; no line longer than `maxCharacters`). */
+async function* linesOf(path: string, maxCharacters: number): AsyncGenerator<string> {
+  const decoder = new TextDecoder("utf-8");
+  let pending = "";
+  let lineNumber = 1;
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
+    pending += decoder.decode(chunk as Uint8Array, { stream: true });
+    let start = 0;
+    for (let newline = pending.indexOf("\n"); newline >= 0; newline = pending.indexOf("\n", start)) {
+      yield pending.slice(start, newline);
+      lineNumber++;
+      start = newline + 1;
+    }
+    pending = pending.slice(start);
+    if (pending.length > maxCharacters) {
+      throw new CliUsageError(
+        `--data ${path}: line ${lineNumber} is longer than ${maxCharacters.toLocaleString("en-US")} characters, the most peftjs reads as one document`,
+      );
+    }
   }
-  return text
-    .split(/\n\s*\n/)
-    .map((paragraph) => paragraph.trim())
-    .filter((paragraph) => paragraph !== "");
+  pending += decoder.decode();
+  if (pending !== "") yield pending;
+}
+
+/**
+ * The documents of a `.txt` file (paragraphs separated by blank lines, trimmed) or a `.jsonl` file (the
+ * "text" field of each non-empty line), streamed.
+ */
+async function* documentsOf(path: string): AsyncGenerator<string> {
+  const tooLong = (what: string) =>
+    new CliUsageError(
+      `--data ${path}: ${what} is longer than ${MAX_DOCUMENT_CHARACTERS.toLocaleString("en-US")} characters, the most peftjs tokenizes as one document; split it${extname(path) === ".txt" ? " with blank lines" : ""}`,
+    );
+  if (extname(path) === ".jsonl") {
+    let number = 0;
+    for await (const raw of linesOf(path, 4 * MAX_DOCUMENT_CHARACTERS)) {
+      number++;
+      const line = raw.trim();
+      if (line === "") continue;
+      let value: unknown;
+      try {
+        value = JSON.parse(line);
+      } catch {
+        throw new CliUsageError(`--data ${path}: line ${number} is not JSON`);
+      }
+      const field = (value as { text?: unknown } | null)?.text;
+      if (typeof field !== "string")
+        throw new CliUsageError(`--data ${path}: line ${number} has no "text" string`);
+      if (field.length > MAX_DOCUMENT_CHARACTERS) throw tooLong(`the "text" of line ${number}`);
+      yield field;
+    }
+    return;
+  }
+  // Paragraphs end at whitespace-only lines (what splitting at /\n\s*\n/ gives).
+  let paragraph: string[] = [];
+  let length = 0;
+  const flush = function* () {
+    const text = paragraph.join("\n").trim();
+    paragraph = [];
+    length = 0;
+    if (text !== "") yield text;
+  };
+  for await (const line of linesOf(path, MAX_DOCUMENT_CHARACTERS)) {
+    if (line.trim() === "") {
+      yield* flush();
+      continue;
+    }
+    length += line.length + 1;
+    if (length > MAX_DOCUMENT_CHARACTERS) throw tooLong("a paragraph");
+    paragraph.push(line);
+  }
+  yield* flush();
 }
 
 /** How {@link readTrainingBatches} cuts text into batches. */
@@ -71,47 +123,85 @@ export interface TextBatching {
   batchSize: number;
   /** Tokens per sequence. */
   sequenceLength: number;
+  /** The number of training steps: at most this many distinct batches are read. */
+  steps: number;
+}
+
+/** The batches of a training run. */
+export interface TrainingData {
+  /** The batch of each step: the distinct batches in order, cycled when there are fewer than the steps. */
+  batchAt(step: number): TrainingBatch;
+  /** How many distinct batches were read. */
+  readonly distinct: number;
+  /** The shape of every batch, [batch, seq]. */
+  readonly batchShape: [number, number];
 }
 
 /**
  * Training batches from `--data`: a `.safetensors` file's `input_ids` [batch, seq] is one batch, used as is;
- * text (`.txt`, `.jsonl`) is tokenized with the model folder's `tok512.bin`, each document with a leading BOS,
- * packed into one stream and cut into sequences of `sequenceLength` tokens, `batchSize` per batch (a last
- * incomplete sequence or batch is dropped).
+ * text (`.txt`, `.jsonl`) is streamed, tokenized one document at a time with the model's tokenizer (each
+ * document with its special tokens, e.g. BOS), packed into one stream and cut into sequences of
+ * `sequenceLength` tokens, `batchSize` per batch (a last incomplete sequence or batch is dropped). Reading
+ * stops once there are batches for every step, so a file of any size is read only as far as training needs.
  */
 export async function readTrainingBatches(
   path: string,
-  modelDir: string,
+  tokenizer: () => Promise<Tokenizer>,
   batching: TextBatching,
-  vocabSize: number,
-): Promise<TrainingBatch[]> {
-  if (!existsSync(path)) throw new CliUsageError(`--data ${path} does not exist`);
+): Promise<TrainingData> {
   const extension = extname(path);
-  if (extension === ".safetensors") return [{ inputIds: await readInputIds(path, "data") }];
+  if (extension === ".safetensors") {
+    const rows = await readInputIds(path, "data");
+    return {
+      batchAt: () => ({ inputIds: rows }),
+      distinct: 1,
+      batchShape: [rows.length, rows[0]!.length],
+    };
+  }
   if (extension !== ".txt" && extension !== ".jsonl") {
     throw new CliUsageError(`--data ${path}: expected a .txt, .jsonl or .safetensors file`);
   }
-  const tokenizerPath = join(modelDir, TOKENIZER_FILE);
-  if (!existsSync(tokenizerPath)) {
+  const { batchSize, sequenceLength, steps } = batching;
+  const batchTokens = batchSize * sequenceLength;
+  const needed = steps * batchTokens;
+  if (needed > MAX_TRAINING_TOKENS) {
     throw new CliUsageError(
-      `--data ${path} is text, but the model folder has no ${TOKENIZER_FILE} to tokenize it; pass a .safetensors file with input_ids`,
+      `--steps ${steps} × --batch ${batchSize} × --seq ${sequenceLength} = ${needed.toLocaleString("en-US")} tokens, more than the ${MAX_TRAINING_TOKENS.toLocaleString("en-US")} peftjs holds in memory for one run; train in several runs (--adapter continues one)`,
     );
   }
-  const tokenizer = await loadLlama2cTokenizer(tokenizerPath, vocabSize);
-  const stream = (await readDocuments(path)).flatMap((document) => tokenizer.encode(document));
-  const { batchSize, sequenceLength } = batching;
-  const sequences: number[][] = [];
-  for (let start = 0; start + sequenceLength <= stream.length; start += sequenceLength) {
-    sequences.push(stream.slice(start, start + sequenceLength));
+  const encoder = await tokenizer();
+  let tokens = new Int32Array(Math.min(needed, 1 << 16));
+  let count = 0;
+  let seen = 0;
+  for await (const document of documentsOf(path)) {
+    const ids = encoder.encode(document);
+    seen += ids.length;
+    const take = Math.min(ids.length, needed - count);
+    if (count + take > tokens.length) {
+      const grown = new Int32Array(Math.min(needed, Math.max(2 * tokens.length, count + take)));
+      grown.set(tokens.subarray(0, count));
+      tokens = grown;
+    }
+    tokens.set(ids.slice(0, take), count);
+    count += take;
+    if (count === needed) break;
   }
-  const batches: TrainingBatch[] = [];
-  for (let start = 0; start + batchSize <= sequences.length; start += batchSize) {
-    batches.push({ inputIds: sequences.slice(start, start + batchSize) });
-  }
-  if (batches.length === 0) {
+  const distinct = Math.floor(count / batchTokens);
+  if (distinct === 0) {
     throw new CliUsageError(
-      `--data ${path} gives ${stream.length} tokens, fewer than one batch of ${batchSize} × ${sequenceLength}; lower --batch or --seq`,
+      `--data ${path} gives ${seen} tokens, fewer than one batch of ${batchSize} × ${sequenceLength}; lower --batch or --seq`,
     );
   }
-  return batches;
+  return {
+    batchAt: (step) => {
+      const start = (step % distinct) * batchTokens;
+      return {
+        inputIds: Array.from({ length: batchSize }, (_, row) =>
+          Array.from(tokens.subarray(start + row * sequenceLength, start + (row + 1) * sequenceLength)),
+        ),
+      };
+    },
+    distinct,
+    batchShape: [batchSize, sequenceLength],
+  };
 }
