@@ -2,7 +2,7 @@ import { writeSafetensorsFile } from "@peftjs/io/node";
 import type { LlamaForCausalLM } from "@peftjs/models";
 
 /** Tokens per forward pass: rows are run in chunks of about this many tokens (at least one row). */
-export const LOGITS_CHUNK_TOKENS = 4096;
+export const LOGITS_CHUNK_TOKENS = 512;
 
 /** How many rows of `sequenceLength` tokens go through the model at once. */
 export function rowsPerChunk(sequenceLength: number): number {
