@@ -71,6 +71,34 @@ describe("loadLlamaFromUrl", () => {
     expect(requested).not.toContain("/m/model.safetensors");
   });
 
+  it("treats an HTML answer with status 200 for the index probe (an SPA fallback) as not sharded", async () => {
+    const requested: string[] = [];
+    const files = new Map([
+      ["/app/config.json", configBytes],
+      ["/app/model.safetensors", modelBytes],
+    ]);
+    const inner = fakeFetch(files, requested);
+    const spaFallback = (async (input: string | URL | Request) => {
+      const url = new URL(input instanceof Request ? input.url : String(input));
+      if (!files.has(url.pathname)) {
+        requested.push(url.pathname);
+        return new Response("<!doctype html><html><body>app</body></html>", {
+          status: 200,
+          headers: { "content-type": "text/html" },
+        });
+      }
+      return inner(input);
+    }) as typeof fetch;
+    const model = await loadLlamaFromUrl("http://localhost:5173/app", { fetch: spaFallback });
+    expect(requested).toContain("/app/model.safetensors.index.json");
+    expect(logitsOf(model)).toEqual(expected);
+    // A config.json that is not JSON is still an error: it is required.
+    const broken = new Map([["/app/config.json", new TextEncoder().encode("<!doctype html>")]]);
+    await expect(loadLlamaFromUrl("http://localhost/app", { fetch: fakeFetch(broken, []) })).rejects.toThrow(
+      /config\.json is not valid JSON/,
+    );
+  });
+
   it("names the URL and status of a failed request", async () => {
     const files = new Map<string, Uint8Array>();
     await expect(

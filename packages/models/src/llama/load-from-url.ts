@@ -13,8 +13,10 @@ export interface LoadLlamaFromUrlOptions {
 
 /**
  * Loads a Hugging Face Llama folder served over HTTP(S) — in a browser or in Node: `config.json`, then
- * `model.safetensors.index.json` if the server has it (sharded) or else `model.safetensors`. Safetensors
- * files are read with range requests through `@peftjs/io`'s `openSafetensors`.
+ * `model.safetensors.index.json` if the server has it (sharded) or else `model.safetensors`. An index answer
+ * that is not JSON (a dev server's SPA fallback returns its HTML page with status 200 for missing files)
+ * counts as "not sharded". Safetensors files are read with range requests through `@peftjs/io`'s
+ * `openSafetensors`.
  *
  * @param baseUrl the folder's URL (a trailing `/` is added when missing), e.g.
  *   `https://huggingface.co/<repo>/resolve/main/`.
@@ -44,9 +46,13 @@ export async function loadLlamaFromUrl(
       await response.body?.cancel();
       throw new ModelSourceError(`${url} answered with status ${response.status}`);
     }
+    const body = await response.text();
     try {
-      return await response.json();
+      return JSON.parse(body);
     } catch (error) {
+      // A dev server or static host with an SPA fallback answers a missing file with its index.html and
+      // status 200: for an optional probe, an answer that is not JSON means "not there".
+      if (optional) return undefined;
       throw new ModelSourceError(`${url} is not valid JSON`, { cause: error });
     }
   };
