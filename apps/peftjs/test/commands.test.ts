@@ -850,7 +850,7 @@ describe("peftjs generate", () => {
     expectUserError(
       peftjs("generate", "--model", pissa("residual"), "--backend", "js"),
       "generate",
-      /has no tokenizer \(tok512\.bin\)/,
+      /TokenizerNotFoundError: .* has no tokenizer: looked for tokenizer\.json, tok512\.bin/,
     );
   });
 });

@@ -59,7 +59,7 @@ Options:
     const adapters = parseAdapterSpecs(stringList(values, "adapter"), { weights: "optional" });
     await setBackend(backend);
     const { model } = await loadAdaptedModel(modelDir, adapters);
-    const tokenizer = await loadModelTokenizer(modelDir, model.config.vocabSize, "generate needs one");
+    const tokenizer = await loadModelTokenizer(modelDir);
     const promptIds = tokenizer.encode(prompt);
     const tokens = generate(model, promptIds, { maxNewTokens: steps, temperature, seed });
     const text = tokenizer.decode([...promptIds, ...tokens]);

@@ -169,16 +169,11 @@ ${loraFlagHelp}
     await setBackend(backend);
     const base = await loadBaseModel(modelDir);
     if (config !== undefined) checkRankFits(config, base.model);
-    const data = await readTrainingBatches(
-      dataPath,
-      () =>
-        loadModelTokenizer(
-          modelDir,
-          base.model.config.vocabSize,
-          "text --data needs one; pass a .safetensors file with input_ids",
-        ),
-      { batchSize, sequenceLength, steps },
-    );
+    const data = await readTrainingBatches(dataPath, () => loadModelTokenizer(modelDir), {
+      batchSize,
+      sequenceLength,
+      steps,
+    });
     const lora = LoraModel.create(base.model, { store: base.store });
     let source: LoraAdapter | undefined;
     if (adapterDir !== undefined) {
