@@ -27,7 +27,8 @@ mkdirSync(out, { recursive: true });
 // The pnpm that runs this script (`pnpm pack-packages`, or pnpm fetched by npx), else the one on the PATH.
 // biome-ignore lint/suspicious/noUndeclaredEnvVars: set by the package manager that runs the script
 const execPath = process.env.npm_execpath;
-const pnpm = execPath && /pnpm/.test(execPath) && /\.c?js$/.test(execPath) ? [process.execPath, execPath] : ["pnpm"];
+const pnpm =
+  execPath && /pnpm/.test(execPath) && /\.c?js$/.test(execPath) ? [process.execPath, execPath] : ["pnpm"];
 const packed = [];
 for (const folder of folders.sort()) {
   const manifest = JSON.parse(readFileSync(join(folder, "package.json"), "utf8"));
