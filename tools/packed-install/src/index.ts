@@ -1,7 +1,8 @@
 /**
  * `@peftjs/packed-install` (private, test-only): the packages as a user gets them. {@link packPackages} packs
  * every publishable package with `scripts/pack-packages.mjs`; {@link createPackedProject} npm-installs the
- * tarballs (offline: they depend only on each other) into a fresh project in the system's temporary folder,
+ * tarballs (which satisfy each other; third-party dependencies come from npm's cache or the registry) into a
+ * fresh project in the system's temporary folder,
  * outside the workspace, so nothing resolves to workspace sources; the project then type-checks files with
  * the workspace's TypeScript (Node's types from the workspace, as a user's `@types/node`) and runs them with
  * Node.
@@ -98,7 +99,8 @@ function tsc(directory: string, args: readonly string[]): void {
 
 /**
  * Creates a project in a new temporary folder (`package.json` with `type`, default `module`) and installs the
- * given tarballs into it with `npm install --offline`.
+ * given tarballs into it with `npm install --prefer-offline` (third-party dependencies from npm's cache or
+ * the registry).
  */
 export async function createPackedProject(
   packages: readonly PackedPackage[],
@@ -113,7 +115,7 @@ export async function createPackedProject(
     "npm",
     [
       "install",
-      "--offline",
+      "--prefer-offline",
       "--no-audit",
       "--no-fund",
       "--ignore-scripts",

@@ -98,6 +98,14 @@ Options:
     tokenizer: { type: "string" },
     json: { type: "boolean" },
   },
+  files: {
+    flags: {
+      model: { kind: "model" },
+      adapter: { kind: "adapters" },
+      tokenizer: { kind: "input" },
+      out: { kind: "output-file" },
+    },
+  },
   async run(values) {
     const format = requiredString(values, "format");
     if (format !== "gguf")

@@ -46,6 +46,7 @@ Options:
     out: { type: "string" },
     json: { type: "boolean" },
   },
+  files: { flags: { adapter: { kind: "input" }, model: { kind: "model" }, out: { kind: "output-folder" } } },
   async run(values) {
     const format = requiredString(values, "format");
     if (format !== "gguf")
