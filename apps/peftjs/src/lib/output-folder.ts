@@ -52,9 +52,11 @@ async function withTemporaryFolder<T>(
     dirname(target),
     `.${basename(target)}.peftjs-${process.pid}-${randomBytes(4).toString("hex")}`,
   );
-  await mkdir(temporary);
+  // Registered before it exists, so a signal at any moment after this finds it (removing a path that does
+  // not exist yet is a no-op).
   const release = trackTemporaryPath(temporary);
   try {
+    await mkdir(temporary);
     await write(temporary);
     return await place(temporary);
   } finally {

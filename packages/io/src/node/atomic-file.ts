@@ -76,15 +76,17 @@ export async function writeAtomically(
 ): Promise<void> {
   await removeAbandonedTemporaries(path);
   const temporaryPath = temporaryPathFor(path);
+  // Registered before it exists, so a signal at any moment after this finds it.
+  const release = trackTemporaryPath(temporaryPath);
   let handle: FileHandle;
   try {
     handle = await open(temporaryPath, "wx");
   } catch (error) {
+    release();
     throw new FileSystemError(`cannot create ${temporaryPath}: ${(error as Error).message}`, {
       cause: error,
     });
   }
-  const release = trackTemporaryPath(temporaryPath);
   let done = false;
   try {
     const writer = new SequentialWriter(handle, temporaryPath);
