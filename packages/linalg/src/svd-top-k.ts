@@ -1,10 +1,16 @@
 import type { Tensor } from "@peftjs/tensor";
 import { readShape, rowsAsColumns, toTensor } from "./convert.js";
-import { blockKrylovTopK } from "./internal/block-krylov.js";
+import { blockLanczosTopK } from "./internal/block-lanczos.js";
 import { gaussianSource } from "./internal/gaussian.js";
-import { chooseOperator, type ProductMode } from "./internal/linear-operator.js";
+import { chooseKrylovSpace } from "./internal/krylov-space.js";
+import type { ProductMode } from "./internal/linear-operator.js";
 import { checkInteger, checkPositive, checkProductMode } from "./options.js";
 import type { SvdResult } from "./svd.js";
+
+/** Default {@link SvdTopKOptions.blockSize}. */
+const defaultBlockSize = 4;
+/** Basis size beyond which the iteration restarts thickly (never reached for min(m, n) ≤ 512). */
+const defaultMaxBasisSize = 512;
 
 /** Options of {@link svdTopK}. */
 export interface SvdTopKOptions {
@@ -54,15 +60,19 @@ export function svdTopK(a: Tensor, k: number, options: SvdTopKOptions = {}): Svd
   checkInteger("svdTopK", "k", k, 1, smaller);
   const tolerance = checkPositive("svdTopK", "tolerance", options.tolerance ?? 1e-6);
   const maxIterations = checkInteger("svdTopK", "maxIterations", options.maxIterations ?? 300, 1, 1e9);
-  const defaultBlock = Math.max(4, Math.min(k + 8, 2 * k));
-  const blockSize = checkInteger("svdTopK", "blockSize", options.blockSize ?? defaultBlock, 1, 1e9);
+  const blockSize = checkInteger("svdTopK", "blockSize", options.blockSize ?? defaultBlockSize, 1, 1e9);
   const seed = options.seed ?? 0;
-  const operator = chooseOperator("svdTopK", a, checkProductMode("svdTopK", options.products));
-  const result = blockKrylovTopK(
-    operator,
-    { rank: k, blockSize, maxBasisSize: 4 * Math.max(blockSize, k), tolerance, maxIterations },
-    gaussianSource(seed),
-  );
+  const space = chooseKrylovSpace("svdTopK", a, checkProductMode("svdTopK", options.products));
+  let result: ReturnType<typeof blockLanczosTopK>;
+  try {
+    result = blockLanczosTopK(
+      space,
+      { rank: k, blockSize, maxBasisSize: defaultMaxBasisSize, tolerance, maxIterations },
+      gaussianSource(seed),
+    );
+  } finally {
+    space.dispose();
+  }
   return {
     u: rowsAsColumns(result.ut),
     s: toTensor(result.s, [k]),

@@ -128,40 +128,33 @@ function multiplyVectorsByRows(
 
 /**
  * The operator of a matrix held as a @peftjs/tensor `Tensor`, whose products run through `matmul` on the
- * active backend (the wasm SIMD GEMM or the GPU) in float32, with A always in its own row-major layout
- * (no transposed operand, which the wasm GEMM would have to repack on every call): A·X = matmul(A, X) with
- * X the vectors as columns, and the rows Aᵀ·y_r as the rows of Y·A = matmul(Y, A) with Y the vectors as rows.
+ * active backend (the wasm SIMD GEMM or the GPU) in float32, with the vectors as the rows of the left operand
+ * and A, as stored, the right one: the rows A·x_r are those of X·Aᵀ = matmul(X, A, {transposeB}) and the rows
+ * Aᵀ·y_r those of Y·A = matmul(Y, A). Neither transposes A in memory (the wasm GEMM packs a transposed right
+ * operand as cheaply as a plain one), and both read their result back as it is laid out.
  */
 export function tensorOperator(a: Tensor): LinearOperator {
   const rows = a.shape[0] as number;
   const cols = a.shape[1] as number;
-  const apply = (vectors: Matrix): Matrix => {
-    const count = vectors.rows;
-    const length = vectors.cols;
-    const columns = new Float32Array(length * count);
-    for (let r = 0; r < count; r++) {
-      for (let i = 0; i < length; i++) columns[i * count + r] = vectors.data[r * length + i] as number;
-    }
-    const values = product(a, tensor(columns, [length, count]), false);
-    const out = new Float64Array(count * rows);
-    for (let i = 0; i < rows; i++) {
-      for (let r = 0; r < count; r++) out[r * rows + i] = values[i * count + r] as number;
-    }
-    return { rows: count, cols: rows, data: out };
+  const multiply = (vectors: Matrix, transposeB: boolean): Matrix => {
+    const left = tensor(Float32Array.from(vectors.data), [vectors.rows, vectors.cols]);
+    const values = product(left, a, transposeB);
+    return { rows: vectors.rows, cols: transposeB ? rows : cols, data: Float64Array.from(values) };
   };
-  const applyTransposed = (vectors: Matrix): Matrix => {
-    const values = product(tensor(Float32Array.from(vectors.data), [vectors.rows, rows]), a, true);
-    return { rows: vectors.rows, cols, data: Float64Array.from(values) };
+  return {
+    rows,
+    cols,
+    apply: (vectors) => multiply(vectors, true),
+    applyTransposed: (vectors) => multiply(vectors, false),
   };
-  return { rows, cols, apply, applyTransposed };
 }
 
-/** matmul(left, right) read back as float32; disposes the small operand (`right`, or `left` if `leftIsSmall`). */
-function product(left: Tensor, right: Tensor, leftIsSmall: boolean): Float32Array {
-  const result = matmul(left, right);
+/** matmul(vectors, a) (with a transposed if asked) read back as float32; disposes `vectors`. */
+function product(vectors: Tensor, a: Tensor, transposeB: boolean): Float32Array {
+  const result = matmul(vectors, a, { transposeB });
   const values = result.toFloat32Array();
   result.dispose();
-  (leftIsSmall ? left : right).dispose();
+  vectors.dispose();
   return values;
 }
 

@@ -76,48 +76,6 @@ export function multiplyMatrices(a: Matrix, b: Matrix): Matrix {
   return { rows: m, cols: n, data: out };
 }
 
-/**
- * G = X·Xᵀ for the rows of X (count × length): each entry is a dot product of two contiguous rows, and only
- * the upper triangle is computed (G is symmetric), four rows at a time so each loaded x_j feeds four sums.
- */
-export function gramOfRows(x: Matrix): Matrix {
-  const { rows: count, cols: length, data } = x;
-  const gram = new Float64Array(count * count);
-  for (let i = 0; i < count; i++) {
-    const a = i * length;
-    let j = i;
-    for (; j + 3 < count; j += 4) {
-      const b0 = j * length;
-      const b1 = b0 + length;
-      const b2 = b1 + length;
-      const b3 = b2 + length;
-      let s0 = 0;
-      let s1 = 0;
-      let s2 = 0;
-      let s3 = 0;
-      for (let c = 0; c < length; c++) {
-        const value = data[a + c] as number;
-        s0 += value * (data[b0 + c] as number);
-        s1 += value * (data[b1 + c] as number);
-        s2 += value * (data[b2 + c] as number);
-        s3 += value * (data[b3 + c] as number);
-      }
-      gram[i * count + j] = s0;
-      gram[i * count + j + 1] = s1;
-      gram[i * count + j + 2] = s2;
-      gram[i * count + j + 3] = s3;
-    }
-    for (; j < count; j++) {
-      const b0 = j * length;
-      let s0 = 0;
-      for (let c = 0; c < length; c++) s0 += (data[a + c] as number) * (data[b0 + c] as number);
-      gram[i * count + j] = s0;
-    }
-    for (let k = i + 1; k < count; k++) gram[k * count + i] = gram[i * count + k] as number;
-  }
-  return { rows: count, cols: count, data: gram };
-}
-
 /** The Frobenius norm ‖A‖_F = sqrt(Σ a_ij²), accumulated with scaling so it cannot overflow. */
 export function frobeniusNormOf(values: ArrayLike<number>): number {
   let scale = 0;

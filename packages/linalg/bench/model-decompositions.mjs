@@ -1,0 +1,170 @@
+// The decompositions of PEFT's PiSSA and OLoRA inits at real model size, peftjs against PyTorch in one run.
+// Model: a SmolLM2-135M-shaped Llama with random weights (hidden 576, 9 heads / 3 KV heads so k/v are
+// 192 × 576, intermediate 1536, all seven linear types per layer), the one ../shared/bench/smol_torch.py builds.
+//
+// Usage (after `pnpm build`): node bench/model-decompositions.mjs [MODEL_DIR] [--layers=8] [--rank=16]
+//   [--python=PATH] [--no-torch] [--repeat=N]
+// MODEL_DIR defaults to /tmp/peftjs-bench-model-LAYERS. When MODEL_DIR/model.safetensors is missing it is built
+// with `PYTHON bench/smol_torch_decompositions.py MODEL_DIR --make --layers LAYERS` (torch + transformers).
+// PYTHON: --python, else $BENCH_PYTHON, else /tmp/peftjs-bench-venv/bin/python, else python3; its lines are
+// skipped (with a note) when it has no torch. Prints JSON lines {bench, impl, ms, ...}:
+//   svd_<proj> / svd_all_linear             torch.linalg.svd(W, full_matrices=False) (PEFT "pissa")
+//   svd_topk_<proj> / svd_topk_all_linear   peftjs svdTopK(W, r) (the exact "pissa" init's engine)
+//   svd_lowrank_niter4_*                    torch.svd_lowrank(W, q=r, niter=4) / peftjs svdLowRank (PEFT "pissa_niter_4")
+//   qr_*                                    torch.linalg.qr(W) (PEFT "olora") / peftjs qr of W[:, :r] (all OLoRA needs)
+//   init_*_all_linear_r16                   PEFT's whole get_peft_model (torch only; peftjs's init path is timed
+//                                           by packages/adapters/bench/model-init.mjs)
+// per-projection figures are the mean per matrix, *_all_linear the sum over all matrices; a final
+// {bench: "ratios"} line divides peftjs's totals by torch's from this run, and the load average is printed
+// before and after (the development machine is shared: compare ratios from one run, not absolute times).
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { loadavg } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { deserialize } from "@peftjs/io";
+import { getBackend, setBackend, slice, tensor } from "@peftjs/tensor";
+import { qr, svdLowRank, svdTopK } from "../dist/index.js";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const option = (name, fallback) => {
+  const found = process.argv.find((argument) => argument.startsWith(`--${name}=`));
+  return found === undefined ? fallback : found.slice(name.length + 3);
+};
+const layers = Number(option("layers", "8"));
+const rank = Number(option("rank", "16"));
+const repeat = Number(option("repeat", "1"));
+const positional = process.argv.slice(2).filter((argument) => !argument.startsWith("--"));
+const modelDirectory = positional[0] ?? `/tmp/peftjs-bench-model-${layers}`;
+const python =
+  option("python", undefined) ??
+  process.env.BENCH_PYTHON ??
+  (existsSync("/tmp/peftjs-bench-venv/bin/python") ? "/tmp/peftjs-bench-venv/bin/python" : "python3");
+const torchScript = join(here, "smol_torch_decompositions.py");
+
+const emit = (record) => console.log(JSON.stringify(record));
+const load = () => loadavg().map((value) => Number(value.toFixed(2)));
+
+if (!existsSync(join(modelDirectory, "model.safetensors"))) {
+  const made = spawnSync(python, [torchScript, modelDirectory, "--make", "--layers", String(layers)], {
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  if (made.status !== 0) {
+    console.error(
+      `no ${modelDirectory}/model.safetensors, and building it failed: run\n  ${python} ${torchScript} ${modelDirectory} --make --layers ${layers}\nwith torch and transformers installed`,
+    );
+    process.exit(1);
+  }
+}
+
+emit({ bench: "load_average", when: "start", load: load() });
+const torchRows = [];
+if (!process.argv.includes("--no-torch")) {
+  const torch = spawnSync(python, [torchScript, modelDirectory, "--rank", String(rank)], {
+    encoding: "utf8",
+    maxBuffer: 1 << 24,
+  });
+  for (const line of (torch.stdout ?? "").split("\n")) {
+    if (!line.startsWith("{")) continue;
+    console.log(line);
+    torchRows.push(JSON.parse(line));
+  }
+  if (torch.status !== 0)
+    emit({ bench: "torch_skipped", reason: (torch.stderr ?? "").trim().split("\n").pop() });
+}
+
+await setBackend("auto");
+const impl = `peftjs-${getBackend()}`;
+const { tensors } = deserialize(new Uint8Array(readFileSync(join(modelDirectory, "model.safetensors"))));
+const weights = [];
+for (const [name, raw] of tensors) {
+  if (!name.endsWith("_proj.weight")) continue;
+  if (raw.dtype !== "F32") throw new Error(`${name}: expected F32 weights, got ${raw.dtype}`);
+  const values = new Float32Array(raw.data.byteLength / 4);
+  new Uint8Array(values.buffer).set(raw.data);
+  weights.push({ name, projection: name.split(".").at(-2), weight: tensor(values, raw.shape) });
+}
+
+const decompositions = {
+  svd_topk: (w) => {
+    const result = svdTopK(w, rank);
+    const details = { iterations: result.iterations, residual: result.residual, converged: result.converged };
+    for (const value of [result.u, result.s, result.vt]) value.dispose();
+    return details;
+  },
+  svd_lowrank_niter4: (w, index) => {
+    const result = svdLowRank(w, rank, { niter: 4, seed: index });
+    for (const value of [result.u, result.s, result.v]) value.dispose();
+  },
+  qr: (w) => {
+    // OLoRA needs Q[:, :r] and R[:r] only: the QR of the first r columns (same reflectors as a full QR).
+    const leading = slice(w, [0, 0], [-1, rank]);
+    const result = qr(leading);
+    for (const value of [leading, result.q, result.r]) value.dispose();
+  },
+};
+
+const totals = {};
+for (const [label, decompose] of Object.entries(decompositions)) {
+  for (const [index, entry] of weights.entries())
+    if (entry.name.includes(".layers.0.")) decompose(entry.weight, index);
+  let best;
+  for (let run = 0; run < repeat; run++) {
+    const perProjection = new Map();
+    let total = 0;
+    let worstResidual = 0;
+    let mostIterations = 0;
+    let allConverged = true;
+    for (const [index, entry] of weights.entries()) {
+      const start = performance.now();
+      const details = decompose(entry.weight, index);
+      const ms = performance.now() - start;
+      total += ms;
+      const list = perProjection.get(entry.projection) ?? [];
+      list.push(ms);
+      perProjection.set(entry.projection, list);
+      if (details !== undefined) {
+        worstResidual = Math.max(worstResidual, details.residual);
+        mostIterations = Math.max(mostIterations, details.iterations);
+        allConverged &&= details.converged;
+      }
+    }
+    if (best === undefined || total < best.total)
+      best = { total, perProjection, worstResidual, mostIterations, allConverged };
+  }
+  for (const [projection, list] of best.perProjection) {
+    const shape = weights.find((entry) => entry.projection === projection).weight.shape;
+    emit({ impl, bench: `${label}_${projection}`, ms: round(mean(list)), matrices: list.length, shape });
+  }
+  const extra =
+    label === "svd_topk"
+      ? {
+          worstResidual: best.worstResidual,
+          mostIterations: best.mostIterations,
+          allConverged: best.allConverged,
+        }
+      : {};
+  emit({ impl, bench: `${label}_all_linear`, ms: round(best.total), matrices: weights.length, ...extra });
+  totals[label] = best.total;
+}
+emit({ bench: "load_average", when: "end", load: load() });
+
+const torchTotal = (bench) => torchRows.find((row) => row.bench === bench)?.ms;
+const ratios = {};
+for (const [label, torchLabel] of [
+  ["svd_topk", "svd"],
+  ["svd_lowrank_niter4", "svd_lowrank_niter4"],
+  ["qr", "qr"],
+]) {
+  const reference = torchTotal(`${torchLabel}_all_linear`);
+  if (reference !== undefined) ratios[`${label} / torch ${torchLabel}`] = round(totals[label] / reference);
+}
+if (Object.keys(ratios).length > 0) emit({ bench: "ratios", ...ratios });
+
+function mean(list) {
+  return list.reduce((sum, value) => sum + value, 0) / list.length;
+}
+
+function round(value) {
+  return Math.round(value * 100) / 100;
+}
