@@ -3,7 +3,7 @@ SmolLM2-135M-shaped Llama (hidden 576, 9 heads / 3 KV heads, intermediate 1536, 
 
 Usage:
   python smol_torch_decompositions.py DIR --make [--layers N]   writes DIR/config.json + DIR/model.safetensors
-  python smol_torch_decompositions.py DIR [--rank 16] [--skip-peft]
+  python smol_torch_decompositions.py DIR [--rank 16] [--skip-peft | --peft-only]
 
 The model is the one ../shared/bench/smol_torch.py builds (same config and seed). Prints JSON lines
 {"impl": "torch", "bench": ..., "ms": ...}: per projection type and in total, the decompositions PEFT runs
@@ -56,7 +56,7 @@ decompositions = {
     "svd_lowrank_niter4": lambda w: torch.svd_lowrank(w, q=rank, niter=4),
     "qr": lambda w: torch.linalg.qr(w),
 }
-for label, decompose in decompositions.items():
+for label, decompose in ({} if "--peft-only" in sys.argv else decompositions).items():
     for name, w in weights.items():
         if ".layers.0." in name:
             decompose(w)  # warm-up

@@ -1,7 +1,9 @@
 import type { Tensor } from "@peftjs/tensor";
 import { readShape, rowsAsColumns, toTensor } from "./convert.js";
+import { backendRandomizedSvd } from "./internal/backend-randomized-svd.js";
 import { gaussianSource } from "./internal/gaussian.js";
-import { chooseOperator, type ProductMode } from "./internal/linear-operator.js";
+import { productValidation } from "./internal/krylov-space.js";
+import { denseOperator, type ProductMode } from "./internal/linear-operator.js";
 import { randomizedSvd } from "./internal/randomized-svd.js";
 import { checkInteger, checkProductMode } from "./options.js";
 
@@ -44,11 +46,11 @@ export function svdLowRank(a: Tensor, q: number, options: SvdLowRankOptions = {}
   const input = readShape("svdLowRank", a);
   checkInteger("svdLowRank", "q", q, 1, Math.min(input.rows, input.cols));
   const niter = checkInteger("svdLowRank", "niter", options.niter ?? 2, 0, 1e6);
-  const result = randomizedSvd(
-    chooseOperator("svdLowRank", a, checkProductMode("svdLowRank", options.products)),
-    q,
-    niter,
-    gaussianSource(options.seed ?? 0),
-  );
+  const gaussian = gaussianSource(options.seed ?? 0);
+  const validation = productValidation("svdLowRank", a, checkProductMode("svdLowRank", options.products));
+  const result =
+    validation.onBackend === false
+      ? randomizedSvd(denseOperator(input.rows, input.cols, validation.values), q, niter, gaussian)
+      : backendRandomizedSvd(a, q, niter, gaussian, validation.check);
   return { u: rowsAsColumns(result.ut), s: toTensor(result.s, [q]), v: rowsAsColumns(result.vt) };
 }

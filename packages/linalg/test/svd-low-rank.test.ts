@@ -95,6 +95,50 @@ describe("svdLowRank (torch.svd_lowrank semantics)", () => {
     });
   });
 
+  it.each([
+    ["tall", 150, 100],
+    ["wide", 100, 150],
+  ])(
+    "on the backend (CholeskyQR2 on the GEMM), %s: the float64 path's factors to float32 round-off",
+    (_name, m, n) => {
+      const synthetic = syntheticMatrix(
+        m,
+        n,
+        Array.from({ length: 100 }, (_, i) => 0.8 ** i),
+        5,
+      );
+      const float64 = svdLowRank(synthetic.a, 8, { niter: 3, seed: 4, products: "float64" });
+      const backend = svdLowRank(synthetic.a, 8, { niter: 3, seed: 4, products: "backend" });
+      // Same random start, same subspace steps (each depends on span(Q) only, so the basis does not matter).
+      const first = float64.s.toFloat32Array();
+      const second = backend.s.toFloat32Array();
+      first.forEach((value, index) => {
+        expect(Math.abs(value - (second[index] as number))).toBeLessThan(1e-5 * (first[0] as number));
+      });
+      // CholeskyQR2 in float32: orthonormal to ~1e-7·κ(Y)², κ ≈ 0.8⁻⁷ ≈ 5 here.
+      expect(orthonormalityError(backend.u)).toBeLessThan(1e-5);
+      expect(orthonormalityError(backend.v)).toBeLessThan(1e-5);
+      expect(reconstructionError(synthetic.a, backend.u, backend.s, transposed(backend.v))).toBeLessThan(
+        1.0001 * reconstructionError(synthetic.a, float64.u, float64.s, transposed(float64.v)),
+      );
+    },
+  );
+
+  it("on the backend, q above the rank sends the orthonormalisation to Householder and stays exact", () => {
+    // Rank 3 and q = 5: A·R has two null directions, the Gram matrix is singular, Cholesky refuses it.
+    const spectrum = [3, 2, 1];
+    const synthetic = syntheticMatrix(70, 50, spectrum, 6);
+    const { u, s, v } = svdLowRank(synthetic.a, 5, { niter: 2, products: "backend" });
+    expect(orthonormalityError(u)).toBeLessThan(1e-5);
+    expect(orthonormalityError(v)).toBeLessThan(1e-5);
+    expect(reconstructionError(synthetic.a, u, s, transposed(v))).toBeLessThan(1e-6);
+    const values = s.toFloat32Array();
+    spectrum.forEach((value, index) =>
+      expect(Math.abs((values[index] as number) - value)).toBeLessThan(1e-5),
+    );
+    expect(values[3] as number).toBeLessThan(1e-5);
+  });
+
   it("is exact when q reaches the rank of A", () => {
     const spectrum = [5, 4, 3, 2, 1];
     const synthetic = syntheticMatrix(60, 40, spectrum, 8);

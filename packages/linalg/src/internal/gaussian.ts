@@ -6,15 +6,10 @@ export type GaussianSource = (rows: number, cols: number) => Matrix;
 
 /**
  * Standard normal samples from @peftjs/tensor's counter-based (Philox4x32-10) generator: each draw is
- * `generator.normal([rows, cols])` in row-major order, so results are reproducible for a seed on every
+ * `generator.normal([rows, cols])`'s values (`normalValues`, without the tensor) in row-major order, so results are reproducible for a seed on every
  * backend. Every random number in this package comes from here.
  */
 export function gaussianSource(seed: number): GaussianSource {
   const generator = createGenerator(seed);
-  return (rows, cols) => {
-    const sample = generator.normal([rows, cols], 0, 1);
-    const values = sample.toFloat32Array();
-    sample.dispose();
-    return { rows, cols, data: Float64Array.from(values) };
-  };
+  return (rows, cols) => ({ rows, cols, data: Float64Array.from(generator.normalValues(rows * cols, 0, 1)) });
 }

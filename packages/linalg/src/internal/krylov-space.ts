@@ -274,28 +274,48 @@ export function backendKrylovSpace(a: Tensor, check: (result: Float32Array) => v
 }
 
 /**
- * The Krylov space for `a` under a {@link ProductMode}, validating `a` as {@link chooseOperator} does: the
- * float64 space and the non-wasm backends read A back and scan it first; on the wasm backend the first
- * forward product is scanned instead (a NaN/±Infinity anywhere in A reaches it) and A only when that fails.
+ * Where the products with `a` run under a {@link ProductMode}, with `a` validated (NonFiniteInputError naming
+ * the first NaN/±Infinity): off the backend (float64 kernels on the plain `js` backend, or when asked), `a`
+ * is read back and scanned and its values returned; on a non-wasm backend it is scanned first too; on the
+ * wasm backend it is not read back at all (a copy and scan cost more than all the products of a layer):
+ * `check` scans the first product instead, which a NaN/±Infinity anywhere in A reaches in IEEE float32
+ * arithmetic (0·∞ = NaN, ∞ − ∞ = NaN; the wasm GEMM neither flushes nor skips zeros), and reads A only then.
+ * A finite A whose product overflows passes the scan and proceeds as before.
  */
-export function chooseKrylovSpace(operation: string, a: Tensor, mode: ProductMode): KrylovSpace {
+export function productValidation(
+  operation: string,
+  a: Tensor,
+  mode: ProductMode,
+):
+  | { readonly onBackend: false; readonly values: Float32Array }
+  | { readonly onBackend: true; readonly check: (product: Float32Array) => void } {
   const backend = getBackend();
   const useBackend = mode === "backend" || (mode === "auto" && backend !== "js");
-  if (!useBackend) {
-    const input = readMatrix(operation, a);
-    return hostKrylovSpace(denseOperator(input.rows, input.cols, input.values));
-  }
+  if (!useBackend) return { onBackend: false, values: readMatrix(operation, a).values };
   if (backend !== "wasm") {
     readMatrix(operation, a);
-    return backendKrylovSpace(a, () => {});
+    return { onBackend: true, check: () => {} };
   }
-  return backendKrylovSpace(a, (result) => {
-    for (const value of result) {
-      // value − value is NaN exactly for NaN and ±Infinity.
-      if (value - value !== 0) {
-        readMatrix(operation, a);
-        return;
+  return {
+    onBackend: true,
+    check: (product) => {
+      for (const value of product) {
+        // value − value is NaN exactly for NaN and ±Infinity.
+        if (value - value !== 0) {
+          readMatrix(operation, a);
+          return;
+        }
       }
-    }
-  });
+    },
+  };
+}
+
+/** The Krylov space for `a` under a {@link ProductMode}, validated as {@link productValidation} says. */
+export function chooseKrylovSpace(operation: string, a: Tensor, mode: ProductMode): KrylovSpace {
+  const validation = productValidation(operation, a, mode);
+  if (validation.onBackend === false) {
+    const [rows, cols] = a.shape as [number, number];
+    return hostKrylovSpace(denseOperator(rows, cols, validation.values));
+  }
+  return backendKrylovSpace(a, validation.check);
 }

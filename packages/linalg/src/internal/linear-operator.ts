@@ -1,5 +1,3 @@
-import { getBackend, matmul, type Tensor, tensor } from "@peftjs/tensor";
-import { readMatrix } from "../convert.js";
 import type { Matrix } from "./matrix.js";
 
 /**
@@ -127,88 +125,8 @@ function multiplyVectorsByRows(
 }
 
 /**
- * The operator of a matrix held as a @peftjs/tensor `Tensor`, whose products run through `matmul` on the
- * active backend (the wasm SIMD GEMM or the GPU) in float32, with the vectors as the rows of the left operand
- * and A, as stored, the right one: the rows A·x_r are those of X·Aᵀ = matmul(X, A, {transposeB}) and the rows
- * Aᵀ·y_r those of Y·A = matmul(Y, A). Neither transposes A in memory (the wasm GEMM packs a transposed right
- * operand as cheaply as a plain one), and both read their result back as it is laid out.
- */
-export function tensorOperator(a: Tensor): LinearOperator {
-  const rows = a.shape[0] as number;
-  const cols = a.shape[1] as number;
-  const multiply = (vectors: Matrix, transposeB: boolean): Matrix => {
-    const left = tensor(Float32Array.from(vectors.data), [vectors.rows, vectors.cols]);
-    const values = product(left, a, transposeB);
-    return { rows: vectors.rows, cols: transposeB ? rows : cols, data: Float64Array.from(values) };
-  };
-  return {
-    rows,
-    cols,
-    apply: (vectors) => multiply(vectors, true),
-    applyTransposed: (vectors) => multiply(vectors, false),
-  };
-}
-
-/** matmul(vectors, a) (with a transposed if asked) read back as float32; disposes `vectors`. */
-function product(vectors: Tensor, a: Tensor, transposeB: boolean): Float32Array {
-  const result = matmul(vectors, a, { transposeB });
-  const values = result.toFloat32Array();
-  result.dispose();
-  vectors.dispose();
-  return values;
-}
-
-/**
  * Where the large products A·X and Aᵀ·X run: `"float64"` in this package's float64 kernels (the most
  * accurate), `"backend"` through @peftjs/tensor's `matmul` on the active backend in float32 (the wasm SIMD
  * GEMM: much faster on large matrices), `"auto"` = `"backend"` unless the active backend is the plain `js` one.
  */
 export type ProductMode = "auto" | "float64" | "backend";
-
-/**
- * The operator for `a` under a {@link ProductMode}, with `a` validated like {@link readMatrix} does
- * (NonFiniteInputError naming the first NaN/±Infinity). The float64 kernels and the non-wasm backends read
- * A back and scan it first. On the wasm backend A is not read back at all (a 4096² copy and scan cost more
- * than all the products): its first product is scanned instead and A only when that holds a non-finite
- * value. This misses nothing, since in IEEE float32 arithmetic (wasm's, with no flush or zero skipping in
- * its GEMM) a NaN or ±Infinity in A[i][j] makes every sum it enters NaN or ±Infinity (0·∞ = NaN, ∞ − ∞ = NaN);
- * a finite A whose product overflows passes the scan and proceeds as before.
- */
-export function chooseOperator(operation: string, a: Tensor, mode: ProductMode): LinearOperator {
-  const backend = getBackend();
-  const useBackend = mode === "backend" || (mode === "auto" && backend !== "js");
-  if (!useBackend) {
-    const input = readMatrix(operation, a);
-    return denseOperator(input.rows, input.cols, input.values);
-  }
-  if (backend !== "wasm") {
-    readMatrix(operation, a);
-    return tensorOperator(a);
-  }
-  return checkedOnFirstProduct(tensorOperator(a), () => readMatrix(operation, a));
-}
-
-/** Runs `validate` after the first product of `operator` when that product holds NaN or ±Infinity. */
-function checkedOnFirstProduct(operator: LinearOperator, validate: () => void): LinearOperator {
-  let checked = false;
-  const check = (result: Matrix): Matrix => {
-    if (!checked) {
-      checked = true;
-      const data = result.data;
-      for (let i = 0; i < data.length; i++) {
-        // value − value is NaN exactly for NaN and ±Infinity.
-        if ((data[i] as number) - (data[i] as number) !== 0) {
-          validate();
-          break;
-        }
-      }
-    }
-    return result;
-  };
-  return {
-    rows: operator.rows,
-    cols: operator.cols,
-    apply: (vectors) => check(operator.apply(vectors)),
-    applyTransposed: (vectors) => check(operator.applyTransposed(vectors)),
-  };
-}
