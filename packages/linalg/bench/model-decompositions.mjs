@@ -3,20 +3,21 @@
 // 192 × 576, intermediate 1536, all seven linear types per layer), the one ../shared/bench/smol_torch.py builds.
 //
 // Usage (after `pnpm build`): node bench/model-decompositions.mjs [MODEL_DIR] [--layers=8] [--rank=16]
-//   [--python=PATH] [--no-torch] [--repeat=N]
+//   [--python=PATH] [--no-torch] [--rounds=2]
 // MODEL_DIR defaults to /tmp/peftjs-bench-model-LAYERS. When MODEL_DIR/model.safetensors is missing it is built
 // with `PYTHON bench/smol_torch_decompositions.py MODEL_DIR --make --layers LAYERS` (torch + transformers).
 // PYTHON: --python, else $BENCH_PYTHON, else /tmp/peftjs-bench-venv/bin/python, else python3; its lines are
-// skipped (with a note) when it has no torch. Prints JSON lines {bench, impl, ms, ...}:
+// skipped (with a note) when it has no torch; it runs with THREADS (default 2) torch threads and
+// OMP_WAIT_POLICY=PASSIVE unless set (see below). Prints JSON lines {bench, impl, ms, ...}:
 //   svd_<proj> / svd_all_linear             torch.linalg.svd(W, full_matrices=False) (PEFT "pissa")
 //   svd_topk_<proj> / svd_topk_all_linear   peftjs svdTopK(W, r) (the exact "pissa" init's engine)
 //   svd_lowrank_niter4_*                    torch.svd_lowrank(W, q=r, niter=4) / peftjs svdLowRank (PEFT "pissa_niter_4")
 //   qr_*                                    torch.linalg.qr(W) (PEFT "olora") / peftjs qr of W[:, :r] (all OLoRA needs)
-//   init_*_all_linear_r16                   PEFT's whole get_peft_model (torch only; peftjs's init path is timed
-//                                           by packages/adapters/bench/model-init.mjs)
-// per-projection figures are the mean per matrix, *_all_linear the sum over all matrices; a final
-// {bench: "ratios"} line divides peftjs's totals by torch's from this run, and the load average is printed
-// before and after (the development machine is shared: compare ratios from one run, not absolute times).
+// (PEFT's whole init, and peftjs's init path, are timed by packages/adapters/bench/model-init.mjs.)
+// Per-projection figures are the mean per matrix, *_all_linear the sum over all matrices. Each of `rounds`
+// rounds runs the PyTorch process, then peftjs, so both see the same load; the closing {bench: "best"} lines
+// keep each side's fastest round, {bench: "ratios"} divides them, and the load average is printed around
+// every round (the development machine is shared: compare ratios from one run, not absolute times).
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { loadavg } from "node:os";
@@ -33,7 +34,6 @@ const option = (name, fallback) => {
 };
 const layers = Number(option("layers", "8"));
 const rank = Number(option("rank", "16"));
-const repeat = Number(option("repeat", "1"));
 const positional = process.argv.slice(2).filter((argument) => !argument.startsWith("--"));
 const modelDirectory = positional[0] ?? `/tmp/peftjs-bench-model-${layers}`;
 const python =
@@ -57,20 +57,36 @@ if (!existsSync(join(modelDirectory, "model.safetensors"))) {
   }
 }
 
-emit({ bench: "load_average", when: "start", load: load() });
-const torchRows = [];
-if (!process.argv.includes("--no-torch")) {
-  const torch = spawnSync(python, [torchScript, modelDirectory, "--rank", String(rank)], {
+const torchEnvironment = { OMP_WAIT_POLICY: "PASSIVE", ...process.env };
+const runTorch = !process.argv.includes("--no-torch");
+if (runTorch) {
+  // OpenMP's default spinning makes torch's 2 threads 10–30× slower on a busy machine (measured: 2.5–9.6 s
+  // instead of 0.14–0.5 s for one 1536 × 576 SVD at load 8); passive waiting, like our workers' Atomics.wait,
+  // keeps the two sides comparable. Set OMP_WAIT_POLICY yourself to override.
+  emit({
+    bench: "torch_settings",
+    threads: torchEnvironment.THREADS ?? "2",
+    ompWaitPolicy: torchEnvironment.OMP_WAIT_POLICY,
+  });
+}
+
+/** One PyTorch process: the per-matrix decompositions (PEFT's init is model-init.mjs's). */
+function torchRound(round) {
+  const torch = spawnSync(python, [torchScript, modelDirectory, "--rank", String(rank), "--skip-peft"], {
     encoding: "utf8",
     maxBuffer: 1 << 24,
+    env: torchEnvironment,
   });
+  const rows = [];
   for (const line of (torch.stdout ?? "").split("\n")) {
     if (!line.startsWith("{")) continue;
-    console.log(line);
-    torchRows.push(JSON.parse(line));
+    const row = { ...JSON.parse(line), round };
+    emit(row);
+    rows.push(row);
   }
   if (torch.status !== 0)
     emit({ bench: "torch_skipped", reason: (torch.stderr ?? "").trim().split("\n").pop() });
+  return rows;
 }
 
 await setBackend("auto");
@@ -103,13 +119,16 @@ const decompositions = {
     for (const value of [leading, result.q, result.r]) value.dispose();
   },
 };
-
-const totals = {};
-for (const [label, decompose] of Object.entries(decompositions)) {
+// Warm-up on the first layer (JIT, wasm compilation), outside every timing.
+for (const decompose of Object.values(decompositions)) {
   for (const [index, entry] of weights.entries())
     if (entry.name.includes(".layers.0.")) decompose(entry.weight, index);
-  let best;
-  for (let run = 0; run < repeat; run++) {
+}
+
+/** One peftjs round: every decomposition over every matrix, each matrix timed on its own. */
+function peftjsRound(round) {
+  const rows = [];
+  for (const [label, decompose] of Object.entries(decompositions)) {
     const perProjection = new Map();
     let total = 0;
     let worstResidual = 0;
@@ -120,44 +139,60 @@ for (const [label, decompose] of Object.entries(decompositions)) {
       const details = decompose(entry.weight, index);
       const ms = performance.now() - start;
       total += ms;
-      const list = perProjection.get(entry.projection) ?? [];
-      list.push(ms);
-      perProjection.set(entry.projection, list);
+      perProjection.set(entry.projection, [...(perProjection.get(entry.projection) ?? []), ms]);
       if (details !== undefined) {
         worstResidual = Math.max(worstResidual, details.residual);
         mostIterations = Math.max(mostIterations, details.iterations);
         allConverged &&= details.converged;
       }
     }
-    if (best === undefined || total < best.total)
-      best = { total, perProjection, worstResidual, mostIterations, allConverged };
+    for (const [projection, list] of perProjection) {
+      const shape = weights.find((entry) => entry.projection === projection).weight.shape;
+      rows.push({
+        impl,
+        bench: `${label}_${projection}`,
+        ms: round2(mean(list)),
+        matrices: list.length,
+        shape,
+        round,
+      });
+    }
+    const extra = label === "svd_topk" ? { worstResidual, mostIterations, allConverged } : {};
+    rows.push({
+      impl,
+      bench: `${label}_all_linear`,
+      ms: round2(total),
+      matrices: weights.length,
+      ...extra,
+      round,
+    });
   }
-  for (const [projection, list] of best.perProjection) {
-    const shape = weights.find((entry) => entry.projection === projection).weight.shape;
-    emit({ impl, bench: `${label}_${projection}`, ms: round(mean(list)), matrices: list.length, shape });
-  }
-  const extra =
-    label === "svd_topk"
-      ? {
-          worstResidual: best.worstResidual,
-          mostIterations: best.mostIterations,
-          allConverged: best.allConverged,
-        }
-      : {};
-  emit({ impl, bench: `${label}_all_linear`, ms: round(best.total), matrices: weights.length, ...extra });
-  totals[label] = best.total;
+  for (const row of rows) emit(row);
+  return rows;
 }
-emit({ bench: "load_average", when: "end", load: load() });
 
-const torchTotal = (bench) => torchRows.find((row) => row.bench === bench)?.ms;
+const rounds = Number(option("rounds", "2"));
+const all = [];
+for (let round = 1; round <= rounds; round++) {
+  emit({ bench: "load_average", when: `round ${round} start`, load: load() });
+  if (runTorch) all.push(...torchRound(round));
+  all.push(...peftjsRound(round));
+  emit({ bench: "load_average", when: `round ${round} end`, load: load() });
+}
+
+const best = (implementation, bench) =>
+  Math.min(...all.filter((row) => row.impl === implementation && row.bench === bench).map((row) => row.ms));
+const pairs = [
+  ["svd_topk_all_linear", "svd_all_linear"],
+  ["svd_lowrank_niter4_all_linear", "svd_lowrank_niter4_all_linear"],
+  ["qr_all_linear", "qr_all_linear"],
+];
 const ratios = {};
-for (const [label, torchLabel] of [
-  ["svd_topk", "svd"],
-  ["svd_lowrank_niter4", "svd_lowrank_niter4"],
-  ["qr", "qr"],
-]) {
-  const reference = torchTotal(`${torchLabel}_all_linear`);
-  if (reference !== undefined) ratios[`${label} / torch ${torchLabel}`] = round(totals[label] / reference);
+for (const [ours, theirs] of pairs) {
+  const mine = best(impl, ours);
+  const reference = runTorch ? best("torch", theirs) : Number.NaN;
+  emit({ bench: "best", peftjs: ours, peftjsMs: mine, torch: theirs, torchMs: reference });
+  if (Number.isFinite(reference)) ratios[`${ours} / torch ${theirs}`] = round2(mine / reference);
 }
 if (Object.keys(ratios).length > 0) emit({ bench: "ratios", ...ratios });
 
@@ -165,6 +200,6 @@ function mean(list) {
   return list.reduce((sum, value) => sum + value, 0) / list.length;
 }
 
-function round(value) {
+function round2(value) {
   return Math.round(value * 100) / 100;
 }

@@ -15,14 +15,19 @@ const defaultMaxBasisSize = 512;
 /** Options of {@link svdTopK}. */
 export interface SvdTopKOptions {
   /**
-   * Convergence threshold on the relative residual: stop when ‖A·vᵢ − σᵢ·uᵢ‖ ≤ tolerance·σ₁ for every
-   * returned triplet (Aᵀ·uᵢ = σᵢ·vᵢ holds by construction). Then |σᵢ − σᵢ*| ≤ tolerance·σ₁ and the angle
-   * between vᵢ and the true vector is at most about tolerance·σ₁ / gapᵢ. Default 1e-6.
+   * Convergence threshold on the relative residual: accept when ‖Aᵀ·uᵢ − σᵢ·vᵢ‖ ≤ tolerance·σ₁ for every
+   * returned triplet, measured on the returned factors (A·vᵢ = σᵢ·uᵢ holds by construction; for a wide A the
+   * two swap roles). Then |σᵢ − σᵢ*| ≤ tolerance·σ₁ and the angle between the returned and the true leading
+   * subspace is at most about tolerance·σ₁ / (σ_k − σ_{k+1}). Default 1e-6.
    */
   readonly tolerance?: number;
   /** Most block steps (each costs one product with Aᵀ and one with A). Default 300. */
   readonly maxIterations?: number;
-  /** Vectors added per step; larger blocks help clustered spectra. Default min(k + 8, 2k) (at least 4). */
+  /**
+   * Vectors added per step. Default 4: the fewest products and the smallest basis on flat spectra. A singular
+   * value repeated more than `blockSize` times among the leading ones may be found with too small a
+   * multiplicity (as with any Krylov method from a random start): raise it for such matrices.
+   */
   readonly blockSize?: number;
   /** Seed of the random starting block (@peftjs/tensor's generator). Default 0. */
   readonly seed?: number;
@@ -37,7 +42,7 @@ export interface SvdTopKOptions {
 export interface SvdTopKResult extends SvdResult {
   /** Block steps taken. */
   readonly iterations: number;
-  /** Achieved max ‖A·vᵢ − σᵢ·uᵢ‖ / σ₁ (0 for the zero matrix). */
+  /** Measured max ‖Aᵀ·uᵢ − σᵢ·vᵢ‖ / σ₁ of the returned triplets (0 for the zero matrix). */
   readonly residual: number;
   /** True when `residual ≤ tolerance` (or the Krylov space became the whole space, which is exact). */
   readonly converged: boolean;
@@ -45,10 +50,10 @@ export interface SvdTopKResult extends SvdResult {
 
 /**
  * The k leading singular triplets A ≈ U_k·diag(S_k)·V_kᵀ to a stated tolerance, at a fraction of the cost
- * of a full SVD: restarted block Lanczos (block Krylov in A·Aᵀ) with full reorthogonalisation and
- * Rayleigh–Ritz, products accumulated in float64. The engine of PiSSA on large layers. When the iteration
- * stops at `maxIterations` without reaching the tolerance, the best triplets so far are returned with
- * `converged: false` and the residual they achieve.
+ * of a full SVD: block Lanczos on AᵀA or AAᵀ (the smaller) with full re-orthogonalisation, Rayleigh–Ritz on
+ * its banded projection, and acceptance on the residual measured on the returned factors. The engine of
+ * PiSSA on large layers. When the iteration stops at `maxIterations` (or at the round-off floor) without
+ * reaching the tolerance, the best triplets so far are returned with `converged: false` and their residual.
  *
  * @param a A 2-D float32 tensor [m, n].
  * @param k Number of triplets, 1 ≤ k ≤ min(m, n).
