@@ -133,9 +133,9 @@ describe("svdLowRank (torch.svd_lowrank semantics)", () => {
     expect(orthonormalityError(v)).toBeLessThan(1e-5);
     expect(reconstructionError(synthetic.a, u, s, transposed(v))).toBeLessThan(1e-6);
     const values = s.toFloat32Array();
-    spectrum.forEach((value, index) =>
-      expect(Math.abs((values[index] as number) - value)).toBeLessThan(1e-5),
-    );
+    for (const [index, value] of spectrum.entries()) {
+      expect(Math.abs((values[index] as number) - value)).toBeLessThan(1e-5);
+    }
     expect(values[3] as number).toBeLessThan(1e-5);
   });
 
