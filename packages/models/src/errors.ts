@@ -42,20 +42,6 @@ export class ModelWeightsError extends PeftjsError {
   }
 }
 
-/** A module lookup or replacement named a module the model does not have, or a replacement does not fit. */
-export class ModuleNotFoundError extends PeftjsError {
-  constructor(message: string) {
-    super("module_not_found", message);
-  }
-}
-
-/** A module replacement has the wrong input or output size for the slot it replaces. */
-export class ModuleShapeError extends PeftjsError {
-  constructor(message: string) {
-    super("module_shape", message);
-  }
-}
-
 /** A forward or generation call received invalid arguments (bad shape, past the context length, ...). */
 export class ModelInputError extends PeftjsError {
   constructor(message: string) {
@@ -83,5 +69,19 @@ export class TrainingDivergedError extends PeftjsError {
     super("training_diverged", message);
     this.step = step;
     this.lastFiniteStep = lastFiniteStep;
+  }
+}
+
+/** `config.json` names a `model_type` no registered architecture implements. */
+export class UnsupportedModelTypeError extends PeftjsError {
+  /** The requested `model_type`. */
+  readonly modelType: string;
+
+  constructor(modelType: string, supported: readonly string[]) {
+    super(
+      "unsupported_model_type",
+      `model_type ${JSON.stringify(modelType)} is not supported; supported: ${supported.map((name) => JSON.stringify(name)).join(", ")}`,
+    );
+    this.modelType = modelType;
   }
 }

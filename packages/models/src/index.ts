@@ -1,15 +1,50 @@
-export type { LlamaConfig } from "./config.js";
-export { parseLlamaConfig } from "./config.js";
+/**
+ * `@peftjs/models`: causal language models by `model_type` (Llama, Mistral) built from `@peftjs/nn` modules,
+ * behind one {@link CausalLM} interface that generation, training, the adapters and the command line use;
+ * AdamW and the causal-LM loss; tokenizers. Loading from disk is in `@peftjs/models/node`.
+ * @packageDocumentation
+ */
+export type { Architecture } from "./architectures/architecture.js";
+export {
+  type LayerContext,
+  LlamaAttention,
+  type LlamaConfig,
+  LlamaDecoderLayer,
+  LlamaForCausalLM,
+  LlamaMLP,
+  LlamaModel,
+  llama,
+  parseLlamaConfig,
+} from "./architectures/llama.js";
+export { type MistralConfig, MistralForCausalLM, mistral } from "./architectures/mistral.js";
+export {
+  architectureFor,
+  type CreateModelOptions,
+  createModel,
+  listArchitectures,
+  parseModelConfig,
+  registerArchitecture,
+} from "./architectures/registry.js";
+export { CausalLM, type DecoderInput, type ForwardOptions, type TokenBatch } from "./causal-lm.js";
+export {
+  booleanField,
+  type CausalLMConfig,
+  type ConfigJson,
+  defaultRopeTheta,
+  isJsonObject,
+  parseCausalLMConfig,
+  positiveInteger,
+  positiveNumber,
+} from "./config/parse.js";
 export {
   ModelConfigError,
   ModelInputError,
   ModelSourceError,
   ModelWeightsError,
-  ModuleNotFoundError,
-  ModuleShapeError,
   TokenIdError,
   TokenizerFormatError,
   TrainingDivergedError,
+  UnsupportedModelTypeError,
   UnsupportedRopeTypeError,
 } from "./errors.js";
 export type { HubErrorContext } from "./hub/hub-errors.js";
@@ -35,7 +70,7 @@ export type { DownloadProgress, HubOptions } from "./hub/hub-options.js";
 export { hubFileUrl } from "./hub/hub-options.js";
 export type { HubModelSourceOptions } from "./hub/hub-source.js";
 export { BROWSER_HUB_CACHE_NAME, openHubModelSource } from "./hub/hub-source.js";
-export { loadLlamaFromSource } from "./hub/load-llama-from-source.js";
+export { loadModelFromSource } from "./hub/load-model-from-source.js";
 export type { ModelFileContent, ModelSource } from "./hub/model-source.js";
 export {
   filesModelSource,
@@ -57,17 +92,15 @@ export type { SourceCheckpointOptions } from "./hub/source-checkpoint.js";
 export { openSourceCheckpoint } from "./hub/source-checkpoint.js";
 export type { ResponseCache, UrlModelSourceOptions } from "./hub/url-source.js";
 export { urlModelSource } from "./hub/url-source.js";
-export type { GenerateOptions } from "./llama/generate.js";
-export { generate } from "./llama/generate.js";
-export { KeyValueCache } from "./llama/kv-cache.js";
-export type { LlamaForwardOptions, LlamaWeights, TokenBatch } from "./llama/llama-model.js";
-export { LlamaForCausalLM } from "./llama/llama-model.js";
-export type { LoadLlamaFromUrlOptions } from "./llama/load-from-url.js";
-export { loadLlamaFromUrl } from "./llama/load-from-url.js";
-export type { SamplingOptions } from "./llama/sampling.js";
-export { argmaxIndex, sampleToken } from "./llama/sampling.js";
-export type { LinearModule, LinearModuleHost } from "./modules/linear.js";
-export { Linear, linearForward } from "./modules/linear.js";
+export type { GenerateOptions } from "./generation/generate.js";
+export { generate } from "./generation/generate.js";
+export { KeyValueCache } from "./generation/kv-cache.js";
+export type { SamplingOptions } from "./generation/sampling.js";
+export { argmaxIndex, sampleToken } from "./generation/sampling.js";
+export { type AttentionShape, causalMask, groupedQueryAttention, splitHeads } from "./layers/attention.js";
+export { CheckpointWeights, type ModelWeights } from "./loading/checkpoint-weights.js";
+export type { LoadModelFromUrlOptions } from "./loading/load-from-url.js";
+export { loadModelFromUrl } from "./loading/load-from-url.js";
 export type {
   ChatMessage,
   ChatTemplateOptions,

@@ -6,21 +6,22 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { readCheckpoint, readJsonFile } from "@peftjs/io/node";
-import { parseLlamaConfig } from "./config.js";
-import { LlamaForCausalLM } from "./llama/llama-model.js";
+import { type CreateModelOptions, createModel } from "./architectures/registry.js";
+import type { CausalLM } from "./causal-lm.js";
 import { Llama2cTokenizer } from "./tokenizer/llama2c-tokenizer.js";
 
 /**
- * Loads a Hugging Face Llama folder: `config.json` plus `model.safetensors`, or shards listed in
- * `model.safetensors.index.json`. Weights of any float dtype are converted to float32.
+ * Loads a Hugging Face model folder of any registered `model_type` (`llama`, `mistral`, …): `config.json`
+ * plus `model.safetensors`, or shards listed in `model.safetensors.index.json`. Weights of any float dtype are
+ * computed in float32; `model.weights` keeps them as stored (the model's identity).
  *
- * @throws ModelConfigError / UnsupportedRopeTypeError for the config, ModelWeightsError for missing or
- *   misshapen weights, and @peftjs/io's errors for unreadable files.
+ * @throws the config errors of `parseModelConfig`, ModelWeightsError for missing or misshapen weights, and
+ *   @peftjs/io's errors for unreadable files.
  */
-export async function loadLlama(directory: string): Promise<LlamaForCausalLM> {
-  const config = parseLlamaConfig(await readJsonFile(join(directory, "config.json")));
+export async function loadModel(directory: string, options: CreateModelOptions = {}): Promise<CausalLM> {
+  const config = await readJsonFile(join(directory, "config.json"));
   const checkpoint = await readCheckpoint(directory);
-  return LlamaForCausalLM.fromWeights(config, checkpoint.tensors);
+  return createModel(config, checkpoint.tensors, options);
 }
 
 /**

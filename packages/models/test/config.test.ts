@@ -79,7 +79,9 @@ describe("parseLlamaConfig", () => {
       'config.json "vocab_size" must be a positive integer, got 1.5',
     );
     expect(() => parseLlamaConfig({ ...storiesConfig, model_type: "mistral" })).toThrow(ModelConfigError);
-    expect(() => parseLlamaConfig({ ...storiesConfig, hidden_act: "gelu" })).toThrow(/only "silu"/);
+    expect(() => parseLlamaConfig({ ...storiesConfig, hidden_act: "gelu" })).toThrow(
+      /"gelu" is not supported/,
+    );
     expect(() => parseLlamaConfig([1])).toThrow(ModelConfigError);
   });
 });

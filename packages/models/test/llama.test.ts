@@ -1,16 +1,15 @@
 import { readFileSync } from "node:fs";
 import { deserialize, fromFloat32, type RawTensor, toFloat32 } from "@peftjs/io";
+import { Linear, type LinearLike, Module, ModuleNotFoundError, ModuleShapeError } from "@peftjs/nn";
 import { add, matmul, memory, reshape, scale, type Tensor, tensor, tidy } from "@peftjs/tensor";
 import { afterAll, describe, expect, it } from "vitest";
 import {
+  type CausalLM,
+  createModel,
   generate,
-  Linear,
-  type LinearModule,
   LlamaForCausalLM,
   ModelInputError,
   ModelWeightsError,
-  ModuleNotFoundError,
-  ModuleShapeError,
   parseLlamaConfig,
 } from "../src/index.js";
 
@@ -32,7 +31,7 @@ const referenceLogitsFile = deserialize(
 const referenceIds = Array.from(toFloat32(referenceLogitsFile.get("input_ids")!));
 const referenceLogits = toFloat32(referenceLogitsFile.get("logits")!);
 
-const model = LlamaForCausalLM.fromWeights(configJson, weights);
+const model = createModel(configJson, weights);
 afterAll(() => model.dispose());
 
 function maxAbsDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -42,7 +41,7 @@ function maxAbsDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return worst;
 }
 
-function logitsOf(target: LlamaForCausalLM, batch: readonly (readonly number[])[]): Float32Array {
+function logitsOf(target: CausalLM, batch: readonly (readonly number[])[]): Float32Array {
   const logits = target.forward(batch);
   const values = logits.toFloat32Array();
   logits.dispose();
@@ -50,20 +49,17 @@ function logitsOf(target: LlamaForCausalLM, batch: readonly (readonly number[])[
 }
 
 /** A wrapper that adds `factor · x Wᵀ` to the wrapped module's output and counts its calls. */
-class ScaledResidual implements LinearModule {
+class ScaledResidual extends Module implements LinearLike {
   calls = 0;
-  readonly name: string;
   readonly inFeatures: number;
   readonly outFeatures: number;
-  readonly weight: Tensor;
   constructor(
-    private readonly base: LinearModule,
+    readonly base: LinearLike,
     private readonly factor: number,
   ) {
-    this.name = base.name;
+    super();
     this.inFeatures = base.inFeatures;
     this.outFeatures = base.outFeatures;
-    this.weight = base.weight;
   }
   forward(input: Tensor): Tensor {
     this.calls++;
@@ -86,8 +82,8 @@ describe("LlamaForCausalLM on stories260K", () => {
     logits.dispose();
   });
 
-  it("generates llama2.c's 200 greedy tokens from BOS with a KV cache", () => {
-    const tokens = generate(model, [BOS_TOKEN_ID], { maxNewTokens: 200, stopTokens: [] });
+  it("generates llama2.c's 200 greedy tokens from BOS with a KV cache", async () => {
+    const tokens = await generate(model, [BOS_TOKEN_ID], { maxNewTokens: 200, stopTokens: [] });
     expect(tokens).toEqual(reference.greedy_token_ids);
   });
 
@@ -145,14 +141,14 @@ describe("LlamaForCausalLM on stories260K", () => {
     expect(maxAbsDifference(prefix, longer)).toBeLessThan(1e-5);
   });
 
-  it("does not leak tensors across forward and generation", () => {
+  it("does not leak tensors across forward and generation", async () => {
     const before = memory().tensors;
     logitsOf(model, [referenceIds]);
-    generate(model, [BOS_TOKEN_ID], { maxNewTokens: 5 });
+    await generate(model, [BOS_TOKEN_ID], { maxNewTokens: 5 });
     expect(memory().tensors).toBe(before);
   });
 
-  it("rejects bad input with typed errors", () => {
+  it("rejects bad input with typed errors", async () => {
     expect(() => model.forward([[1, 2], [3]])).toThrow(ModelInputError);
     expect(() => model.forward([[1, 512]])).toThrow("token id 512 is outside the vocabulary [0, 512)");
     expect(() => model.forward([])).toThrow(ModelInputError);
@@ -160,15 +156,24 @@ describe("LlamaForCausalLM on stories260K", () => {
     expect(() => model.forward([[1]], { cache })).toThrow(
       "batch of 1 sequences does not match the cache's 2",
     );
-    expect(() => generate(model, [], { maxNewTokens: 1 })).toThrow(ModelInputError);
-    expect(() => generate(model, [1], { maxNewTokens: 600 })).toThrow(/exceeds max_position_embeddings 512/);
-    expect(() => generate(model, [1], { maxNewTokens: 1, temperature: -1 })).toThrow(/temperature/);
+    await expect(generate(model, [], { maxNewTokens: 1 })).rejects.toThrow(ModelInputError);
+    await expect(generate(model, [1], { maxNewTokens: 600 })).rejects.toThrow(
+      /exceeds max_position_embeddings 512/,
+    );
+    await expect(generate(model, [1], { maxNewTokens: 1, temperature: -1 })).rejects.toThrow(/temperature/);
   });
 });
 
+/** The linear layers of a model by module path, in module order (what PEFT's target_modules select from). */
+function linearLayers(target: Module): Map<string, Linear> {
+  const result = new Map<string, Linear>();
+  for (const [path, module] of target.namedModules()) if (module instanceof Linear) result.set(path, module);
+  return result;
+}
+
 describe("linear module slots", () => {
   it("lists every projection by its Hugging Face module path", () => {
-    const names = [...model.linearModules().keys()];
+    const names = [...linearLayers(model).keys()];
     expect(names).toHaveLength(5 * 7 + 1);
     expect(names.slice(0, 7)).toEqual([
       "model.layers.0.self_attn.q_proj",
@@ -180,41 +185,41 @@ describe("linear module slots", () => {
       "model.layers.0.mlp.down_proj",
     ]);
     expect(names.at(-1)).toBe("lm_head");
-    const kProj = model.getLinear("model.layers.2.self_attn.k_proj");
+    const kProj = model.getModule("model.layers.2.self_attn.k_proj") as Linear;
     expect([kProj.outFeatures, kProj.inFeatures]).toEqual([32, 64]);
-    expect(model.getLinear("model.layers.0.mlp.down_proj").weight.shape).toEqual([64, 172]);
+    expect((model.getModule("model.layers.0.mlp.down_proj") as Linear).weight.shape).toEqual([64, 172]);
   });
 
   it("routes the forward pass through replaced modules and restores exactly", () => {
     const base = logitsOf(model, [referenceIds]);
     const name = "model.layers.1.self_attn.v_proj";
     let identityWrapper: ScaledResidual | undefined;
-    const original = model.replaceLinear(name, (current) => {
-      identityWrapper = new ScaledResidual(current, 0);
+    const original = model.replaceModule(name, (current) => {
+      identityWrapper = new ScaledResidual(current as LinearLike, 0);
       return identityWrapper;
     });
-    expect(model.getLinear(name)).toBe(identityWrapper);
+    expect(model.getModule(name)).toBe(identityWrapper);
     expect(logitsOf(model, [referenceIds])).toEqual(base);
     expect(identityWrapper!.calls).toBe(1);
-    expect(model.replaceLinear(name, new ScaledResidual(original, 0.5))).toBe(identityWrapper);
+    expect(model.replaceModule(name, () => new ScaledResidual(original as LinearLike, 0.5))).toBe(
+      identityWrapper,
+    );
     expect(maxAbsDifference(logitsOf(model, [referenceIds]), base)).toBeGreaterThan(1e-2);
-    model.replaceLinear(name, original);
+    model.replaceModule(name, () => original);
     expect(logitsOf(model, [referenceIds])).toEqual(base);
   });
 
   it("rejects unknown names and replacements that do not fit", () => {
-    expect(() => model.getLinear("model.layers.9.self_attn.q_proj")).toThrow(ModuleNotFoundError);
-    const qProj = model.getLinear("model.layers.0.self_attn.q_proj");
-    const kWeight = model.getLinear("model.layers.0.self_attn.k_proj").weight;
-    expect(() => model.replaceLinear(qProj.name, new Linear(qProj.name, kWeight))).toThrow(ModuleShapeError);
-    expect(() => model.replaceLinear(qProj.name, new Linear("other", qProj.weight))).toThrow(
-      ModuleShapeError,
-    );
-    expect(model.getLinear(qProj.name)).toBe(qProj);
+    expect(() => model.getModule("model.layers.9.self_attn.q_proj")).toThrow(ModuleNotFoundError);
+    const path = "model.layers.0.self_attn.q_proj";
+    const qProj = model.getModule(path);
+    const kWeight = (model.getModule("model.layers.0.self_attn.k_proj") as Linear).weight;
+    expect(() => model.replaceModule(path, () => new Linear(kWeight))).toThrow(ModuleShapeError);
+    expect(model.getModule(path)).toBe(qProj);
   });
 
   it("computes x · Wᵀ over any leading axes", () => {
-    const linear = model.getLinear("model.layers.0.mlp.up_proj");
+    const linear = model.getModule("model.layers.0.mlp.up_proj") as Linear;
     const input = tensor(
       Array.from({ length: 2 * 3 * 64 }, (_, index) => Math.sin(index)),
       [2, 3, 64],
@@ -231,12 +236,10 @@ describe("loading weights", () => {
 
   it("uses lm_head.weight when embeddings are not tied, and requires it", () => {
     const untiedConfig = { ...configJson, tie_word_embeddings: false };
-    expect(() => LlamaForCausalLM.fromWeights(untiedConfig, weights)).toThrow(
-      'checkpoint lacks the weight "lm_head.weight"',
-    );
+    expect(() => createModel(untiedConfig, weights)).toThrow('checkpoint lacks the weight "lm_head.weight"');
     const withHead = new Map(weights);
     withHead.set("lm_head.weight", weights.get("model.embed_tokens.weight")!);
-    const untied = LlamaForCausalLM.fromWeights(parseLlamaConfig(untiedConfig), withHead);
+    const untied = createModel(parseLlamaConfig(untiedConfig), withHead);
     expect(untied.namedParameters().has("lm_head.weight")).toBe(true);
     expect(logitsOf(untied, [referenceIds])).toEqual(referenceBase);
     untied.dispose();
@@ -245,14 +248,14 @@ describe("loading weights", () => {
   it("names missing and misshapen weights", () => {
     const missing = new Map(weights);
     missing.delete("model.layers.3.mlp.up_proj.weight");
-    expect(() => LlamaForCausalLM.fromWeights(configJson, missing)).toThrow(ModelWeightsError);
-    expect(() => LlamaForCausalLM.fromWeights(configJson, missing)).toThrow(
+    expect(() => createModel(configJson, missing)).toThrow(ModelWeightsError);
+    expect(() => createModel(configJson, missing)).toThrow(
       'checkpoint lacks the weight "model.layers.3.mlp.up_proj.weight"',
     );
     const misshapen = new Map(weights);
     const norm = weights.get("model.norm.weight")!;
     misshapen.set("model.norm.weight", { ...norm, shape: [16, 4] });
-    expect(() => LlamaForCausalLM.fromWeights(configJson, misshapen)).toThrow(
+    expect(() => createModel(configJson, misshapen)).toThrow(
       'weight "model.norm.weight" has shape [16, 4] but the config needs [64]',
     );
   });
@@ -266,8 +269,8 @@ describe("loading weights", () => {
         reduced.set(key, low);
         rounded.set(key, { dtype: "F32", shape: raw.shape, data: fromFloat32(toFloat32(low), "F32") });
       }
-      const fromLow = LlamaForCausalLM.fromWeights(configJson, reduced);
-      const fromRounded = LlamaForCausalLM.fromWeights(configJson, rounded);
+      const fromLow = createModel(configJson, reduced);
+      const fromRounded = createModel(configJson, rounded);
       const lowLogits = logitsOf(fromLow, [referenceIds]);
       expect(lowLogits).toEqual(logitsOf(fromRounded, [referenceIds]));
       // Rounding the weights does change the model (a check that the dtype was really reduced).
@@ -278,16 +281,45 @@ describe("loading weights", () => {
   });
 });
 
+describe("the base model's identity", () => {
+  it("is the tensors the model read, by checkpoint key, as stored; a tied head reads nothing", () => {
+    expect(model).toBeInstanceOf(LlamaForCausalLM);
+    // stories260K's file holds exactly what a tied Llama reads, so the identity is the whole checkpoint
+    expect(model.weights.names().sort()).toEqual([...weights.keys()].sort());
+    expect(model.weights.has("lm_head.weight")).toBe(false);
+    expect(model.weights.modelFingerprint()).toMatch(/^fp1:7438212e/);
+    // a tied checkpoint's lm_head.weight is not read, so it is not part of the identity
+    const withHead = new Map(weights);
+    withHead.set("lm_head.weight", weights.get("model.embed_tokens.weight")!);
+    const tied = createModel(configJson, withHead);
+    expect(tied.weights.modelFingerprint()).toBe(model.weights.modelFingerprint());
+    tied.dispose();
+  });
+
+  it("keeps the stored dtype: a bf16 checkpoint is computed in float32 and identified as bf16", () => {
+    const bf16 = new Map<string, RawTensor>();
+    for (const [key, raw] of weights) {
+      bf16.set(key, { dtype: "BF16", shape: raw.shape, data: fromFloat32(toFloat32(raw), "BF16") });
+    }
+    const low = createModel(configJson, bf16);
+    expect(low.weights.get("model.norm.weight").dtype).toBe("BF16");
+    expect(low.weights.modelFingerprint()).not.toBe(model.weights.modelFingerprint());
+    expect((low.getModule("model.norm") as unknown as { weight: Tensor }).weight.dtype).toBe("float32");
+    low.dispose();
+  });
+});
+
 describe("ownership", () => {
   it("keeps its weights alive when built inside tidy()", () => {
-    let inner!: LlamaForCausalLM;
+    let inner!: CausalLM;
     tidy(() => {
-      inner = LlamaForCausalLM.fromWeights(configJson, weights);
+      inner = createModel(configJson, weights);
     });
-    expect(inner.getLinear("lm_head").weight.isDisposed).toBe(false);
+    const head = inner.getModule("lm_head") as Linear;
+    expect(head.weight.isDisposed).toBe(false);
     expect(logitsOf(inner, [referenceIds])).toEqual(logitsOf(model, [referenceIds]));
     inner.dispose();
-    expect(inner.getLinear("lm_head").weight.isDisposed).toBe(true);
+    expect(head.weight.isDisposed).toBe(true);
     expect(() => inner.forward([[1]])).toThrow("the model was disposed");
   });
 });

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { deserialize, serialize } from "@peftjs/io";
 import { describe, expect, it } from "vitest";
-import { LlamaForCausalLM, loadLlamaFromUrl, ModelSourceError } from "../src/index.js";
+import { type CausalLM, createModel, loadModelFromUrl, ModelSourceError } from "../src/index.js";
 
 const fixtures = new URL("./fixtures/stories260k/", import.meta.url);
 const configBytes = new Uint8Array(readFileSync(new URL("config.json", fixtures)));
@@ -21,7 +21,7 @@ function fakeFetch(files: Map<string, Uint8Array>, requested: string[]): typeof 
   }) as typeof fetch;
 }
 
-function logitsOf(model: LlamaForCausalLM): Float32Array {
+function logitsOf(model: CausalLM): Float32Array {
   const logits = model.forward([ids]);
   const values = logits.toFloat32Array();
   logits.dispose();
@@ -29,18 +29,16 @@ function logitsOf(model: LlamaForCausalLM): Float32Array {
   return values;
 }
 
-const expected = logitsOf(
-  LlamaForCausalLM.fromWeights(JSON.parse(new TextDecoder().decode(configBytes)), weights),
-);
+const expected = logitsOf(createModel(JSON.parse(new TextDecoder().decode(configBytes)), weights));
 
-describe("loadLlamaFromUrl", () => {
+describe("loadModelFromUrl", () => {
   it("loads a single-file folder", async () => {
     const requested: string[] = [];
     const files = new Map([
       ["/stories/config.json", configBytes],
       ["/stories/model.safetensors", modelBytes],
     ]);
-    const model = await loadLlamaFromUrl("https://example.test/stories", {
+    const model = await loadModelFromUrl("https://example.test/stories", {
       fetch: fakeFetch(files, requested),
     });
     expect(logitsOf(model)).toEqual(expected);
@@ -64,7 +62,7 @@ describe("loadLlamaFromUrl", () => {
       [`/m/${shardNames[1]}`, shards[1]!],
     ]);
     const requested: string[] = [];
-    const model = await loadLlamaFromUrl(new URL("https://example.test/m/"), {
+    const model = await loadModelFromUrl(new URL("https://example.test/m/"), {
       fetch: fakeFetch(files, requested),
     });
     expect(logitsOf(model)).toEqual(expected);
@@ -102,14 +100,14 @@ describe("loadLlamaFromUrl", () => {
   it("names the URL and status of a failed request", async () => {
     const files = new Map<string, Uint8Array>();
     await expect(
-      loadLlamaFromUrl("https://example.test/missing/", { fetch: fakeFetch(files, []) }),
+      loadModelFromUrl("https://example.test/missing/", { fetch: fakeFetch(files, []) }),
     ).rejects.toThrow(
       new ModelSourceError("https://example.test/missing/config.json answered with status 404"),
     );
     const failing = (async () => {
       throw new TypeError("network down");
     }) as typeof fetch;
-    await expect(loadLlamaFromUrl("https://example.test/x/", { fetch: failing })).rejects.toThrow(
+    await expect(loadModelFromUrl("https://example.test/x/", { fetch: failing })).rejects.toThrow(
       "request for https://example.test/x/config.json failed",
     );
   });

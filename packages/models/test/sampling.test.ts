@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { deserialize } from "@peftjs/io";
 import { afterAll, describe, expect, it } from "vitest";
-import { argmaxIndex, generate, LlamaForCausalLM, sampleToken } from "../src/index.js";
+import { argmaxIndex, createModel, generate, sampleToken } from "../src/index.js";
 
 /** stories260K (llama2.c) starts every sequence with BOS = 1. */
 const BOS_TOKEN_ID = 1;
@@ -39,7 +39,7 @@ describe("sampleToken", () => {
 
 describe("sampled generation on stories260K", () => {
   const fixtures = new URL("./fixtures/stories260k/", import.meta.url);
-  const model = LlamaForCausalLM.fromWeights(
+  const model = createModel(
     JSON.parse(readFileSync(new URL("config.json", fixtures), "utf8")),
     deserialize(new Uint8Array(readFileSync(new URL("model.safetensors", fixtures)))).tensors,
   );
@@ -48,22 +48,27 @@ describe("sampled generation on stories260K", () => {
   };
   afterAll(() => model.dispose());
 
-  it("is reproducible for a seed and differs between seeds", () => {
+  it("is reproducible for a seed and differs between seeds", async () => {
     const options = { maxNewTokens: 30, temperature: 1, stopTokens: [] };
-    const first = generate(model, [BOS_TOKEN_ID], { ...options, seed: 42 });
-    expect(generate(model, [BOS_TOKEN_ID], { ...options, seed: 42 })).toEqual(first);
-    expect(generate(model, [BOS_TOKEN_ID], { ...options, seed: 43 })).not.toEqual(first);
+    const first = await generate(model, [BOS_TOKEN_ID], { ...options, seed: 42 });
+    expect(await generate(model, [BOS_TOKEN_ID], { ...options, seed: 42 })).toEqual(first);
+    expect(await generate(model, [BOS_TOKEN_ID], { ...options, seed: 43 })).not.toEqual(first);
     expect(first).not.toEqual(reference.greedy_token_ids.slice(0, 30));
   });
 
-  it("equals greedy decoding when the nucleus holds one token", () => {
-    const tokens = generate(model, [BOS_TOKEN_ID], { maxNewTokens: 40, temperature: 1, topP: 1e-9, seed: 7 });
+  it("equals greedy decoding when the nucleus holds one token", async () => {
+    const tokens = await generate(model, [BOS_TOKEN_ID], {
+      maxNewTokens: 40,
+      temperature: 1,
+      topP: 1e-9,
+      seed: 7,
+    });
     expect(tokens).toEqual(reference.greedy_token_ids.slice(0, 40));
   });
 
-  it("stops after a stop token or when the callback says so", () => {
+  it("stops after a stop token or when the callback says so", async () => {
     const seen: number[] = [];
-    const tokens = generate(model, [BOS_TOKEN_ID], {
+    const tokens = await generate(model, [BOS_TOKEN_ID], {
       maxNewTokens: 50,
       onToken: (token, index) => {
         seen.push(token);
@@ -73,7 +78,7 @@ describe("sampled generation on stories260K", () => {
     expect(tokens).toEqual(reference.greedy_token_ids.slice(0, 5));
     expect(seen).toEqual(tokens);
     const third = reference.greedy_token_ids[2]!;
-    expect(generate(model, [BOS_TOKEN_ID], { maxNewTokens: 50, stopTokens: [third] })).toEqual(
+    expect(await generate(model, [BOS_TOKEN_ID], { maxNewTokens: 50, stopTokens: [third] })).toEqual(
       reference.greedy_token_ids.slice(0, 3),
     );
   });

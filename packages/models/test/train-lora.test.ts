@@ -1,13 +1,13 @@
 import { readFileSync } from "node:fs";
 import { deserialize, type RawTensor, toFloat32 } from "@peftjs/io";
+import { type LinearLike, linear, Module } from "@peftjs/nn";
 import { add, matmul, memory, scale, type Tensor, tensor, tidy, valueAndGradients } from "@peftjs/tensor";
 import { afterAll, describe, expect, it } from "vitest";
 import {
   AdamW,
+  type CausalLM,
   causalLanguageModelLoss,
-  type LinearModule,
-  LlamaForCausalLM,
-  linearForward,
+  createModel,
   ModelInputError,
   type TrainableParameters,
   TrainingDivergedError,
@@ -50,27 +50,21 @@ function loadCase(name: string): LoraCase {
 }
 
 /** A minimal LoRA layer for these tests (the real one lives in @peftjs/adapters): W x + s · B (A x). */
-class TestLora implements LinearModule {
-  readonly name: string;
+class TestLora extends Module implements LinearLike {
   readonly inFeatures: number;
   readonly outFeatures: number;
-  readonly weight: Tensor;
   constructor(
-    readonly base: LinearModule,
+    readonly base: LinearLike,
     public loraA: Tensor,
     public loraB: Tensor,
     readonly scaling: number,
   ) {
-    this.name = base.name;
+    super();
     this.inFeatures = base.inFeatures;
     this.outFeatures = base.outFeatures;
-    this.weight = base.weight;
   }
   forward(input: Tensor): Tensor {
-    return add(
-      this.base.forward(input),
-      scale(linearForward(linearForward(input, this.loraA), this.loraB), this.scaling),
-    );
+    return add(this.base.forward(input), scale(linear(linear(input, this.loraA), this.loraB), this.scaling));
   }
 }
 
@@ -79,19 +73,19 @@ function peftKey(module: string, matrix: "lora_A" | "lora_B"): string {
 }
 
 function loadLoraModel(loraCase: LoraCase): {
-  model: LlamaForCausalLM;
+  model: CausalLM;
   layers: Map<string, TestLora>;
   trainable: TrainableParameters;
 } {
-  const model = LlamaForCausalLM.fromWeights(baseConfig, baseWeights);
+  const model = createModel(baseConfig, baseWeights);
   const layers = new Map<string, TestLora>();
   for (const [name, { scaling }] of Object.entries(loraCase.scalings)) {
     const raw = (matrix: "lora_A" | "lora_B") => {
       const value = loraCase.adapterInit.get(peftKey(name, matrix))!;
       return tensor(toFloat32(value), value.shape);
     };
-    model.replaceLinear(name, (base) => {
-      const layer = new TestLora(base, raw("lora_A"), raw("lora_B"), scaling);
+    model.replaceModule(name, (base) => {
+      const layer = new TestLora(base as LinearLike, raw("lora_A"), raw("lora_B"), scaling);
       layers.set(name, layer);
       return layer;
     });
@@ -177,16 +171,19 @@ describe.each(["lora_default", "lora_gaussian_rslora"])(
       for (const gradient of gradients.values()) gradient.dispose();
     });
 
-    it("matches PEFT's 20 AdamW steps: losses and trained deltas", () => {
-      const baseBefore = [...model.namedParameters()].map(
-        ([name, value]) => [name, value.toFloat32Array()] as const,
-      );
+    it("matches PEFT's 20 AdamW steps: losses and trained deltas", async () => {
+      // every parameter but the test layers' own loraA/loraB
+      const baseBefore = [...model.namedParameters()]
+        .filter(([name]) => !/\.lora[AB]$/.test(name))
+        .map(([name, value]) => [name, value.toFloat32Array()] as const);
+      expect(baseBefore).toHaveLength(model.weights.size);
       const tensorsBefore = memory().tensors;
       const reports: TrainingStepReport[] = [];
-      const { losses } = train({
+      const optimizer = adamW();
+      const { losses } = await train({
         model,
         trainable,
-        optimizer: adamW(),
+        optimizer,
         batches: [batch],
         steps: 20,
         onStep: (report) => {
@@ -217,24 +214,27 @@ describe.each(["lora_default", "lora_gaussian_rslora"])(
         }
         expect(Math.sqrt(difference / norm), name).toBeLessThan(1e-3);
       }
-      // Only adapter parameters changed; no tensor leaked across 20 steps.
+      // Only adapter parameters changed; no tensor leaked across 20 steps (the optimizer's moments released).
+      optimizer.dispose();
       for (const [name, values] of baseBefore) {
         expect(model.namedParameters().get(name)!.toFloat32Array(), name).toEqual(values);
       }
       expect(memory().tensors).toBe(tensorsBefore);
     });
 
-    it("clips, stops early and checks its arguments", () => {
+    it("clips, stops early and checks its arguments", async () => {
       const appliedNorms: number[] = [];
       class RecordingAdamW extends AdamW {
         override step(parameters: ReadonlyMap<string, Tensor>, gradients: ReadonlyMap<string, Tensor>) {
-          appliedNorms.push(totalGradientNorm(gradients));
+          const norm = totalGradientNorm(gradients);
+          appliedNorms.push(norm.item());
+          norm.dispose();
           return super.step(parameters, gradients);
         }
       }
       const short = { inputIds: loraCase.training.input_ids.map((row) => row.slice(0, 8)) };
       const reports: TrainingStepReport[] = [];
-      const { losses } = train({
+      const { losses } = await train({
         model,
         trainable,
         optimizer: new RecordingAdamW({ learningRate: 1e-3 }),
@@ -252,12 +252,12 @@ describe.each(["lora_default", "lora_gaussian_rslora"])(
         expect(reports[index]!.gradientNorm).toBeGreaterThan(1e-3);
         expect(norm).toBeCloseTo(1e-3, 6);
       }
-      expect(() => train({ model, trainable, optimizer: adamW(), batches: [], steps: 1 })).toThrow(
+      await expect(train({ model, trainable, optimizer: adamW(), batches: [], steps: 1 })).rejects.toThrow(
         ModelInputError,
       );
-      expect(() => train({ model, trainable, optimizer: adamW(), batches: [batch], steps: -1 })).toThrow(
-        "steps must be an integer ≥ 0, got -1",
-      );
+      await expect(
+        train({ model, trainable, optimizer: adamW(), batches: [batch], steps: -1 }),
+      ).rejects.toThrow("steps must be an integer ≥ 0, got -1");
     });
   },
 );

@@ -1,4 +1,4 @@
-import { type Tensor, tensor } from "@peftjs/tensor";
+import { add, div, keep, mul, scale, sqrt, sub, type Tensor, tidy, zeros } from "@peftjs/tensor";
 import { ModelInputError } from "../errors.js";
 
 const fround = Math.fround;
@@ -16,8 +16,8 @@ export interface AdamWOptions {
 }
 
 interface MomentState {
-  readonly firstMoment: Float32Array;
-  readonly secondMoment: Float32Array;
+  readonly firstMoment: Tensor;
+  readonly secondMoment: Tensor;
 }
 
 /**
@@ -31,11 +31,12 @@ interface MomentState {
  * θ ← θ − (lr / (1 − β₁ᵗ)) · m / (sqrt(v) / sqrt(1 − β₂ᵗ) + ε)
  * ```
  *
- * The scalar factors are computed in float64 and every tensor operation is rounded to float32, in PyTorch's
- * order. (PyTorch's vectorised `lerp` may fuse a multiply-add, so results can differ in the last bit.)
+ * The scalar factors are computed in float64 and rounded to float32; every tensor operation is one float32
+ * elementwise op of `@peftjs/tensor`, in PyTorch's order, so the step runs on the active backend and reads
+ * nothing back. (PyTorch's vectorised `lerp` may fuse a multiply-add, so results can differ in the last bit.)
  *
- * Tensors are immutable, so {@link step} returns the updated parameters as new tensors; the optimizer keeps
- * its moment estimates per parameter name on the CPU.
+ * Tensors are immutable, so {@link AdamW.step} returns the updated parameters as new tensors; the optimizer
+ * keeps its moment estimates per parameter name, on the device, until {@link AdamW.dispose}.
  */
 export class AdamW {
   /** Learning rate; may be changed between steps (e.g. by a scheduler). */
@@ -90,7 +91,7 @@ export class AdamW {
           `AdamW: gradient of "${name}" has shape [${gradient.shape.join(", ")}], parameter [${parameter.shape.join(", ")}]`,
         );
       }
-      const stateSize = this.states.get(name)?.firstMoment.length;
+      const stateSize = this.states.get(name)?.firstMoment.size;
       if (stateSize !== undefined && stateSize !== parameter.size) {
         throw new ModelInputError(
           `AdamW: parameter "${name}" has ${parameter.size} elements but its optimizer state has ${stateSize}`,
@@ -99,50 +100,48 @@ export class AdamW {
     }
     this.steps++;
     const [beta1, beta2] = this.betas;
-    const learningRate = this.learningRate;
-    const decay = fround(1 - learningRate * this.weightDecay);
+    // Scalars rounded to float32 once, as PyTorch holds them next to float32 tensors.
+    const decay = fround(1 - this.learningRate * this.weightDecay);
     const lerpWeight = fround(1 - beta1);
     const oneMinusBeta2 = fround(1 - beta2);
     const beta2Float = fround(beta2);
-    const biasCorrection1 = 1 - beta1 ** this.steps;
-    const biasCorrection2Root = Math.sqrt(1 - beta2 ** this.steps);
-    const stepSize = fround(-(learningRate / biasCorrection1));
+    const stepSize = fround(-(this.learningRate / (1 - beta1 ** this.steps)));
+    const rootDivisor = fround(Math.sqrt(1 - beta2 ** this.steps));
     const epsFloat = fround(this.eps);
-    const rootDivisor = fround(biasCorrection2Root);
     const updated = new Map<string, Tensor>();
     for (const [name, parameter] of parameters) {
-      const values = parameter.toFloat32Array();
-      const gradient = gradients.get(name)!.toFloat32Array();
-      const state = this.stateFor(name, values.length);
-      const { firstMoment, secondMoment } = state;
-      for (let index = 0; index < values.length; index++) {
-        const g = gradient[index]!;
-        const theta = this.weightDecay === 0 ? values[index]! : fround(values[index]! * decay);
+      const gradient = gradients.get(name)!;
+      const previous = this.states.get(name);
+      const next = tidy(() => {
+        const m = previous?.firstMoment ?? zeros(parameter.shape);
+        const v = previous?.secondMoment ?? zeros(parameter.shape);
+        const theta = this.weightDecay === 0 ? parameter : scale(parameter, decay);
         // torch.lerp(m, g, w) = m + w·(g − m) for |w| < 0.5, else g − (g − m)·(1 − w)
-        const m = firstMoment[index]!;
-        firstMoment[index] =
+        const firstMoment =
           lerpWeight < 0.5
-            ? fround(m + fround(lerpWeight * fround(g - m)))
-            : fround(g - fround(fround(g - m) * fround(1 - lerpWeight)));
+            ? add(m, scale(sub(gradient, m), lerpWeight))
+            : sub(gradient, scale(sub(gradient, m), fround(1 - lerpWeight)));
         // exp_avg_sq.mul_(β₂).addcmul_(g, g, value=1 − β₂): v·β₂ + ((1 − β₂)·g)·g
-        secondMoment[index] = fround(
-          fround(secondMoment[index]! * beta2Float) + fround(fround(oneMinusBeta2 * g) * g),
-        );
-        const denominator = fround(fround(fround(Math.sqrt(secondMoment[index]!)) / rootDivisor) + epsFloat);
+        const secondMoment = add(scale(v, beta2Float), mul(scale(gradient, oneMinusBeta2), gradient));
+        const denominator = add(div(sqrt(secondMoment), rootDivisor), epsFloat);
         // param.addcdiv_(m, denom, value=−stepSize): θ + (value·m) / denom
-        values[index] = fround(theta + fround(fround(stepSize * firstMoment[index]!) / denominator));
-      }
-      updated.set(name, tensor(values, parameter.shape));
+        const value = add(theta, div(scale(firstMoment, stepSize), denominator));
+        return { firstMoment, secondMoment, value };
+      });
+      previous?.firstMoment.dispose();
+      previous?.secondMoment.dispose();
+      this.states.set(name, { firstMoment: keep(next.firstMoment), secondMoment: keep(next.secondMoment) });
+      updated.set(name, next.value);
     }
     return updated;
   }
 
-  private stateFor(name: string, size: number): MomentState {
-    let state = this.states.get(name);
-    if (state === undefined) {
-      state = { firstMoment: new Float32Array(size), secondMoment: new Float32Array(size) };
-      this.states.set(name, state);
+  /** Releases the moment estimates (the optimizer starts from zero moments afterwards). */
+  dispose(): void {
+    for (const state of this.states.values()) {
+      state.firstMoment.dispose();
+      state.secondMoment.dispose();
     }
-    return state;
+    this.states.clear();
   }
 }

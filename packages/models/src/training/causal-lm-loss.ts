@@ -1,6 +1,6 @@
 import { crossEntropy, reshape, slice, type Tensor, tensor, tidy } from "@peftjs/tensor";
+import type { TokenBatch } from "../causal-lm.js";
 import { ModelInputError } from "../errors.js";
-import type { TokenBatch } from "../llama/llama-model.js";
 
 /** The label that marks a position as not counted in the loss (PyTorch's and transformers' default). */
 export const IGNORE_INDEX = -100;

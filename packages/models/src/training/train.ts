@@ -1,6 +1,7 @@
-import { type Tensor, valueAndGradients } from "@peftjs/tensor";
+import { add, concat, mul, reshape, scalar, sum, type Tensor, tidy, valueAndGradients } from "@peftjs/tensor";
+import type { CausalLM } from "../causal-lm.js";
 import { ModelInputError, TrainingDivergedError } from "../errors.js";
-import type { LlamaForCausalLM } from "../llama/llama-model.js";
+import { readValues } from "../read-values.js";
 import type { AdamW } from "./adamw.js";
 import { causalLanguageModelLoss } from "./causal-lm-loss.js";
 import { clipGradientNorm, totalGradientNorm } from "./clip-gradient-norm.js";
@@ -42,7 +43,7 @@ export interface TrainingStepReport {
 /** Options of {@link train}. */
 export interface TrainOptions {
   /** The model, with the trainable modules (adapters) already in its linear slots. */
-  readonly model: LlamaForCausalLM;
+  readonly model: CausalLM;
   /** The tensors to train and how to install their updates. */
   readonly trainable: TrainableParameters;
   /** The optimizer (its state carries over between calls to `train`). */
@@ -53,9 +54,11 @@ export interface TrainOptions {
   readonly steps: number;
   /** Clip the gradients' total L2 norm to this (`clip_grad_norm_`); default: no clipping. */
   readonly maxGradientNorm?: number;
-  /** Called after every step; returning `false` stops training (any other return value, or none, goes on). */
-  // biome-ignore lint/suspicious/noConfusingVoidType: a callback that returns nothing must be accepted
-  readonly onStep?: (report: TrainingStepReport) => boolean | undefined | void;
+  /**
+   * Called after every step (and awaited when it returns a promise); returning `false` stops training (any
+   * other return value, or none, goes on).
+   */
+  readonly onStep?: (report: TrainingStepReport) => unknown;
 }
 
 /** The result of {@link train}. */
@@ -69,7 +72,9 @@ export interface TrainingResult {
  * `loss = model(input_ids, labels).loss; optimizer.zero_grad(); loss.backward(); [clip]; optimizer.step()`.
  * Each step differentiates {@link causalLanguageModelLoss} with respect to `trainable.parameters()` only
  * (`valueAndGradients` from `@peftjs/tensor`), optionally clips, applies the optimizer and installs the
- * updated tensors. Every intermediate tensor is released before the next step.
+ * updated tensors — all on the active backend. What a step reads back is the (loss, gradient norm) pair, awaited
+ * through the asynchronous read path, so the loop also runs on backends that can only read asynchronously;
+ * the trainable tensors themselves are never read. Every intermediate tensor is released before the next step.
  *
  * A non-finite loss or gradient, or a non-finite value in the last update, stops training before that update
  * is installed: the trainable tensors then hold the last finite step's values.
@@ -77,7 +82,7 @@ export interface TrainingResult {
  * @throws ModelInputError for a negative step count or an empty batch list; TrainingDivergedError for a
  *   non-finite loss, gradient norm or updated parameter; the errors of the loss and the optimizer.
  */
-export function train(options: TrainOptions): TrainingResult {
+export async function train(options: TrainOptions): Promise<TrainingResult> {
   const { model, trainable, optimizer, batches, steps } = options;
   if (!(Number.isInteger(steps) && steps >= 0)) {
     throw new ModelInputError(`steps must be an integer ≥ 0, got ${steps}`);
@@ -96,18 +101,24 @@ export function train(options: TrainOptions): TrainingResult {
       () => causalLanguageModelLoss(model.forward(batch.inputIds), batch.labels ?? batch.inputIds),
       parameters,
     );
-    const loss = value.item();
-    value.dispose();
     let applied: Map<string, Tensor> = gradients;
-    let gradientNorm: number;
+    let norm: Tensor;
     if (options.maxGradientNorm === undefined) {
-      gradientNorm = totalGradientNorm(gradients);
+      norm = totalGradientNorm(gradients);
     } else {
       const clipped = clipGradientNorm(gradients, options.maxGradientNorm);
-      gradientNorm = clipped.totalNorm;
+      norm = clipped.totalNorm;
       applied = clipped.gradients;
       for (const gradient of gradients.values()) gradient.dispose();
     }
+    // One read: the loss and the gradient norm together.
+    const pair = tidy(() => concat([reshape(value, [1]), reshape(norm, [1])], 0));
+    value.dispose();
+    norm.dispose();
+    const read = await readValues(pair);
+    pair.dispose();
+    const loss = read[0]!;
+    const gradientNorm = read[1]!;
     if (!Number.isFinite(loss) || !Number.isFinite(gradientNorm)) {
       for (const gradient of applied.values()) gradient.dispose();
       const what = Number.isFinite(loss)
@@ -124,7 +135,7 @@ export function train(options: TrainOptions): TrainingResult {
     // The last update feeds no loss that would show it: its values are checked before they are installed.
     if (step === steps - 1) {
       try {
-        checkFiniteUpdate(updated, step, losses);
+        await checkFiniteUpdate(updated, step, losses);
       } catch (error) {
         for (const tensor of updated.values()) tensor.dispose();
         throw error;
@@ -132,8 +143,8 @@ export function train(options: TrainOptions): TrainingResult {
     }
     trainable.setParameters(updated);
     losses.push(loss);
-    if (options.onStep?.({ step, loss, gradientNorm }) === false) {
-      if (step < steps - 1) checkFiniteUpdate(trainable.parameters(), step, losses);
+    if ((await options.onStep?.({ step, loss, gradientNorm })) === false) {
+      if (step < steps - 1) await checkFiniteUpdate(trainable.parameters(), step, losses);
       break;
     }
   }
@@ -146,11 +157,25 @@ function lastFinite(losses: readonly number[]): string {
     : `the last finite step was ${losses.length - 1} (loss ${losses.at(-1)})`;
 }
 
-/** Throws when an update holds a non-finite value (`losses` are those of the steps before `step`). */
-function checkFiniteUpdate(parameters: Map<string, Tensor>, step: number, losses: readonly number[]): void {
+/**
+ * Throws when an update holds a non-finite value (`losses` are those of the steps before `step`). Checked on
+ * the device — Σ 0·θ over every tensor is 0 exactly when all are finite (0·±∞ and 0·NaN are NaN) — so a
+ * finite update costs one scalar read; only a failing one is searched on the host for the message.
+ */
+async function checkFiniteUpdate(
+  parameters: ReadonlyMap<string, Tensor>,
+  step: number,
+  losses: readonly number[],
+): Promise<void> {
+  const probe = tidy(() =>
+    [...parameters.values()].reduce<Tensor>((total, tensor) => add(total, sum(mul(tensor, 0))), scalar(0)),
+  );
+  const [check] = await readValues(probe);
+  probe.dispose();
+  if (Number.isFinite(check)) return;
   for (const [name, tensor] of parameters) {
-    const values = tensor.toFloat32Array();
-    const index = values.findIndex((value) => !Number.isFinite(value));
+    const values = await readValues(tensor);
+    const index = values.findIndex((entry) => !Number.isFinite(entry));
     if (index >= 0) {
       throw new TrainingDivergedError(
         step,

@@ -1,10 +1,10 @@
 import { openSafetensors, parseCheckpointIndex, type RawTensor, SAFETENSORS_INDEX_NAME } from "@peftjs/io";
-import { parseLlamaConfig } from "../config.js";
+import { type CreateModelOptions, createModel, parseModelConfig } from "../architectures/registry.js";
+import type { CausalLM } from "../causal-lm.js";
 import { ModelSourceError } from "../errors.js";
-import { LlamaForCausalLM } from "./llama-model.js";
 
-/** Options of {@link loadLlamaFromUrl}. */
-export interface LoadLlamaFromUrlOptions {
+/** Options of {@link loadModelFromUrl}. */
+export interface LoadModelFromUrlOptions extends CreateModelOptions {
   /** The fetch implementation (default: the global `fetch`). */
   fetch?: typeof fetch;
   /** Extra request headers, e.g. `Authorization`. */
@@ -12,7 +12,7 @@ export interface LoadLlamaFromUrlOptions {
 }
 
 /**
- * Loads a Hugging Face Llama folder served over HTTP(S) — in a browser or in Node: `config.json`, then
+ * Loads a Hugging Face model folder (any registered `model_type`) served over HTTP(S) — in a browser or in Node: `config.json`, then
  * `model.safetensors.index.json` if the server has it (sharded) or else `model.safetensors`. An index answer
  * that is not JSON (a dev server's SPA fallback returns its HTML page with status 200 for missing files)
  * counts as "not sharded". Safetensors files are read with range requests through `@peftjs/io`'s
@@ -21,12 +21,12 @@ export interface LoadLlamaFromUrlOptions {
  * @param baseUrl the folder's URL (a trailing `/` is added when missing), e.g.
  *   `https://huggingface.co/<repo>/resolve/main/`.
  * @throws ModelSourceError when a request fails or returns an error status; the config and weight errors
- *   of {@link LlamaForCausalLM.fromWeights}.
+ *   of `createModel`.
  */
-export async function loadLlamaFromUrl(
+export async function loadModelFromUrl(
   baseUrl: string | URL,
-  options: LoadLlamaFromUrlOptions = {},
-): Promise<LlamaForCausalLM> {
+  options: LoadModelFromUrlOptions = {},
+): Promise<CausalLM> {
   const text = String(baseUrl);
   const base = new URL(text.endsWith("/") ? text : `${text}/`);
   const fetchFunction = options.fetch ?? globalThis.fetch;
@@ -56,7 +56,7 @@ export async function loadLlamaFromUrl(
       throw new ModelSourceError(`${url} is not valid JSON`, { cause: error });
     }
   };
-  const config = parseLlamaConfig(await fetchJson("config.json", false));
+  const config = parseModelConfig(await fetchJson("config.json", false));
   const indexJson = await fetchJson(SAFETENSORS_INDEX_NAME, true);
   const files =
     indexJson === undefined
@@ -80,5 +80,5 @@ export async function loadLlamaFromUrl(
       await reader.close();
     }
   }
-  return LlamaForCausalLM.fromWeights(config, weights);
+  return createModel(config, weights, options);
 }

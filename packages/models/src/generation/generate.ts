@@ -1,6 +1,7 @@
 import { createGenerator, slice } from "@peftjs/tensor";
+import type { CausalLM } from "../causal-lm.js";
 import { ModelInputError } from "../errors.js";
-import type { LlamaForCausalLM } from "./llama-model.js";
+import { readValues } from "../read-values.js";
 import { type SamplingOptions, sampleToken, validateSamplingOptions } from "./sampling.js";
 
 /** Options of {@link generate}. */
@@ -15,7 +16,7 @@ export interface GenerateOptions extends SamplingOptions {
    */
   stopTokens?: readonly number[];
   /** Called with each new token and its index; returning `false` stops generation after it. */
-  onToken?: (token: number, index: number) => boolean | undefined;
+  onToken?: (token: number, index: number) => unknown;
 }
 
 /**
@@ -27,11 +28,11 @@ export interface GenerateOptions extends SamplingOptions {
  * @throws ModelInputError for an empty prompt, bad sampling options, or when prompt plus new tokens exceed
  *   `max_position_embeddings`.
  */
-export function generate(
-  model: LlamaForCausalLM,
+export async function generate(
+  model: CausalLM,
   promptIds: readonly number[],
   options: GenerateOptions,
-): number[] {
+): Promise<number[]> {
   const { maxNewTokens } = options;
   if (!(Number.isInteger(maxNewTokens) && maxNewTokens >= 0)) {
     throw new ModelInputError(`maxNewTokens must be an integer ≥ 0, got ${maxNewTokens}`);
@@ -55,15 +56,10 @@ export function generate(
     while (generated.length < maxNewTokens) {
       const logits = model.forward([input], { cache });
       const lastRow = slice(logits, [0, logits.shape[1]! - 1, 0], [1, 1, model.config.vocabSize]);
-      const lastLogits = lastRow.toFloat32Array();
-      lastRow.dispose();
       logits.dispose();
-      let uniform = 0;
-      if (generator !== undefined) {
-        const draw = generator.uniform([1], 0, 1);
-        uniform = draw.toFloat32Array()[0]!;
-        draw.dispose();
-      }
+      const lastLogits = await readValues(lastRow);
+      lastRow.dispose();
+      const uniform = generator === undefined ? 0 : generator.uniformValues(1, 0, 1)[0]!;
       const token = sampleToken(lastLogits, options, uniform);
       generated.push(token);
       const keepGoing = options.onToken?.(token, generated.length - 1);

@@ -1,0 +1,279 @@
+import {
+  type Activation,
+  activationByName,
+  type Embedding,
+  Linear,
+  type LinearLike,
+  Module,
+  ModuleList,
+  type RMSNorm,
+} from "@peftjs/nn";
+import type { WeightStoreOptions } from "@peftjs/state";
+import { add, applyRotaryEmbedding, mul, reshape, rotaryTables, type Tensor } from "@peftjs/tensor";
+import { CausalLM, type DecoderInput } from "../causal-lm.js";
+import {
+  booleanField,
+  type CausalLMConfig,
+  defaultRopeTheta,
+  parseCausalLMConfig,
+  positiveInteger,
+  positiveNumber,
+} from "../config/parse.js";
+import { ModelConfigError } from "../errors.js";
+import type { KeyValueCache } from "../generation/kv-cache.js";
+import { causalMask, groupedQueryAttention, splitHeads } from "../layers/attention.js";
+import type { CheckpointWeights } from "../loading/checkpoint-weights.js";
+import type { Architecture } from "./architecture.js";
+
+// Llama (transformers' `modeling_llama.py`, eager attention, float32): RMSNorm, rotate-half RoPE,
+// grouped-query attention, a gated MLP, optional biases and tied embeddings.
+
+/** A Llama configuration, parsed from a Hugging Face `config.json` (`LlamaConfig`). */
+export interface LlamaConfig extends CausalLMConfig {
+  /** Model width (`hidden_size`). */
+  readonly hiddenSize: number;
+  /** Width of the gated MLP (`intermediate_size`). */
+  readonly intermediateSize: number;
+  /** Number of query heads (`num_attention_heads`). */
+  readonly numAttentionHeads: number;
+  /** Number of key/value heads (`num_key_value_heads`, default `num_attention_heads`). */
+  readonly numKeyValueHeads: number;
+  /** Width of one head (`head_dim`, default `hidden_size / num_attention_heads`). */
+  readonly headDim: number;
+  /** Epsilon of every RMSNorm (`rms_norm_eps`, default 1e-6 as transformers). */
+  readonly rmsNormEps: number;
+  /** RoPE base (`rope_parameters.rope_theta` or top-level `rope_theta`, default 10000). */
+  readonly ropeTheta: number;
+  /** The MLP activation's name (`hidden_act`, default `"silu"`). */
+  readonly hiddenAct: string;
+  /** Whether q/k/v/o projections have biases (`attention_bias`, default false). */
+  readonly attentionBias: boolean;
+  /** Whether the MLP projections have biases (`mlp_bias`, default false). */
+  readonly mlpBias: boolean;
+}
+
+/**
+ * Parses a Llama-family `config.json` object; `modelType` lets a derived architecture (Mistral) reuse it.
+ *
+ * @throws ModelConfigError for a missing or invalid field or another `model_type`; UnsupportedRopeTypeError
+ *   for RoPE scaling; UnsupportedActivationError for a `hidden_act` that `@peftjs/nn` does not implement.
+ */
+export function parseLlamaConfig(json: unknown, modelType = "llama"): LlamaConfig {
+  const base = parseCausalLMConfig(json, modelType);
+  const raw = base.raw;
+  const hiddenSize = positiveInteger(raw, "hidden_size");
+  const numAttentionHeads = positiveInteger(raw, "num_attention_heads");
+  const numKeyValueHeads = positiveInteger(raw, "num_key_value_heads", numAttentionHeads);
+  if (numAttentionHeads % numKeyValueHeads !== 0) {
+    throw new ModelConfigError(
+      `num_attention_heads ${numAttentionHeads} is not a multiple of num_key_value_heads ${numKeyValueHeads}`,
+    );
+  }
+  if (raw.head_dim === undefined && hiddenSize % numAttentionHeads !== 0) {
+    throw new ModelConfigError(
+      `hidden_size ${hiddenSize} is not a multiple of num_attention_heads ${numAttentionHeads} and head_dim is not given`,
+    );
+  }
+  const headDim = positiveInteger(raw, "head_dim", hiddenSize / numAttentionHeads);
+  if (headDim % 2 !== 0) throw new ModelConfigError(`head_dim ${headDim} must be even for rotary embeddings`);
+  const hiddenAct = raw.hidden_act ?? "silu";
+  if (typeof hiddenAct !== "string") {
+    throw new ModelConfigError(`config.json "hidden_act" must be a string, got ${JSON.stringify(hiddenAct)}`);
+  }
+  activationByName(hiddenAct);
+  return {
+    ...base,
+    hiddenSize,
+    intermediateSize: positiveInteger(raw, "intermediate_size"),
+    numAttentionHeads,
+    numKeyValueHeads,
+    headDim,
+    rmsNormEps: raw.rms_norm_eps === undefined ? 1e-6 : positiveNumber(raw.rms_norm_eps, "rms_norm_eps"),
+    ropeTheta: defaultRopeTheta(raw),
+    hiddenAct,
+    attentionBias: booleanField(raw, "attention_bias", false),
+    mlpBias: booleanField(raw, "mlp_bias", false),
+  };
+}
+
+/** What one decoder layer needs besides its input: positions, mask, cache. */
+export interface LayerContext {
+  /** RoPE tables of the new positions, `[T, headDim]`. */
+  readonly cos: Tensor;
+  readonly sin: Tensor;
+  /** The additive attention mask of this layer, `[T, start + T]`. */
+  readonly mask: Tensor;
+  /** The cache, if decoding incrementally. */
+  readonly cache: KeyValueCache | undefined;
+  /** Index of the layer (its slot in the cache). */
+  readonly layerIndex: number;
+  readonly batchSize: number;
+  readonly length: number;
+}
+
+/** `self_attn`: grouped-query attention with RoPE on queries and keys. */
+export class LlamaAttention extends Module {
+  q_proj: LinearLike;
+  k_proj: LinearLike;
+  v_proj: LinearLike;
+  o_proj: LinearLike;
+  readonly #config: LlamaConfig;
+
+  constructor(config: LlamaConfig, weights: CheckpointWeights, path: string) {
+    super();
+    const { hiddenSize, numAttentionHeads, numKeyValueHeads, headDim, attentionBias } = config;
+    this.q_proj = weights.linear(`${path}.q_proj`, hiddenSize, numAttentionHeads * headDim, attentionBias);
+    this.k_proj = weights.linear(`${path}.k_proj`, hiddenSize, numKeyValueHeads * headDim, attentionBias);
+    this.v_proj = weights.linear(`${path}.v_proj`, hiddenSize, numKeyValueHeads * headDim, attentionBias);
+    this.o_proj = weights.linear(`${path}.o_proj`, numAttentionHeads * headDim, hiddenSize, attentionBias);
+    this.#config = config;
+  }
+
+  /** `[B·T, hidden]` → `[B·T, hidden]`. */
+  forward(input: Tensor, context: LayerContext): Tensor {
+    const { numAttentionHeads, numKeyValueHeads, headDim } = this.#config;
+    const { batchSize, length, cos, sin, cache } = context;
+    const heads = (projected: Tensor, count: number) =>
+      splitHeads(projected, batchSize, length, count, headDim);
+    const queries = applyRotaryEmbedding(heads(this.q_proj.forward(input), numAttentionHeads), cos, sin);
+    let keys = applyRotaryEmbedding(heads(this.k_proj.forward(input), numKeyValueHeads), cos, sin);
+    let values = heads(this.v_proj.forward(input), numKeyValueHeads);
+    if (cache !== undefined) ({ keys, values } = cache.append(context.layerIndex, keys, values));
+    const attended = groupedQueryAttention(queries, keys, values, context.mask, 1 / Math.sqrt(headDim), {
+      batchSize,
+      length,
+      numHeads: numAttentionHeads,
+      numKeyValueHeads,
+      headDim,
+    });
+    return this.o_proj.forward(attended);
+  }
+}
+
+/** `mlp`: `down(act(gate(x)) · up(x))` (SwiGLU for `hidden_act: "silu"`). */
+export class LlamaMLP extends Module {
+  gate_proj: LinearLike;
+  up_proj: LinearLike;
+  down_proj: LinearLike;
+  readonly #activation: Activation;
+
+  constructor(config: LlamaConfig, weights: CheckpointWeights, path: string) {
+    super();
+    const { hiddenSize, intermediateSize, mlpBias } = config;
+    this.gate_proj = weights.linear(`${path}.gate_proj`, hiddenSize, intermediateSize, mlpBias);
+    this.up_proj = weights.linear(`${path}.up_proj`, hiddenSize, intermediateSize, mlpBias);
+    this.down_proj = weights.linear(`${path}.down_proj`, intermediateSize, hiddenSize, mlpBias);
+    this.#activation = activationByName(config.hiddenAct);
+  }
+
+  forward(input: Tensor): Tensor {
+    const gated = mul(this.#activation(this.gate_proj.forward(input)), this.up_proj.forward(input));
+    return this.down_proj.forward(gated);
+  }
+}
+
+/** One decoder layer: `x += attn(norm(x)); x += mlp(norm(x))`. */
+export class LlamaDecoderLayer extends Module {
+  self_attn: LlamaAttention;
+  mlp: LlamaMLP;
+  input_layernorm: RMSNorm;
+  post_attention_layernorm: RMSNorm;
+
+  constructor(config: LlamaConfig, weights: CheckpointWeights, path: string) {
+    super();
+    const norm = { eps: config.rmsNormEps };
+    this.self_attn = new LlamaAttention(config, weights, `${path}.self_attn`);
+    this.mlp = new LlamaMLP(config, weights, `${path}.mlp`);
+    this.input_layernorm = weights.rmsNorm(`${path}.input_layernorm`, config.hiddenSize, norm);
+    this.post_attention_layernorm = weights.rmsNorm(
+      `${path}.post_attention_layernorm`,
+      config.hiddenSize,
+      norm,
+    );
+  }
+
+  forward(hidden: Tensor, context: LayerContext): Tensor {
+    const attended = add(hidden, this.self_attn.forward(this.input_layernorm.forward(hidden), context));
+    return add(attended, this.mlp.forward(this.post_attention_layernorm.forward(attended)));
+  }
+}
+
+/** `model`: embedding, decoder layers, final norm. */
+export class LlamaModel extends Module {
+  embed_tokens: Embedding;
+  layers: ModuleList<LlamaDecoderLayer>;
+  norm: RMSNorm;
+  readonly #config: LlamaConfig;
+
+  constructor(config: LlamaConfig, weights: CheckpointWeights) {
+    super();
+    this.embed_tokens = weights.embedding("model.embed_tokens", config.vocabSize, config.hiddenSize);
+    this.layers = new ModuleList(
+      Array.from(
+        { length: config.numHiddenLayers },
+        (_, layer) => new LlamaDecoderLayer(config, weights, `model.layers.${layer}`),
+      ),
+    );
+    this.norm = weights.rmsNorm("model.norm", config.hiddenSize, { eps: config.rmsNormEps });
+    this.#config = config;
+  }
+
+  /**
+   * The final hidden states `[B·T, hidden]`. `slidingWindow(layer)` gives each layer's attention window
+   * (undefined: full causal attention).
+   */
+  forward(input: DecoderInput, slidingWindow: (layer: number) => number | undefined): Tensor {
+    const { batchSize, length, start, cache } = input;
+    const positions = Array.from({ length }, (_, index) => start + index);
+    const { cos, sin } = rotaryTables(positions, this.#config.headDim, this.#config.ropeTheta);
+    const masks = new Map<number | undefined, Tensor>();
+    let hidden = this.embed_tokens.forward(input.ids);
+    for (const [layerIndex, layer] of [...this.layers].entries()) {
+      const window = slidingWindow(layerIndex);
+      let mask = masks.get(window);
+      if (mask === undefined) {
+        mask = causalMask(start, length, window);
+        masks.set(window, mask);
+      }
+      hidden = layer.forward(hidden, { cos, sin, mask, cache, layerIndex, batchSize, length });
+    }
+    return this.norm.forward(hidden);
+  }
+}
+
+/**
+ * `LlamaForCausalLM`: the decoder and the output projection `lm_head` (the token embedding itself when
+ * `tie_word_embeddings`; a checkpoint's `lm_head.weight` is then ignored, as transformers does).
+ */
+export class LlamaForCausalLM<Config extends LlamaConfig = LlamaConfig> extends CausalLM<Config> {
+  model: LlamaModel;
+  lm_head: LinearLike;
+
+  constructor(config: Config, weights: CheckpointWeights, options?: WeightStoreOptions) {
+    super(config, weights, options);
+    this.model = new LlamaModel(config, weights);
+    this.lm_head = config.tieWordEmbeddings
+      ? new Linear(this.model.embed_tokens.weight)
+      : weights.linear("lm_head", config.hiddenSize, config.vocabSize);
+  }
+
+  /**
+   * The sliding attention window of decoder layer `layer`: query `i` sees keys `i − W < j ≤ i`. Llama
+   * attends to every earlier position (undefined); Mistral overrides this.
+   */
+  protected slidingWindow(_layer: number): number | undefined {
+    return undefined;
+  }
+
+  protected computeLogits(input: DecoderInput): Tensor {
+    const hidden = this.model.forward(input, (layer) => this.slidingWindow(layer));
+    return reshape(this.lm_head.forward(hidden), [input.batchSize, input.length, this.config.vocabSize]);
+  }
+}
+
+/** The Llama architecture: `model_type: "llama"`. */
+export const llama: Architecture<LlamaConfig> = {
+  modelType: "llama",
+  parseConfig: (json) => parseLlamaConfig(json),
+  create: (config, weights, options) => new LlamaForCausalLM(config, weights, options),
+};

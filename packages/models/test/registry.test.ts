@@ -1,0 +1,86 @@
+import { UnsupportedActivationError } from "@peftjs/nn";
+import { describe, expect, it } from "vitest";
+import {
+  architectureFor,
+  causalMask,
+  createModel,
+  listArchitectures,
+  ModelConfigError,
+  ModelWeightsError,
+  parseModelConfig,
+  registerArchitecture,
+  UnsupportedModelTypeError,
+  UnsupportedRopeTypeError,
+} from "../src/index.js";
+import { randomCheckpoint, tinyLlamaConfig } from "./tiny-model.js";
+
+describe("the architecture registry", () => {
+  it("has llama and mistral, and refuses unknown or missing model types by name", () => {
+    expect(listArchitectures()).toEqual(["llama", "mistral"]);
+    expect(architectureFor("mistral").modelType).toBe("mistral");
+    expect(() => parseModelConfig({ ...tinyLlamaConfig, model_type: "qwen9" })).toThrow(
+      UnsupportedModelTypeError,
+    );
+    expect(() => parseModelConfig({ ...tinyLlamaConfig, model_type: "qwen9" })).toThrow(
+      'model_type "qwen9" is not supported; supported: "llama", "mistral"',
+    );
+    expect(() => parseModelConfig({ ...tinyLlamaConfig, model_type: undefined })).toThrow(
+      /"model_type" must name the architecture/,
+    );
+    expect(() => registerArchitecture(architectureFor("llama"))).toThrow(ModelConfigError);
+  });
+
+  it("refuses options it does not implement, naming them", () => {
+    expect(() =>
+      parseModelConfig({ ...tinyLlamaConfig, rope_parameters: { rope_type: "yarn", factor: 4 } }),
+    ).toThrow(UnsupportedRopeTypeError);
+    expect(() => parseModelConfig({ ...tinyLlamaConfig, hidden_act: "gelu" })).toThrow(
+      UnsupportedActivationError,
+    );
+    expect(() => parseModelConfig({ ...tinyLlamaConfig, attention_bias: "yes" })).toThrow(
+      'config.json "attention_bias" must be true or false, got "yes"',
+    );
+    expect(() => parseModelConfig({ ...tinyLlamaConfig, model_type: "mistral", sliding_window: 0 })).toThrow(
+      'config.json "sliding_window" must be a positive integer or null, got 0',
+    );
+    expect(
+      parseModelConfig({ ...tinyLlamaConfig, model_type: "mistral", sliding_window: null }),
+    ).toMatchObject({
+      slidingWindow: null,
+    });
+  });
+});
+
+describe("biases (attention_bias, mlp_bias)", () => {
+  it("are read from the checkpoint, are part of the identity, and change the output", () => {
+    const config = { ...tinyLlamaConfig, attention_bias: true, mlp_bias: true };
+    const weights = randomCheckpoint(config, 3);
+    const biased = createModel(config, weights);
+    const names = biased.weights.names();
+    expect(names).toContain("model.layers.0.self_attn.o_proj.bias");
+    expect(names).toContain("model.layers.1.mlp.down_proj.bias");
+    const unbiased = createModel(tinyLlamaConfig, weights);
+    expect(unbiased.weights.names().some((name) => name.endsWith(".bias"))).toBe(false);
+    const ids = [[1, 5, 9, 2]];
+    const [a, b] = [biased.forward(ids).toFloat32Array(), unbiased.forward(ids).toFloat32Array()];
+    expect(a.some((value, index) => Math.abs(value - b[index]!) > 1e-3)).toBe(true);
+    const missing = new Map(weights);
+    missing.delete("model.layers.1.self_attn.k_proj.bias");
+    expect(() => createModel(config, missing)).toThrow(ModelWeightsError);
+    expect(() => createModel(config, missing)).toThrow(
+      'checkpoint lacks the weight "model.layers.1.self_attn.k_proj.bias"',
+    );
+  });
+});
+
+describe("causalMask", () => {
+  const visible = (start: number, length: number, window?: number) =>
+    Array.from(causalMask(start, length, window).toFloat32Array(), (value) => (value === 0 ? 1 : 0));
+
+  it("lets query i see keys j ≤ i, and with a window W only i − W < j ≤ i", () => {
+    expect(visible(0, 3)).toEqual([1, 0, 0, 1, 1, 0, 1, 1, 1]);
+    expect(visible(0, 4, 2)).toEqual([1, 0, 0, 0, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 1, 1]);
+    // two new positions after 3 cached ones, window 2: query 3 sees 2..3, query 4 sees 3..4
+    expect(visible(3, 2, 2)).toEqual([0, 0, 1, 1, 0, 0, 0, 0, 1, 1]);
+  });
+});
