@@ -3,17 +3,32 @@ import { moduleLoraSettings } from "./config/scaling.js";
 import { AdapterFileError } from "./errors.js";
 import { type Matrix, multiply, scale } from "./math/matrix.js";
 
-/** The two factors of one wrapped module: lora_A [r, in] and lora_B [out, r] (float32). */
+/** A host tensor of any rank (float32 values, row-major): what a variant's extra parameter is in a file. */
+export interface HostTensor {
+  /** The dimensions, e.g. `[out]` for DoRA's magnitude vector. */
+  readonly shape: readonly number[];
+  /** The values, row-major. */
+  readonly data: Float32Array;
+}
+
+/**
+ * One wrapped module's parameters: the two factors lora_A [r, in] and lora_B [out, r] (float32), and the
+ * extra parameters a LoRA variant adds (e.g. DoRA's `lora_magnitude_vector` [out]), by PEFT name.
+ */
 export interface LoraFactors {
   /** lora_A, r × in_features. */
   readonly loraA: Matrix;
   /** lora_B, out_features × r. */
   readonly loraB: Matrix;
+  /** The variant's extra parameters by PEFT name (absent for plain LoRA). */
+  readonly extras?: ReadonlyMap<string, HostTensor>;
 }
 
 /**
- * A LoRA adapter in memory: its PEFT config and, per wrapped module (keyed by the Hugging Face module name such
- * as `model.layers.0.self_attn.q_proj`), its factors. Plain immutable data: functions return new adapters.
+ * A LoRA adapter in memory, the file-level data type: its PEFT config and, per wrapped module (keyed by the
+ * Hugging Face module name such as `model.layers.0.self_attn.q_proj`), its factors on the host. Plain immutable
+ * data: functions return new adapters. On a model the adapter's parameters live as tensors on the active
+ * backend (`LoraModel`); `LoraModel.getAdapter` reads them back into this form for saving.
  */
 export interface LoraAdapter {
   /** The adapter's config (PEFT field names). */

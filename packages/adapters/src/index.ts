@@ -4,11 +4,13 @@
  * `@peftjs/adapters/node`.
  * @packageDocumentation
  */
+import "./inits/index.js";
 import "./variants/index.js";
 
 export {
   adapterDeltas,
   adapterScaling,
+  type HostTensor,
   type LoraAdapter,
   type LoraFactors,
   moduleDelta,
@@ -70,31 +72,66 @@ export {
   type EncodedPeftAdapter,
   type EncodePeftAdapterOptions,
   encodePeftAdapter,
-  PEFT_KEY_PREFIX,
-  peftKey,
 } from "./files/peft-format.js";
 export { checkInitialAdapter, MIN_INITIAL_COSINE } from "./initial-adapter-check.js";
-export { type InitializeAdapterOptions, type InitializedAdapter, initializeAdapter } from "./initialize.js";
+export * from "./init-api.js";
 export {
-  applyWeight,
-  type LinearLayer,
-  type LinearLayerHost,
-  matrixToTensor,
-  PlainLinear,
-  tensorToMatrix,
-} from "./model/linear-layer.js";
-export { type LayerAdapter, LoraLinear, NonFiniteMergeError } from "./model/lora-linear.js";
+  type InitializeAdapterOptions,
+  type InitializedAdapter,
+  type InitTarget,
+  initializeAdapter,
+} from "./initialize.js";
+export { defaultInit } from "./inits/default/index.js";
+export { gaussianInit } from "./inits/gaussian/index.js";
+export { oloraInit } from "./inits/olora/index.js";
+export { pissaInit } from "./inits/pissa/index.js";
+export { randomInit } from "./inits/random/index.js";
+export {
+  type LayerAdapter,
+  LoraLinear,
+  NonFiniteMergeError,
+  type OverlayCorrection,
+} from "./layer/lora-linear.js";
+export {
+  adapterParameterName,
+  LORA_A,
+  LORA_B,
+  PEFT_KEY_PREFIX,
+  parsePeftKey,
+  peftKey,
+} from "./layer/parameter-keys.js";
+export { matrixToTensor, takeMatrix, tensorToMatrix } from "./math/host-tensor.js";
+export {
+  OLORA_LEADING_COLUMNS_THRESHOLD,
+  oloraLeadingColumnsShare,
+  PISSA_SUBSPACE_SHARE_THRESHOLD,
+  pissaSubspaceShare,
+} from "./model/guards.js";
+export {
+  type AdaptableModel,
+  type AdapterCheck,
+  type AdapterLoadResult,
+  LoraModel,
+  UnknownAdapterError,
+} from "./model/lora-model.js";
 export {
   AdapterLoadError,
   type AdapterPlacementOptions,
+  adapterRecordOf,
   INIT_SEED_METADATA_KEY,
-  LoraModel,
-  type LoraModelOptions,
+  isInitAdapterForConversion,
+  isUnconvertedAdapter,
   type PissaMode,
-  UnknownAdapterError,
-} from "./model/lora-model.js";
-export { oloraLeadingColumnsShare, pissaSubspaceShare } from "./model/subspace-guard.js";
-export * from "./variant-api.js";
-export { loraVariant } from "./variants/lora/index.js";
-export { oloraVariant } from "./variants/olora/index.js";
-export { pissaVariant } from "./variants/pissa/index.js";
+} from "./model/placement.js";
+export { TrainableAdapters } from "./model/trainable.js";
+export { plainVariant } from "./variants/plain/index.js";
+export {
+  knownParameterNames,
+  type LoraVariant,
+  listLoraVariants,
+  loraVariantFor,
+  registerLoraVariant,
+  unregisterLoraVariant,
+  type VariantContext,
+  variantConfigFields,
+} from "./variants/registry.js";

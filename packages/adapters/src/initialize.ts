@@ -4,9 +4,19 @@ import type { LoraConfig } from "./config/lora-config.js";
 import { moduleLoraSettings } from "./config/scaling.js";
 import { type SelectTargetModulesOptions, selectTargetModules } from "./config/target-modules.js";
 import { AdapterInitError } from "./errors.js";
+import { type BaseWeight, initMethodFor } from "./inits/registry.js";
 import { roundThroughDtype } from "./math/dtype-rounding.js";
 import type { Matrix } from "./math/matrix.js";
-import { type BaseWeight, variantForInit } from "./variants/registry.js";
+
+/** A module an adapter is initialised for: its sizes, and its base weight for the inits that read it. */
+export interface InitTarget {
+  /** out_features of the Linear. */
+  readonly outFeatures: number;
+  /** in_features of the Linear. */
+  readonly inFeatures: number;
+  /** Reads the base weight (called only by inits with `readsBaseWeight`: PiSSA, OLoRA). */
+  readWeight(): BaseWeight;
+}
 
 /** Options for {@link initializeAdapter}. */
 export interface InitializeAdapterOptions extends SelectTargetModulesOptions {
@@ -28,28 +38,30 @@ export interface InitializedAdapter {
 }
 
 /**
- * Initialises an adapter for the Linear modules `weights` (module name → base weight, in model order) the way
- * PEFT's `get_peft_model` does: targets selected with PEFT's rules, per-module r/α from the patterns, and the
- * init chosen by `init_lora_weights` through the variant registry. The base weights are never modified: the
+ * Initialises an adapter the way PEFT's `get_peft_model` does: targets selected among `modules` (a model's
+ * linear modules by name, in model order; the seeded stream visits the targets in this order) with PEFT's
+ * rules, per-module r and α from the patterns, and the init `init_lora_weights` selects through the init
+ * registry. Base weights are read only by inits that need them, only for the targets, and never modified: the
  * residuals are returned for the caller (the model integration decides between overlay and residual mode).
+ *
+ * @throws LoraConfigError when the config targets no module (PEFT: "Target modules … not found").
  */
 export function initializeAdapter(
   config: LoraConfig,
-  weights: ReadonlyMap<string, BaseWeight>,
+  modules: ReadonlyMap<string, InitTarget>,
   options: InitializeAdapterOptions = {},
 ): InitializedAdapter {
-  const targets = selectTargetModules(config, [...weights.keys()], options);
-  const variant = variantForInit(config.init_lora_weights);
+  const targets = selectTargetModules(config, [...modules.keys()], options);
+  const method = initMethodFor(config.init_lora_weights);
   const generator = createGenerator(options.seed ?? 0);
-  const modules = new Map<string, LoraFactors>();
+  const factors = new Map<string, LoraFactors>();
   const residuals = new Map<string, Matrix>();
   for (const moduleName of targets) {
-    const weight = weights.get(moduleName) as BaseWeight;
+    const target = modules.get(moduleName)!;
     const { r, scaling } = moduleLoraSettings(config, moduleName);
-    const [outFeatures, inFeatures] = config.fan_in_fan_out
-      ? [weight.values.columns, weight.values.rows]
-      : [weight.values.rows, weight.values.columns];
-    const result = variant.initialize({
+    const weight = method.readsBaseWeight ? target.readWeight() : undefined;
+    const { inFeatures, outFeatures } = target;
+    const result = method.initialize({
       moduleName,
       init: config.init_lora_weights,
       r,
@@ -57,27 +69,27 @@ export function initializeAdapter(
       inFeatures,
       outFeatures,
       fanInFanOut: config.fan_in_fan_out,
-      weight: variant.readsBaseWeight ? weight : undefined,
+      weight,
       generator,
     });
     if (result.loraA.rows !== r || result.loraA.columns !== inFeatures || result.loraB.rows !== outFeatures) {
       throw new AdapterInitError(
-        `variant "${variant.name}" returned factors [${result.loraA.rows}, ${result.loraA.columns}]/[${result.loraB.rows}, ${result.loraB.columns}] for "${moduleName}" (r ${r}, in ${inFeatures}, out ${outFeatures})`,
+        `init method "${method.name}" returned factors [${result.loraA.rows}, ${result.loraA.columns}]/[${result.loraB.rows}, ${result.loraB.columns}] for "${moduleName}" (r ${r}, in ${inFeatures}, out ${outFeatures})`,
       );
     }
-    modules.set(moduleName, { loraA: result.loraA, loraB: result.loraB });
-    if (variant.movesBaseWeight) {
-      if (result.residual === undefined) {
+    factors.set(moduleName, { loraA: result.loraA, loraB: result.loraB });
+    if (method.movesBaseWeight) {
+      if (result.residual === undefined || weight === undefined) {
         throw new AdapterInitError(
-          `variant "${variant.name}" moves the base weight but returned no residual`,
+          `init method "${method.name}" moves the base weight but returned no residual`,
         );
       }
       residuals.set(moduleName, roundThroughDtype(result.residual, weight.dtype));
     }
   }
   return {
-    adapter: { config, modules, metadata: {} },
+    adapter: { config, modules: factors, metadata: {} },
     residuals,
-    movesBaseWeight: variant.movesBaseWeight,
+    movesBaseWeight: method.movesBaseWeight,
   };
 }

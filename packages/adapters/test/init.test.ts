@@ -5,6 +5,7 @@ import {
   addScaled,
   type BaseWeight,
   frobeniusNorm,
+  type InitTarget,
   initializeAdapter,
   type Matrix,
   parseLoraConfig,
@@ -37,13 +38,23 @@ async function baseWeights(dtype: "F32" | "BF16"): Promise<Map<string, BaseWeigh
   return weights;
 }
 
+/** The weights as the init's targets (sizes, and the weight for inits that read it). */
+function targets(weights: ReadonlyMap<string, BaseWeight>): Map<string, InitTarget> {
+  return new Map(
+    [...weights].map(([name, weight]) => [
+      name,
+      { outFeatures: weight.values.rows, inFeatures: weight.values.columns, readWeight: () => weight },
+    ]),
+  );
+}
+
 describe.each(mutatingCases)("%s init from the base", (name) => {
   it("reproduces PEFT's s·B0·A0 and residual (products, not factors)", async () => {
     const fixture = await readCase(name);
     const bf16 = name === "pissa_bf16";
     const config = parseLoraConfig(fixture.lora_config);
     const weights = await baseWeights(bf16 ? "BF16" : "F32");
-    const { adapter, residuals, movesBaseWeight } = initializeAdapter(config, weights, { seed: 4 });
+    const { adapter, residuals, movesBaseWeight } = initializeAdapter(config, targets(weights), { seed: 4 });
     expect(movesBaseWeight).toBe(true);
     const expectedDeltas = await readMatrices(`peft/${name}/deltas_init.safetensors`);
     const expectedResiduals = await readMatrices(`peft/${name}/residual/targets.safetensors`);
@@ -84,7 +95,7 @@ describe.each(mutatingCases)("%s init from the base", (name) => {
 
 describe("plain LoRA inits", () => {
   it("default init: kaiming-uniform A within ±1/√in, B = 0, seeded", async () => {
-    const weights = await baseWeights("F32");
+    const weights = targets(await baseWeights("F32"));
     const config = parseLoraConfig({ r: 8, lora_alpha: 16, target_modules: ["q_proj", "down_proj"] });
     const first = initializeAdapter(config, weights, { seed: 1 });
     const again = initializeAdapter(config, weights, { seed: 1 });
@@ -103,7 +114,7 @@ describe("plain LoRA inits", () => {
   });
 
   it("gaussian init: A ~ N(0, 1/r), B = 0; false: both random", async () => {
-    const weights = await baseWeights("F32");
+    const weights = targets(await baseWeights("F32"));
     const gaussian = initializeAdapter(
       parseLoraConfig({ r: 4, init_lora_weights: "gaussian", target_modules: "all-linear" }),
       weights,
@@ -124,7 +135,7 @@ describe("plain LoRA inits", () => {
 it("PEFT's unconverted adapter_init for PiSSA equals our init up to SVD signs (B0A0 products)", async () => {
   const peftInit = await loadPeftAdapter(fixturePath("peft/pissa/adapter_init"));
   const fixture = await readCase("pissa");
-  const ours = initializeAdapter(parseLoraConfig(fixture.lora_config), await baseWeights("F32"));
+  const ours = initializeAdapter(parseLoraConfig(fixture.lora_config), targets(await baseWeights("F32")));
   const oursDeltas = adapterDeltas(ours.adapter);
   for (const [module, delta] of adapterDeltas(peftInit)) {
     expect(relativeError(oursDeltas.get(module) as Matrix, delta)).toBeLessThan(1e-5);

@@ -1,6 +1,6 @@
 import { type RawTensor, toFloat32 } from "@peftjs/io";
 import { readJsonFile } from "@peftjs/io/node";
-import { LlamaForCausalLM } from "@peftjs/models";
+import { type CausalLM, type CreateModelOptions, createModel } from "@peftjs/models";
 import type { Tensor } from "@peftjs/tensor";
 import { fixturePath, readRaw } from "./helpers.js";
 
@@ -18,13 +18,16 @@ export async function storiesWeights(
   return weights;
 }
 
-/** A fresh stories260K model. */
-export async function storiesModel(overrides?: ReadonlyMap<string, RawTensor>): Promise<LlamaForCausalLM> {
-  return LlamaForCausalLM.fromWeights(await storiesConfig(), await storiesWeights(overrides));
+/** A fresh stories260K model (optionally with some tensors replaced, e.g. by a PiSSA residual). */
+export async function storiesModel(
+  overrides?: ReadonlyMap<string, RawTensor>,
+  options?: CreateModelOptions,
+): Promise<CausalLM> {
+  return createModel(await storiesConfig(), await storiesWeights(overrides), options);
 }
 
 /** Logits of a batch as a flat float32 array. */
-export function logitsOf(model: LlamaForCausalLM, inputIds: readonly (readonly number[])[]): Float32Array {
+export function logitsOf(model: CausalLM, inputIds: readonly (readonly number[])[]): Float32Array {
   const logits: Tensor = model.forward(inputIds);
   const values = logits.toFloat32Array();
   logits.dispose();

@@ -81,14 +81,11 @@ describe.each(["pissa", "olora"])("%s on stories260K", (name) => {
     expect(overlay.store.journal).toHaveLength(0);
 
     const warnings: unknown[] = [];
-    const residualModel = await storiesModel();
-    const { WeightStore } = await import("@peftjs/state");
-    const raw = await readRaw("stories260k/model.safetensors");
-    const store = WeightStore.from(
-      [...raw].filter(([key]) => key.includes("_proj")),
-      { warn: (warning) => warnings.push(warning) },
-    );
-    const residual = LoraModel.create(residualModel, { store });
+    const residualModel = await storiesModel(undefined, {
+      weightStore: { warn: (warning) => warnings.push(warning) },
+    });
+    const residual = LoraModel.create(residualModel);
+    const store = residual.store;
     residual.loadAdapter(name, adapter, { mode: "residual" });
     expect(maxAbs(logitsOf(residualModel, inputIds), expected)).toBeLessThan(logitTolerance);
     expect(store.journal).toHaveLength(20);

@@ -1,23 +1,31 @@
 import { afterEach, describe, expect, it } from "vitest";
 import {
   AdapterInitError,
-  type AdapterVariant,
+  type InitMethod,
   initializeAdapter,
-  listAdapterVariants,
+  initMethodFor,
+  knownParameterNames,
+  type LoraVariant,
+  listInitMethods,
+  listLoraVariants,
+  loraVariantFor,
   matrix,
   parseLoraConfig,
-  registerAdapterVariant,
+  plainVariant,
+  registerInitMethod,
+  registerLoraVariant,
   UnsupportedLoraOptionError,
-  unregisterAdapterVariant,
-  variantForInit,
+  unregisterInitMethod,
+  unregisterLoraVariant,
   zeroMatrix,
 } from "../src/index.js";
 
-/** A toy variant written only against the public API: A = 1/in everywhere, B = 0. */
-const constantVariant: AdapterVariant = {
+/** A toy init written only against the public API: A = 1/in everywhere, B = 0. */
+const constantInit: InitMethod = {
   name: "constant",
-  description: "test variant",
+  description: "test init",
   handles: (init) => init === "constant",
+  examples: ["constant"],
   readsBaseWeight: false,
   movesBaseWeight: false,
   initialize: ({ r, inFeatures, outFeatures }) => ({
@@ -26,37 +34,70 @@ const constantVariant: AdapterVariant = {
   }),
 };
 
+/** A toy variant selected by a PEFT field peftjs refuses by default: plain LoRA at twice the scaling. */
+const doubledVariant: LoraVariant = {
+  name: "doubled",
+  description: "test variant",
+  configField: "use_dora",
+  extraParameters: ["lora_test_gain"],
+  forward: (context, input, result) =>
+    plainVariant.forward({ ...context, scaling: 2 * context.scaling }, input, result),
+  merge: (context, weight) => plainVariant.merge({ ...context, scaling: 2 * context.scaling }, weight),
+};
+
 afterEach(() => {
-  unregisterAdapterVariant("constant");
+  unregisterInitMethod("constant");
+  unregisterLoraVariant("doubled");
 });
 
-describe("variant registry", () => {
-  it("has the built-in variants, OLoRA included", () => {
+describe("init method registry", () => {
+  it("has the built-in inits, one folder each", () => {
     expect(
-      listAdapterVariants()
-        .map((variant) => variant.name)
+      listInitMethods()
+        .map((method) => method.name)
         .sort(),
-    ).toEqual(["lora", "olora", "pissa"]);
-    expect(variantForInit("pissa_niter_3").name).toBe("pissa");
-    expect(variantForInit(true).name).toBe("lora");
-    expect(variantForInit("olora").movesBaseWeight).toBe(true);
+    ).toEqual(["default", "gaussian", "olora", "pissa", "random"]);
+    expect(initMethodFor("pissa_niter_3").name).toBe("pissa");
+    expect(initMethodFor(true).name).toBe("default");
+    expect(initMethodFor(false).name).toBe("random");
+    expect(initMethodFor("olora").movesBaseWeight).toBe(true);
   });
 
-  it("a registered variant's init is accepted by the config parser and used by initializeAdapter", () => {
+  it("a registered init is accepted by the config parser and used by initializeAdapter", () => {
     expect(() => parseLoraConfig({ init_lora_weights: "constant" })).toThrow(UnsupportedLoraOptionError);
-    registerAdapterVariant(constantVariant);
-    expect(() => registerAdapterVariant(constantVariant)).toThrow(AdapterInitError);
+    registerInitMethod(constantInit);
+    expect(() => registerInitMethod(constantInit)).toThrow(AdapterInitError);
     const config = parseLoraConfig({ r: 2, init_lora_weights: "constant", target_modules: ["q_proj"] });
-    const weights = new Map([
-      ["model.layers.0.self_attn.q_proj", { values: zeroMatrix(6, 4), dtype: "F32" as const }],
-      ["model.layers.0.self_attn.k_proj", { values: zeroMatrix(6, 4), dtype: "F32" as const }],
+    const unread = () => {
+      throw new Error("a plain init must not read the base weight");
+    };
+    const modules = new Map([
+      ["model.layers.0.self_attn.q_proj", { outFeatures: 6, inFeatures: 4, readWeight: unread }],
+      ["model.layers.0.self_attn.k_proj", { outFeatures: 6, inFeatures: 4, readWeight: unread }],
     ]);
-    const { adapter } = initializeAdapter(config, weights);
+    const { adapter } = initializeAdapter(config, modules);
     expect([...adapter.modules.keys()]).toEqual(["model.layers.0.self_attn.q_proj"]);
     expect(
       adapter.modules.get("model.layers.0.self_attn.q_proj")?.loraA.data.every((value) => value === 0.25),
     ).toBe(true);
-    expect(unregisterAdapterVariant("constant")).toBe(true);
-    expect(() => variantForInit("constant")).toThrow(/registered: /);
+    expect(unregisterInitMethod("constant")).toBe(true);
+    expect(() => initMethodFor("constant")).toThrow(/registered: /);
+  });
+});
+
+describe("LoRA variant registry", () => {
+  it("plain LoRA is the default; a variant is selected by its config field, which the parser then accepts", () => {
+    expect(listLoraVariants().map((variant) => variant.name)).toEqual(["plain"]);
+    expect(() => parseLoraConfig({ use_dora: true })).toThrow(UnsupportedLoraOptionError);
+    expect(loraVariantFor(parseLoraConfig({}))).toBe(plainVariant);
+    registerLoraVariant(doubledVariant);
+    expect(() => registerLoraVariant(doubledVariant)).toThrow(UnsupportedLoraOptionError);
+    expect(() => registerLoraVariant({ ...plainVariant, name: "second default" })).toThrow(/the default/);
+    const config = parseLoraConfig({ use_dora: true });
+    expect(loraVariantFor(config)).toBe(doubledVariant);
+    expect(loraVariantFor(parseLoraConfig({ use_dora: false }))).toBe(plainVariant);
+    expect(knownParameterNames()).toEqual(["lora_A", "lora_B", "lora_test_gain"]);
+    unregisterLoraVariant("doubled");
+    expect(() => parseLoraConfig({ use_dora: true })).toThrow(UnsupportedLoraOptionError);
   });
 });

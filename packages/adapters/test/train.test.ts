@@ -1,5 +1,5 @@
 import { fromFloat32, type RawTensor, toFloat32 } from "@peftjs/io";
-import { AdamW, causalLanguageModelLoss, type LlamaForCausalLM, train } from "@peftjs/models";
+import { AdamW, type CausalLM, causalLanguageModelLoss, train } from "@peftjs/models";
 import { getBackend, probeBackends, setBackend, valueAndGradients } from "@peftjs/tensor";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -84,7 +84,7 @@ async function bf16Weights(): Promise<Map<string, RawTensor>> {
   return rounded;
 }
 
-async function baseModel(scenario: TrainingScenario): Promise<LlamaForCausalLM> {
+async function baseModel(scenario: TrainingScenario): Promise<CausalLM> {
   const overrides = new Map<string, RawTensor>(scenario.bf16 ? await bf16Weights() : []);
   if (scenario.placement === "residual") {
     for (const [key, raw] of await readRaw(`peft/${scenario.caseName}/residual/targets.safetensors`)) {
@@ -133,7 +133,7 @@ describe.each(scenarios)("training $caseName ($placement) through LoraModel", (s
   const { caseName, placement } = scenario;
   let training: TrainingRecord;
   let fp64ReplayLosses: number[];
-  let model: LlamaForCausalLM;
+  let model: CausalLM;
   let lora: LoraModel;
   let fingerprint: string;
 
@@ -188,7 +188,7 @@ describe.each(scenarios)("training $caseName ($placement) through LoraModel", (s
     const { lr, betas, eps, weight_decay } = training.optimizer;
     const optimizer = new AdamW({ learningRate: lr, betas, eps, weightDecay: weight_decay });
     const trainedKeys = [...lora.trainableParameters().keys()];
-    const { losses } = train({
+    const { losses } = await train({
       model,
       trainable: lora.trainable,
       optimizer,

@@ -1,5 +1,6 @@
 import { LoraConfigError, UnsupportedLoraOptionError } from "../errors.js";
-import { listAdapterVariants } from "../variants/registry.js";
+import { listInitMethods } from "../inits/registry.js";
+import { variantConfigFields } from "../variants/registry.js";
 
 /**
  * How the adapter weights are initialised, PEFT's `init_lora_weights`:
@@ -127,7 +128,10 @@ const peftInertDefaults: Record<string, unknown> = {
   velora_config: null,
 };
 
-/** Fields whose non-default value changes the adapter's behaviour in a way peftjs does not implement. */
+/**
+ * Fields whose non-default value changes the adapter's behaviour in a way peftjs does not implement — unless a
+ * registered LoRA variant claims the field (its `configField`), as a DoRA variant would claim `use_dora`.
+ */
 const unsupportedWhenSet: Record<string, string> = {
   use_dora: "DoRA (weight-decomposed LoRA)",
   use_qalora: "QALoRA",
@@ -204,13 +208,13 @@ function validateInit(value: unknown): InitLoraWeights {
       }
       return value as InitLoraWeights;
     }
-    // a registered third-party variant may own other init names (see CONTRIBUTING.md)
-    if (listAdapterVariants().some((variant) => variant.handles(value as InitLoraWeights))) {
+    // a registered third-party init method may own other init names (see CONTRIBUTING.md)
+    if (listInitMethods().some((method) => method.handles(value as InitLoraWeights))) {
       return value as InitLoraWeights;
     }
     throw new UnsupportedLoraOptionError(
       "init_lora_weights",
-      `init_lora_weights "${value}" is not supported; use true, false, "gaussian", "pissa", "pissa_niter_K", "olora" or the init of a registered variant`,
+      `init_lora_weights "${value}" is not supported; use true, false, "gaussian", "pissa", "pissa_niter_K", "olora" or the init of a registered init method`,
     );
   }
   throw new LoraConfigError(`init_lora_weights must be a boolean or a string, got ${describe(value)}`);
@@ -279,9 +283,11 @@ export function validateLoraConfig(config: LoraConfig): void {
       `layers_pattern ${describe(config.layers_pattern)} is set, so layers_to_transform must be set too`,
     );
   }
+  const variantFields = new Set(variantConfigFields());
   for (const [field, feature] of Object.entries(unsupportedWhenSet)) {
     const value = config.otherFields[field];
-    if (!isOff(value)) {
+    // a registered LoRA variant (src/variants/) implements the option its config field selects
+    if (!isOff(value) && !variantFields.has(field)) {
       throw new UnsupportedLoraOptionError(
         field,
         `${field} = ${describe(value)} asks for ${feature}, which peftjs does not implement; refusing rather than ignoring it`,

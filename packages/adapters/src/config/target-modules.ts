@@ -34,12 +34,13 @@ function layerIndexOf(name: string, layersPattern: string[] | string | null): nu
   const patterns =
     layersPattern === null ? [] : typeof layersPattern === "string" ? [layersPattern] : layersPattern;
   if (patterns.length === 0) {
-    // PEFT: re.match(r".*\.[^.]*\.(\d+)\.", key) — any "<word>.<digits>." preceded by a dot
-    const match = /^.*\.[^.]*\.(\d+)\./.exec(name);
+    // PEFT: re.match(r".*?\.[^.]*\.(\d+)\.", key) — the first "<word>.<digits>." preceded by a dot (lazy, so a
+    // nested index such as an MoE expert's is not taken for the layer)
+    const match = /^.*?\.[^.]*\.(\d+)\./.exec(name);
     return match ? Number(match[1]) : undefined;
   }
   for (const pattern of patterns) {
-    const match = new RegExp(`^.*\\.(?:${pattern})\\.(\\d+)\\.`).exec(name);
+    const match = new RegExp(`^.*?\\.(?:${pattern})\\.(\\d+)\\.`).exec(name);
     if (match) return Number(match[1]);
   }
   return undefined;

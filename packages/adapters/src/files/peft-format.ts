@@ -6,36 +6,23 @@ import {
   serialize,
   toFloat32,
 } from "@peftjs/io";
-import type { LoraAdapter, LoraFactors } from "../adapter.js";
+import type { HostTensor, LoraAdapter, LoraFactors } from "../adapter.js";
 import { validateAdapter } from "../adapter.js";
 import { parseLoraConfig, serializeLoraConfig } from "../config/lora-config.js";
 import { AdapterFileError, AdapterNonFiniteError } from "../errors.js";
+import { LORA_A, LORA_B, parsePeftKey, peftKey } from "../layer/parameter-keys.js";
 import { type Matrix, matrix } from "../math/matrix.js";
+import { knownParameterNames } from "../variants/registry.js";
 
 /** The file names of a PEFT adapter folder. */
 export const ADAPTER_CONFIG_FILE = "adapter_config.json";
 /** The weights file of a PEFT adapter folder. */
 export const ADAPTER_WEIGHTS_FILE = "adapter_model.safetensors";
 
-/** PEFT's prefix of every saved LoRA key (`PeftModel.base_model.model`). */
-export const PEFT_KEY_PREFIX = "base_model.model.";
-
 /** The storage dtypes an adapter file may use. */
 export type AdapterStorageDtype = "F32" | "F16" | "BF16";
 
-/** The safetensors key PEFT uses for a module's factor, e.g. `base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight`. */
-export function peftKey(moduleName: string, factor: "lora_A" | "lora_B"): string {
-  return `${PEFT_KEY_PREFIX}${moduleName}.${factor}.weight`;
-}
-
-const keyPattern = /^base_model\.model\.(.+)\.(lora_A|lora_B)\.weight$/;
-
-function toMatrix(key: string, raw: RawTensor): Matrix {
-  if (raw.shape.length !== 2) {
-    throw new AdapterFileError(
-      `"${key}" has shape [${raw.shape.join(", ")}], expected a 2-D [rows, columns] tensor`,
-    );
-  }
+function toHostTensor(key: string, raw: RawTensor): HostTensor {
   if (raw.dtype !== "F32" && raw.dtype !== "F16" && raw.dtype !== "BF16" && raw.dtype !== "F64") {
     throw new AdapterFileError(`"${key}" has dtype ${raw.dtype}; LoRA factors must be floating point`);
   }
@@ -47,14 +34,24 @@ function toMatrix(key: string, raw: RawTensor): Matrix {
       `"${key}" holds ${values[nonFinite]} at index ${nonFinite}: an adapter with NaN or infinite factors would make every output of its module NaN`,
     );
   }
-  return matrix(raw.shape[0] as number, raw.shape[1] as number, values);
+  return { shape: raw.shape, data: values };
+}
+
+function toMatrix(key: string, raw: RawTensor): Matrix {
+  if (raw.shape.length !== 2) {
+    throw new AdapterFileError(
+      `"${key}" has shape [${raw.shape.join(", ")}], expected a 2-D [rows, columns] tensor`,
+    );
+  }
+  return matrix(raw.shape[0] as number, raw.shape[1] as number, toHostTensor(key, raw).data);
 }
 
 /**
  * Builds an adapter from the parsed `adapter_config.json` object and the bytes of `adapter_model.safetensors`.
- * Every key must be a PEFT LoRA key (`base_model.model.<module>.lora_A|lora_B.weight`); anything else (DoRA
- * magnitudes, embeddings, modules_to_save copies) is refused with {@link AdapterFileError}, and a factor
- * holding NaN or ±Infinity with {@link AdapterNonFiniteError}.
+ * Every key must be a PEFT adapter key `base_model.model.<module>.<parameter>.weight` whose parameter is
+ * `lora_A`, `lora_B` or an extra parameter of a registered LoRA variant; anything else (embeddings,
+ * modules_to_save copies, parameters of unregistered variants) is refused with {@link AdapterFileError}, and a
+ * tensor holding NaN or ±Infinity with {@link AdapterNonFiniteError}.
  */
 export function decodePeftAdapter(configJson: unknown, weights: Uint8Array): LoraAdapter {
   const { tensors, metadata } = deserialize(weights);
@@ -68,28 +65,30 @@ export function adapterFromPeftTensors(
   metadata: Readonly<Record<string, string>> | null,
 ): LoraAdapter {
   const config = parseLoraConfig(configJson);
-  const partial = new Map<string, { loraA?: Matrix; loraB?: Matrix }>();
+  const parameterNames = knownParameterNames();
+  type Collected = { loraA?: Matrix; loraB?: Matrix; extras: Map<string, HostTensor> };
+  const partial = new Map<string, Collected>();
   for (const [key, raw] of tensors) {
-    const match = keyPattern.exec(key);
-    if (match === null) {
+    const parsed = parsePeftKey(key, parameterNames);
+    if (parsed === undefined) {
       throw new AdapterFileError(
-        `"${key}" is not a PEFT LoRA key (expected base_model.model.<module>.lora_A.weight or .lora_B.weight)`,
+        `"${key}" is not a PEFT LoRA key (expected base_model.model.<module>.<parameter>.weight with parameter ${parameterNames.join(", ")})`,
       );
     }
-    const [, moduleName, factor] = match as unknown as [string, string, "lora_A" | "lora_B"];
-    const entry = partial.get(moduleName) ?? {};
-    if (factor === "lora_A") entry.loraA = toMatrix(key, raw);
-    else entry.loraB = toMatrix(key, raw);
-    partial.set(moduleName, entry);
+    const entry: Collected = partial.get(parsed.modulePath) ?? { extras: new Map() };
+    if (parsed.parameter === LORA_A) entry.loraA = toMatrix(key, raw);
+    else if (parsed.parameter === LORA_B) entry.loraB = toMatrix(key, raw);
+    else entry.extras.set(parsed.parameter, toHostTensor(key, raw));
+    partial.set(parsed.modulePath, entry);
   }
   const modules = new Map<string, LoraFactors>();
-  for (const [name, { loraA, loraB }] of partial) {
+  for (const [name, { loraA, loraB, extras }] of partial) {
     if (loraA === undefined || loraB === undefined) {
       throw new AdapterFileError(
         `module "${name}" has ${loraA ? "lora_A" : "lora_B"} but no ${loraA ? "lora_B" : "lora_A"}`,
       );
     }
-    modules.set(name, { loraA, loraB });
+    modules.set(name, extras.size === 0 ? { loraA, loraB } : { loraA, loraB, extras });
   }
   const kept: Record<string, string> = {};
   for (const [key, value] of Object.entries(metadata ?? {})) if (key !== "format") kept[key] = value;
@@ -112,7 +111,7 @@ export interface EncodedPeftAdapter {
   weights: Uint8Array;
 }
 
-/** Writes an adapter as PEFT does: keys `base_model.model.<module>.lora_A.weight` / `.lora_B.weight`, metadata format "pt". */
+/** Writes an adapter as PEFT does: keys `base_model.model.<module>.<parameter>.weight`, metadata format "pt". */
 export function encodePeftAdapter(
   adapter: LoraAdapter,
   options: EncodePeftAdapterOptions = {},
@@ -129,17 +128,24 @@ export function adapterToPeftTensors(
   validateAdapter(adapter);
   const dtype = options.dtype ?? "F32";
   const tensors = new Map<string, RawTensor>();
-  for (const [name, { loraA, loraB }] of adapter.modules) {
-    tensors.set(peftKey(name, "lora_A"), {
+  for (const [name, { loraA, loraB, extras }] of adapter.modules) {
+    tensors.set(peftKey(name, LORA_A), {
       dtype,
       shape: [loraA.rows, loraA.columns],
       data: fromFloat32(loraA.data, dtype),
     });
-    tensors.set(peftKey(name, "lora_B"), {
+    tensors.set(peftKey(name, LORA_B), {
       dtype,
       shape: [loraB.rows, loraB.columns],
       data: fromFloat32(loraB.data, dtype),
     });
+    for (const [parameter, value] of extras ?? []) {
+      tensors.set(peftKey(name, parameter), {
+        dtype,
+        shape: [...value.shape],
+        data: fromFloat32(value.data, dtype),
+      });
+    }
   }
   return { tensors, metadata: { ...adapter.metadata, format: "pt" } };
 }

@@ -1,6 +1,7 @@
 import { qr, svd, svdLowRank, svdTopK } from "@peftjs/linalg";
-import { type Tensor, tensor } from "@peftjs/tensor";
+import type { Tensor } from "@peftjs/tensor";
 import { AdapterShapeError } from "../errors.js";
+import { matrixToTensor, takeMatrix } from "./host-tensor.js";
 import type { Matrix } from "./matrix.js";
 
 // Bridges between this package's float32 matrices and @peftjs/linalg's tensor decompositions (computed in
@@ -22,21 +23,6 @@ export interface QrFactors {
   readonly q: Matrix;
   /** R, [k, columns], upper triangular (trapezoidal when wide). */
   readonly r: Matrix;
-}
-
-function toTensor(a: Matrix): Tensor {
-  return tensor(a.data, [a.rows, a.columns]);
-}
-
-/** Reads a 2-D tensor into a matrix and releases the tensor. */
-function take(value: Tensor): Matrix {
-  const result = {
-    rows: value.shape[0] as number,
-    columns: value.shape[1] as number,
-    data: value.toFloat32Array(),
-  };
-  value.dispose();
-  return result;
 }
 
 function takeVector(value: Tensor): Float32Array {
@@ -69,22 +55,26 @@ const topKThreshold = 128;
 export function truncatedSvd(a: Matrix, k: number): SvdFactors {
   if (!Number.isInteger(k) || k <= 0)
     throw new AdapterShapeError(`SVD rank must be a positive integer, got ${k}`);
-  const input = toTensor(a);
+  const input = matrixToTensor(a);
   const smaller = Math.min(a.rows, a.columns);
   if (smaller >= topKThreshold && k * 8 <= smaller) {
     // large layer, small rank: block Lanczos to 1e-6·σ₁ instead of a full SVD (falls back when it stalls)
     const result = svdTopK(input, k, { tolerance: 1e-6 });
     if (result.converged) {
       input.dispose();
-      return { left: take(result.u), singularValues: takeVector(result.s), rightTransposed: take(result.vt) };
+      return {
+        left: takeMatrix(result.u),
+        singularValues: takeVector(result.s),
+        rightTransposed: takeMatrix(result.vt),
+      };
     }
     for (const value of [result.u, result.s, result.vt]) value.dispose();
   }
   const { u, s, vt } = svd(input);
   input.dispose();
-  const left = take(u);
+  const left = takeMatrix(u);
   const singularValues = takeVector(s);
-  const rightTransposed = take(vt);
+  const rightTransposed = takeMatrix(vt);
   const count = Math.min(k, singularValues.length);
   return {
     left: firstColumns(left, count),
@@ -102,10 +92,10 @@ export function truncatedSvd(a: Matrix, k: number): SvdFactors {
  * reflector, no sign normalisation (PEFT's OLoRA uses the factors as they come).
  */
 export function reducedQr(a: Matrix): QrFactors {
-  const input = toTensor(a);
+  const input = matrixToTensor(a);
   const { q, r } = qr(input);
   input.dispose();
-  return { q: take(q), r: take(r) };
+  return { q: takeMatrix(q), r: takeMatrix(r) };
 }
 
 /**
@@ -114,10 +104,10 @@ export function reducedQr(a: Matrix): QrFactors {
  * stream, so factors differ from PEFT's while the quality is the same.
  */
 export function randomizedSvd(a: Matrix, q: number, iterations: number, seed: number): SvdFactors {
-  const input = toTensor(a);
+  const input = matrixToTensor(a);
   const { u, s, v } = svdLowRank(input, q, { niter: iterations, seed });
   input.dispose();
-  const right = take(v);
+  const right = takeMatrix(v);
   // V [n, q] → Vᵀ [q, n]
   const rightTransposed = new Float32Array(right.data.length);
   for (let i = 0; i < right.rows; i++) {
@@ -125,7 +115,7 @@ export function randomizedSvd(a: Matrix, q: number, iterations: number, seed: nu
       rightTransposed[j * right.rows + i] = right.data[i * right.columns + j] as number;
   }
   return {
-    left: take(u),
+    left: takeMatrix(u),
     singularValues: takeVector(s),
     rightTransposed: { rows: right.columns, columns: right.rows, data: rightTransposed },
   };

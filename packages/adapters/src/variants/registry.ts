@@ -1,109 +1,128 @@
-import type { RandomGenerator } from "@peftjs/tensor";
-import type { InitLoraWeights } from "../config/lora-config.js";
-import { AdapterInitError } from "../errors.js";
-import type { Matrix } from "../math/matrix.js";
+import type { Tensor } from "@peftjs/tensor";
+import type { LoraConfig } from "../config/lora-config.js";
+import { UnsupportedLoraOptionError } from "../errors.js";
 
-/** Storage dtype of a base weight, as far as inits care (they compute in float32 and round back). */
-export type BaseWeightDtype = "F32" | "F16" | "BF16";
-
-/** The base Linear weight an init may read: float32 values of W [out, in] (or [in, out] with fan_in_fan_out). */
-export interface BaseWeight {
-  /** The weight's values, widened to float32. */
-  readonly values: Matrix;
-  /** The dtype the weight is stored in; factors and residuals are rounded to it as PEFT does. */
-  readonly dtype: BaseWeightDtype;
-}
-
-/** Everything an init gets for one module. */
-export interface VariantInitContext {
-  /** Hugging Face module name, e.g. `model.layers.0.self_attn.q_proj`. */
-  readonly moduleName: string;
-  /** The init requested (`init_lora_weights`). */
-  readonly init: InitLoraWeights;
-  /** Rank r of this module (rank_pattern applied). */
-  readonly r: number;
-  /** Scaling s of this module. */
+/** What a variant sees of one adapter in one layer. */
+export interface VariantContext {
+  /**
+   * The adapter's trainable parameters in this layer by PEFT name: `lora_A` `[r, in]`, `lora_B` `[out, r]`,
+   * and the variant's {@link LoraVariant.extraParameters}.
+   */
+  readonly parameters: ReadonlyMap<string, Tensor>;
+  /** Scaling s (α/r or α/√r, patterns applied). */
   readonly scaling: number;
-  /** in_features of the Linear. */
-  readonly inFeatures: number;
-  /** out_features of the Linear. */
-  readonly outFeatures: number;
-  /** True when the weight is stored [in, out] (Conv1D); false for Linear. */
-  readonly fanInFanOut: boolean;
-  /** The base weight; present for every variant with {@link AdapterVariant.readsBaseWeight}. */
-  readonly weight?: BaseWeight;
-  /** The seeded generator of this adapter (one stream per adapter, modules drawn in model order). */
-  readonly generator: RandomGenerator;
-}
-
-/** What an init produces for one module. */
-export interface VariantInitResult {
-  /** lora_A [r, in], float32 values (already rounded through the base dtype where PEFT does so). */
-  readonly loraA: Matrix;
-  /** lora_B [out, r]. */
-  readonly loraB: Matrix;
+  /** The adapter's dropout on an input (identity outside training). */
+  dropout(input: Tensor): Tensor;
   /**
-   * For inits that move part of W into the adapter (PiSSA, OLoRA): the residual W_res = W − s·B₀A₀ in the
-   * weight's own layout, float32 values before rounding to the base dtype (PEFT subtracts the unrounded factors).
+   * The base weight `[out, in]` this adapter stands on: W, or W − s·B₀A₀ for a PiSSA/OLoRA adapter in
+   * overlay mode (computed when asked, on the device).
    */
-  readonly residual?: Matrix;
+  baseWeight(): Tensor;
+  /** The base layer's bias `[out]`, if it has one (LoRA never changes it). */
+  readonly baseBias: Tensor | undefined;
 }
 
 /**
- * An adapter variant: an init (and, for future variants, forward/merge hooks) selected by `init_lora_weights`.
- * Register one with {@link registerAdapterVariant}; see CONTRIBUTING.md, "Adding an adapter variant".
+ * A LoRA variant, PEFT's `LoraVariant`: how an adapter's parameters act in a layer. Plain LoRA is the
+ * default; a variant such as DoRA adds parameters and changes the forward and the merge. One folder under
+ * `src/variants/<name>/` registers one with {@link registerLoraVariant} (see CONTRIBUTING.md).
+ *
+ * PEFT's variants also implement `unmerge`, because PEFT merges into the base weight in place; peftjs keeps
+ * W and recomputes the merged weight from it, so unmerging is exact and needs no per-variant code.
  */
-export interface AdapterVariant {
-  /** Unique name, e.g. `"pissa"`. */
+export interface LoraVariant {
+  /** Unique name, e.g. `"plain"`. */
   readonly name: string;
-  /** One-line description for docs and error messages. */
+  /** One line for docs and errors. */
   readonly description: string;
-  /** Whether this variant handles an `init_lora_weights` value. */
-  handles(init: InitLoraWeights): boolean;
-  /** True when the init reads the base weight (SVD/QR-based inits). */
-  readonly readsBaseWeight: boolean;
   /**
-   * True when the init moves s·B₀A₀ out of the base weight (PEFT replaces W by W_res): such adapters are only
-   * valid on the residual base, or with the frozen correction −s·B₀A₀ (overlay mode), or after conversion.
+   * The `adapter_config.json` field that selects this variant when set (e.g. `"use_dora"`); registering the
+   * variant makes the config parser accept the field. Undefined for the default variant.
    */
-  readonly movesBaseWeight: boolean;
-  /** Computes the initial factors (and residual) of one module. */
-  initialize(context: VariantInitContext): VariantInitResult;
+  readonly configField?: string;
+  /** PEFT names of the parameters the variant adds per module (saved as `<module>.<name>.weight`). */
+  readonly extraParameters: readonly string[];
+  /** Initial values of the extra parameters for a fresh adapter, from its factors and base weight. */
+  initializeExtras?(context: VariantContext): Map<string, Tensor>;
+  /** PEFT's `forward(module, adapter, x, result)`: the layer's output with this adapter applied to `result`. */
+  forward(context: VariantContext, input: Tensor, result: Tensor): Tensor;
+  /** PEFT's `merge_safe`: the weight with this adapter merged into `weight` (W or an earlier merge). */
+  merge(context: VariantContext, weight: Tensor): Tensor;
 }
 
-const variants: AdapterVariant[] = [];
+const variants = new Map<string, LoraVariant>();
+let defaultVariant: LoraVariant | undefined;
 
 /**
- * Adds a variant to the registry. Throws when the name is taken. Variants are consulted newest first, so a
- * later registration can specialise an init an earlier one also handles.
+ * Adds a variant. The one without a `configField` is the default (plain LoRA); the others are selected by
+ * their field.
+ *
+ * @throws UnsupportedLoraOptionError when the name or config field is taken, or a second default is registered.
  */
-export function registerAdapterVariant(variant: AdapterVariant): void {
-  if (variants.some((existing) => existing.name === variant.name)) {
-    throw new AdapterInitError(`an adapter variant named "${variant.name}" is already registered`);
+export function registerLoraVariant(variant: LoraVariant): void {
+  const clash = [...variants.values()].find(
+    (existing) =>
+      existing.name === variant.name ||
+      (variant.configField !== undefined && existing.configField === variant.configField),
+  );
+  if (clash !== undefined || (variant.configField === undefined && defaultVariant !== undefined)) {
+    throw new UnsupportedLoraOptionError(
+      variant.configField ?? "variant",
+      `a LoRA variant named "${variant.name}"${variant.configField ? ` or selected by "${variant.configField}"` : " (the default)"} is already registered`,
+    );
   }
-  variants.unshift(variant);
+  variants.set(variant.name, variant);
+  if (variant.configField === undefined) defaultVariant = variant;
 }
 
 /** Removes a variant by name (for tests and plugins); returns whether it was registered. */
-export function unregisterAdapterVariant(name: string): boolean {
-  const index = variants.findIndex((variant) => variant.name === name);
-  if (index < 0) return false;
-  variants.splice(index, 1);
+export function unregisterLoraVariant(name: string): boolean {
+  const variant = variants.get(name);
+  if (variant === undefined) return false;
+  variants.delete(name);
+  if (variant === defaultVariant) defaultVariant = undefined;
   return true;
 }
 
-/** The registered variants, newest first. */
-export function listAdapterVariants(): readonly AdapterVariant[] {
-  return [...variants];
+/** The registered variants, in registration order. */
+export function listLoraVariants(): readonly LoraVariant[] {
+  return [...variants.values()];
 }
 
-/** The variant that handles `init`; throws {@link AdapterInitError} naming the registered ones when none does. */
-export function variantForInit(init: InitLoraWeights): AdapterVariant {
-  const variant = variants.find((candidate) => candidate.handles(init));
-  if (variant === undefined) {
-    throw new AdapterInitError(
-      `no adapter variant handles init_lora_weights ${JSON.stringify(init)}; registered: ${variants.map((entry) => entry.name).join(", ")}`,
+/** The config fields registered variants select themselves by (accepted by the config parser). */
+export function variantConfigFields(): string[] {
+  return listLoraVariants().flatMap((variant) =>
+    variant.configField === undefined ? [] : [variant.configField],
+  );
+}
+
+/** Every adapter parameter name a file may hold: `lora_A`, `lora_B` and the variants' extra ones. */
+export function knownParameterNames(): string[] {
+  return ["lora_A", "lora_B", ...listLoraVariants().flatMap((variant) => variant.extraParameters)];
+}
+
+function isSet(value: unknown): boolean {
+  return value !== undefined && value !== null && value !== false;
+}
+
+/**
+ * The variant a config selects: the one whose `configField` is set, else the default.
+ *
+ * @throws UnsupportedLoraOptionError when two variants are selected at once.
+ */
+export function loraVariantFor(config: LoraConfig): LoraVariant {
+  const fields = config.otherFields;
+  const selected = listLoraVariants().filter(
+    (variant) => variant.configField !== undefined && isSet(fields[variant.configField]),
+  );
+  if (selected.length > 1) {
+    throw new UnsupportedLoraOptionError(
+      selected[1]!.configField!,
+      `the config selects several LoRA variants at once: ${selected.map((variant) => variant.configField).join(", ")}`,
     );
   }
+  const variant = selected[0] ?? defaultVariant;
+  if (variant === undefined)
+    throw new UnsupportedLoraOptionError("variant", "no default LoRA variant is registered");
   return variant;
 }

@@ -4,7 +4,7 @@ import { AdapterInitError } from "../../errors.js";
 import { randomizedSvd, truncatedSvd } from "../../math/decompositions.js";
 import { roundThroughDtype } from "../../math/dtype-rounding.js";
 import { addScaled, multiply, scaleColumns, scaleRows, transpose } from "../../math/matrix.js";
-import { type AdapterVariant, registerAdapterVariant } from "../registry.js";
+import { type InitMethod, registerInitMethod } from "../registry.js";
 
 /** A 24-bit seed for the randomized SVD's test matrix, drawn from the adapter's stream (one per module). */
 function drawSeed(generator: RandomGenerator): number {
@@ -18,11 +18,12 @@ function drawSeed(generator: RandomGenerator): number {
  * residual is W − s·B₀A₀ (from the unrounded factors). On a half-precision base the factors are then rounded
  * through the base dtype, as PEFT's move to the base layer's dtype does.
  */
-export const pissaVariant: AdapterVariant = {
+export const pissaInit: InitMethod = {
   name: "pissa",
   description:
     "PiSSA: principal singular values and vectors (exact or randomized SVD); moves s·B₀A₀ out of W",
   handles: (init) => init === "pissa" || pissaIterations(init) !== undefined,
+  examples: ["pissa", "pissa_niter_2"],
   readsBaseWeight: true,
   movesBaseWeight: true,
   initialize({ moduleName, init, r, scaling, weight, fanInFanOut, generator }) {
@@ -51,4 +52,4 @@ export const pissaVariant: AdapterVariant = {
   },
 };
 
-registerAdapterVariant(pissaVariant);
+registerInitMethod(pissaInit);

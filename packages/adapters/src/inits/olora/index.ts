@@ -1,25 +1,26 @@
 import {
   AdapterInitError,
-  type AdapterVariant,
   addScaled,
+  type InitMethod,
   multiply,
   reducedQr,
-  registerAdapterVariant,
+  registerInitMethod,
   roundThroughDtype,
   sliceColumns,
   transpose,
-} from "../../variant-api.js";
+} from "../../init-api.js";
 
 /**
- * OLoRA (Büyükakyüz 2024), as PEFT's `olora_init`, written only against the public variant API:
+ * OLoRA (Büyükakyüz 2024), as PEFT's `olora_init`, written only against the public init API:
  * Q, R = qr(W) in float32 (W as stored: PEFT applies no fan_in_fan_out transpose here), B₀ = Q[:, :r],
  * A₀ = R[:r], residual W − s·B₀A₀ from the unrounded factors; the factors are then rounded through the base dtype.
  * Only the leading r columns are factorised (the same Q[:, :r] as LAPACK's full QR); A₀ = Q[:, :r]ᵀ·W.
  */
-export const oloraVariant: AdapterVariant = {
+export const oloraInit: InitMethod = {
   name: "olora",
   description: "OLoRA: orthonormal QR factors of W; moves s·B₀A₀ out of W",
   handles: (init) => init === "olora",
+  examples: ["olora"],
   readsBaseWeight: true,
   movesBaseWeight: true,
   initialize({ moduleName, r, scaling, weight }) {
@@ -43,4 +44,4 @@ export const oloraVariant: AdapterVariant = {
   },
 };
 
-registerAdapterVariant(oloraVariant);
+registerInitMethod(oloraInit);

@@ -2,6 +2,24 @@ import type { LoraFactors } from "../adapter.js";
 import { truncatedSvd } from "../math/decompositions.js";
 import { frobeniusNorm, type Matrix, multiply, sliceColumns, transpose } from "../math/matrix.js";
 
+// The math checks that tell an original base from a PiSSA/OLoRA residual when a file carries no fingerprint
+// (PEFT's files), with their thresholds, named and justified in one place.
+
+/**
+ * The least mean {@link pissaSubspaceShare} over an unconverted PiSSA adapter's modules for the base to count
+ * as the original: the share is ≥ 0.82 on the original base and ≤ 0.024 on the residual in every PEFT fixture
+ * (randomized inits with few iterations on flat spectra score lower on the original, ~0.5), so 0.2 separates
+ * the two with a wide margin on both sides.
+ */
+export const PISSA_SUBSPACE_SHARE_THRESHOLD = 0.2;
+
+/**
+ * The least {@link oloraLeadingColumnsShare} of any module for the base to count as OLoRA's original: the
+ * leading r columns keep a share of order 1 (0.5–2 in the fixtures) on the original base and vanish (≤ 1e-6,
+ * float32 round-off) on a residual with s = 1, so 0.05 separates them.
+ */
+export const OLORA_LEADING_COLUMNS_THRESHOLD = 0.05;
+
 /**
  * How much of an unconverted PiSSA adapter's lora_A lies in the top-r right singular subspace of a base weight:
  * ‖A·V_r‖²_F / ‖A‖²_F ∈ [0, 1]. PiSSA starts from A₀ = √S'·V_rᵀ of the ORIGINAL W, and training moves A only a

@@ -1,10 +1,22 @@
 /**
- * The public surface a variant folder (`src/variants/<name>/`) is written against: the registry, its types, and
- * the matrix and decomposition helpers. Re-exported from the package index, so a third-party variant can be
- * written the same way.
+ * The public surface an init folder (`src/inits/<name>/`) is written against: the registry, its types, and the
+ * host matrix and decomposition helpers. Re-exported from the package index, so a third-party init method can
+ * be written the same way.
  */
 
 export { AdapterInitError } from "./errors.js";
+export {
+  type BaseWeight,
+  type BaseWeightDtype,
+  type InitContext,
+  type InitMethod,
+  type InitResult,
+  initMethodFor,
+  initMovesBaseWeight,
+  listInitMethods,
+  registerInitMethod,
+  unregisterInitMethod,
+} from "./inits/registry.js";
 export {
   type QrFactors,
   randomizedSvd,
@@ -32,14 +44,3 @@ export {
   transpose,
   zeroMatrix,
 } from "./math/matrix.js";
-export {
-  type AdapterVariant,
-  type BaseWeight,
-  type BaseWeightDtype,
-  listAdapterVariants,
-  registerAdapterVariant,
-  unregisterAdapterVariant,
-  type VariantInitContext,
-  type VariantInitResult,
-  variantForInit,
-} from "./variants/registry.js";

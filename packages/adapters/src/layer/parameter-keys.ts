@@ -1,0 +1,45 @@
+/** PEFT's prefix of every saved adapter key (`PeftModel.base_model.model`). */
+export const PEFT_KEY_PREFIX = "base_model.model.";
+
+/** PEFT's names of plain LoRA's two factors: lora_A `[r, in]` and lora_B `[out, r]`. */
+export const LORA_A = "lora_A";
+/** See {@link LORA_A}. */
+export const LORA_B = "lora_B";
+
+/**
+ * The name of one adapter parameter inside a LoRA layer, PEFT's: `<parameter>.<adapter>.weight` (the
+ * parameter lives in a per-adapter module, e.g. `lora_A.default.weight`), or `<parameter>.weight` without an
+ * adapter name, as PEFT's files strip it.
+ */
+export function adapterParameterName(parameter: string, adapterName?: string): string {
+  return adapterName === undefined ? `${parameter}.weight` : `${parameter}.${adapterName}.weight`;
+}
+
+/**
+ * The key of one adapter parameter of one module — the one function every key of peftjs comes from:
+ * without `adapterName`, PEFT's file key `base_model.model.<module>.<parameter>.weight` (also the trainable
+ * key while one adapter is trained); with it, PEFT's in-model state-dict key
+ * `base_model.model.<module>.<parameter>.<adapter>.weight` (the trainable key when several adapters train).
+ * The layer names its own parameters with {@link adapterParameterName}, the same suffix.
+ */
+export function peftKey(modulePath: string, parameter: string, adapterName?: string): string {
+  return `${PEFT_KEY_PREFIX}${modulePath}.${adapterParameterName(parameter, adapterName)}`;
+}
+
+/**
+ * The module and parameter of a PEFT file key, given the parameter names that may occur (`lora_A`, `lora_B`
+ * and those of registered variants), or undefined when the key is not one of them.
+ */
+export function parsePeftKey(
+  key: string,
+  parameters: readonly string[],
+): { modulePath: string; parameter: string } | undefined {
+  if (!key.startsWith(PEFT_KEY_PREFIX)) return undefined;
+  for (const parameter of parameters) {
+    const suffix = `.${adapterParameterName(parameter)}`;
+    if (key.endsWith(suffix) && key.length > PEFT_KEY_PREFIX.length + suffix.length) {
+      return { modulePath: key.slice(PEFT_KEY_PREFIX.length, -suffix.length), parameter };
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,22 @@
+import { type Tensor, tensor } from "@peftjs/tensor";
+import type { Matrix } from "./matrix.js";
+
+// The one bridge between host matrices (float64-accumulated math: inits, conversion, combination, files) and
+// device tensors (forward, merge, training). Crossing it is explicit: a copy to or from the active backend.
+
+/** A float32 tensor holding a matrix's values (a host-to-device copy). */
+export function matrixToTensor(value: Matrix): Tensor {
+  return tensor(value.data, [value.rows, value.columns]);
+}
+
+/** A 2-D tensor's values as a matrix (a device-to-host read). */
+export function tensorToMatrix(value: Tensor): Matrix {
+  return { rows: value.shape[0]!, columns: value.shape[1]!, data: value.toFloat32Array() };
+}
+
+/** {@link tensorToMatrix}, then releases the tensor. */
+export function takeMatrix(value: Tensor): Matrix {
+  const result = tensorToMatrix(value);
+  value.dispose();
+  return result;
+}
