@@ -5,7 +5,7 @@
  * - `generated/`: the "What fits" tables from the code's registries (`scripts/what-fits.mjs`) and the
  *   changelog from changesets (`scripts/changelog.mjs`), included by `guide/what-fits.md` and `changelog.md`;
  * - `public/stories260k/`: the embedded stories260K model (config, weights, tokenizer, LICENSE, and a one-shard
- *   `model.safetensors.index.json`), which the in-browser demo loads with `loadLlamaFromUrl`;
+ *   `model.safetensors.index.json`), which the in-browser demo loads with `loadModelFromUrl`;
  * - `public/examples/`: the adapters Python PEFT trained for stories260K (from `test/fixtures/`), which the
  *   guides load.
  * Run after `turbo build` (the docs package depends on every @peftjs package, so turbo builds them first).
@@ -26,7 +26,7 @@ async function copyStoriesModel() {
   for (const file of ["config.json", "model.safetensors", "tok512.bin", "LICENSE"]) {
     await copyFile(`${source}${file}`, `${target}${file}`);
   }
-  // A one-shard index: `loadLlamaFromUrl` asks for it first, and a 404 would be a console error in browsers.
+  // A one-shard index: `loadModelFromUrl` asks for it first, and a 404 would be a console error in browsers.
   const weights = await readFile(`${source}model.safetensors`);
   const headerLength = Number(weights.readBigUInt64LE(0));
   const header = JSON.parse(weights.subarray(8, 8 + headerLength).toString("utf8"));

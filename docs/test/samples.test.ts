@@ -5,7 +5,7 @@
  *   clone), and `"./examples/…"`: the example files the site serves at `/examples/` (kept in
  *   `docs/test/fixtures/`, copied into `public/` by `scripts/prepare.mjs`);
  * - `"https://your.site/stories260k/"`: where a browser page finds the model; here a local HTTP server
- *   serving that folder, so `loadLlamaFromUrl` runs for real;
+ *   serving that folder, so `loadModelFromUrl` runs for real;
  * - `"./my-adapter"`: a folder a sample writes, here under `test/.samples/`.
  * Each sample is written to `test/.samples/` (git-ignored; imports then resolve from the docs package) and
  * imported, with what it prints captured. Samples read as samples: they print what the guide claims, and the

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { loadPeftAdapter, savePeftAdapter } from "@peftjs/adapters/node";
 import type { RawTensor } from "@peftjs/io";
 import { readJsonFile } from "@peftjs/io/node";
-import { loadLlama } from "@peftjs/models/node";
+import { loadModel } from "@peftjs/models/node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   expectNoOutput,
@@ -108,7 +108,7 @@ describe("peftjs init", () => {
     expect(await readJsonFile(join(residual, "config.json"))).toEqual(
       await readJsonFile(fixture("peft/pissa/residual/config.json")),
     );
-    const model = await loadLlama(residual);
+    const model = await loadModel(residual);
     expect(model.config.vocabSize).toBe(512);
   });
 

@@ -15,8 +15,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadPeftAdapter, savePeftAdapter } from "@peftjs/adapters/node";
 import { type RawTensor, serialize, toFloat32 } from "@peftjs/io";
-import type { LlamaForCausalLM } from "@peftjs/models";
-import { loadLlama } from "@peftjs/models/node";
+import type { CausalLM } from "@peftjs/models";
+import { loadModel } from "@peftjs/models/node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeLogitsFile } from "../src/lib/logits-file.js";
 import {
@@ -512,7 +512,7 @@ describe("large but legal input", () => {
     const ids = tensors.get("input_ids")!;
     const rows = Array.from(new BigInt64Array(ids.data.slice().buffer), Number);
     const batch = Array.from({ length: 70 }, (_, row) => rows.slice((row % 2) * 16, (row % 2) * 16 + 16));
-    const loaded: LlamaForCausalLM = await loadLlama(embedded);
+    const loaded: CausalLM = await loadModel(embedded);
     const chunkSizes: number[] = [];
     const spy = new Proxy(loaded, {
       get(target, property, receiver) {

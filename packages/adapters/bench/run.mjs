@@ -31,6 +31,12 @@ function time(fn, repetitions = 5) {
   return median(samples);
 }
 
+/** An init target over a float32 weight matrix (sizes, and the weight for inits that read it). */
+function target(values) {
+  const weight = { values, dtype: "F32" };
+  return { outFeatures: values.rows, inFeatures: values.columns, readWeight: () => weight };
+}
+
 function report(bench, details, ms) {
   console.log(JSON.stringify({ bench, ...details, ms: Number(ms.toFixed(3)) }));
 }
@@ -39,10 +45,10 @@ const raw = readRaw(`${fixtures}stories260k/model.safetensors`);
 const weights = new Map();
 for (const [key, tensor] of raw) {
   if (!key.endsWith("_proj.weight")) continue;
-  weights.set(key.slice(0, -".weight".length), {
-    values: matrix(tensor.shape[0], tensor.shape[1], tensor.values),
-    dtype: "F32",
-  });
+  weights.set(
+    key.slice(0, -".weight".length),
+    target(matrix(tensor.shape[0], tensor.shape[1], tensor.values)),
+  );
 }
 
 for (const init of [true, "pissa", "pissa_niter_4", "olora"]) {
@@ -61,9 +67,7 @@ for (const init of [true, "pissa", "pissa_niter_4", "olora"]) {
   const size = 1024;
   const values = new Float32Array(size * size);
   for (let i = 0; i < values.length; i++) values[i] = (Math.sin(i * 12.9898) * 43758.5453) % 1;
-  const large = new Map([
-    ["model.layers.0.self_attn.q_proj", { values: matrix(size, size, values), dtype: "F32" }],
-  ]);
+  const large = new Map([["model.layers.0.self_attn.q_proj", target(matrix(size, size, values))]]);
   for (const init of ["pissa", "pissa_niter_4", "olora"]) {
     const config = parseLoraConfig({
       r: 16,

@@ -10,9 +10,8 @@ import {
 import { savePeftAdapter } from "@peftjs/adapters/node";
 import { isPeftjsError, type RawTensor } from "@peftjs/io";
 import { readCheckpoint, readJsonFile, writeCheckpoint, writeJsonFileAtomic } from "@peftjs/io/node";
-import { AdamW, generate, type Llama2cTokenizer, LlamaForCausalLM, train } from "@peftjs/models";
+import { AdamW, type CausalLM, createModel, generate, type Llama2cTokenizer, train } from "@peftjs/models";
 import { loadLlama2cTokenizer } from "@peftjs/models/node";
-import { WeightStore } from "@peftjs/state";
 import { getBackend, setBackend, toRaw } from "@peftjs/tensor";
 import { embeddedModelDir } from "../assets.js";
 import { compareLossRuns, type LossVerdict, logitsOf, maxAbsDifference } from "../demo/compare.js";
@@ -59,19 +58,19 @@ interface DemoSummary {
   seconds: number;
 }
 
-function story(
-  model: LlamaForCausalLM,
+async function story(
+  model: CausalLM,
   tokenizer: Llama2cTokenizer,
   prompt: number[],
   tokens: number,
-): string {
-  const ids = generate(model, prompt, { maxNewTokens: tokens });
+): Promise<string> {
+  const ids = await generate(model, prompt, { maxNewTokens: tokens });
   return tokenizer.decode([...prompt, ...ids]).trim();
 }
 
-function trainAdapter(
+async function trainAdapter(
   name: string,
-  lora: LoraModel,
+  lora: LoraModel<CausalLM>,
   config: LoraConfig,
   options: {
     steps: number;
@@ -80,12 +79,12 @@ function trainAdapter(
     seed: number;
     label: string;
   },
-): { lora: LoraModel; initial: LoraAdapter; losses: number[] } {
-  const model = lora.host as LlamaForCausalLM;
+): Promise<{ lora: LoraModel<CausalLM>; initial: LoraAdapter; losses: number[] }> {
+  const model = lora.model;
   lora.addAdapter(name, config, { seed: options.seed });
   const initial = lora.getAdapter(name);
   const progress = new ProgressBar(`training ${options.label}`, options.steps);
-  const { losses } = train({
+  const { losses } = await train({
     model,
     trainable: lora.trainable,
     optimizer: new AdamW({
@@ -170,9 +169,9 @@ function isOwnDemoOutput(folder: string): Promise<boolean> {
 async function runDemo(workDir: string, steps: number, seeds: number, started: number): Promise<DemoSummary> {
   const config = await readJsonFile(join(embeddedModelDir, "config.json"));
   const { tensors: baseTensors } = await readCheckpoint(embeddedModelDir);
-  const freshModel = () => LlamaForCausalLM.fromWeights(config, baseTensors);
-  // Each LoraModel gets a store of the whole checkpoint, so its fingerprints are those `peftjs inspect` prints.
-  const freshLora = () => LoraModel.create(freshModel(), { store: WeightStore.from(baseTensors) });
+  const freshModel = () => createModel(config, baseTensors);
+  // The model's identity is the tensors it read, here the whole checkpoint: the fingerprints `peftjs inspect` prints.
+  const freshLora = () => LoraModel.create(freshModel());
   const tokenizer = await loadLlama2cTokenizer(join(embeddedModelDir, "tok512.bin"));
   const evalPrompts = evalPromptTexts.map((text) => tokenizer.encode(text));
   console.log(
@@ -181,7 +180,7 @@ async function runDemo(workDir: string, steps: number, seeds: number, started: n
 
   section(1, "A story from the base model");
   const baseModel = freshModel();
-  const baseStory = story(baseModel, tokenizer, tokenizer.encode(""), 100);
+  const baseStory = await story(baseModel, tokenizer, tokenizer.encode(""), 100);
   console.log(style.dim(baseStory));
 
   section(2, `Fine-tuning LoRA and PiSSA on "Pip the robot" stories (${steps} steps, ${seeds} seeds each)`);
@@ -190,25 +189,26 @@ async function runDemo(workDir: string, steps: number, seeds: number, started: n
   const common = { r: settings.rank, lora_alpha: settings.alpha, target_modules: projections };
   // Seed k draws LoRA's A and starts the walk over the corpus k·steps windows later, for both methods alike
   // (PiSSA's init is an exact SVD, not random); the spread of the gap over seeds is the run-to-run noise.
-  const runs = Array.from({ length: seeds }, (_, seed) => {
+  const runs = [];
+  for (let seed = 0; seed < seeds; seed++) {
     const options = {
       steps,
       learningRate: settings.learningRate,
       batches: (step: number) => batches(step + seed * steps),
       seed,
     };
-    const lora = trainAdapter("lora", freshLora(), createLoraConfig(common), {
+    const lora = await trainAdapter("lora", freshLora(), createLoraConfig(common), {
       ...options,
       label: `LoRA  seed ${seed}`,
     });
-    const pissa = trainAdapter(
+    const pissa = await trainAdapter(
       "pissa",
       freshLora(),
       createLoraConfig({ ...common, init_lora_weights: "pissa" }),
       { ...options, label: `PiSSA seed ${seed}` },
     );
-    return { seed, lora, pissa };
-  });
+    runs.push({ seed, lora, pissa });
+  }
   const { lora: loraRun, pissa: pissaRun } = runs[0]!;
   const series: LossSeries[] = [
     ...runs.slice(1).flatMap(({ lora, pissa }) => [
@@ -240,8 +240,8 @@ async function runDemo(workDir: string, steps: number, seeds: number, started: n
   const seedCurves = runs.map(({ seed, lora, pissa }) => ({ seed, lora: lora.losses, pissa: pissa.losses }));
   await writeJsonFileAtomic(lossesPath, { settings, seeds: seedCurves, verdict });
   const storiesAfter = {
-    lora: story(loraRun.lora.host as LlamaForCausalLM, tokenizer, tokenizer.encode(""), 60),
-    pissa: story(pissaRun.lora.host as LlamaForCausalLM, tokenizer, tokenizer.encode(""), 60),
+    lora: await story(loraRun.lora.model, tokenizer, tokenizer.encode(""), 60),
+    pissa: await story(pissaRun.lora.model, tokenizer, tokenizer.encode(""), 60),
   };
   console.log(`after LoRA:  ${style.dim(storiesAfter.lora)}`);
   console.log(`after PiSSA: ${style.dim(storiesAfter.pissa)}`);
@@ -251,7 +251,7 @@ async function runDemo(workDir: string, steps: number, seeds: number, started: n
   section(3, "The hazard: a LoRA and a PiSSA adapter on one base");
   const reference = freshLora();
   reference.loadAdapter("lora", loraAdapter);
-  const expected = logitsOf(reference.host as LlamaForCausalLM, evalPrompts);
+  const expected = logitsOf(reference.model, evalPrompts);
   // PEFT's behaviour: PiSSA rewrites the shared base to W − s·B₀A₀; the LoRA adapter then runs on it.
   const peftLike = freshLora();
   peftLike.store.setPolicy("silent");
@@ -259,7 +259,7 @@ async function runDemo(workDir: string, steps: number, seeds: number, started: n
   peftLike.loadAdapter("pissa", pissaAdapter, { mode: "residual", guard: false, activate: false });
   peftLike.setActiveAdapters("lora");
   const peftResidualMaxAbs = maxAbsDifference(
-    logitsOf(peftLike.host as LlamaForCausalLM, evalPrompts),
+    logitsOf(peftLike.model, evalPrompts),
     expected,
   );
   console.log(
@@ -280,7 +280,7 @@ async function runDemo(workDir: string, steps: number, seeds: number, started: n
   safe.loadAdapter("lora", loraAdapter);
   safe.loadAdapter("pissa", pissaAdapter, { activate: false });
   safe.setActiveAdapters("lora");
-  const defaultsMaxAbs = maxAbsDifference(logitsOf(safe.host as LlamaForCausalLM, evalPrompts), expected);
+  const defaultsMaxAbs = maxAbsDifference(logitsOf(safe.model, evalPrompts), expected);
   console.log(
     `peftjs defaults (overlay mode): the LoRA adapter's logits differ by ${style.green(defaultsMaxAbs.toFixed(6))}`,
   );
@@ -289,7 +289,7 @@ async function runDemo(workDir: string, steps: number, seeds: number, started: n
   const converted = convertToLora(pissaAdapter, pissaRun.initial);
   const onOriginal = freshLora();
   onOriginal.loadAdapter("pissa_converted", converted);
-  const convertedLogits = logitsOf(onOriginal.host as LlamaForCausalLM, evalPrompts);
+  const convertedLogits = logitsOf(onOriginal.model, evalPrompts);
   const onResidual = freshLora();
   onResidual.store.setPolicy("silent");
   const snapshot = onResidual.store.snapshot("original");
@@ -298,7 +298,7 @@ async function runDemo(workDir: string, steps: number, seeds: number, started: n
   const residualFingerprint = onResidual.store.modelFingerprint();
   const convertedVsResidualMaxAbs = maxAbsDifference(
     convertedLogits,
-    logitsOf(onResidual.host as LlamaForCausalLM, evalPrompts),
+    logitsOf(onResidual.model, evalPrompts),
   );
   console.log(
     `converted LoRA (rank ${converted.config.r}) on the original base vs PiSSA on the residual: max |Δlogit| ${convertedVsResidualMaxAbs.toExponential(2)}`,
@@ -306,7 +306,7 @@ async function runDemo(workDir: string, steps: number, seeds: number, started: n
   onOriginal.store.setPolicy("silent"); // merging rewrites the base on purpose; it is still journaled
   const mergedWeights = onOriginal.mergeAndUnload();
   const mergedVsConvertedMaxAbs = maxAbsDifference(
-    logitsOf(onOriginal.host as LlamaForCausalLM, evalPrompts),
+    logitsOf(onOriginal.model, evalPrompts),
     convertedLogits,
   );
   console.log(

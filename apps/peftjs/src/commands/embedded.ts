@@ -13,7 +13,7 @@ export const embeddedCommand: Command = {
 
 Writes the stories260K model that peftjs ships (Andrej Karpathy's tiny Llama, MIT) as a Hugging Face
 model folder: config.json, model.safetensors, the llama2.c tokenizer tok512.bin and its LICENSE. The
-library examples load it with loadLlama("DIR"); every command also takes --model embedded directly.
+library examples load it with loadModel("DIR"); every command also takes --model embedded directly.
 
 Options:
   --out DIR   the folder to create (must not exist or be empty)

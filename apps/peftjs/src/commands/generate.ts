@@ -61,7 +61,7 @@ Options:
     const { model } = await loadAdaptedModel(modelDir, adapters);
     const tokenizer = await loadModelTokenizer(modelDir);
     const promptIds = tokenizer.encode(prompt);
-    const tokens = generate(model, promptIds, { maxNewTokens: steps, temperature, seed });
+    const tokens = await generate(model, promptIds, { maxNewTokens: steps, temperature, seed });
     const text = tokenizer.decode([...promptIds, ...tokens]);
     if (values.json) console.log(JSON.stringify({ prompt, text, tokens } satisfies GenerateReport, null, 2));
     else console.log(text.trim());

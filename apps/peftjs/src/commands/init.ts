@@ -3,7 +3,7 @@ import { adapterRecordFromMetadata, initMethodMutatesBase } from "@peftjs/state"
 import { setBackend } from "@peftjs/tensor";
 import { CliUsageError } from "../cli-error.js";
 import { isUnconverted, saveAdapterFolder } from "../lib/adapter-files.js";
-import { loadBaseModel, writeModelFolder } from "../lib/base-model.js";
+import { checkpointWithStore, loadBaseModel, writeModelFolder } from "../lib/base-model.js";
 import {
   modelDirectory,
   optionalInteger,
@@ -82,7 +82,7 @@ ${loraFlagHelp}
     await setBackend(backend);
     const base = await loadBaseModel(modelDir);
     checkRankFits(config, base.model);
-    const lora = LoraModel.create(base.model, { store: base.store });
+    const lora = LoraModel.create(base.model);
     // Residual mode on this private copy of the base: the store ends as W − s·B₀A₀, journaled, and the
     // adapter's record gets both fingerprints.
     lora.addAdapter("default", config, { seed, mode: "residual" });
@@ -98,7 +98,7 @@ ${loraFlagHelp}
         residualWritten = await writeOutputFolder(
           residualOut,
           async (residualFolder) => {
-            await writeModelFolder(residualFolder, base.configJson, lora.store.toRawTensors());
+            await writeModelFolder(residualFolder, base.configJson, checkpointWithStore(base));
           },
           { flag: "residual-out" },
         );

@@ -3,7 +3,12 @@ import { setBackend } from "@peftjs/tensor";
 import { CliUsageError } from "../cli-error.js";
 import { attachAdapter, readAdapterFolder } from "../lib/adapter-files.js";
 import { parseAdapterSpecs } from "../lib/adapter-spec.js";
-import { loadBaseModel, type ModelStorageDtype, writeModelFolder } from "../lib/base-model.js";
+import {
+  checkpointWithStore,
+  loadBaseModel,
+  type ModelStorageDtype,
+  writeModelFolder,
+} from "../lib/base-model.js";
 import {
   modelDirectory,
   optionalString,
@@ -71,7 +76,7 @@ Options:
     }
     await setBackend(backend);
     const base = await loadBaseModel(modelDir);
-    const lora = LoraModel.create(base.model, { store: base.store });
+    const lora = LoraModel.create(base.model);
     const names: string[] = [];
     for (const [index, spec] of specs.entries()) {
       attachAdapter(lora, spec.name, await readAdapterFolder(spec.path), {
@@ -81,7 +86,7 @@ Options:
       names.push(spec.name);
     }
     const merged = lora.mergeAndUnload(names);
-    const tensors = lora.store.toRawTensors();
+    const tensors = checkpointWithStore(base);
     let configJson = base.configJson;
     for (const [moduleName, weight] of merged) {
       const key = `${moduleName}.weight`;
@@ -92,7 +97,6 @@ Options:
         tensors.set(key, { dtype: "F32", shape: [...weight.shape], data: new Uint8Array(values.buffer) });
         configJson = { ...configJson, tie_word_embeddings: false };
       }
-      weight.dispose();
     }
     let fingerprint = "";
     const written = await writeOutputFolder(outDir, async (folder) => {

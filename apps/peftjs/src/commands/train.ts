@@ -174,7 +174,7 @@ ${loraFlagHelp}
       sequenceLength,
       steps,
     });
-    const lora = LoraModel.create(base.model, { store: base.store });
+    const lora = LoraModel.create(base.model);
     let source: LoraAdapter | undefined;
     if (adapterDir !== undefined) {
       source = await readAdapterFolder(adapterDir);
@@ -205,7 +205,7 @@ ${loraFlagHelp}
     lora.setTraining(true, seed);
     const optimizer = new AdamW({ learningRate, betas, eps, weightDecay });
     const progress = new ProgressBar("training", steps);
-    const { losses } = train({
+    const { losses } = await train({
       model: base.model,
       trainable: lora.trainable,
       optimizer,

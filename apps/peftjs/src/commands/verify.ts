@@ -1,5 +1,6 @@
 import { type LoraAdapter, LoraModel } from "@peftjs/adapters";
 import { isPeftjsError, PeftjsError } from "@peftjs/io";
+import { Linear } from "@peftjs/nn";
 import { checkCompatibility } from "@peftjs/state";
 import { setBackend } from "@peftjs/tensor";
 import {
@@ -50,7 +51,9 @@ export interface VerifyReport {
 }
 
 function checkShapes(base: BaseModel, adapter: LoraAdapter): void {
-  const layers = base.model.linearModules();
+  const layers = new Map(
+    [...base.model.namedModules()].filter((entry): entry is [string, Linear] => entry[1] instanceof Linear),
+  );
   for (const [name, { loraA, loraB }] of adapter.modules) {
     const layer = layers.get(name);
     if (layer === undefined) {
@@ -79,7 +82,7 @@ export function verifyAdapter(
   options: { strict: boolean },
 ): Omit<VerifyReport, "model" | "adapter"> {
   const verdict = classify(base, adapter, options);
-  const lora = LoraModel.create(base.model, { store: base.store });
+  const lora = LoraModel.create(base.model);
   attachAdapter(lora, "adapter", adapter, { activate: true });
   lora.unload();
   return verdict;

@@ -1,7 +1,7 @@
-import type { LlamaForCausalLM } from "@peftjs/models";
+import type { CausalLM } from "@peftjs/models";
 
 /** The model's logits for a batch, as a flat float32 array (the tensor is released). */
-export function logitsOf(model: LlamaForCausalLM, inputIds: readonly (readonly number[])[]): Float32Array {
+export function logitsOf(model: CausalLM, inputIds: readonly (readonly number[])[]): Float32Array {
   const logits = model.forward(inputIds);
   try {
     return logits.toFloat32Array();

@@ -14,7 +14,7 @@ export async function loadAdaptedModel(
 ): Promise<BaseModel> {
   const base = await loadBaseModel(modelDir);
   if (adapters.length === 0) return base;
-  const lora = LoraModel.create(base.model, { store: base.store });
+  const lora = LoraModel.create(base.model);
   for (const [index, spec] of adapters.entries()) {
     attachAdapter(lora, spec.name, await readAdapterFolder(spec.path), {
       activate: index === 0,

@@ -8,10 +8,10 @@ import {
   toTypedArray,
 } from "@peftjs/io";
 import { readCheckpoint, readJsonFile, writeCheckpoint, writeJsonFileAtomic } from "@peftjs/io/node";
-import { LlamaForCausalLM } from "@peftjs/models";
-import { type Fingerprint, fingerprintModel, fingerprintTensor, WeightStore } from "@peftjs/state";
+import { type CausalLM, createModel } from "@peftjs/models";
+import { type Fingerprint, fingerprintModel, fingerprintTensor, type WeightStore } from "@peftjs/state";
 
-/** A base model folder in memory: its config, its tensors (as stored), a Llama over them and a weight store. */
+/** A base model folder in memory: its config, its tensors (as stored), the model over them and its identity. */
 export interface BaseModel {
   /** The folder it was read from. */
   readonly directory: string;
@@ -19,22 +19,30 @@ export interface BaseModel {
   readonly configJson: Record<string, unknown>;
   /** Every tensor of the checkpoint, in file order, with the file's dtypes. */
   readonly tensors: ReadonlyMap<string, RawTensor>;
-  /** The model (float32). */
-  readonly model: LlamaForCausalLM;
+  /** The model (computed in float32). */
+  readonly model: CausalLM;
   /**
-   * The base weights as a frozen store (the source of truth for fingerprints and PiSSA inits). Changes are
+   * The model's identity, `model.weights`: the tensors it read, as stored (the source of truth for
+   * fingerprints and PiSSA inits; the same store the library's `LoraModel.create(model)` uses). Changes are
    * journaled silently: this store is the command's private copy, never written back to the folder.
    */
   readonly store: WeightStore;
 }
 
-/** Reads a Hugging Face Llama folder (`config.json` + `model.safetensors` or shards). */
+/** Reads a Hugging Face model folder (`config.json` + `model.safetensors` or shards). */
 export async function loadBaseModel(directory: string): Promise<BaseModel> {
   const configJson = await readJsonFile<Record<string, unknown>>(join(directory, "config.json"));
   const { tensors } = await readCheckpoint(directory);
-  const model = LlamaForCausalLM.fromWeights(configJson, tensors);
-  const store = WeightStore.from(tensors, { policy: "silent" });
-  return { directory, configJson, tensors, model, store };
+  const model = createModel(configJson, tensors, { weightStore: { policy: "silent" } });
+  return { directory, configJson, tensors, model, store: model.weights };
+}
+
+/**
+ * Every tensor of the base folder, with the store's current values in place of the ones it holds (the
+ * weights a residual or merged model folder is written with).
+ */
+export function checkpointWithStore(base: BaseModel): Map<string, RawTensor> {
+  return new Map([...base.tensors, ...base.store.toRawTensors()]);
 }
 
 /** A tensor of a model to write holds a value that its storage dtype cannot hold (or a NaN / infinity). */

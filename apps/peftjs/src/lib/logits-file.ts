@@ -1,5 +1,5 @@
 import { writeSafetensorsFile } from "@peftjs/io/node";
-import type { LlamaForCausalLM } from "@peftjs/models";
+import type { CausalLM } from "@peftjs/models";
 
 /** Tokens per forward pass: rows are run in chunks of about this many tokens (at least one row). */
 export const LOGITS_CHUNK_TOKENS = 512;
@@ -17,7 +17,7 @@ export function rowsPerChunk(sequenceLength: number): number {
  */
 export async function writeLogitsFile(
   path: string,
-  model: LlamaForCausalLM,
+  model: CausalLM,
   inputIds: readonly (readonly number[])[],
 ): Promise<number[]> {
   const rows = inputIds.length;

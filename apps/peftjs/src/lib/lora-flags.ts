@@ -6,7 +6,8 @@ import {
   moduleLoraSettings,
   selectTargetModules,
 } from "@peftjs/adapters";
-import type { LlamaForCausalLM } from "@peftjs/models";
+import type { CausalLM } from "@peftjs/models";
+import { Linear } from "@peftjs/nn";
 import { embeddedModelDir } from "../assets.js";
 import { CliUsageError } from "../cli-error.js";
 import type { FlagValues } from "../commands/command.js";
@@ -74,9 +75,12 @@ export function modelLabel(modelDir: string): string {
  * Refuses a rank above min(in, out) of a targeted module: B·A then has no more rank to offer, only more
  * parameters, and a rank such as 10⁹ would not fit in memory. Checked before any factor is allocated.
  */
-export function checkRankFits(config: LoraConfig, model: LlamaForCausalLM): void {
-  const layers = model.linearModules();
-  for (const name of selectTargetModules(config, [...layers.keys()], { outputModuleName: "lm_head" })) {
+export function checkRankFits(config: LoraConfig, model: CausalLM): void {
+  const layers = new Map(
+    [...model.namedModules()].filter((entry): entry is [string, Linear] => entry[1] instanceof Linear),
+  );
+  const targeting = { outputModuleName: model.outputModuleName, modelType: model.config.modelType };
+  for (const name of selectTargetModules(config, [...layers.keys()], targeting)) {
     const layer = layers.get(name)!;
     const { r } = moduleLoraSettings(config, name);
     const limit = Math.min(layer.inFeatures, layer.outFeatures);

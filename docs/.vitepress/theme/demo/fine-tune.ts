@@ -18,8 +18,8 @@ import {
   AdamW,
   generate,
   Llama2cTokenizer,
-  type LlamaForCausalLM,
-  loadLlamaFromUrl,
+  type CausalLM,
+  loadModelFromUrl,
   train,
 } from "@peftjs/models";
 import { backendStatus, setBackend } from "@peftjs/tensor";
@@ -98,9 +98,9 @@ async function loadTokenizer(modelUrl: string): Promise<Llama2cTokenizer> {
   return tokenizerPromise;
 }
 
-function story(model: LlamaForCausalLM, tokenizer: Llama2cTokenizer, settings: DemoSettings): string {
+async function story(model: CausalLM, tokenizer: Llama2cTokenizer, settings: DemoSettings): Promise<string> {
   const prompt = tokenizer.encode(settings.prompt);
-  const generated = generate(model, prompt, { maxNewTokens: settings.newTokens });
+  const generated = await generate(model, prompt, { maxNewTokens: settings.newTokens });
   return tokenizer.decode([...prompt, ...generated]);
 }
 
@@ -108,7 +108,7 @@ function story(model: LlamaForCausalLM, tokenizer: Llama2cTokenizer, settings: D
 interface Contender {
   readonly method: DemoMethod;
   readonly seed: number;
-  readonly model: LlamaForCausalLM;
+  readonly model: CausalLM;
   readonly lora: LoraModel;
   /** The adapter right after initialization (PiSSA's conversion to LoRA needs it). */
   readonly initial: LoraAdapter;
@@ -118,13 +118,13 @@ interface Contender {
   readonly before: string | undefined;
 }
 
-function addAdapter(
+async function addAdapter(
   method: DemoMethod,
   seed: number,
-  model: LlamaForCausalLM,
+  model: CausalLM,
   tokenizer: Llama2cTokenizer,
   settings: DemoSettings,
-): Contender {
+): Promise<Contender> {
   const lora = LoraModel.create(model);
   lora.addAdapter(
     "default",
@@ -144,13 +144,13 @@ function addAdapter(
     initial: lora.getAdapter("default"),
     optimizer: new AdamW({ learningRate: settings.learningRate, weightDecay: 0 }),
     losses: [],
-    before: seed === 0 ? story(model, tokenizer, settings) : undefined,
+    before: seed === 0 ? await story(model, tokenizer, settings) : undefined,
   };
 }
 
 /** One AdamW step of `contender` on the training sequence; returns the step's loss. */
-function trainStep(contender: Contender, ids: readonly number[]): number {
-  const result = train({
+async function trainStep(contender: Contender, ids: readonly number[]): Promise<number> {
+  const result = await train({
     model: contender.model,
     trainable: contender.lora.trainable,
     optimizer: contender.optimizer,
@@ -207,7 +207,7 @@ export async function runFineTuning(
   report(`loading stories260K (one copy per run: ${runs.length})`);
   const [tokenizer, ...models] = await Promise.all([
     loadTokenizer(modelUrl),
-    ...runs.map(() => loadLlamaFromUrl(modelUrl)),
+    ...runs.map(() => loadModelFromUrl(modelUrl)),
   ]);
   try {
     const contenders: Contender[] = [];
@@ -215,7 +215,7 @@ export async function runFineTuning(
       const seedNote = run.method === "lora" ? ` (seed ${run.seed})` : "";
       report(`initializing ${methodLabels[run.method]}${seedNote}`);
       await nextFrame();
-      contenders.push(addAdapter(run.method, run.seed, models[index]!, tokenizer, settings));
+      contenders.push(await addAdapter(run.method, run.seed, models[index]!, tokenizer, settings));
     }
     const ids = tokenizer.encode(settings.text).slice(0, settings.sequenceLength + 1);
     for (let step = 0; step < settings.steps; step++) {
@@ -225,7 +225,7 @@ export async function runFineTuning(
           `training: step ${step + 1} of ${settings.steps} (${methodLabels[contender.method]}${seedNote})`,
         );
         await nextFrame();
-        const loss = trainStep(contender, ids);
+        const loss = await trainStep(contender, ids);
         if (contender.method === "lora") loraLosses[contender.seed]!.push(loss);
         else pissaLosses.push(loss);
       }
@@ -237,7 +237,7 @@ export async function runFineTuning(
     for (const contender of contenders.filter((entry) => entry.before !== undefined)) {
       outcomes[contender.method] = {
         before: contender.before!,
-        after: story(contender.model, tokenizer, settings),
+        after: await story(contender.model, tokenizer, settings),
       };
       folders.push(adapterFolder(contender));
     }

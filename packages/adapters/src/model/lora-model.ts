@@ -101,20 +101,24 @@ interface Placement {
  * journaled `mutate`, and never under another adapter's feet. Adapter parameters live on the active backend;
  * the host sees them only when an adapter is read out ({@link LoraModel.getAdapter}).
  */
-export class LoraModel {
-  /** The wrapped model. */
-  readonly model: AdaptableModel;
+export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
+  /** The wrapped model (its linear slots now hold LoRA layers where adapters are). */
+  readonly model: Model;
   readonly #layers = new Map<string, LoraLinear>();
   readonly #adapters = new Map<string, AdapterEntry>();
   #active: string[] = [];
   #disabled = false;
 
-  private constructor(model: AdaptableModel) {
+  private constructor(model: Model) {
     this.model = model;
   }
 
-  /** Puts a model under adapter management. Nothing is wrapped until an adapter targets a layer. */
-  static create(model: AdaptableModel): LoraModel {
+  /**
+   * Puts a model under adapter management (e.g. a `CausalLM` of `@peftjs/models`). Its identity is the model's
+   * own weight store, so adapters record the same base fingerprint in the library and on the command line.
+   * Nothing is wrapped until an adapter targets a layer.
+   */
+  static create<Model extends AdaptableModel>(model: Model): LoraModel<Model> {
     return new LoraModel(model);
   }
 
