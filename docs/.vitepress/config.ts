@@ -72,6 +72,7 @@ const guideSidebar: DefaultTheme.SidebarItem[] = [
       { text: "@peftjs/tensor", link: "/packages/tensor" },
       { text: "@peftjs/linalg", link: "/packages/linalg" },
       { text: "@peftjs/state", link: "/packages/state" },
+      { text: "@peftjs/nn", link: "/packages/nn" },
       { text: "@peftjs/adapters", link: "/packages/adapters" },
       { text: "@peftjs/models", link: "/packages/models" },
       { text: "peftjs (command line)", link: "/packages/cli" },
