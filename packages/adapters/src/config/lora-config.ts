@@ -198,26 +198,23 @@ function expectNumberRecord(field: string, value: unknown): Record<string, numbe
 }
 
 function validateInit(value: unknown): InitLoraWeights {
-  if (value === true || value === false) return value;
-  if (value === "gaussian" || value === "pissa" || value === "olora") return value;
-  if (typeof value === "string") {
-    const match = pissaNiterPattern.exec(value);
-    if (match) {
-      if (Number(match[1]) < 1) {
-        throw new LoraConfigError(`init_lora_weights "${value}" needs at least one subspace iteration`);
-      }
-      return value as InitLoraWeights;
-    }
-    // a registered third-party init method may own other init names (see CONTRIBUTING.md)
-    if (listInitMethods().some((method) => method.handles(value as InitLoraWeights))) {
-      return value as InitLoraWeights;
-    }
+  if (typeof value !== "boolean" && typeof value !== "string") {
+    throw new LoraConfigError(`init_lora_weights must be a boolean or a string, got ${describe(value)}`);
+  }
+  const iterations = pissaIterations(value);
+  if (iterations !== undefined && iterations < 1) {
+    throw new LoraConfigError(`init_lora_weights "${value}" needs at least one subspace iteration`);
+  }
+  // the init registry (src/inits/) decides which values exist, third-party inits included
+  const methods = listInitMethods();
+  if (!methods.some((method) => method.handles(value))) {
+    const examples = methods.flatMap((method) => method.examples).map((example) => JSON.stringify(example));
     throw new UnsupportedLoraOptionError(
       "init_lora_weights",
-      `init_lora_weights "${value}" is not supported; use true, false, "gaussian", "pissa", "pissa_niter_K", "olora" or the init of a registered init method`,
+      `init_lora_weights ${JSON.stringify(value)} is not supported; registered init methods take ${examples.join(", ")} (and "pissa_niter_K")`,
     );
   }
-  throw new LoraConfigError(`init_lora_weights must be a boolean or a string, got ${describe(value)}`);
+  return value;
 }
 
 function validateRegex(field: string, pattern: string): void {
