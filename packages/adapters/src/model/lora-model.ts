@@ -12,12 +12,12 @@ import { type LoraConfig, loraConfigToJson } from "../config/lora-config.js";
 import { moduleLoraSettings } from "../config/scaling.js";
 import type { SelectTargetModulesOptions } from "../config/target-modules.js";
 import { AdapterShapeError } from "../errors.js";
-import { type InitializedAdapter, type InitTarget, initializeAdapter } from "../initialize.js";
+import { type InitTarget, initializeAdapter } from "../initialize.js";
 import { initMethodFor } from "../inits/registry.js";
 import { LoraLinear } from "../layer/lora-linear.js";
 import { LORA_A, LORA_B } from "../layer/parameter-keys.js";
 import { matrixToTensor, tensorToMatrix } from "../math/host-tensor.js";
-import { addScaled, type Matrix, multiply } from "../math/matrix.js";
+import type { Matrix } from "../math/matrix.js";
 import { loraVariantFor } from "../variants/registry.js";
 import { readBaseWeight, rewriteBaseWeight } from "./base-weights.js";
 import {
@@ -26,7 +26,7 @@ import {
   assertBaseUnshared,
   assertLinearLayout,
   INIT_SEED_METADATA_KEY,
-  type LoadPlan,
+  initialFactors,
   type PissaMode,
   type PlacementContext,
   planAdapterLoad,
@@ -191,7 +191,7 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
     this.#assertNewName(name);
     const context = this.#context();
     const plan = planAdapterLoad(context, name, adapter, options);
-    const initial = this.#initialFactors(context, name, plan, options.seed);
+    const initial = initialFactors(context, name, plan, options.seed);
     const modules = new Map<string, LoraFactors>();
     for (const target of plan.targets) {
       modules.set(target, plan.adapter.modules.get(target) ?? initial!.adapter.modules.get(target)!);
@@ -452,37 +452,6 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
       modelType: this.model.config.modelType,
     };
     return { store: this.store, modules, targeting, adapterNames: this.adapterNames };
-  }
-
-  /**
-   * The init factors a load needs: A₀/B₀ (and residuals) of a base-moving adapter, from its init adapter or a
-   * re-run of its init; for a plain adapter with targeted modules missing from the file, the config's init
-   * (the whole seeded stream over the targets, as PEFT initialises before it loads).
-   */
-  #initialFactors(
-    context: PlacementContext,
-    name: string,
-    plan: LoadPlan,
-    seed: number | undefined,
-  ): InitializedAdapter | undefined {
-    if (plan.needsInit && plan.initialAdapter !== undefined) {
-      const residuals = new Map<string, Matrix>();
-      for (const moduleName of plan.targets) {
-        const start = plan.initialAdapter.modules.get(moduleName);
-        if (start === undefined) {
-          throw new AdapterLoadError(`the initial adapter of "${name}" has no module "${moduleName}"`);
-        }
-        const { scaling } = moduleLoraSettings(plan.adapter.config, moduleName);
-        const weight = context.modules.get(moduleName)!.readWeight().values;
-        residuals.set(moduleName, addScaled(weight, multiply(start.loraB, start.loraA), -scaling));
-      }
-      return { adapter: plan.initialAdapter, residuals, movesBaseWeight: true };
-    }
-    if (!plan.needsInit && plan.missingModules.length === 0) return undefined;
-    return initializeAdapter(plan.adapter.config, context.modules, {
-      seed: seed ?? recordedInitSeed(plan.adapter) ?? 0,
-      ...context.targeting,
-    });
   }
 
   #place(name: string, adapter: LoraAdapter, placement: Placement): void {

@@ -12,8 +12,9 @@ import { type LoraConfig, loraConfigToJson, pissaIterations, withLoraConfig } fr
 import { moduleLoraSettings } from "../config/scaling.js";
 import { type SelectTargetModulesOptions, selectTargetModules } from "../config/target-modules.js";
 import { AdapterShapeError } from "../errors.js";
-import type { InitTarget } from "../initialize.js";
+import { type InitializedAdapter, type InitTarget, initializeAdapter } from "../initialize.js";
 import { initMethodFor, initMovesBaseWeight } from "../inits/registry.js";
+import { addScaled, type Matrix, multiply } from "../math/matrix.js";
 import {
   OLORA_LEADING_COLUMNS_THRESHOLD,
   oloraLeadingColumnsShare,
@@ -225,6 +226,40 @@ export function planAdapterLoad(
     missingModules,
     unexpectedModules,
   };
+}
+
+/**
+ * The init factors a load needs: A₀/B₀ (and residuals) of a base-moving adapter, from its init adapter or a
+ * re-run of its init; for a plain adapter with targeted modules missing from the file, the config's init
+ * (the whole seeded stream over the targets, as PEFT initialises before it loads). Undefined when the file's
+ * tensors are all it takes.
+ *
+ * @throws AdapterLoadError when the init adapter lacks a targeted module.
+ */
+export function initialFactors(
+  context: PlacementContext,
+  name: string,
+  plan: LoadPlan,
+  seed: number | undefined,
+): InitializedAdapter | undefined {
+  if (plan.needsInit && plan.initialAdapter !== undefined) {
+    const residuals = new Map<string, Matrix>();
+    for (const moduleName of plan.targets) {
+      const start = plan.initialAdapter.modules.get(moduleName);
+      if (start === undefined) {
+        throw new AdapterLoadError(`the initial adapter of "${name}" has no module "${moduleName}"`);
+      }
+      const { scaling } = moduleLoraSettings(plan.adapter.config, moduleName);
+      const weight = context.modules.get(moduleName)!.readWeight().values;
+      residuals.set(moduleName, addScaled(weight, multiply(start.loraB, start.loraA), -scaling));
+    }
+    return { adapter: plan.initialAdapter, residuals, movesBaseWeight: true };
+  }
+  if (!plan.needsInit && plan.missingModules.length === 0) return undefined;
+  return initializeAdapter(plan.adapter.config, context.modules, {
+    seed: seed ?? recordedInitSeed(plan.adapter) ?? 0,
+    ...context.targeting,
+  });
 }
 
 /** The wrapped layers store W as [out, in] (nn.Linear); fan_in_fan_out describes GPT-2's Conv1D. */
