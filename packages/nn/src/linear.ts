@@ -61,14 +61,17 @@ export class Linear extends Module implements LinearLike {
     this.bias = bias;
   }
 
+  /** Size of the last input axis (`weight.shape[1]`). */
   get inFeatures(): number {
     return this.weight.shape[1]!;
   }
 
+  /** Size of the last output axis (`weight.shape[0]`). */
   get outFeatures(): number {
     return this.weight.shape[0]!;
   }
 
+  /** `[..., inFeatures]` → `[..., outFeatures]`: `x·Wᵀ + b`. */
   forward(input: Tensor): Tensor {
     return linear(input, this.weight, this.bias);
   }

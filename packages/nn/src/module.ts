@@ -145,6 +145,7 @@ export class ModuleList<Item extends Module = Module> extends Module implements 
     return item;
   }
 
+  /** The modules in order. */
   [Symbol.iterator](): Iterator<Item> {
     return this.#items[Symbol.iterator]();
   }

@@ -84,10 +84,12 @@ export class LoraLinear extends Module implements LinearLike {
     this.base_layer = base;
   }
 
+  /** The wrapped layer's input size. */
   get inFeatures(): number {
     return this.base_layer.inFeatures;
   }
 
+  /** The wrapped layer's output size. */
   get outFeatures(): number {
     return this.base_layer.outFeatures;
   }
@@ -273,6 +275,7 @@ export class LoraLinear extends Module implements LinearLike {
     this.#mergedWeight = names.length === 0 ? undefined : keep(this.mergedWeightFor(names));
   }
 
+  /** The base layer's output (or the merged weight's) with every active, unmerged adapter applied. */
   forward(input: Tensor): Tensor {
     if (this.#disabled) return this.base_layer.forward(input);
     return tidy(() => {

@@ -98,8 +98,9 @@ export function parseLlamaConfig(json: unknown, modelType = "llama"): LlamaConfi
 
 /** What one decoder layer needs besides its input: positions, mask, cache. */
 export interface LayerContext {
-  /** RoPE tables of the new positions, `[T, headDim]`. */
+  /** RoPE cosine table of the new positions, `[T, headDim]`. */
   readonly cos: Tensor;
+  /** RoPE sine table of the new positions, `[T, headDim]`. */
   readonly sin: Tensor;
   /** The additive attention mask of this layer, `[T, start + T]`. */
   readonly mask: Tensor;
@@ -107,7 +108,9 @@ export interface LayerContext {
   readonly cache: KeyValueCache | undefined;
   /** Index of the layer (its slot in the cache). */
   readonly layerIndex: number;
+  /** B. */
   readonly batchSize: number;
+  /** T, the number of new positions. */
   readonly length: number;
 }
 
@@ -166,6 +169,7 @@ export class LlamaMLP extends Module {
     this.#activation = activationByName(config.hiddenAct);
   }
 
+  /** `[B·T, hidden]` → `[B·T, hidden]`. */
   forward(input: Tensor): Tensor {
     const gated = mul(this.#activation(this.gate_proj.forward(input)), this.up_proj.forward(input));
     return this.down_proj.forward(gated);
@@ -192,6 +196,7 @@ export class LlamaDecoderLayer extends Module {
     );
   }
 
+  /** `[B·T, hidden]` → `[B·T, hidden]`. */
   forward(hidden: Tensor, context: LayerContext): Tensor {
     const attended = add(hidden, this.self_attn.forward(this.input_layernorm.forward(hidden), context));
     return add(attended, this.mlp.forward(this.post_attention_layernorm.forward(attended)));
