@@ -4,8 +4,6 @@
  * `@peftjs/adapters/node`.
  * @packageDocumentation
  */
-import "./inits/index.js";
-import "./variants/index.js";
 
 export {
   adapterDeltas,

@@ -2,6 +2,7 @@ import type { RandomGenerator } from "@peftjs/tensor";
 import type { InitLoraWeights } from "../config/lora-config.js";
 import { AdapterInitError } from "../errors.js";
 import type { Matrix } from "../math/matrix.js";
+import { builtInInitMethods } from "./index.js";
 
 /** Storage dtype of a base weight, as far as inits care (they compute in float32 and round back). */
 export type BaseWeightDtype = "F32" | "F16" | "BF16";
@@ -51,8 +52,9 @@ export interface InitResult {
 
 /**
  * An init method, selected by `init_lora_weights`: how a fresh adapter's lora_A / lora_B start. Computed on
- * the host in float32/float64 (SVD, QR, seeded draws). One folder under `src/inits/<name>/` registers one
- * with {@link registerInitMethod} (see CONTRIBUTING.md, "Adding an init method").
+ * the host in float32/float64 (SVD, QR, seeded draws). Each built-in one is a folder under `src/inits/<name>/`
+ * listed in `src/inits/index.ts`; others are added with {@link registerInitMethod} (see CONTRIBUTING.md,
+ * "Adding an init method").
  */
 export interface InitMethod {
   /** Unique name, e.g. `"pissa"`. */
@@ -74,40 +76,48 @@ export interface InitMethod {
   initialize(context: InitContext): InitResult;
 }
 
-const methods: InitMethod[] = [];
+let registered: InitMethod[] | undefined;
+
+/** The registry, the built-ins (src/inits/index.ts) first in it on first use (so no module order matters). */
+function methods(): InitMethod[] {
+  registered ??= [...builtInInitMethods];
+  return registered;
+}
 
 /**
- * Adds an init method. Methods are consulted newest first, so a later registration can specialise an init an
- * earlier one also handles.
+ * Adds an init method defined outside this package. Methods are consulted newest first, so a later
+ * registration can specialise an init an earlier one also handles.
  *
  * @throws AdapterInitError when the name is taken.
  */
 export function registerInitMethod(method: InitMethod): void {
-  if (methods.some((existing) => existing.name === method.name)) {
+  if (methods().some((existing) => existing.name === method.name)) {
     throw new AdapterInitError(`an init method named "${method.name}" is already registered`);
   }
-  methods.unshift(method);
+  methods().unshift(method);
 }
 
 /** Removes an init method by name (for tests and plugins); returns whether it was registered. */
 export function unregisterInitMethod(name: string): boolean {
-  const index = methods.findIndex((method) => method.name === name);
+  const index = methods().findIndex((method) => method.name === name);
   if (index < 0) return false;
-  methods.splice(index, 1);
+  methods().splice(index, 1);
   return true;
 }
 
 /** The registered init methods, newest first. */
 export function listInitMethods(): readonly InitMethod[] {
-  return [...methods];
+  return [...methods()];
 }
 
 /** The method that handles `init`; throws {@link AdapterInitError} naming the registered ones when none does. */
 export function initMethodFor(init: InitLoraWeights): InitMethod {
-  const method = methods.find((candidate) => candidate.handles(init));
+  const method = methods().find((candidate) => candidate.handles(init));
   if (method === undefined) {
     throw new AdapterInitError(
-      `no init method handles init_lora_weights ${JSON.stringify(init)}; registered: ${methods.map((entry) => entry.name).join(", ")}`,
+      `no init method handles init_lora_weights ${JSON.stringify(init)}; registered: ${methods()
+        .map((entry) => entry.name)
+        .join(", ")}`,
     );
   }
   return method;
@@ -115,5 +125,5 @@ export function initMethodFor(init: InitLoraWeights): InitMethod {
 
 /** Whether `init` moves s·B₀A₀ out of the base (PiSSA, OLoRA): false for unknown inits. */
 export function initMovesBaseWeight(init: InitLoraWeights): boolean {
-  return methods.find((candidate) => candidate.handles(init))?.movesBaseWeight ?? false;
+  return methods().find((candidate) => candidate.handles(init))?.movesBaseWeight ?? false;
 }

@@ -1,2 +1,5 @@
-// Importing each built-in variant folder registers it (see CONTRIBUTING.md, "Adding a LoRA variant").
-import "./plain/index.js";
+import { plainVariant } from "./plain/index.js";
+import type { LoraVariant } from "./registry.js";
+
+/** The built-in LoRA variants, one folder each: a new one is a folder and an entry here. */
+export const builtInLoraVariants: readonly LoraVariant[] = [plainVariant];

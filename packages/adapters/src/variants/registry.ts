@@ -1,6 +1,7 @@
 import type { Tensor } from "@peftjs/tensor";
 import type { LoraConfig } from "../config/lora-config.js";
 import { UnsupportedLoraOptionError } from "../errors.js";
+import { builtInLoraVariants } from "./index.js";
 
 /** What a variant sees of one adapter in one layer. */
 export interface VariantContext {
@@ -24,8 +25,9 @@ export interface VariantContext {
 
 /**
  * A LoRA variant, PEFT's `LoraVariant`: how an adapter's parameters act in a layer. Plain LoRA is the
- * default; a variant such as DoRA adds parameters and changes the forward and the merge. One folder under
- * `src/variants/<name>/` registers one with {@link registerLoraVariant} (see CONTRIBUTING.md).
+ * default; a variant such as DoRA adds parameters and changes the forward and the merge. Each built-in one is
+ * a folder under `src/variants/<name>/` listed in `src/variants/index.ts`; others are added with
+ * {@link registerLoraVariant} (see CONTRIBUTING.md).
  *
  * PEFT's variants also implement `unmerge`, because PEFT merges into the base weight in place; peftjs keeps
  * W and recomputes the merged weight from it, so unmerging is exact and needs no per-variant code.
@@ -50,17 +52,30 @@ export interface LoraVariant {
   merge(context: VariantContext, weight: Tensor): Tensor;
 }
 
-const variants = new Map<string, LoraVariant>();
+let registered: Map<string, LoraVariant> | undefined;
 let defaultVariant: LoraVariant | undefined;
 
+/** The registry, filled with the built-ins (src/variants/index.ts) on first use (so no module order matters). */
+function variants(): Map<string, LoraVariant> {
+  if (registered === undefined) {
+    registered = new Map();
+    for (const variant of builtInLoraVariants) add(registered, variant);
+  }
+  return registered;
+}
+
 /**
- * Adds a variant. The one without a `configField` is the default (plain LoRA); the others are selected by
- * their field.
+ * Adds a variant defined outside this package. The one without a `configField` is the default (plain LoRA);
+ * the others are selected by their field.
  *
  * @throws UnsupportedLoraOptionError when the name or config field is taken, or a second default is registered.
  */
 export function registerLoraVariant(variant: LoraVariant): void {
-  const clash = [...variants.values()].find(
+  add(variants(), variant);
+}
+
+function add(into: Map<string, LoraVariant>, variant: LoraVariant): void {
+  const clash = [...into.values()].find(
     (existing) =>
       existing.name === variant.name ||
       (variant.configField !== undefined && existing.configField === variant.configField),
@@ -71,22 +86,22 @@ export function registerLoraVariant(variant: LoraVariant): void {
       `a LoRA variant named "${variant.name}"${variant.configField ? ` or selected by "${variant.configField}"` : " (the default)"} is already registered`,
     );
   }
-  variants.set(variant.name, variant);
+  into.set(variant.name, variant);
   if (variant.configField === undefined) defaultVariant = variant;
 }
 
 /** Removes a variant by name (for tests and plugins); returns whether it was registered. */
 export function unregisterLoraVariant(name: string): boolean {
-  const variant = variants.get(name);
+  const variant = variants().get(name);
   if (variant === undefined) return false;
-  variants.delete(name);
+  variants().delete(name);
   if (variant === defaultVariant) defaultVariant = undefined;
   return true;
 }
 
 /** The registered variants, in registration order. */
 export function listLoraVariants(): readonly LoraVariant[] {
-  return [...variants.values()];
+  return [...variants().values()];
 }
 
 /** The config fields registered variants select themselves by (accepted by the config parser). */

@@ -1,6 +1,6 @@
 import { kaimingUniformBounds } from "@peftjs/tensor";
 import { matrix, zeroMatrix } from "../../math/matrix.js";
-import { type InitMethod, registerInitMethod } from "../registry.js";
+import type { InitMethod } from "../registry.js";
 
 /**
  * PEFT's default (`init_lora_weights: true`), `reset_lora_parameters`: A ~ kaiming-uniform(a = √5) =
@@ -21,5 +21,3 @@ export const defaultInit: InitMethod = {
     };
   },
 };
-
-registerInitMethod(defaultInit);

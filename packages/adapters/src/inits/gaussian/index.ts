@@ -1,5 +1,5 @@
 import { matrix, zeroMatrix } from "../../math/matrix.js";
-import { type InitMethod, registerInitMethod } from "../registry.js";
+import type { InitMethod } from "../registry.js";
 
 /** PEFT's `init_lora_weights: "gaussian"`: A ~ N(0, (1/r)²), B = 0. */
 export const gaussianInit: InitMethod = {
@@ -16,5 +16,3 @@ export const gaussianInit: InitMethod = {
     };
   },
 };
-
-registerInitMethod(gaussianInit);

@@ -4,7 +4,6 @@ import {
   type InitMethod,
   multiply,
   reducedQr,
-  registerInitMethod,
   roundThroughDtype,
   sliceColumns,
   transpose,
@@ -43,5 +42,3 @@ export const oloraInit: InitMethod = {
     };
   },
 };
-
-registerInitMethod(oloraInit);

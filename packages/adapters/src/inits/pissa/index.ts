@@ -4,7 +4,7 @@ import { AdapterInitError } from "../../errors.js";
 import { randomizedSvd, truncatedSvd } from "../../math/decompositions.js";
 import { roundThroughDtype } from "../../math/dtype-rounding.js";
 import { addScaled, multiply, scaleColumns, scaleRows, transpose } from "../../math/matrix.js";
-import { type InitMethod, registerInitMethod } from "../registry.js";
+import type { InitMethod } from "../registry.js";
 
 /** A 24-bit seed for the randomized SVD's test matrix, drawn from the adapter's stream (one per module). */
 function drawSeed(generator: RandomGenerator): number {
@@ -51,5 +51,3 @@ export const pissaInit: InitMethod = {
     };
   },
 };
-
-registerInitMethod(pissaInit);

@@ -1,6 +1,6 @@
 import { kaimingUniformBounds } from "@peftjs/tensor";
 import { matrix } from "../../math/matrix.js";
-import { type InitMethod, registerInitMethod } from "../registry.js";
+import type { InitMethod } from "../registry.js";
 
 /**
  * PEFT's `init_lora_weights: false`: both factors keep nn.Linear's default init, A ~ U(−1/√in, 1/√in),
@@ -20,5 +20,3 @@ export const randomInit: InitMethod = {
     return { loraA, loraB: matrix(outFeatures, r, generator.uniformValues(outFeatures * r, lowB, highB)) };
   },
 };
-
-registerInitMethod(randomInit);

@@ -1,7 +1,7 @@
 import { linear } from "@peftjs/nn";
 import { add, matmul, scale } from "@peftjs/tensor";
 import { LORA_A, LORA_B } from "../../layer/parameter-keys.js";
-import { type LoraVariant, registerLoraVariant } from "../registry.js";
+import type { LoraVariant } from "../registry.js";
 
 /**
  * Plain LoRA (Hu et al. 2021), PEFT's default: `y = result + s·B·(A·dropout(x))`; merging adds `s·B·A`
@@ -22,5 +22,3 @@ export const plainVariant: LoraVariant = {
     return add(weight, scale(matmul(b, a), context.scaling));
   },
 };
-
-registerLoraVariant(plainVariant);
