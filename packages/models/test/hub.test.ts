@@ -35,8 +35,9 @@ import {
   HubRevisionNotFoundError,
   HuggingFaceTokenizer,
   Llama2cTokenizer,
-  LlamaForCausalLM,
-  loadLlamaFromSource,
+  type CausalLM,
+  createModel,
+  loadModelFromSource,
   ModelFileNotFoundError,
   openHubModelSource,
   parseHubModelId,
@@ -87,7 +88,7 @@ const tokenizerFiles = {
 const storiesWeights = deserialize(new Uint8Array(readFileSync(join(stories, "model.safetensors")))).tensors;
 const promptIds = [1, 403, 407, 261, 378, 432, 383, 286];
 
-function logitsOf(model: LlamaForCausalLM): Float32Array {
+function logitsOf(model: CausalLM): Float32Array {
   const logits = model.forward([promptIds]);
   const values = logits.toFloat32Array();
   logits.dispose();
@@ -226,10 +227,10 @@ describe("the Hugging Face cache, as huggingface_hub writes it", () => {
       token: "hf_anything",
       onProgress: (report) => progress.push(report),
     });
-    const model = await loadLlamaFromSource(source);
+    const model = await loadModelFromSource(source);
     expect(logitsOf(model)).toEqual(
       logitsOf(
-        LlamaForCausalLM.fromWeights(
+        createModel(
           JSON.parse(readFileSync(join(stories, "config.json"), "utf8")),
           storiesWeights,
         ),
@@ -252,10 +253,10 @@ describe("the Hugging Face cache, as huggingface_hub writes it", () => {
 
   it("loads a sharded checkpoint (model.safetensors.index.json) shard by shard", async () => {
     freshCache();
-    const model = await loadLlamaFromSource(await openModelSource("test-org/sharded", options()));
+    const model = await loadModelFromSource(await openModelSource("test-org/sharded", options()));
     expect(logitsOf(model)).toEqual(
       logitsOf(
-        LlamaForCausalLM.fromWeights(
+        createModel(
           JSON.parse(readFileSync(join(stories, "config.json"), "utf8")),
           storiesWeights,
         ),
@@ -497,7 +498,7 @@ describe("the browser-flavoured Hub source (Cache API)", () => {
   });
 
   it("reads weights with range requests when there is no cache", async () => {
-    const model = await loadLlamaFromSource(
+    const model = await loadModelFromSource(
       await openHubModelSource("test-org/stories", { endpoint: hub.url, cache: false }),
     );
     expect(model.config.vocabSize).toBe(512);

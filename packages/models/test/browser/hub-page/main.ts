@@ -5,7 +5,7 @@
  */
 import {
   BROWSER_HUB_CACHE_NAME,
-  loadLlamaFromSource,
+  loadModelFromSource,
   loadTokenizerFromSource,
   openHubModelSource,
 } from "@peftjs/models";
@@ -35,7 +35,7 @@ const steps = {
   },
   /** A model whose weights sit behind the CDN redirect, read with range requests (no cache). */
   async model(endpoint: string): Promise<number> {
-    const model = await loadLlamaFromSource(
+    const model = await loadModelFromSource(
       await openHubModelSource("test-org/stories", { endpoint, cache: false }),
     );
     const size = model.config.vocabSize;
