@@ -47,6 +47,11 @@ export {
   UnsupportedModelTypeError,
   UnsupportedRopeTypeError,
 } from "./errors.js";
+export type { GenerateOptions } from "./generation/generate.js";
+export { generate } from "./generation/generate.js";
+export { KeyValueCache } from "./generation/kv-cache.js";
+export type { SamplingOptions } from "./generation/sampling.js";
+export { argmaxIndex, sampleToken } from "./generation/sampling.js";
 export type { HubErrorContext } from "./hub/hub-errors.js";
 export {
   HubAuthenticationError,
@@ -92,11 +97,6 @@ export type { SourceCheckpointOptions } from "./hub/source-checkpoint.js";
 export { openSourceCheckpoint } from "./hub/source-checkpoint.js";
 export type { ResponseCache, UrlModelSourceOptions } from "./hub/url-source.js";
 export { urlModelSource } from "./hub/url-source.js";
-export type { GenerateOptions } from "./generation/generate.js";
-export { generate } from "./generation/generate.js";
-export { KeyValueCache } from "./generation/kv-cache.js";
-export type { SamplingOptions } from "./generation/sampling.js";
-export { argmaxIndex, sampleToken } from "./generation/sampling.js";
 export { type AttentionShape, causalMask, groupedQueryAttention, splitHeads } from "./layers/attention.js";
 export { CheckpointWeights, type ModelWeights } from "./loading/checkpoint-weights.js";
 export type { LoadModelFromUrlOptions } from "./loading/load-from-url.js";

@@ -25,6 +25,8 @@ import { deserialize } from "@peftjs/io";
 import { writeCheckpoint } from "@peftjs/io/node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
+  type CausalLM,
+  createModel,
   type DownloadProgress,
   HubAuthenticationError,
   HubGatedRepositoryError,
@@ -35,8 +37,6 @@ import {
   HubRevisionNotFoundError,
   HuggingFaceTokenizer,
   Llama2cTokenizer,
-  type CausalLM,
-  createModel,
   loadModelFromSource,
   ModelFileNotFoundError,
   openHubModelSource,
@@ -229,12 +229,7 @@ describe("the Hugging Face cache, as huggingface_hub writes it", () => {
     });
     const model = await loadModelFromSource(source);
     expect(logitsOf(model)).toEqual(
-      logitsOf(
-        createModel(
-          JSON.parse(readFileSync(join(stories, "config.json"), "utf8")),
-          storiesWeights,
-        ),
-      ),
+      logitsOf(createModel(JSON.parse(readFileSync(join(stories, "config.json"), "utf8")), storiesWeights)),
     );
     const weights = readFileSync(join(stories, "model.safetensors"));
     const commit = await hub.commitOf("test-org/stories");
@@ -255,12 +250,7 @@ describe("the Hugging Face cache, as huggingface_hub writes it", () => {
     freshCache();
     const model = await loadModelFromSource(await openModelSource("test-org/sharded", options()));
     expect(logitsOf(model)).toEqual(
-      logitsOf(
-        createModel(
-          JSON.parse(readFileSync(join(stories, "config.json"), "utf8")),
-          storiesWeights,
-        ),
-      ),
+      logitsOf(createModel(JSON.parse(readFileSync(join(stories, "config.json"), "utf8")), storiesWeights)),
     );
     const shards = hub.requests.filter((request) => /model-\d+-of-\d+\.safetensors$/.test(request.path));
     expect(shards.length).toBeGreaterThan(1);

@@ -13,7 +13,10 @@ import { openSourceCheckpoint } from "./source-checkpoint.js";
  * @throws ModelFileNotFoundError / CheckpointError for missing files, and the config and weight errors of
  *   `createModel`.
  */
-export async function loadModelFromSource(source: ModelSource, options: CreateModelOptions = {}): Promise<CausalLM> {
+export async function loadModelFromSource(
+  source: ModelSource,
+  options: CreateModelOptions = {},
+): Promise<CausalLM> {
   const config = await readSourceJson(source, "config.json");
   const checkpoint = await openSourceCheckpoint(source);
   try {
