@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { createLoraConfig, LoraModel } from "@peftjs/adapters";
 import { readCheckpoint, readJsonFile } from "@peftjs/io/node";
-import { AdamW, LlamaForCausalLM, train } from "@peftjs/models";
+import { AdamW, createModel, train } from "@peftjs/models";
 import { loadLlama2cTokenizer } from "@peftjs/models/node";
 import { setBackend } from "@peftjs/tensor";
 
@@ -38,7 +38,7 @@ for (let seed = 0; seed < 6; seed++) {
   const out = {};
   for (const method of ["lora", "pissa"]) {
     const t = performance.now();
-    const model = LlamaForCausalLM.fromWeights(config, tensors);
+    const model = createModel(config, tensors);
     const lora = LoraModel.create(model);
     lora.addAdapter(
       method,
@@ -51,7 +51,7 @@ for (let seed = 0; seed < 6; seed++) {
       { seed },
     );
     const data = shiftData ? (step) => batches(step + seed * 997) : batches;
-    const { losses } = train({
+    const { losses } = await train({
       model,
       trainable: lora.trainable,
       optimizer: new AdamW({ learningRate: 5e-3, betas: [0.9, 0.999], eps: 1e-6, weightDecay: 0 }),

@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { createLoraConfig, LoraModel } from "@peftjs/adapters";
 import { deserialize } from "@peftjs/io";
-import { AdamW, LlamaForCausalLM, train } from "@peftjs/models";
+import { AdamW, createModel, train } from "@peftjs/models";
 import { backendStatus, createGenerator, setBackend } from "@peftjs/tensor";
 
 const storiesFolder = new URL("../../apps/peftjs/assets/stories260k/", import.meta.url);
@@ -74,7 +74,7 @@ for (const name of names) {
   const before = process.memoryUsage().rss;
   const { config, tensors } = name === "stories260K" ? storiesModel() : syntheticModel(shapes[name]);
   const parameters = [...tensors.values()].reduce((sum, t) => sum + t.data.byteLength / 4, 0);
-  const model = LlamaForCausalLM.fromWeights(config, tensors);
+  const model = createModel(config, tensors);
   const lora = LoraModel.create(model);
   lora.addAdapter(
     "default",
@@ -92,7 +92,7 @@ for (const name of names) {
   let peak = 0;
   for (let step = 0; step < 7; step++) {
     const started = performance.now();
-    train({ model, trainable: lora.trainable, optimizer, batches: [batch], steps: 1 });
+    await train({ model, trainable: lora.trainable, optimizer, batches: [batch], steps: 1 });
     if (step >= 2) times.push(performance.now() - started);
     peak = Math.max(peak, process.memoryUsage().rss);
   }

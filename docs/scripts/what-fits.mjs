@@ -1,7 +1,7 @@
 /**
  * The tables of the "What fits" page, generated from the code's registries at build time so that they never
- * fall behind it: adapter methods from `@peftjs/adapters`' variant registry (and which of PEFT's
- * `init_lora_weights` values each handles), model architectures from `@peftjs/models`' architecture registry,
+ * fall behind it: init methods from `@peftjs/adapters`' init registry (and which of PEFT's `init_lora_weights`
+ * values each handles) and its LoRA variants, model architectures from `@peftjs/models`' architecture registry,
  * tokenizers from the tokenizer classes `@peftjs/models` exports, backends from `@peftjs/tensor`'s registry.
  * Written to `generated/` (git-ignored, excluded from the pages), which `guide/what-fits.md` includes.
  */
@@ -32,10 +32,10 @@ const table = (header, rows) =>
     ...rows.map((row) => `| ${row.join(" | ")} |`),
   ].join("\n");
 
-/** The variant that handles a PEFT init value, or undefined. */
-function variantOf(init) {
+/** The init method that handles a PEFT init value, or undefined. */
+function initMethodOf(init) {
   try {
-    return adapters.variantForInit(init).name;
+    return adapters.initMethodFor(init).name;
   } catch {
     return undefined;
   }
@@ -43,22 +43,23 @@ function variantOf(init) {
 
 /** The rows each table holds, as plain data (the docs test compares them with the registries). */
 export function whatFitsData() {
-  if (typeof adapters.listAdapterVariants !== "function")
-    throw new Error(
-      "@peftjs/adapters no longer exports listAdapterVariants: update docs/scripts/what-fits.mjs",
-    );
-  // The registry lists the newest registration first; the table reads in registration order (LoRA first).
-  const variants = [...adapters.listAdapterVariants()].reverse().map((variant) => ({
+  if (typeof adapters.listInitMethods !== "function" || typeof adapters.listLoraVariants !== "function")
+    throw new Error("@peftjs/adapters no longer exports its registries: update docs/scripts/what-fits.mjs");
+  // The built-in init methods, in the order src/inits/index.ts lists them (PEFT's default first).
+  const initMethods = adapters.listInitMethods().map((method) => ({
+    name: method.name,
+    description: method.description,
+    readsBaseWeight: method.readsBaseWeight,
+    movesBaseWeight: method.movesBaseWeight,
+    inits: peftInitValues.filter((init) => initMethodOf(init) === method.name),
+  }));
+  const unsupportedInits = peftInitValues.filter((init) => initMethodOf(init) === undefined);
+  const variants = adapters.listLoraVariants().map((variant) => ({
     name: variant.name,
     description: variant.description,
-    readsBaseWeight: variant.readsBaseWeight,
-    movesBaseWeight: variant.movesBaseWeight,
-    inits: peftInitValues.filter((init) => variantOf(init) === variant.name),
+    configField: variant.configField ?? null,
   }));
-  const unsupportedInits = peftInitValues.filter((init) => variantOf(init) === undefined);
-  // Before the model_type registry existed, the one architecture was Llama (parseLlamaConfig).
-  const architectures =
-    typeof models.listArchitectures === "function" ? [...models.listArchitectures()] : ["llama"];
+  const architectures = [...models.listArchitectures()];
   const tokenizers = Object.entries(models)
     .filter(([name, value]) => /Tokenizer$/.test(name) && typeof value === "function")
     .map(([name]) => name)
@@ -67,7 +68,7 @@ export function whatFitsData() {
     .listBackends()
     .map((backend) => ({ name: backend.name, priority: backend.priority }))
     .sort((a, b) => b.priority - a.priority);
-  return { variants, unsupportedInits, architectures, tokenizers, backends };
+  return { initMethods, variants, unsupportedInits, architectures, tokenizers, backends };
 }
 
 /**
@@ -81,22 +82,27 @@ export async function generateWhatFits(docsRoot, linkOf) {
     `${folder}adapter-methods.md`,
     `${table(
       [
-        "method (variant)",
+        "init method",
         "PEFT `init_lora_weights`",
         "reads W",
         "moves part of W into the adapter",
         "what it is",
       ],
-      data.variants.map((variant) => [
-        `\`${variant.name}\``,
-        variant.inits.map(code).join(", ") || "—",
-        yesNo(variant.readsBaseWeight),
-        variant.movesBaseWeight ? "yes: overlay mode, residual mode or conversion" : "no",
-        variant.description,
+      data.initMethods.map((method) => [
+        `\`${method.name}\``,
+        method.inits.map(code).join(", ") || "—",
+        yesNo(method.readsBaseWeight),
+        method.movesBaseWeight ? "yes: overlay mode, residual mode or conversion" : "no",
+        method.description,
       ]),
     )}\n\nRefused with \`UnsupportedLoraOptionError\` (PEFT has them, peftjs does not yet): ${
       data.unsupportedInits.map(code).join(", ") || "none"
-    }.\n`,
+    }.\n\nLoRA variants (how the adapter's parameters act in a layer, selected by a config field): ${data.variants
+      .map(
+        (variant) =>
+          `\`${variant.name}\` (${variant.configField === null ? "the default" : `\`${variant.configField}\``}: ${variant.description})`,
+      )
+      .join(", ")}.\n`,
   );
   await writeFile(
     `${folder}architectures.md`,

@@ -18,7 +18,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { decodePeftAdapter, listAdapterVariants, variantForInit } from "@peftjs/adapters";
+import { decodePeftAdapter, initMethodFor, listInitMethods } from "@peftjs/adapters";
 import {
   type ChromiumOptions,
   type StaticServer,
@@ -137,18 +137,17 @@ describe("the built site", () => {
 
   it("shows the what-fits tables exactly as the registries are", async () => {
     const methods = await tableAfter("guide/what-fits.html", "adapter-methods");
-    const variants = [...listAdapterVariants()].reverse();
-    expect(methods.map((row) => row[0])).toEqual(variants.map((variant) => variant.name));
-    for (const [index, variant] of variants.entries()) {
-      expect(methods[index]![2], variant.name).toBe(variant.readsBaseWeight ? "yes" : "no");
-      expect(methods[index]![4], variant.name).toBe(variant.description);
-      // Each PEFT init value listed is one this variant handles (the cell holds JSON literals).
+    const initMethods = listInitMethods();
+    expect(methods.map((row) => row[0])).toEqual(initMethods.map((method) => method.name));
+    for (const [index, method] of initMethods.entries()) {
+      expect(methods[index]![2], method.name).toBe(method.readsBaseWeight ? "yes" : "no");
+      expect(methods[index]![4], method.name).toBe(method.description);
+      // Each PEFT init value listed is one this init method handles (the cell holds JSON literals).
       for (const value of methods[index]![1]!.split(", ").filter((cell) => cell !== "—"))
-        expect(variantForInit(JSON.parse(value)).name, value).toBe(variant.name);
+        expect(initMethodFor(JSON.parse(value)).name, value).toBe(method.name);
     }
     const architectures = await tableAfter("guide/what-fits.html", "model-architectures");
-    const listed = (models as { listArchitectures?: () => string[] }).listArchitectures?.() ?? ["llama"];
-    expect(architectures.map((row) => row[0])).toEqual(listed);
+    expect(architectures.map((row) => row[0])).toEqual(models.listArchitectures());
     const backends = await tableAfter("guide/what-fits.html", "backends");
     expect(backends.map((row) => row[0]).sort()).toEqual(
       listBackends()

@@ -258,10 +258,7 @@ async function runDemo(workDir: string, steps: number, seeds: number, started: n
   peftLike.loadAdapter("lora", loraAdapter);
   peftLike.loadAdapter("pissa", pissaAdapter, { mode: "residual", guard: false, activate: false });
   peftLike.setActiveAdapters("lora");
-  const peftResidualMaxAbs = maxAbsDifference(
-    logitsOf(peftLike.model, evalPrompts),
-    expected,
-  );
+  const peftResidualMaxAbs = maxAbsDifference(logitsOf(peftLike.model, evalPrompts), expected);
   console.log(
     `PEFT's way (residual mode, guard off): the LoRA adapter's logits are off by ${style.red(peftResidualMaxAbs.toFixed(3))} ` +
       `(${peftLike.store.journal.length} base weights rewritten)`,
@@ -305,10 +302,7 @@ async function runDemo(workDir: string, steps: number, seeds: number, started: n
   );
   onOriginal.store.setPolicy("silent"); // merging rewrites the base on purpose; it is still journaled
   const mergedWeights = onOriginal.mergeAndUnload();
-  const mergedVsConvertedMaxAbs = maxAbsDifference(
-    logitsOf(onOriginal.model, evalPrompts),
-    convertedLogits,
-  );
+  const mergedVsConvertedMaxAbs = maxAbsDifference(logitsOf(onOriginal.model, evalPrompts), convertedLogits);
   console.log(
     `merged model vs converted adapter: max |Δlogit| ${mergedVsConvertedMaxAbs.toExponential(2)} ` +
       `(${onOriginal.store.journal.length} merged weights journaled)`,

@@ -14,14 +14,7 @@ import {
   type LoraAdapter,
   LoraModel,
 } from "@peftjs/adapters";
-import {
-  AdamW,
-  generate,
-  Llama2cTokenizer,
-  type CausalLM,
-  loadModelFromUrl,
-  train,
-} from "@peftjs/models";
+import { AdamW, type CausalLM, generate, Llama2cTokenizer, loadModelFromUrl, train } from "@peftjs/models";
 import { backendStatus, setBackend } from "@peftjs/tensor";
 import { createZip, type ZipEntry } from "./zip.js";
 
