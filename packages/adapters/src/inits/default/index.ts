@@ -8,7 +8,7 @@ import type { InitMethod } from "../registry.js";
  */
 export const defaultInit: InitMethod = {
   name: "default",
-  description: "kaiming-uniform A, zero B (PEFT's default, init_lora_weights true)",
+  description: "kaiming-uniform A, zero B (the PEFT default, init_lora_weights true)",
   handles: (init) => init === true,
   examples: [true],
   readsBaseWeight: false,

@@ -8,7 +8,8 @@ import type { InitMethod } from "../registry.js";
  */
 export const randomInit: InitMethod = {
   name: "random",
-  description: "nn.Linear's uniform init for A and B (init_lora_weights false: the adapter starts non-zero)",
+  description:
+    "the uniform init of nn.Linear for A and B (init_lora_weights false: the adapter starts non-zero)",
   handles: (init) => init === false,
   examples: [false],
   readsBaseWeight: false,
