@@ -1,8 +1,8 @@
 import { defineConfig } from "tsup";
 
 export default defineConfig({
-  // Two entries sharing one copy of the classes (splitting, also for CJS): `loadLlama` from the node entry
-  // returns the very `LlamaForCausalLM` of the main one, so `instanceof` holds in ESM and CommonJS.
+  // Two entries sharing one copy of the classes (splitting, also for CJS): `loadModel` from the node entry
+  // returns the very classes (`LlamaForCausalLM`, …) of the main one, so `instanceof` holds in ESM and CommonJS.
   entry: ["src/index.ts", "src/node.ts"],
   format: ["esm", "cjs"],
   dts: true,

@@ -71,8 +71,8 @@ export {
   type EncodePeftAdapterOptions,
   encodePeftAdapter,
 } from "./files/peft-format.js";
-export { checkInitialAdapter, MIN_INITIAL_COSINE } from "./initial-adapter-check.js";
 export * from "./init-api.js";
+export { checkInitialAdapter, MIN_INITIAL_COSINE } from "./initial-adapter-check.js";
 export {
   type InitializeAdapterOptions,
   type InitializedAdapter,

@@ -87,12 +87,12 @@ describe("loadModelFromUrl", () => {
       }
       return inner(input);
     }) as typeof fetch;
-    const model = await loadLlamaFromUrl("http://localhost:5173/app", { fetch: spaFallback });
+    const model = await loadModelFromUrl("http://localhost:5173/app", { fetch: spaFallback });
     expect(requested).toContain("/app/model.safetensors.index.json");
     expect(logitsOf(model)).toEqual(expected);
     // A config.json that is not JSON is still an error: it is required.
     const broken = new Map([["/app/config.json", new TextEncoder().encode("<!doctype html>")]]);
-    await expect(loadLlamaFromUrl("http://localhost/app", { fetch: fakeFetch(broken, []) })).rejects.toThrow(
+    await expect(loadModelFromUrl("http://localhost/app", { fetch: fakeFetch(broken, []) })).rejects.toThrow(
       /config\.json is not valid JSON/,
     );
   });

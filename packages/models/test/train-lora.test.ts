@@ -268,17 +268,18 @@ describe("training that diverges", () => {
   const snapshot = (trainable: TrainableParameters) =>
     new Map([...trainable.parameters()].map(([name, value]) => [name, value.toFloat32Array()]));
 
-  it("stops at a non-finite loss before applying it, keeping the last finite step's parameters", () => {
+  it("stops at a non-finite loss before applying it, keeping the last finite step's parameters", async () => {
     const { model, trainable } = loadLoraModel(loraCase);
     const tensorsBefore = memory().tensors;
     const steps: number[] = [];
     let lastGood = snapshot(trainable);
     let caught: unknown;
+    const optimizer = new AdamW({ learningRate: 1e30 });
     try {
-      train({
+      await train({
         model,
         trainable,
-        optimizer: new AdamW({ learningRate: 1e30 }),
+        optimizer,
         batches: [batch],
         steps: 10,
         onStep: ({ step }) => {
@@ -298,30 +299,33 @@ describe("training that diverges", () => {
     expect(error.message).toMatch(/training diverged at step \d+: the (loss|gradient norm) is/);
     expect(error.message).toContain(`the last finite step was ${steps.length - 1}`);
     expect(snapshot(trainable)).toEqual(lastGood);
+    optimizer.dispose(); // its moments live on the device until then
     expect(memory().tensors).toBe(tensorsBefore);
     model.dispose();
   });
 
-  it("refuses a last update that is not finite, and installs nothing of it", () => {
+  it("refuses a last update that is not finite, and installs nothing of it", async () => {
     const { model, trainable } = loadLoraModel(loraCase);
     const before = snapshot(trainable);
     const tensorsBefore = memory().tensors;
+    const optimizer = new AdamW({ learningRate: 1e39 });
     // lr 1e39 overflows float32 in the very first (and last) update, which no later loss would reveal.
-    expect(() =>
-      train({ model, trainable, optimizer: new AdamW({ learningRate: 1e39 }), batches: [batch], steps: 1 }),
-    ).toThrow(/training diverged at step 0: its update makes "base_model\.model\..*" hold (NaN|-?Infinity)/);
+    await expect(train({ model, trainable, optimizer, batches: [batch], steps: 1 })).rejects.toThrow(
+      /training diverged at step 0: its update makes "base_model\.model\..*" hold (NaN|-?Infinity)/,
+    );
     expect(snapshot(trainable)).toEqual(before);
+    optimizer.dispose(); // its moments live on the device until then
     expect(memory().tensors).toBe(tensorsBefore);
     model.dispose();
   });
 
-  it("accepts an onStep callback that returns nothing (type check) and goes on", () => {
+  it("accepts an onStep callback that returns nothing (type check) and goes on", async () => {
     const { model, trainable } = loadLoraModel(loraCase);
     const seen: number[] = [];
     const onStep = (report: TrainingStepReport): void => {
       seen.push(report.step);
     };
-    train({ model, trainable, optimizer: adamW(), batches: [batch], steps: 2, onStep });
+    await train({ model, trainable, optimizer: adamW(), batches: [batch], steps: 2, onStep });
     expect(seen).toEqual([0, 1]);
     model.dispose();
   });

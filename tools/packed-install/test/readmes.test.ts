@@ -71,9 +71,9 @@ const entryChecks: Record<string, { imports: string; body: string }> = {
 if (!(error instanceof FileSystemError) || !(error instanceof PeftjsError)) throw new Error("io: not the main entry's class");`,
   },
   models: {
-    imports: `import { LlamaForCausalLM } from "@peftjs/models";\nimport { loadLlama } from "@peftjs/models/node";`,
-    body: `const model = await loadLlama("stories260k");
-if (!(model instanceof LlamaForCausalLM)) throw new Error("models: loadLlama's model is not the main entry's LlamaForCausalLM");`,
+    imports: `import { LlamaForCausalLM } from "@peftjs/models";\nimport { loadModel } from "@peftjs/models/node";`,
+    body: `const model = await loadModel("stories260k");
+if (!(model instanceof LlamaForCausalLM)) throw new Error("models: loadModel's model is not the main entry's LlamaForCausalLM");`,
   },
   adapters: {
     imports: `import { LoraConfigError } from "@peftjs/adapters";\nimport { loadPeftAdapter } from "@peftjs/adapters/node";\nimport { PeftjsError, serialize } from "@peftjs/io";\nimport { writeFileSync, mkdirSync } from "node:fs";`,
@@ -181,12 +181,12 @@ describe("entries of the packed packages", () => {
       "node10.ts",
       [
         `import { readJsonFile } from "@peftjs/io/node";`,
-        `import { loadLlama } from "@peftjs/models/node";`,
+        `import { loadModel } from "@peftjs/models/node";`,
         `import { loadPeftAdapter } from "@peftjs/adapters/node";`,
         `import { readSnapshotFile } from "@peftjs/state/node";`,
         `import * as testing from "@peftjs/tensor/testing";`,
         `import { openGgufFile } from "@peftjs/gguf/node";`,
-        `export const used = [readJsonFile, loadLlama, loadPeftAdapter, readSnapshotFile, testing, openGgufFile];`,
+        `export const used = [readJsonFile, loadModel, loadPeftAdapter, readSnapshotFile, testing, openGgufFile];`,
       ].join("\n"),
     );
     project.compile(["node10.ts"], {
