@@ -115,7 +115,9 @@ export class AdamW {
       const next = tidy(() => {
         const m = previous?.firstMoment ?? zeros(parameter.shape);
         const v = previous?.secondMoment ?? zeros(parameter.shape);
-        const theta = this.weightDecay === 0 ? parameter : scale(parameter, decay);
+        // mul by a number, not scale: a diverging learning rate makes these factors ±∞, which must reach the
+        // parameters (and be caught by train) as PyTorch's arithmetic would, not be refused as an argument
+        const theta = this.weightDecay === 0 ? parameter : mul(parameter, decay);
         // torch.lerp(m, g, w) = m + w·(g − m) for |w| < 0.5, else g − (g − m)·(1 − w)
         const firstMoment =
           lerpWeight < 0.5
@@ -125,7 +127,7 @@ export class AdamW {
         const secondMoment = add(scale(v, beta2Float), mul(scale(gradient, oneMinusBeta2), gradient));
         const denominator = add(div(sqrt(secondMoment), rootDivisor), epsFloat);
         // param.addcdiv_(m, denom, value=−stepSize): θ + (value·m) / denom
-        const value = add(theta, div(scale(firstMoment, stepSize), denominator));
+        const value = add(theta, div(mul(firstMoment, stepSize), denominator));
         return { firstMoment, secondMoment, value };
       });
       previous?.firstMoment.dispose();
