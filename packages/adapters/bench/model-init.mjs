@@ -86,9 +86,11 @@ for (const [name, raw] of tensors) {
   if (!name.endsWith("_proj.weight")) continue;
   const values = new Float32Array(raw.data.byteLength / 4);
   new Uint8Array(values.buffer).set(raw.data);
+  const weight = { values: matrix(raw.shape[0], raw.shape[1], values), dtype: "F32" };
   weights.set(name.slice(0, -".weight".length), {
-    values: matrix(raw.shape[0], raw.shape[1], values),
-    dtype: "F32",
+    outFeatures: raw.shape[0],
+    inFeatures: raw.shape[1],
+    readWeight: () => weight,
   });
 }
 const firstLayer = new Map([...weights].filter(([name]) => name.includes(".layers.0.")));
