@@ -122,3 +122,25 @@ describe("tidy, keep and dispose", () => {
     a.dispose();
   });
 });
+
+describe.each(availableBackends)("byte accounting by dtype on %s", (backend) => {
+  afterAll(async () => {
+    await setBackend("js");
+  });
+
+  it("counts each storage by its dtype's element size, as the backend itself does", async () => {
+    await setBackend(backend);
+    const start = memory();
+    const floats = tensor([1, 2, 3, 4, 5], [5]);
+    const integers = tensor([1, 2, 3], [3], "int32");
+    const view = reshape(floats, [5, 1]);
+    const after = memory();
+    // 5 float32 + 3 int32 elements, 4 bytes each; the view shares its storage and adds nothing.
+    expect(after.bytes - start.bytes).toBe(5 * 4 + 3 * 4);
+    expect(after.backends[backend]!.bytes - (start.backends[backend]?.bytes ?? 0)).toBe(
+      after.bytes - start.bytes,
+    );
+    dispose([floats, integers, view]);
+    expect(memory().bytes).toBe(start.bytes);
+  });
+});

@@ -13,6 +13,7 @@ import type {
 import { activeBackend, recordKernelFallback } from "../backend/registry.js";
 import { cpuKernels } from "../backends/js/cpu-kernels.js";
 import type { CpuTensor } from "../backends/js/cpu-tensor.js";
+import { storageBytes } from "../dtype/dtypes.js";
 import { Tensor, type TensorLifecycle, TensorStorage } from "./tensor.js";
 
 /** A record of one public operation, delivered to operation observers after it ran. */
@@ -64,7 +65,7 @@ const lifecycle: TensorLifecycle = {
     if (storage.referenceCount === 0) {
       storage.backend.dispose(storage.handle);
       liveStorages--;
-      liveBytes -= storage.size * 4;
+      liveBytes -= storageBytes(storage.dtype, storage.size);
     }
   },
   readValues(storage: TensorStorage): TensorValues {
@@ -81,7 +82,7 @@ function track(tensor: Tensor): Tensor {
 /** Wraps a new storage (reference count 1) in a tensor tracked by the current scope. */
 function tensorFromStorage(shape: readonly number[], storage: TensorStorage): Tensor {
   liveStorages++;
-  liveBytes += storage.size * 4;
+  liveBytes += storageBytes(storage.dtype, storage.size);
   touchedBackends.add(storage.backend);
   return track(new Tensor(shape, storage, lifecycle));
 }

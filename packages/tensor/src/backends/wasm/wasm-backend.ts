@@ -13,6 +13,7 @@ import type {
   TensorInfo,
   TensorValues,
 } from "../../backend/backend.js";
+import { storageBytes } from "../../dtype/dtypes.js";
 import { gemmWorkBytes } from "./generated/kernels-binary.js";
 import { WasmHeap } from "./heap.js";
 import { coreCount, workersSupported } from "./platform.js";
@@ -166,7 +167,8 @@ export class WasmBackend implements Backend {
   allocateOutput(shape: readonly number[], dtype: DType): TensorInfo {
     let size = 1;
     for (const extent of shape) size *= extent;
-    const handle = this.track({ offset: this.heap.allocate(size * 4), bytes: size * 4 });
+    const bytes = storageBytes(dtype, size);
+    const handle = this.track({ offset: this.heap.allocate(bytes), bytes });
     return { handle, shape, dtype };
   }
 
