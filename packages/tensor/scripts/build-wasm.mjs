@@ -10,6 +10,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { elementwiseWat } from "./wasm/elementwise-wat.mjs";
 import { GEMM_WORK_BYTES, gemmWat, KC, MC, MR, NC, NR } from "./wasm/gemm-wat.mjs";
+import { halfConversionWat } from "./wasm/half-wat.mjs";
 
 const require = createRequire(import.meta.url);
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -21,6 +22,7 @@ function moduleText({ relaxed, shared }) {
 (import "env" "memory" (memory 1 65536${shared ? " shared" : ""}))
 ${gemmWat({ relaxed })}
 ${elementwiseWat()}
+${halfConversionWat()}
 )`;
 }
 

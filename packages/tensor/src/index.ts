@@ -9,10 +9,12 @@ export type {
   BackendMemory,
   DataHandle,
   DType,
+  HalfDType,
   Kernel,
   KernelAttributeMap,
   KernelName,
   KernelTable,
+  StorageValues,
   TensorInfo,
   TensorValues,
   TypedArrayFor,
@@ -50,6 +52,7 @@ export {
   type WasmBackendOptions,
   wasmBackendDefinition,
 } from "./backends/wasm/index.js";
+export { bytesPerElement, dtypes, isDType } from "./dtype/dtypes.js";
 export type { MemoryInfo, OperationObserver, OperationRecord, TensorContainer } from "./engine/engine.js";
 export { addOperationObserver, dispose, keep, memory, tidy } from "./engine/engine.js";
 export { Tensor } from "./engine/tensor.js";
@@ -75,7 +78,7 @@ export {
   sqrt,
   sub,
 } from "./ops/arithmetic.js";
-export { arange, eye, full, ones, scalar, tensor, zeros } from "./ops/creation.js";
+export { arange, eye, full, ones, scalar, tensor, tensorFromBits, zeros } from "./ops/creation.js";
 export { cast, concat, gather, reshape, slice, transpose } from "./ops/layout.js";
 export type { CrossEntropyOptions } from "./ops/loss.js";
 export { CROSS_ENTROPY_IGNORE_INDEX, crossEntropy } from "./ops/loss.js";

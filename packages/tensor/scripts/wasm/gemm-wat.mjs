@@ -8,6 +8,8 @@
 //
 // All pointers are byte offsets into linear memory; leading dimensions are in elements.
 
+import { elementTypes, halfLocals } from "./half-wat.mjs";
+
 /** Rows of the micro-kernel (broadcast A values). */
 export const MR = 4;
 /** Columns of the micro-kernel (4 f32x4 vectors of B per row). */
@@ -134,11 +136,12 @@ function microKernel(name, addressing, relaxed) {
 }
 
 /**
- * Inline 4×4 transpose: the 4-float rows at $s, $s + stride, $s + 2·stride, $s + 3·stride (stride: an i32
- * local, bytes) become the 4-float rows at $d + q·dstStride (a constant), q = 0..3.
+ * Inline 4×4 transpose: the 4-element rows at $s, $s + stride, $s + 2·stride, $s + 3·stride (stride: an i32
+ * local, bytes; elements of `element`'s storage type, widened to float32) become the 4-float rows at
+ * $d + q·dstStride (a constant), q = 0..3.
  * Uses the v128 locals $r0..$r3, $t0..$t3 of the calling function.
  */
-function transpose4(source, stride, target, targetStride) {
+function transpose4(source, stride, target, targetStride, element = elementTypes[0]) {
   // i8x16.shuffle byte indices selecting float lanes from the concatenation of two vectors.
   const lanes = (...indices) =>
     indices.flatMap((lane) => [0, 1, 2, 3].map((byte) => lane * 4 + byte)).join(" ");
@@ -146,10 +149,10 @@ function transpose4(source, stride, target, targetStride) {
     q === 0
       ? `(local.get ${source})`
       : `(i32.add (local.get ${source}) (i32.mul (local.get ${stride}) (i32.const ${q})))`;
-  return `(local.set $r0 (v128.load ${row(0)}))
-          (local.set $r1 (v128.load ${row(1)}))
-          (local.set $r2 (v128.load ${row(2)}))
-          (local.set $r3 (v128.load ${row(3)}))
+  return `(local.set $r0 ${element.load4(row(0))})
+          (local.set $r1 ${element.load4(row(1))})
+          (local.set $r2 ${element.load4(row(2))})
+          (local.set $r3 ${element.load4(row(3))})
           (local.set $t0 (i8x16.shuffle ${lanes(0, 4, 1, 5)} (local.get $r0) (local.get $r1)))
           (local.set $t1 (i8x16.shuffle ${lanes(2, 6, 3, 7)} (local.get $r0) (local.get $r1)))
           (local.set $t2 (i8x16.shuffle ${lanes(0, 4, 1, 5)} (local.get $r2) (local.get $r3)))
@@ -164,14 +167,15 @@ const transposeLocals =
   "(local $r0 v128) (local $r1 v128) (local $r2 v128) (local $r3 v128) (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)";
 
 /**
- * Packs the kc×nc block of op(B) starting at (p0, j0) into NR-wide k-major panels at dst, zero-padding the last
- * panel. op(B)(p, j) is B[p·ldb + j] (not transposed) or B[j·ldb + p] (transposed).
+ * Packs the kc×nc block of op(B) starting at (p0, j0) into NR-wide k-major float32 panels at dst, zero-padding
+ * the last panel. op(B)(p, j) is B[p·ldb + j] (not transposed) or B[j·ldb + p] (transposed), stored as
+ * `element` (float32, or a 16-bit type widened while it is copied).
  */
-const packB = `
-(func $packB (param $b i32) (param $ldb i32) (param $transB i32) (param $p0 i32) (param $j0 i32)
+const packB = (element) => `
+(func $packB_${element.name} (param $b i32) (param $ldb i32) (param $transB i32) (param $p0 i32) (param $j0 i32)
              (param $kc i32) (param $nc i32) (param $dst i32)
   (local $jp i32) (local $columns i32) (local $p i32) (local $j i32) (local $source i32) (local $out i32)
-  (local $stride i32) (local $s i32) (local $d i32) ${transposeLocals}
+  (local $stride i32) (local $s i32) (local $d i32) ${transposeLocals} ${halfLocals}
   (if (i32.and (i32.eqz (local.get $transB)) (i32.ge_u (local.get $nc) (i32.const ${NR})))
     (then
       ;; row-major B: copy the full NR-wide panels one row of B at a time (p outer), so that B is read in
@@ -182,13 +186,13 @@ const packB = `
       (block $rowsDone (loop $eachRow
         (br_if $rowsDone (i32.ge_u (local.get $p) (local.get $kc)))
         (local.set $source (i32.add (local.get $b) (i32.shl
-          (i32.add (i32.mul (i32.add (local.get $p0) (local.get $p)) (local.get $ldb)) (local.get $j0)) (i32.const 2))))
+          (i32.add (i32.mul (i32.add (local.get $p0) (local.get $p)) (local.get $ldb)) (local.get $j0)) (i32.const ${element.shift}))))
         (local.set $d (i32.add (local.get $dst) (i32.mul (local.get $p) (i32.const ${NR * 4}))))
         (local.set $j (i32.const 0))
         (block $stripsDone (loop $eachStrip
           (br_if $stripsDone (i32.ge_u (local.get $j) (local.get $columns)))
-          ${Array.from({ length: vectorsPerRow }, (_, vector) => `(v128.store offset=${vector * 16} (local.get $d) (v128.load offset=${vector * 16} (local.get $source)))`).join("\n          ")}
-          (local.set $source (i32.add (local.get $source) (i32.const ${NR * 4})))
+          ${Array.from({ length: vectorsPerRow }, (_, vector) => `(v128.store offset=${vector * 16} (local.get $d) ${element.load4("(local.get $source)", vector * (4 << element.shift))})`).join("\n          ")}
+          (local.set $source (i32.add (local.get $source) (i32.const ${NR << element.shift})))
           (local.set $d (i32.add (local.get $d) (local.get $stride)))
           (local.set $j (i32.add (local.get $j) (i32.const ${NR})))
           (br $eachStrip)))
@@ -202,9 +206,9 @@ const packB = `
     (if (i32.and (local.get $transB) (i32.eq (local.get $columns) (i32.const ${NR})))
       (then
         ;; transposed B: 4×4 transposes of 4 columns × 4 k steps, then the ragged k steps one by one
-        (local.set $stride (i32.shl (local.get $ldb) (i32.const 2)))
+        (local.set $stride (i32.shl (local.get $ldb) (i32.const ${element.shift})))
         (local.set $source (i32.add (local.get $b) (i32.shl
-          (i32.add (i32.mul (i32.add (local.get $j0) (local.get $jp)) (local.get $ldb)) (local.get $p0)) (i32.const 2))))
+          (i32.add (i32.mul (i32.add (local.get $j0) (local.get $jp)) (local.get $ldb)) (local.get $p0)) (i32.const ${element.shift}))))
         (local.set $p (i32.const 0))
         (block $blocksDone (loop $blocks
           (br_if $blocksDone (i32.gt_u (i32.add (local.get $p) (i32.const 4)) (local.get $kc)))
@@ -215,16 +219,16 @@ const packB = `
               group,
             ) => `(local.set $s (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const ${4 * group}))))
           (local.set $d (i32.add (local.get $dst) (i32.const ${16 * group})))
-          ${transpose4("$s", "$stride", "$d", NR * 4)}`,
+          ${transpose4("$s", "$stride", "$d", NR * 4, element)}`,
           ).join("\n          ")}
-          (local.set $source (i32.add (local.get $source) (i32.const 16)))
+          (local.set $source (i32.add (local.get $source) (i32.const ${4 << element.shift})))
           (local.set $dst (i32.add (local.get $dst) (i32.const ${4 * NR * 4})))
           (local.set $p (i32.add (local.get $p) (i32.const 4)))
           (br $blocks)))
         (block $tailDone (loop $tail
           (br_if $tailDone (i32.ge_u (local.get $p) (local.get $kc)))
-          ${Array.from({ length: NR }, (_, column) => `(f32.store offset=${column * 4} (local.get $dst) (f32.load (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const ${column})))))`).join("\n          ")}
-          (local.set $source (i32.add (local.get $source) (i32.const 4)))
+          ${Array.from({ length: NR }, (_, column) => `(f32.store offset=${column * 4} (local.get $dst) ${element.load1(`(i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const ${column})))`)})`).join("\n          ")}
+          (local.set $source (i32.add (local.get $source) (i32.const ${1 << element.shift})))
           (local.set $dst (i32.add (local.get $dst) (i32.const ${NR * 4})))
           (local.set $p (i32.add (local.get $p) (i32.const 1)))
           (br $tail))))
@@ -244,13 +248,13 @@ const packB = `
               (local.set $p (i32.const 0))
               (block $done (loop $eachK
                 (br_if $done (i32.ge_u (local.get $p) (local.get $kc)))
-                (f32.store (local.get $out) (f32.load (i32.add (local.get $b) (i32.shl
+                (f32.store (local.get $out) ${element.load1(`(i32.add (local.get $b) (i32.shl
                   (if (result i32) (local.get $transB)
                     (then (i32.add (i32.mul (i32.add (i32.add (local.get $j0) (local.get $jp)) (local.get $j)) (local.get $ldb))
                                    (i32.add (local.get $p0) (local.get $p))))
                     (else (i32.add (i32.mul (i32.add (local.get $p0) (local.get $p)) (local.get $ldb))
                                    (i32.add (i32.add (local.get $j0) (local.get $jp)) (local.get $j)))))
-                  (i32.const 2)))))
+                  (i32.const ${element.shift})))`)})
                 (local.set $out (i32.add (local.get $out) (i32.const ${NR * 4})))
                 (local.set $p (i32.add (local.get $p) (i32.const 1)))
                 (br $eachK))))
@@ -270,14 +274,15 @@ const packB = `
 )`;
 
 /**
- * Packs the mc×kc block of op(A) starting at (i0, p0) into MR-high k-major panels at dst, zero-padding the
- * last panel. op(A)(i, p) is A[i·lda + p] (not transposed) or A[p·lda + i] (transposed).
+ * Packs the mc×kc block of op(A) starting at (i0, p0) into MR-high k-major float32 panels at dst, zero-padding
+ * the last panel. op(A)(i, p) is A[i·lda + p] (not transposed) or A[p·lda + i] (transposed), stored as
+ * `element`.
  */
-const packA = `
-(func $packA (param $a i32) (param $lda i32) (param $transA i32) (param $i0 i32) (param $p0 i32)
+const packA = (element) => `
+(func $packA_${element.name} (param $a i32) (param $lda i32) (param $transA i32) (param $i0 i32) (param $p0 i32)
              (param $mc i32) (param $kc i32) (param $dst i32)
   (local $ip i32) (local $rows i32) (local $p i32) (local $r i32) (local $source i32) (local $out i32)
-  (local $stride i32) ${transposeLocals}
+  (local $stride i32) ${transposeLocals} ${halfLocals}
   (local.set $ip (i32.const 0))
   (block $panelsDone (loop $panels
     (br_if $panelsDone (i32.ge_u (local.get $ip) (local.get $mc)))
@@ -286,21 +291,21 @@ const packA = `
     (if (i32.and (i32.eqz (local.get $transA)) (i32.eq (local.get $rows) (i32.const ${MR})))
       (then
         ;; row-major A: 4×4 transposes of 4 rows × 4 k steps, then the ragged k steps one by one
-        (local.set $stride (i32.shl (local.get $lda) (i32.const 2)))
+        (local.set $stride (i32.shl (local.get $lda) (i32.const ${element.shift})))
         (local.set $source (i32.add (local.get $a) (i32.shl
-          (i32.add (i32.mul (i32.add (local.get $i0) (local.get $ip)) (local.get $lda)) (local.get $p0)) (i32.const 2))))
+          (i32.add (i32.mul (i32.add (local.get $i0) (local.get $ip)) (local.get $lda)) (local.get $p0)) (i32.const ${element.shift}))))
         (local.set $p (i32.const 0))
         (block $blocksDone (loop $blocks
           (br_if $blocksDone (i32.gt_u (i32.add (local.get $p) (i32.const 4)) (local.get $kc)))
-          ${transpose4("$source", "$stride", "$dst", MR * 4)}
-          (local.set $source (i32.add (local.get $source) (i32.const 16)))
+          ${transpose4("$source", "$stride", "$dst", MR * 4, element)}
+          (local.set $source (i32.add (local.get $source) (i32.const ${4 << element.shift})))
           (local.set $dst (i32.add (local.get $dst) (i32.const ${4 * MR * 4})))
           (local.set $p (i32.add (local.get $p) (i32.const 4)))
           (br $blocks)))
         (block $tailDone (loop $tail
           (br_if $tailDone (i32.ge_u (local.get $p) (local.get $kc)))
-          ${Array.from({ length: MR }, (_, row) => `(f32.store offset=${row * 4} (local.get $dst) (f32.load (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const ${row})))))`).join("\n          ")}
-          (local.set $source (i32.add (local.get $source) (i32.const 4)))
+          ${Array.from({ length: MR }, (_, row) => `(f32.store offset=${row * 4} (local.get $dst) ${element.load1(`(i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const ${row})))`)})`).join("\n          ")}
+          (local.set $source (i32.add (local.get $source) (i32.const ${1 << element.shift})))
           (local.set $dst (i32.add (local.get $dst) (i32.const ${MR * 4})))
           (local.set $p (i32.add (local.get $p) (i32.const 1)))
           (br $tail))))
@@ -309,12 +314,12 @@ const packA = `
       (then
         ;; transposed A: the MR values of one k step are contiguous
         (local.set $source (i32.add (local.get $a) (i32.shl
-          (i32.add (i32.mul (local.get $p0) (local.get $lda)) (i32.add (local.get $i0) (local.get $ip))) (i32.const 2))))
+          (i32.add (i32.mul (local.get $p0) (local.get $lda)) (i32.add (local.get $i0) (local.get $ip))) (i32.const ${element.shift}))))
         (local.set $p (i32.const 0))
         (block $copyDone (loop $copy
           (br_if $copyDone (i32.ge_u (local.get $p) (local.get $kc)))
-          (v128.store (local.get $dst) (v128.load (local.get $source)))
-          (local.set $source (i32.add (local.get $source) (i32.shl (local.get $lda) (i32.const 2))))
+          (v128.store (local.get $dst) ${element.load4("(local.get $source)")})
+          (local.set $source (i32.add (local.get $source) (i32.shl (local.get $lda) (i32.const ${element.shift}))))
           (local.set $dst (i32.add (local.get $dst) (i32.const ${MR * 4})))
           (local.set $p (i32.add (local.get $p) (i32.const 1)))
           (br $copy))))
@@ -328,13 +333,13 @@ const packA = `
               (local.set $p (i32.const 0))
               (block $done (loop $eachK
                 (br_if $done (i32.ge_u (local.get $p) (local.get $kc)))
-                (f32.store (local.get $out) (f32.load (i32.add (local.get $a) (i32.shl
+                (f32.store (local.get $out) ${element.load1(`(i32.add (local.get $a) (i32.shl
                   (if (result i32) (local.get $transA)
                     (then (i32.add (i32.mul (i32.add (local.get $p0) (local.get $p)) (local.get $lda))
                                    (i32.add (i32.add (local.get $i0) (local.get $ip)) (local.get $r))))
                     (else (i32.add (i32.mul (i32.add (i32.add (local.get $i0) (local.get $ip)) (local.get $r)) (local.get $lda))
                                    (i32.add (local.get $p0) (local.get $p)))))
-                  (i32.const 2)))))
+                  (i32.const ${element.shift})))`)})
                 (local.set $out (i32.add (local.get $out) (i32.const ${MR * 4})))
                 (local.set $p (i32.add (local.get $p) (i32.const 1)))
                 (br $eachK))))
@@ -378,14 +383,30 @@ const mergeTile = `
 )`;
 
 /**
+ * `$packB` / `$packA` with the operand's storage type code (0 float32, 1 bfloat16, 2 float16) as the first
+ * argument: calls the variant that widens that type.
+ */
+function typeDispatch(name, parameters) {
+  const forward = parameters.map((parameter) => `(local.get ${parameter})`).join(" ");
+  return `
+(func $${name} (param $type i32) ${parameters.map((parameter) => `(param ${parameter} i32)`).join(" ")}
+  (if (i32.eqz (local.get $type))
+    (then (call $${name}_${elementTypes[0].name} ${forward}))
+    (else (if (i32.eq (local.get $type) (i32.const 1))
+      (then (call $${name}_${elementTypes[1].name} ${forward}))
+      (else (call $${name}_${elementTypes[2].name} ${forward}))))))`;
+}
+
+/**
  * The driver: C[m×n] (ldc) = op(A)[m×k] · op(B)[k×n]; `work` points at GEMM_WORK_BYTES of per-thread scratch.
- * k = 0 writes zeros.
+ * `aType`/`bType` are the operands' storage types (0 float32, 1 bfloat16, 2 float16): 16-bit operands are
+ * widened while their panels are packed, so no float32 copy of a whole operand is ever made. k = 0 writes zeros.
  */
 const driver = `
 (func $gemm (export "gemm") (param $m i32) (param $n i32) (param $k i32)
             (param $a i32) (param $lda i32) (param $transA i32)
             (param $b i32) (param $ldb i32) (param $transB i32)
-            (param $c i32) (param $ldc i32) (param $work i32)
+            (param $c i32) (param $ldc i32) (param $aType i32) (param $bType i32) (param $work i32)
   (local $packedB i32) (local $packedA i32) (local $tile i32) (local $direct i32) (local $kcLimit i32)
   (local $jc i32) (local $nc i32) (local $pc i32) (local $kc i32) (local $ic i32) (local $mc i32)
   (local $jr i32) (local $nr i32) (local $ir i32) (local $mr i32) (local $accumulate i32)
@@ -396,7 +417,9 @@ const driver = `
   (local.set $tile (i32.add (local.get $packedA) (i32.const ${PACKED_A_FLOATS * 4})))
   (local.set $ldcBytes (i32.shl (local.get $ldc) (i32.const 2)))
   ;; in place only for row-major A (transposed A read in place is strided by lda at every k step)
-  (local.set $direct (i32.and (i32.le_u (local.get $n) (i32.const ${DIRECT_A_MAX_COLUMNS})) (i32.eqz (local.get $transA))))
+  ;; (and float32 A: the micro-kernel reads A's elements as they are stored)
+  (local.set $direct (i32.and (i32.and (i32.le_u (local.get $n) (i32.const ${DIRECT_A_MAX_COLUMNS})) (i32.eqz (local.get $transA)))
+                              (i32.eqz (local.get $aType))))
   (local.set $kcLimit (select (i32.const ${DIRECT_KC}) (i32.const ${KC}) (local.get $direct)))
   (if (i32.eqz (local.get $k)) (then
     ;; empty shared dimension: C = 0
@@ -418,7 +441,7 @@ const driver = `
       (local.set $kc (i32.sub (local.get $k) (local.get $pc)))
       (if (i32.gt_u (local.get $kc) (local.get $kcLimit)) (then (local.set $kc (local.get $kcLimit))))
       (local.set $accumulate (i32.ne (local.get $pc) (i32.const 0)))
-      (call $packB (local.get $b) (local.get $ldb) (local.get $transB) (local.get $pc) (local.get $jc)
+      (call $packB (local.get $bType) (local.get $b) (local.get $ldb) (local.get $transB) (local.get $pc) (local.get $jc)
                    (local.get $kc) (local.get $nc) (local.get $packedB))
       (local.set $ic (i32.const 0))
       (block $icDone (loop $icLoop
@@ -426,7 +449,7 @@ const driver = `
         (local.set $mc (i32.sub (local.get $m) (local.get $ic)))
         (if (i32.gt_u (local.get $mc) (i32.const ${MC})) (then (local.set $mc (i32.const ${MC}))))
         (if (i32.eqz (local.get $direct)) (then
-          (call $packA (local.get $a) (local.get $lda) (local.get $transA) (local.get $ic) (local.get $pc)
+          (call $packA (local.get $aType) (local.get $a) (local.get $lda) (local.get $transA) (local.get $ic) (local.get $pc)
                        (local.get $mc) (local.get $kc) (local.get $packedA))))
         (local.set $jr (i32.const 0))
         (block $jrDone (loop $jrLoop
@@ -464,7 +487,7 @@ const driver = `
                       (local.get $destination) (local.get $destinationStride) (local.get $destinationAccumulate)))
                   (else
                     ;; ragged last rows: pack them (zero-padded) so that nothing past A is read
-                    (call $packA (local.get $a) (local.get $lda) (local.get $transA) (local.get $i) (local.get $pc)
+                    (call $packA (local.get $aType) (local.get $a) (local.get $lda) (local.get $transA) (local.get $i) (local.get $pc)
                                  (local.get $mr) (local.get $kc) (local.get $packedA))
                     (call $kernelPanel (local.get $kc) (local.get $packedA) (i32.const ${MR * 4}) (local.get $panelB)
                                        (local.get $destination) (local.get $destinationStride) (local.get $destinationAccumulate))))))
@@ -491,8 +514,10 @@ export function gemmWat({ relaxed }) {
   return [
     microKernel("kernelPanel", "panel", relaxed),
     microKernel("kernelRows", "rows", relaxed),
-    packB,
-    packA,
+    ...elementTypes.map((element) => packB(element)),
+    ...elementTypes.map((element) => packA(element)),
+    typeDispatch("packB", ["$b", "$ldb", "$transB", "$p0", "$j0", "$kc", "$nc", "$dst"]),
+    typeDispatch("packA", ["$a", "$lda", "$transA", "$i0", "$p0", "$mc", "$kc", "$dst"]),
     mergeTile,
     driver,
   ].join("\n");

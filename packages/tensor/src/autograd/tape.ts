@@ -7,6 +7,8 @@
  * rule turning the gradient of an op's output into gradients of its inputs, and every saved value is
  * released. Outside `valueAndGradients` no observer is registered, so inference pays nothing.
  */
+
+import { isFloatDType } from "../dtype/dtypes.js";
 import { addOperationObserver, keep, makeView, type OperationRecord, tidy } from "../engine/engine.js";
 import { Tensor } from "../engine/tensor.js";
 import { add } from "../ops/arithmetic.js";
@@ -104,7 +106,8 @@ function retain(tensor: Tensor): Tensor {
 function recorder(tape: TapeEntry[], differentiable: Set<Tensor>): (record: OperationRecord) => void {
   return (record) => {
     const needs = record.inputs.map((input) => differentiable.has(input));
-    if (!needs.some(Boolean) || nonDifferentiableOps.has(record.name) || record.output.dtype !== "float32") {
+    // Floating-point outputs only: a cast to float16/bfloat16 passes gradients through (as torch), an int32 result does not.
+    if (!needs.some(Boolean) || nonDifferentiableOps.has(record.name) || !isFloatDType(record.output.dtype)) {
       return;
     }
     const rule = gradientRules[record.name];

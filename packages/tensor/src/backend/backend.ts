@@ -21,14 +21,33 @@
  * @packageDocumentation
  */
 
-/** Element types of compute tensors: `float32` for values, `int32` for indices and masks. */
-export type DType = "float32" | "int32";
+/**
+ * Element types of tensors: `float32` for values, `int32` for indices and masks, and the 16-bit floating-point
+ * storage types `float16` (IEEE half) and `bfloat16` (the top half of a float32), which hold weights at half
+ * the bytes. Computation is float32: `matmul` reads 16-bit operands directly, layout ops (`reshape`,
+ * `transpose`, `slice`, `concat`, `gather`) and `cast` keep or produce them, and every other op widens a
+ * 16-bit input to float32 first.
+ */
+export type DType = "float32" | "int32" | "float16" | "bfloat16";
 
-/** The typed array that holds the elements of a tensor of a given {@link DType} on the CPU. */
-export type TypedArrayFor<D extends DType> = D extends "float32" ? Float32Array : Int32Array;
+/** The 16-bit floating-point storage dtypes. */
+export type HalfDType = "float16" | "bfloat16";
 
-/** A typed array of either compute dtype. */
+/**
+ * The typed array that holds the elements of a tensor of a given {@link DType} in storage: the bit patterns of
+ * the 16-bit types in a `Uint16Array`.
+ */
+export type TypedArrayFor<D extends DType> = D extends "float32"
+  ? Float32Array
+  : D extends "int32"
+    ? Int32Array
+    : Uint16Array;
+
+/** The values a read gives back: `Float32Array` for every floating-point dtype (16-bit ones widened), `Int32Array` for int32. */
 export type TensorValues = Float32Array | Int32Array;
+
+/** A typed array as a backend stores it: {@link TensorValues}, or the 16-bit bit patterns of `float16`/`bfloat16`. */
+export type StorageValues = Float32Array | Int32Array | Uint16Array;
 
 /**
  * An opaque reference to a backend's storage for one tensor's elements (a typed array, a pointer into
@@ -59,12 +78,17 @@ export interface BackendAvailability {
   readonly details?: Readonly<Record<string, string | number | boolean>>;
 }
 
-/** Kernel names and the attributes each one receives. Input layouts are fixed by the engine. */
+/**
+ * Kernel names and the attributes each one receives. Input layouts are fixed by the engine. Inputs are float32
+ * or int32, except that `matmul`, `cast` and the layout kernels (`gather`'s table, `transpose`, `slice`,
+ * `concat`) also receive `float16`/`bfloat16` storage (the engine widens 16-bit inputs of every other kernel).
+ */
 export interface KernelAttributeMap {
   /**
    * Batched matrix product. Inputs `[a, b]`, both rank 3: `a` is `[batchA, m, k]` (or `[batchA, k, m]` when
    * `transposeA`), `b` is `[batchB, k, n]` (or `[batchB, n, k]` when `transposeB`); `batchA === batchB` or one
-   * of them is 1 (broadcast). Output `[max(batchA, batchB), m, n]`, float32.
+   * of them is 1 (broadcast). Either input may be float32, float16 or bfloat16 (read as float32 values; a backend
+   * should widen while it packs rather than copy a whole operand). Output `[max(batchA, batchB), m, n]`, float32.
    */
   matmul: { readonly transposeA: boolean; readonly transposeB: boolean };
   /**
@@ -134,7 +158,11 @@ export interface KernelAttributeMap {
   frobeniusNorm: Record<string, never>;
   /** Input `[a]` float32; output int32 of the same shape: 1 where the element is finite, else 0. */
   isFinite: Record<string, never>;
-  /** Input `[a]`; output the same values converted to `dtype` (float → int truncates toward zero). */
+  /**
+   * Input `[a]`; output the same values converted to `dtype`: float → int truncates toward zero (NaN → 0);
+   * to `float16`/`bfloat16` rounds to nearest even as torch (overflow → ±infinity, NaN → 0x7e00 | sign for
+   * float16, 0x7fc0 for bfloat16); from them widens exactly.
+   */
   cast: { readonly dtype: DType };
 }
 
@@ -178,15 +206,16 @@ export interface Backend {
   initialize(): Promise<BackendAvailability>;
   /**
    * Takes ownership of `values` (the caller will not touch them again) and returns a handle to storage
-   * holding them. `values.length` equals the product of the tensor's shape.
+   * holding them. `values.length` equals the product of the tensor's shape; `float16`/`bfloat16` arrive as
+   * their bit patterns in a `Uint16Array`.
    */
-  upload(values: TensorValues, dtype: DType): DataHandle;
+  upload(values: StorageValues, dtype: DType): DataHandle;
   /**
-   * Reads a handle's elements back to the CPU, synchronously. The result may be a view of internal
-   * storage that stays valid only until the next call into this backend; callers must not write to it and
-   * copy it if they keep it.
+   * Reads a handle's elements back to the CPU, synchronously, in storage form ({@link TypedArrayFor}: bit
+   * patterns for the 16-bit types). The result may be a view of internal storage that stays valid only until
+   * the next call into this backend; callers must not write to it and copy it if they keep it.
    */
-  read(handle: DataHandle, dtype: DType, size: number): TensorValues;
+  read(handle: DataHandle, dtype: DType, size: number): StorageValues;
   /** Releases a handle's storage. Called exactly once per handle, by the engine. */
   dispose(handle: DataHandle): void;
   /** Live storage counts, for `memory()` and leak tests. */

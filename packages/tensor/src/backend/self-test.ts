@@ -1,6 +1,6 @@
 import { cpuKernels } from "../backends/js/cpu-kernels.js";
 import type { CpuTensor } from "../backends/js/cpu-tensor.js";
-import type { Backend, KernelName, TensorValues } from "./backend.js";
+import type { Backend, DType, KernelName, StorageValues } from "./backend.js";
 
 /** Largest accepted |backend − js| / (1 + |js|) in the start-up self-test (float32 kernels on O(1) inputs). */
 const selfTestTolerance = 1e-4;
@@ -56,13 +56,13 @@ export function runSelfTest(backend: Backend): string | undefined {
   for (const testCase of cases) {
     const kernel = backend.kernels[testCase.kernel] as
       | ((
-          inputs: readonly { handle: object; shape: readonly number[]; dtype: "float32" | "int32" }[],
+          inputs: readonly { handle: object; shape: readonly number[]; dtype: DType }[],
           attributes: object,
           backend: Backend,
         ) => {
           handle: object;
           shape: readonly number[];
-          dtype: "float32" | "int32";
+          dtype: DType;
         })
       | undefined;
     if (kernel === undefined) continue;
@@ -74,7 +74,7 @@ export function runSelfTest(backend: Backend): string | undefined {
       shape: input.shape,
       dtype: input.dtype,
     }));
-    let actual: TensorValues;
+    let actual: StorageValues;
     try {
       const output = kernel(handles, testCase.attributes, backend);
       actual = backend.read(output.handle, output.dtype, reference.values.length).slice();

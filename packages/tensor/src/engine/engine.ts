@@ -7,8 +7,8 @@ import type {
   DType,
   KernelAttributeMap,
   KernelName,
+  StorageValues,
   TensorInfo,
-  TensorValues,
 } from "../backend/backend.js";
 import { activeBackend, recordKernelFallback } from "../backend/registry.js";
 import { cpuKernels } from "../backends/js/cpu-kernels.js";
@@ -68,7 +68,7 @@ const lifecycle: TensorLifecycle = {
       liveBytes -= storageBytes(storage.dtype, storage.size);
     }
   },
-  readValues(storage: TensorStorage): TensorValues {
+  readValues(storage: TensorStorage): StorageValues {
     return storage.backend.read(storage.handle, storage.dtype, storage.size);
   },
 };
@@ -87,13 +87,22 @@ function tensorFromStorage(shape: readonly number[], storage: TensorStorage): Te
   return track(new Tensor(shape, storage, lifecycle));
 }
 
-/** Creates a tensor on the active backend from CPU values; takes ownership of `values`. */
-export function makeTensor(values: TensorValues, shape: readonly number[], dtype: DType): Tensor {
+/**
+ * Creates a tensor on the active backend from CPU values in storage form (bit patterns for the 16-bit types);
+ * takes ownership of `values`.
+ */
+export function makeTensor(values: StorageValues, shape: readonly number[], dtype: DType): Tensor {
   const backend = activeBackend();
   return tensorFromStorage(
     shape,
     new TensorStorage(backend, backend.upload(values, dtype), dtype, values.length),
   );
+}
+
+/** A copy of a tensor's elements in storage form (bit patterns for the 16-bit types), read back synchronously. */
+export function readStorage(tensor: Tensor): StorageValues {
+  tensor.assertLive("read");
+  return lifecycle.readValues(tensor.storage).slice();
 }
 
 /** A new tensor sharing `tensor`'s storage with another shape of the same size (no copy). */

@@ -1,4 +1,6 @@
-import type { Backend, DataHandle, DType, TensorValues } from "../backend/backend.js";
+import type { Backend, DataHandle, DType, StorageValues, TensorValues } from "../backend/backend.js";
+import { isHalfDType } from "../dtype/dtypes.js";
+import { widenHalf } from "../dtype/half-precision.js";
 import { DisposedTensorError } from "../errors.js";
 
 /**
@@ -31,14 +33,21 @@ export class TensorStorage {
 export interface TensorLifecycle {
   /** Releases the tensor's reference to its storage. */
   release(tensor: Tensor): void;
-  /** Reads the storage back to the CPU (a view the caller must copy). */
-  readValues(storage: TensorStorage): TensorValues;
+  /** Reads the storage back to the CPU in storage form (a view the caller must copy). */
+  readValues(storage: TensorStorage): StorageValues;
 }
 
 let nextTensorId = 0;
 
+/** A fresh copy of storage values as read values: 16-bit bit patterns widened to float32, others copied. */
+function copyAsValues(values: StorageValues, dtype: DType): TensorValues {
+  if (isHalfDType(dtype)) return widenHalf(values as Uint16Array, dtype);
+  return (values as TensorValues).slice();
+}
+
 /**
- * An immutable n-dimensional array of float32 or int32 elements, row-major, held by a backend.
+ * An immutable n-dimensional array of float32, int32, float16 or bfloat16 elements, row-major, held by a
+ * backend.
  *
  * No API writes into an existing tensor; ops return new tensors. Reading back to the CPU is explicit
  * ({@link Tensor.dataSync}, {@link Tensor.toFloat32Array}). Release memory with {@link Tensor.dispose} or by
@@ -91,17 +100,20 @@ export class Tensor {
     }
   }
 
-  /** Reads the elements back to the CPU: a fresh copy (`Float32Array` or `Int32Array` by dtype). */
+  /**
+   * Reads the elements back to the CPU: a fresh copy, `Int32Array` for int32 and `Float32Array` for every
+   * floating-point dtype (float16/bfloat16 values widened exactly; `toRaw` gives their bit patterns).
+   */
   dataSync(): TensorValues {
     this.assertLive("dataSync");
-    return this.lifecycle.readValues(this.storage).slice();
+    return copyAsValues(this.lifecycle.readValues(this.storage), this.dtype);
   }
 
   /** Reads the elements back to the CPU as a fresh `Float32Array` (int32 elements are converted). */
   toFloat32Array(): Float32Array {
     this.assertLive("toFloat32Array");
-    const values = this.lifecycle.readValues(this.storage);
-    return values instanceof Float32Array ? values.slice() : Float32Array.from(values);
+    const values = copyAsValues(this.lifecycle.readValues(this.storage), this.dtype);
+    return values instanceof Float32Array ? values : Float32Array.from(values);
   }
 
   /** Reads the elements back as a plain array of numbers (handy in tests and logs). */
@@ -118,7 +130,7 @@ export class Tensor {
     if (this.size !== 1)
       throw new RangeError(`item() needs a one-element tensor, got shape [${this.shape.join(", ")}]`);
     this.assertLive("item");
-    return this.lifecycle.readValues(this.storage)[0]!;
+    return copyAsValues(this.lifecycle.readValues(this.storage), this.dtype)[0]!;
   }
 
   /** Releases this tensor's reference to its storage. Disposing twice is harmless. */

@@ -3,12 +3,13 @@ import { Tensor } from "../engine/tensor.js";
 import { TensorArgumentError } from "../errors.js";
 import { scalar } from "./creation.js";
 import {
-  assertDtype,
   assertFiniteNumber,
+  assertFloat,
   assertSameShape,
   broadcastShapes,
   formatShape,
 } from "./shape-utils.js";
+import { withWidenedInputs } from "./widen.js";
 
 type BinaryName = "add" | "sub" | "mul" | "div";
 
@@ -38,15 +39,16 @@ function binary(name: BinaryName, a: Tensor | number, b: Tensor | number): Tenso
     let right = toTensor(b, a);
     if (left !== a) created.push(left);
     if (right !== b) created.push(right);
-    if (left.dtype !== right.dtype) {
-      // Mixed int32/float32: promote the integer side, so kernels see one dtype (as torch's type promotion).
-      if (left.dtype === "int32") {
-        left = runKernel("cast", [left], { dtype: "float32" });
-        created.push(left);
-      } else {
-        right = runKernel("cast", [right], { dtype: "float32" });
-        created.push(right);
-      }
+    // int32 with int32 stays int32; anything else computes in float32: an int32 side of a mixed op is promoted
+    // (as torch's type promotion) and float16/bfloat16 sides are widened, so kernels see one dtype.
+    const target = left.dtype === "int32" && right.dtype === "int32" ? "int32" : "float32";
+    if (left.dtype !== target) {
+      left = runKernel("cast", [left], { dtype: target });
+      created.push(left);
+    }
+    if (right.dtype !== target) {
+      right = runKernel("cast", [right], { dtype: target });
+      created.push(right);
     }
     const outputShape = broadcastShapes(name, left.shape, right.shape);
     const leftView = withRank(left, outputShape.length);
@@ -78,35 +80,43 @@ export function div(a: Tensor | number, b: Tensor | number): Tensor {
   return binary("div", a, b);
 }
 
-/** `factor * a` (float32). */
+/** `factor * a` (float32; an int32, float16 or bfloat16 input is converted first). */
 export function scale(a: Tensor, factor: number): Tensor {
   assertFiniteNumber("scale", "factor", factor);
-  return runOperation("scale", [a], { factor }, () => runKernel("scale", [a], { factor }));
+  return runOperation("scale", [a], { factor }, () =>
+    withWidenedInputs([a], ([widened]) => runKernel("scale", [widened!], { factor })),
+  );
 }
 
 /**
- * `alpha * x + y` (BLAS axpy argument order), for two float32 tensors of the same shape.
+ * `alpha * x + y` (BLAS axpy argument order), for two floating-point tensors of the same shape (float32 result).
  *
  * @throws ShapeError when the shapes differ.
  */
 export function axpy(alpha: number, x: Tensor, y: Tensor): Tensor {
   assertFiniteNumber("axpy", "alpha", alpha);
-  assertDtype("axpy", "x", x, "float32");
-  assertDtype("axpy", "y", y, "float32");
+  assertFloat("axpy", "x", x);
+  assertFloat("axpy", "y", y);
   assertSameShape("axpy", x, y);
-  return runOperation("axpy", [x, y], { alpha }, () => runKernel("axpy", [x, y], { alpha }));
+  return runOperation("axpy", [x, y], { alpha }, () =>
+    withWidenedInputs([x, y], (widened) => runKernel("axpy", widened, { alpha })),
+  );
 }
 
 type UnaryName = "sqrt" | "exp" | "log" | "silu" | "sigmoid";
 
 function unary(name: UnaryName, a: Tensor): Tensor {
-  assertDtype(name, "input", a, "float32");
-  return runOperation(name, [a], {}, () => runKernel(name, [a], {}));
+  assertFloat(name, "input", a);
+  return runOperation(name, [a], {}, () =>
+    withWidenedInputs([a], ([widened]) => runKernel(name, [widened!], {})),
+  );
 }
 
-/** Elementwise `-a` (keeps the dtype). */
+/** Elementwise `-a` (int32 stays int32; floating-point results are float32). */
 export function neg(a: Tensor): Tensor {
-  return runOperation("neg", [a], {}, () => runKernel("neg", [a], {}));
+  return runOperation("neg", [a], {}, () =>
+    withWidenedInputs([a], ([widened]) => runKernel("neg", [widened!], {})),
+  );
 }
 
 /** Elementwise square root (NaN for negative inputs). */
@@ -145,5 +155,7 @@ export function clamp(a: Tensor, min: number, max: number): Tensor {
       `clamp: bounds [${min}, ${max}] are not an interval (tensor shape ${formatShape(a.shape)})`,
     );
   }
-  return runOperation("clamp", [a], { min, max }, () => runKernel("clamp", [a], { min, max }));
+  return runOperation("clamp", [a], { min, max }, () =>
+    withWidenedInputs([a], ([widened]) => runKernel("clamp", [widened!], { min, max })),
+  );
 }

@@ -1,17 +1,30 @@
-import type { DType, TensorValues } from "../backend/backend.js";
+import type { DType, HalfDType, StorageValues } from "../backend/backend.js";
+import { dtypes, isDType, isHalfDType } from "../dtype/dtypes.js";
+import { halfBitsOf, narrowToHalf } from "../dtype/half-precision.js";
 import { makeTensor } from "../engine/engine.js";
 import type { Tensor } from "../engine/tensor.js";
 import { ShapeError, TensorArgumentError } from "../errors.js";
 import { assertValidShape, formatShape, sizeOfShape } from "./shape-utils.js";
 
-function allocate(dtype: DType, size: number): TensorValues {
-  return dtype === "int32" ? new Int32Array(size) : new Float32Array(size);
+/** @throws TensorArgumentError unless `dtype` names a dtype. */
+export function assertDtypeName(operation: string, dtype: unknown): asserts dtype is DType {
+  if (!isDType(dtype)) {
+    throw new TensorArgumentError(
+      `${operation}: dtype must be one of ${dtypes.map((name) => `"${name}"`).join(", ")}, got "${String(dtype)}"`,
+    );
+  }
 }
 
-function assertDtypeName(operation: string, dtype: string): asserts dtype is DType {
-  if (dtype !== "float32" && dtype !== "int32") {
-    throw new TensorArgumentError(`${operation}: dtype must be "float32" or "int32", got "${dtype}"`);
+/** Storage for `values` as `dtype`: int32 truncates toward zero, 16-bit types round to nearest even. */
+function storageFor(values: ArrayLike<number>, dtype: DType): StorageValues {
+  if (isHalfDType(dtype)) return narrowToHalf(values, dtype);
+  const data = dtype === "int32" ? new Int32Array(values.length) : new Float32Array(values.length);
+  if (dtype === "int32") {
+    for (let index = 0; index < values.length; index++) data[index] = Math.trunc(values[index]!);
+  } else {
+    for (let index = 0; index < values.length; index++) data[index] = values[index]!;
   }
+  return data;
 }
 
 /**
@@ -19,7 +32,9 @@ function assertDtypeName(operation: string, dtype: string): asserts dtype is DTy
  *
  * @param values - the elements; their count must equal the product of `shape`.
  * @param shape - extents of each axis; `[]` for a scalar.
- * @param dtype - defaults to `"int32"` for an `Int32Array`, else `"float32"`. int32 values are truncated toward zero.
+ * @param dtype - defaults to `"int32"` for an `Int32Array`, else `"float32"`. int32 values are truncated toward
+ *   zero; `"float16"`/`"bfloat16"` values are rounded to nearest even, as torch (`tensorFromBits` takes bit
+ *   patterns instead).
  * @throws ShapeError when the number of values does not match the shape.
  */
 export function tensor(values: ArrayLike<number>, shape: readonly number[], dtype?: DType): Tensor {
@@ -32,13 +47,33 @@ export function tensor(values: ArrayLike<number>, shape: readonly number[], dtyp
       `tensor: ${values.length} values do not fill shape ${formatShape(shape)} (${size} elements)`,
     );
   }
-  const data = allocate(resolved, size);
-  if (resolved === "int32") {
-    for (let index = 0; index < size; index++) data[index] = Math.trunc(values[index]!);
-  } else {
-    for (let index = 0; index < size; index++) data[index] = values[index]!;
+  return makeTensor(storageFor(values, resolved), shape, resolved);
+}
+
+/**
+ * A float16 or bfloat16 tensor from the bit patterns of its elements (copied), e.g. the `Uint16Array` view of a
+ * checkpoint's BF16 bytes: no rounding, no float32 copy.
+ *
+ * @throws TensorArgumentError when `dtype` is not a 16-bit type; ShapeError when the count does not match.
+ * @example
+ * ```ts
+ * const weight = tensorFromBits(Uint16Array.of(0x3f80, 0xc000), [2], "bfloat16"); // [1, -2]
+ * ```
+ */
+export function tensorFromBits(bits: Uint16Array, shape: readonly number[], dtype: HalfDType): Tensor {
+  if (dtype !== "float16" && dtype !== "bfloat16") {
+    throw new TensorArgumentError(
+      `tensorFromBits: dtype must be "float16" or "bfloat16", got "${String(dtype)}"`,
+    );
   }
-  return makeTensor(data, shape, resolved);
+  assertValidShape("tensorFromBits", shape);
+  const size = sizeOfShape(shape);
+  if (bits.length !== size) {
+    throw new ShapeError(
+      `tensorFromBits: ${bits.length} values do not fill shape ${formatShape(shape)} (${size} elements)`,
+    );
+  }
+  return makeTensor(bits.slice(), shape, dtype);
 }
 
 /** A rank-0 tensor holding `value`. */
@@ -50,7 +85,10 @@ export function scalar(value: number, dtype: DType = "float32"): Tensor {
 export function full(shape: readonly number[], value: number, dtype: DType = "float32"): Tensor {
   assertDtypeName("full", dtype);
   assertValidShape("full", shape);
-  const data = allocate(dtype, sizeOfShape(shape));
+  const size = sizeOfShape(shape);
+  if (isHalfDType(dtype))
+    return makeTensor(new Uint16Array(size).fill(halfBitsOf(value, dtype)), shape, dtype);
+  const data = dtype === "int32" ? new Int32Array(size) : new Float32Array(size);
   data.fill(value);
   return makeTensor(data, shape, dtype);
 }
@@ -77,8 +115,8 @@ export function eye(n: number): Tensor {
 export function arange(start: number, stop: number, step = 1, dtype: DType = "float32"): Tensor {
   if (step === 0 || !Number.isFinite(step))
     throw new TensorArgumentError(`arange: step must be a non-zero finite number, got ${step}`);
+  assertDtypeName("arange", dtype);
   const count = Math.max(0, Math.ceil((stop - start) / step));
-  const data = allocate(dtype, count);
-  for (let index = 0; index < count; index++) data[index] = start + index * step;
-  return makeTensor(data, [count], dtype);
+  const values = Array.from({ length: count }, (_, index) => start + index * step);
+  return makeTensor(storageFor(values, dtype), [count], dtype);
 }

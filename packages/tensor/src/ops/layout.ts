@@ -2,6 +2,7 @@ import type { DType } from "../backend/backend.js";
 import { makeView, runKernel, runOperation } from "../engine/engine.js";
 import type { Tensor } from "../engine/tensor.js";
 import { ShapeError, TensorArgumentError } from "../errors.js";
+import { assertDtypeName } from "./creation.js";
 import { assertDtype, formatShape, normalizeAxis, sizeOfShape } from "./shape-utils.js";
 
 /**
@@ -143,8 +144,18 @@ export function gather(table: Tensor, indices: Tensor): Tensor {
   });
 }
 
-/** The same values as another dtype (float32 → int32 truncates toward zero). */
+/**
+ * The same values as another dtype: float → int32 truncates toward zero (NaN → 0); to float16/bfloat16 rounds
+ * to nearest even as torch (overflow → ±infinity); from float16/bfloat16 (and int32 → float32) is exact.
+ *
+ * @throws TensorArgumentError for an unknown dtype name.
+ * @example
+ * ```ts
+ * const halved = cast(weight, "bfloat16"); // half the bytes; matmul reads it directly
+ * ```
+ */
 export function cast(a: Tensor, dtype: DType): Tensor {
+  assertDtypeName("cast", dtype);
   return runOperation("cast", [a], { dtype }, () =>
     a.dtype === dtype ? makeView(a, a.shape) : runKernel("cast", [a], { dtype }),
   );

@@ -5,7 +5,7 @@ import { exp, log, mul, sub } from "./arithmetic.js";
 import { full } from "./creation.js";
 import { gather, reshape } from "./layout.js";
 import { max, sum } from "./reduction.js";
-import { assertDtype, formatShape } from "./shape-utils.js";
+import { assertDtype, assertFloat, formatShape } from "./shape-utils.js";
 
 /** The label that marks a row as not counted (PyTorch's `ignore_index` default). */
 export const CROSS_ENTROPY_IGNORE_INDEX = -100;
@@ -61,7 +61,7 @@ function checkCrossEntropyLabels(labels: Tensor, classes: number, ignoreIndex: n
  */
 export function crossEntropy(logits: Tensor, labels: Tensor, options: CrossEntropyOptions = {}): Tensor {
   const ignoreIndex = options.ignoreIndex ?? CROSS_ENTROPY_IGNORE_INDEX;
-  assertDtype("crossEntropy", "logits", logits, "float32");
+  assertFloat("crossEntropy", "logits", logits);
   assertDtype("crossEntropy", "labels", labels, "int32");
   if (logits.rank !== 2 || labels.rank !== 1 || labels.shape[0] !== logits.shape[0]) {
     throw new ShapeError(

@@ -1,7 +1,7 @@
 import { makeView, runKernel, runOperation } from "../engine/engine.js";
 import type { Tensor } from "../engine/tensor.js";
 import { ShapeError } from "../errors.js";
-import { assertDtype, formatShape, sizeOfShape } from "./shape-utils.js";
+import { assertFloat, formatShape, sizeOfShape } from "./shape-utils.js";
 
 /** Options of {@link matmul}. */
 export interface MatmulOptions {
@@ -14,7 +14,10 @@ export interface MatmulOptions {
 /**
  * Matrix product over the last two axes, batched over the leading ones: `a` is `[...batch, m, k]`, `b` is
  * `[...batch, k, n]` (or `[k, n]`, shared by every batch); the transpose flags swap the last two axes of their
- * side without copying. The leading axes of `a` and `b` must be equal, or one side must be 2-D.
+ * side without copying. The leading axes of `a` and `b` must be equal, or one side must be 2-D. Either operand
+ * may be float32, float16 or bfloat16 (e.g. a 16-bit weight in `x·Wᵀ`): 16-bit elements are read as their
+ * exact float32 values without a float32 copy of the operand (on `wasm`, panels are widened as they are
+ * packed), and the product is computed and returned in float32.
  *
  * @throws ShapeError naming both shapes when the inner dimensions or the batch axes differ.
  */
@@ -25,8 +28,8 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
     `a ${formatShape(a.shape)}${transposeA ? "ᵀ" : ""} and b ${formatShape(b.shape)}${transposeB ? "ᵀ" : ""}`;
   if (a.rank < 2 || b.rank < 2)
     throw new ShapeError(`matmul: both operands need at least 2 axes, got ${describe()}`);
-  assertDtype("matmul", "a", a, "float32");
-  assertDtype("matmul", "b", b, "float32");
+  assertFloat("matmul", "a", a);
+  assertFloat("matmul", "b", b);
   const [aRows, aColumns] = a.shape.slice(-2) as [number, number];
   const [bRows, bColumns] = b.shape.slice(-2) as [number, number];
   const m = transposeA ? aColumns : aRows;

@@ -1,7 +1,8 @@
 import { makeView, runKernel, runOperation } from "../engine/engine.js";
 import type { Tensor } from "../engine/tensor.js";
 import { ShapeError } from "../errors.js";
-import { assertDtype, formatShape } from "./shape-utils.js";
+import { assertFloat, formatShape } from "./shape-utils.js";
+import { withWidenedInputs } from "./widen.js";
 
 /**
  * Multiplies row `i` of the 2-D `a` by `v[i]` (`diag(v) · a`).
@@ -14,14 +15,16 @@ export function scaleRows(a: Tensor, v: Tensor): Tensor {
       `scaleRows: v ${formatShape(v.shape)} must be [rows] for a 2-D a ${formatShape(a.shape)}`,
     );
   }
-  assertDtype("scaleRows", "a", a, "float32");
-  assertDtype("scaleRows", "v", v, "float32");
-  return runOperation("scaleRows", [a, v], {}, () => {
-    const column = makeView(v, [a.shape[0]!, 1]);
-    const output = runKernel("mul", [a, column], { outputShape: a.shape });
-    column.dispose();
-    return output;
-  });
+  assertFloat("scaleRows", "a", a);
+  assertFloat("scaleRows", "v", v);
+  return runOperation("scaleRows", [a, v], {}, () =>
+    withWidenedInputs([a, v], ([wideA, wideV]) => {
+      const column = makeView(wideV!, [a.shape[0]!, 1]);
+      const output = runKernel("mul", [wideA!, column], { outputShape: a.shape });
+      column.dispose();
+      return output;
+    }),
+  );
 }
 
 /**
@@ -35,20 +38,22 @@ export function scaleColumns(a: Tensor, v: Tensor): Tensor {
       `scaleColumns: v ${formatShape(v.shape)} must be [columns] for a 2-D a ${formatShape(a.shape)}`,
     );
   }
-  assertDtype("scaleColumns", "a", a, "float32");
-  assertDtype("scaleColumns", "v", v, "float32");
-  return runOperation("scaleColumns", [a, v], {}, () => {
-    const row = makeView(v, [1, a.shape[1]!]);
-    const output = runKernel("mul", [a, row], { outputShape: a.shape });
-    row.dispose();
-    return output;
-  });
+  assertFloat("scaleColumns", "a", a);
+  assertFloat("scaleColumns", "v", v);
+  return runOperation("scaleColumns", [a, v], {}, () =>
+    withWidenedInputs([a, v], ([wideA, wideV]) => {
+      const row = makeView(wideV!, [1, a.shape[1]!]);
+      const output = runKernel("mul", [wideA!, row], { outputShape: a.shape });
+      row.dispose();
+      return output;
+    }),
+  );
 }
 
-/** The Frobenius norm `sqrt(Σ a²)` of any float32 tensor, as a number (reads one value back). */
+/** The Frobenius norm `sqrt(Σ a²)` of any floating-point tensor, as a number (reads one value back). */
 export function frobeniusNorm(a: Tensor): number {
-  assertDtype("frobeniusNorm", "input", a, "float32");
-  const norm = runKernel("frobeniusNorm", [a], {});
+  assertFloat("frobeniusNorm", "input", a);
+  const norm = withWidenedInputs([a], ([widened]) => runKernel("frobeniusNorm", [widened!], {}));
   const value = norm.item();
   norm.dispose();
   return value;
@@ -59,15 +64,17 @@ export function frobeniusNorm(a: Tensor): number {
  * Exported from the package as `isFinite`.
  */
 export function finiteMask(a: Tensor): Tensor {
-  assertDtype("isFinite", "input", a, "float32");
-  return runOperation("isFinite", [a], {}, () => runKernel("isFinite", [a], {}));
+  assertFloat("isFinite", "input", a);
+  return runOperation("isFinite", [a], {}, () =>
+    withWidenedInputs([a], ([widened]) => runKernel("isFinite", [widened!], {})),
+  );
 }
 
 /** True when every element is finite (int32 tensors and empty tensors always are). Reads one value back. */
 export function allFinite(a: Tensor): boolean {
   if (a.dtype === "int32" || a.size === 0) return true;
   // max(-mask) is -1 exactly when every mask entry is 1 (exact for any size, unlike a float32 count).
-  const mask = runKernel("isFinite", [a], {});
+  const mask = withWidenedInputs([a], ([widened]) => runKernel("isFinite", [widened!], {}));
   const asFloat = runKernel("cast", [mask], { dtype: "float32" });
   const negated = runKernel("neg", [asFloat], {});
   const flat = makeView(negated, [1, negated.size, 1]);

@@ -1,21 +1,24 @@
 import { makeTensor, makeView, runKernel, runOperation } from "../engine/engine.js";
 import type { Tensor } from "../engine/tensor.js";
 import { ShapeError, TensorArgumentError } from "../errors.js";
-import { assertDtype, assertFiniteNumber, formatShape, sizeOfShape } from "./shape-utils.js";
+import { assertFiniteNumber, assertFloat, formatShape, sizeOfShape } from "./shape-utils.js";
+import { withWidenedInputs } from "./widen.js";
 
 /** Softmax over the last axis (max-subtracted, so large logits do not overflow). */
 export function softmax(a: Tensor): Tensor {
-  assertDtype("softmax", "input", a, "float32");
+  assertFloat("softmax", "input", a);
   if (a.rank === 0) throw new ShapeError("softmax: needs at least one axis, got a scalar");
-  return runOperation("softmax", [a], {}, () => {
-    const columns = a.shape[a.rank - 1]!;
-    const view = makeView(a, [a.size / columns || 0, columns]);
-    const result = runKernel("softmax", [view], {});
-    view.dispose();
-    const output = makeView(result, a.shape);
-    result.dispose();
-    return output;
-  });
+  return runOperation("softmax", [a], {}, () =>
+    withWidenedInputs([a], ([widened]) => {
+      const columns = a.shape[a.rank - 1]!;
+      const view = makeView(widened!, [a.size / columns || 0, columns]);
+      const result = runKernel("softmax", [view], {});
+      view.dispose();
+      const output = makeView(result, a.shape);
+      result.dispose();
+      return output;
+    }),
+  );
 }
 
 /**
@@ -26,8 +29,8 @@ export function softmax(a: Tensor): Tensor {
  * @throws ShapeError when `weight` does not match the last axis of `x`.
  */
 export function rmsNorm(x: Tensor, weight: Tensor, epsilon: number): Tensor {
-  assertDtype("rmsNorm", "x", x, "float32");
-  assertDtype("rmsNorm", "weight", weight, "float32");
+  assertFloat("rmsNorm", "x", x);
+  assertFloat("rmsNorm", "weight", weight);
   if (!(epsilon >= 0)) throw new TensorArgumentError(`rmsNorm: epsilon must be ≥ 0, got ${epsilon}`);
   const hidden = x.shape[x.rank - 1];
   if (x.rank === 0 || weight.rank !== 1 || weight.shape[0] !== hidden) {
@@ -35,14 +38,16 @@ export function rmsNorm(x: Tensor, weight: Tensor, epsilon: number): Tensor {
       `rmsNorm: weight ${formatShape(weight.shape)} must be [${hidden ?? "?"}] for x ${formatShape(x.shape)}`,
     );
   }
-  return runOperation("rmsNorm", [x, weight], { epsilon }, () => {
-    const view = makeView(x, [x.size / hidden! || 0, hidden!]);
-    const result = runKernel("rmsNorm", [view, weight], { epsilon });
-    view.dispose();
-    const output = makeView(result, x.shape);
-    result.dispose();
-    return output;
-  });
+  return runOperation("rmsNorm", [x, weight], { epsilon }, () =>
+    withWidenedInputs([x, weight], ([wideX, wideWeight]) => {
+      const view = makeView(wideX!, [x.size / hidden! || 0, hidden!]);
+      const result = runKernel("rmsNorm", [view, wideWeight!], { epsilon });
+      view.dispose();
+      const output = makeView(result, x.shape);
+      result.dispose();
+      return output;
+    }),
+  );
 }
 
 /**
@@ -55,7 +60,9 @@ export function rmsNorm(x: Tensor, weight: Tensor, epsilon: number): Tensor {
  * @throws ShapeError when the tables do not match `x`'s last two axes or `headDim` is odd.
  */
 export function applyRotaryEmbedding(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
-  assertDtype("applyRotaryEmbedding", "x", x, "float32");
+  assertFloat("applyRotaryEmbedding", "x", x);
+  assertFloat("applyRotaryEmbedding", "cos", cos);
+  assertFloat("applyRotaryEmbedding", "sin", sin);
   const sequence = x.shape[x.rank - 2];
   const headDim = x.shape[x.rank - 1];
   const fits = (table: Tensor) =>
@@ -65,14 +72,16 @@ export function applyRotaryEmbedding(x: Tensor, cos: Tensor, sin: Tensor): Tenso
       `applyRotaryEmbedding: x ${formatShape(x.shape)} needs [..., sequence, even headDim] and cos ${formatShape(cos.shape)} / sin ${formatShape(sin.shape)} equal to [sequence, headDim]`,
     );
   }
-  return runOperation("applyRotaryEmbedding", [x, cos, sin], {}, () => {
-    const view = makeView(x, [sizeOfShape(x.shape.slice(0, -2)), sequence!, headDim!]);
-    const result = runKernel("rotaryEmbedding", [view, cos, sin], {});
-    view.dispose();
-    const output = makeView(result, x.shape);
-    result.dispose();
-    return output;
-  });
+  return runOperation("applyRotaryEmbedding", [x, cos, sin], {}, () =>
+    withWidenedInputs([x, cos, sin], ([wideX, wideCos, wideSin]) => {
+      const view = makeView(wideX!, [sizeOfShape(x.shape.slice(0, -2)), sequence!, headDim!]);
+      const result = runKernel("rotaryEmbedding", [view, wideCos!, wideSin!], {});
+      view.dispose();
+      const output = makeView(result, x.shape);
+      result.dispose();
+      return output;
+    }),
+  );
 }
 
 /** The cos/sin tables of {@link rotaryTables}. */

@@ -2,7 +2,8 @@ import type { KernelName } from "../backend/backend.js";
 import { makeView, runKernel, runOperation } from "../engine/engine.js";
 import type { Tensor } from "../engine/tensor.js";
 import { ShapeError } from "../errors.js";
-import { assertDtype, formatShape, normalizeAxis, sizeOfShape } from "./shape-utils.js";
+import { assertFloat, formatShape, normalizeAxis, sizeOfShape } from "./shape-utils.js";
+import { widenIfHalf } from "./widen.js";
 
 type ReductionKernel = Extract<KernelName, "sum" | "max" | "argmax">;
 
@@ -21,7 +22,7 @@ function reduce(
   axis: number | undefined,
   keepDims: boolean,
 ): Tensor {
-  assertDtype(name, "input", a, "float32");
+  assertFloat(name, "input", a);
   const resolved = axis === undefined ? undefined : normalizeAxis(name, axis, a.shape);
   const reducedSize = resolved === undefined ? a.size : a.shape[resolved]!;
   if ((kernel === "max" || kernel === "argmax") && reducedSize === 0) {
@@ -30,9 +31,11 @@ function reduce(
   return runOperation(name, [a], { axis: resolved, keepDims }, () => {
     const outer = resolved === undefined ? 1 : sizeOfShape(a.shape.slice(0, resolved));
     const inner = resolved === undefined ? 1 : sizeOfShape(a.shape.slice(resolved + 1));
-    const view = makeView(a, [outer, reducedSize, inner]);
+    const widened = widenIfHalf(a);
+    const view = makeView(widened, [outer, reducedSize, inner]);
     const reduced = runKernel(kernel, [view], {});
     view.dispose();
+    if (widened !== a) widened.dispose();
     const output = makeView(reduced, reducedShape(a.shape, resolved, keepDims));
     reduced.dispose();
     return output;
@@ -50,7 +53,7 @@ export function sum(a: Tensor, axis?: number, keepDims = false): Tensor {
 
 /** Mean over `axis`, or over every element when `axis` is omitted (sum, then divided by the count). */
 export function mean(a: Tensor, axis?: number, keepDims = false): Tensor {
-  assertDtype("mean", "input", a, "float32");
+  assertFloat("mean", "input", a);
   const resolved = axis === undefined ? undefined : normalizeAxis("mean", axis, a.shape);
   const count = resolved === undefined ? a.size : a.shape[resolved]!;
   return runOperation("mean", [a], { axis: resolved, keepDims }, () => {

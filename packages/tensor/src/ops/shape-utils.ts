@@ -74,6 +74,15 @@ export function assertDtype(operation: string, name: string, tensor: Tensor, dty
   }
 }
 
+/** @throws DTypeError unless the tensor is floating point (float32, float16 or bfloat16). */
+export function assertFloat(operation: string, name: string, tensor: Tensor): void {
+  if (tensor.dtype === "int32") {
+    throw new DTypeError(
+      `${operation}: ${name} must be a floating-point tensor (float32, float16 or bfloat16), got int32 of shape ${formatShape(tensor.shape)}`,
+    );
+  }
+}
+
 /** @throws ShapeError unless the two shapes are identical. */
 export function assertSameShape(operation: string, left: Tensor, right: Tensor): void {
   if (left.rank !== right.rank || left.shape.some((extent, axis) => extent !== right.shape[axis])) {

@@ -75,6 +75,8 @@ export interface ConformanceCase {
   readonly run: (inputs: CaseInputs) => Tensor | number | boolean;
   /** When set, the case must throw an error of this class name (e.g. `"ShapeError"`) on every backend. */
   readonly expectedError?: string;
+  /** True when the case feeds NaN or ±Infinity in on purpose (its result may hold them); otherwise it must be finite. */
+  readonly nonFinite?: boolean;
 }
 
 /** Exact results: layout ops, comparisons, integer math, and float32 ops that are correctly rounded (+, −, ×, ÷, √). */
@@ -382,6 +384,7 @@ export const conformanceCases: readonly ConformanceCase[] = [
   },
   {
     name: "isFinite with NaN and ±Infinity",
+    nonFinite: true,
     op: "isFinite",
     tolerance: exact,
     run: () =>
@@ -395,9 +398,158 @@ export const conformanceCases: readonly ConformanceCase[] = [
   },
   {
     name: "allFinite with one NaN",
+    nonFinite: true,
     op: "allFinite",
     tolerance: exact,
     run: ({ uniform }) => allFinite(add(uniform([7, 9]), tensor([Number.NaN], [1]))),
+  },
+  // 16-bit storage: rounding to bfloat16/float16 is exact (round to nearest even, as torch), widening is
+  // exact, layout ops move bit patterns, and matmul reads 16-bit operands as their float32 values, so every
+  // 16-bit result below must equal js exactly, except products, which differ by accumulation order as usual.
+  {
+    name: "cast float32 to bfloat16: ties to even, overflow, infinities, NaN",
+    nonFinite: true,
+    op: "cast",
+    tolerance: exact,
+    run: () =>
+      cast(
+        tensor(
+          [
+            1 + 2 ** -8, // halfway between 1 and 1 + 2⁻⁷: to even (1)
+            1 + 3 * 2 ** -8, // halfway: to even (1 + 2⁻⁶)
+            -(1 + 2 ** -8 + 2 ** -20), // above halfway: away
+            3.3895313892515355e38, // the largest bfloat16
+            3.3961775292304e38, // rounds past it: infinity
+            -3.4028234663852886e38,
+            Number.POSITIVE_INFINITY,
+            Number.NEGATIVE_INFINITY,
+            Number.NaN,
+            0,
+            -0,
+            1.1754943508222875e-38, // the smallest normal float32 (and bfloat16)
+            0.1,
+            -123456.789,
+            65504.5,
+            2 ** 100 * (1 + 2 ** -7),
+          ],
+          [4, 4],
+        ),
+        "bfloat16",
+      ),
+  },
+  {
+    name: "cast float32 to float16: ties, subnormals, overflow, NaN",
+    nonFinite: true,
+    op: "cast",
+    tolerance: exact,
+    run: () =>
+      cast(
+        tensor(
+          [
+            1 + 2 ** -11, // halfway between 1 and 1 + 2⁻¹⁰: to even (1)
+            1 + 3 * 2 ** -11, // halfway: to even (1 + 2⁻⁹)
+            65504, // the largest half
+            65519.99, // below the halfway point to 65536: 65504
+            65520, // halfway to 2¹⁶: infinity
+            -70000,
+            2 ** -24, // the smallest subnormal half
+            3 * 2 ** -25, // halfway between 2⁻²⁴ and 2⁻²³: to even (2⁻²³)
+            2 ** -25, // halfway between 0 and 2⁻²⁴: to even (0)
+            -(2 ** -14 - 2 ** -24), // the largest subnormal
+            2 ** -26, // underflows to 0
+            Number.NaN,
+            Number.NEGATIVE_INFINITY,
+            0.1,
+            -0.333,
+            1000.0625,
+          ],
+          [2, 8],
+        ),
+        "float16",
+      ),
+  },
+  {
+    name: "cast uniform [13, 37] to bfloat16 and float16 and back",
+    op: "cast",
+    tolerance: exact,
+    run: ({ uniform }) => {
+      const values = uniform([13, 37], -300, 300);
+      return concat([cast(cast(values, "bfloat16"), "float32"), cast(cast(values, "float16"), "float32")], 0);
+    },
+  },
+  {
+    name: "cast between the 16-bit types and int32",
+    op: "cast",
+    tolerance: exact,
+    run: ({ uniform }) => {
+      const wide = cast(uniform([3, 11], -2e4, 2e4), "int32");
+      const viaBfloat16 = cast(cast(wide, "bfloat16"), "int32");
+      const halfToBfloat16 = cast(cast(uniform([3, 11], -100, 100), "float16"), "bfloat16");
+      return concat([cast(viaBfloat16, "float32"), cast(halfToBfloat16, "float32")], 0);
+    },
+  },
+  {
+    name: "layout ops on bfloat16 and float16 keep their dtype and bits",
+    op: "cast",
+    tolerance: exact,
+    run: ({ uniform, integers }) => {
+      const table = cast(uniform([9, 6], -4, 4), "bfloat16");
+      const half = cast(uniform([2, 3, 4], -4, 4), "float16");
+      const pieces = [
+        gather(table, integers([5], 9)),
+        reshape(transpose(half, [2, 0, 1]), [4, 6]),
+        reshape(slice(half, [1, 0, 1], [1, 3, 2]), [1, 6]),
+        concat([slice(table, [2, 0], [2, 6]), slice(table, [7, 0], [1, 6])], 0),
+      ];
+      if (pieces.some((piece) => piece.dtype === "float32"))
+        throw new Error("a layout op widened a 16-bit tensor");
+      return concat(
+        pieces.map((piece) => cast(piece, "float32")),
+        0,
+      );
+    },
+  },
+  {
+    name: "matmul [37, 200] · bfloat16 [70, 200] transposeB (a linear layer)",
+    op: "matmul",
+    tolerance: productTolerance(200),
+    run: ({ uniform }) =>
+      matmul(uniform([37, 200]), cast(uniform([70, 200]), "bfloat16"), { transposeB: true }),
+  },
+  {
+    name: "matmul float16 [21, 66] · [66, 35], bfloat16 · bfloat16 transposeA, batched bfloat16 B",
+    op: "matmul",
+    tolerance: productTolerance(66),
+    run: ({ uniform }) => {
+      const first = matmul(cast(uniform([21, 66]), "float16"), uniform([66, 35]));
+      const second = matmul(cast(uniform([66, 21]), "bfloat16"), cast(uniform([66, 35]), "bfloat16"), {
+        transposeA: true,
+      });
+      const third = reshape(
+        matmul(uniform([3, 7, 66]), cast(uniform([3, 5, 66]), "float16"), { transposeB: true }),
+        [21, 5],
+      );
+      return concat([first, second, third], 1);
+    },
+  },
+  {
+    name: "matmul tall-skinny bfloat16 [300, 512] · [512, 16]",
+    op: "matmul",
+    tolerance: productTolerance(512),
+    run: ({ uniform }) => matmul(cast(uniform([300, 512]), "bfloat16"), uniform([512, 16])),
+  },
+  {
+    name: "float32 ops widen 16-bit inputs: add, rmsNorm weight, softmax, sum",
+    op: "add",
+    tolerance: normalized,
+    run: ({ uniform }) => {
+      const x = uniform([4, 24]);
+      const sumOfBoth = add(x, cast(uniform([24]), "bfloat16"));
+      const normalizedRows = rmsNorm(x, cast(uniform([24], 0.5, 1.5), "bfloat16"), 1e-6);
+      const probabilities = softmax(cast(uniform([4, 24], -3, 3), "float16"));
+      const sums = reshape(sum(cast(uniform([4, 24]), "bfloat16"), 1, true), [4, 1]);
+      return concat([sumOfBoth, normalizedRows, probabilities, sums], 1);
+    },
   },
   // Bad shapes and dtypes: the same typed error on every backend.
   errorCase("add [2, 3] with [3, 2] does not broadcast", "add", "ShapeError", ({ uniform }) =>
@@ -433,6 +585,12 @@ export const conformanceCases: readonly ConformanceCase[] = [
   ),
   errorCase("gather with float32 indices", "gather", "DTypeError", ({ uniform }) =>
     gather(uniform([3, 4]), uniform([2])),
+  ),
+  errorCase("matmul of an int32 operand", "matmul", "DTypeError", ({ uniform, integers }) =>
+    matmul(uniform([2, 3]), integers([3, 2], 5)),
+  ),
+  errorCase("cast to an unknown dtype", "cast", "TensorArgumentError", ({ uniform }) =>
+    cast(uniform([2]), "float64" as never),
   ),
 ];
 

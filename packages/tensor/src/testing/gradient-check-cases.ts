@@ -334,6 +334,16 @@ export const gradientCheckCases: readonly GradientCase[] = [
     reference: ([a]) => a!,
   },
   {
+    // torch's rule: the gradient of a cast to bfloat16 is the upstream gradient (straight through the rounding).
+    name: "cast to bfloat16 passes the gradient through",
+    inputs: [normal([2, 3]), normal([2, 3])],
+    forward: ([a, b]) => mul(cast(a!, "bfloat16"), b!),
+    reference: ([a, b]) => broadcastBinary(a!, b!, (x, y) => x * y),
+    // The reference does not round a to bfloat16: the forward pass and the gradient of b (which is the rounded
+    // a) differ from it by one bfloat16 rounding, 2⁻⁹ ≈ 2e-3 relative; the gradient of a is exact.
+    tolerance: { forward: 4e-3, gradient: 4e-3 },
+  },
+  {
     name: "scaleRows and scaleColumns",
     inputs: [normal([3, 4]), normal([3]), normal([4])],
     forward: ([a, rows, columns]) => scaleColumns(scaleRows(a!, rows!), columns!),

@@ -6,8 +6,10 @@ import type {
   DataHandle,
   DType,
   KernelTable,
-  TensorValues,
+  StorageValues,
 } from "../../backend/backend.js";
+import { isHalfDType } from "../../dtype/dtypes.js";
+import { narrowToHalf, widenHalf } from "../../dtype/half-precision.js";
 import { GpuDevice, type GpuStorage } from "./gpu-device.js";
 import { GpuKernelError } from "./gpu-errors.js";
 import type { GpuJsConstructor, GpuJsInstance } from "./gpu-js-types.js";
@@ -215,21 +217,24 @@ export class GpuBackend implements Backend {
     };
   }
 
-  /** Copies values to the device (int32 values are stored as exact floats). */
-  upload(values: TensorValues, _dtype: DType): DataHandle {
+  /**
+   * Copies values to the device. Storage is float32 only (gpu.js textures and buffers): int32 values are stored
+   * as exact floats, float16/bfloat16 as their exact float32 values (so on this backend they take 4 bytes per
+   * element on the device; `memory().backends.gpu.bytes` says so).
+   */
+  upload(values: StorageValues, dtype: DType): DataHandle {
+    if (isHalfDType(dtype)) return this.device.upload(widenHalf(values as Uint16Array, dtype));
     return this.device.upload(values instanceof Float32Array ? values : Float32Array.from(values));
   }
 
   /** Synchronous read-back (GL modes). In WebGPU mode this throws `GpuSynchronousReadError`: use {@link readAsync}. */
-  read(handle: DataHandle, dtype: DType, _size: number): TensorValues {
-    const values = this.device.readSync(handle as GpuStorage);
-    return dtype === "int32" ? Int32Array.from(values) : values;
+  read(handle: DataHandle, dtype: DType, _size: number): StorageValues {
+    return storageValues(this.device.readSync(handle as GpuStorage), dtype);
   }
 
   /** Asynchronous read-back, in every mode. */
-  async readAsync(handle: DataHandle, dtype: DType): Promise<TensorValues> {
-    const values = await this.device.readAsync(handle as GpuStorage);
-    return dtype === "int32" ? Int32Array.from(values) : values;
+  async readAsync(handle: DataHandle, dtype: DType): Promise<StorageValues> {
+    return storageValues(await this.device.readAsync(handle as GpuStorage), dtype);
   }
 
   /** Releases the handle's texture or buffer now (WebGPU: after the kernels already queued on it). */
@@ -256,6 +261,16 @@ export class GpuBackend implements Backend {
     this.availability = { available: false, reason: "the gpu backend was destroyed" };
     await device?.destroy();
   }
+}
+
+/**
+ * Device floats in the storage form of `dtype`: int32 as integers, float16/bfloat16 as bit patterns (the floats
+ * are exactly representable, the kernels having rounded them, so this narrowing is exact).
+ */
+function storageValues(values: Float32Array, dtype: DType): StorageValues {
+  if (dtype === "int32") return Int32Array.from(values);
+  if (isHalfDType(dtype)) return narrowToHalf(values, dtype);
+  return values;
 }
 
 /** Creates a gpu backend (not yet initialised; the registry calls `initialize`). */

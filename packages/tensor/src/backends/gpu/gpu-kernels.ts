@@ -131,6 +131,12 @@ function filled(device: GpuDevice, length: number, value: number): GpuStorage {
   return device.upload(new Float32Array(length).fill(value));
 }
 
+/** Parameters of the `roundToNarrowFloat` unary op: mantissa bits, smallest normal exponent, largest finite value. */
+const narrowFormats = {
+  bfloat16: [7, -126, 3.3895313892515355e38],
+  float16: [10, -14, 65504],
+} as const;
+
 /**
  * The gpu backend's kernel table. Every kernel of the engine's contract is implemented on the device, so the
  * engine never falls back to `js` (a fallback would need a synchronous read-back, which WebGPU cannot do).
@@ -436,11 +442,18 @@ export function createGpuKernels(context: GpuKernelContext): KernelTable {
     cast: (inputs, attributes) => {
       const a = inputAt(inputs, 0);
       const gpu = device();
-      const output =
-        attributes.dtype === "int32" && a.dtype === "float32"
-          ? unary(gpu, storageOf(a), unaryOperations.truncate)
-          : stridedCopy(gpu, storageOf(a), 0, [elementCount(a.shape)], [1]);
-      return result(output, a.shape, attributes.dtype);
+      const target = attributes.dtype;
+      let output: GpuStorage;
+      if (target === "int32" && a.dtype !== "int32") {
+        output = unary(gpu, storageOf(a), unaryOperations.truncate);
+      } else if ((target === "bfloat16" || target === "float16") && a.dtype !== target) {
+        // float16 → bfloat16 and int32 → 16-bit round once from the exact float32 value, as torch does.
+        output = unary(gpu, storageOf(a), unaryOperations.roundToNarrowFloat, narrowFormats[target]);
+      } else {
+        // Widening to float32, or int32 → float32: the stored floats already are the values.
+        output = stridedCopy(gpu, storageOf(a), 0, [elementCount(a.shape)], [1]);
+      }
+      return result(output, a.shape, target);
     },
   };
   return kernels as KernelTable;

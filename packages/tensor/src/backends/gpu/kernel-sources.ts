@@ -56,7 +56,15 @@ export const uploadSource = `function(values) {
 /**
  * Unary elementwise ops selected by `operation` (a uniform, so every thread takes the same branch):
  * 0 neg, 1 sqrt, 2 exp, 3 log, 4 silu, 5 sigmoid, 6 scale by p0, 7 clamp to [p0, p1] (p2 > 0.5: lower bound
- * active, p3 > 0.5: upper bound active), 8 isFinite (1/0), 9 truncate toward zero (float → int32 cast, NaN → 0).
+ * active, p3 > 0.5: upper bound active), 8 isFinite (1/0), 9 truncate toward zero (float → int32 cast, NaN → 0),
+ * 10 round to a narrower float format with p0 mantissa bits, smallest normal exponent p1 and largest finite
+ * value p2 (bfloat16: 7, −126, 3.3895314e38; float16: 10, −14, 65504), to nearest, ties to even.
+ *
+ * The rounding uses float arithmetic only (shader languages have no portable bit casts): e = ⌊log2 |x|⌋
+ * (corrected by one step, since log2 may be off by an ulp near powers of two), the quantum q = 2^(max(e, p1) − p0),
+ * and |x|/q — exact, a power-of-two scaling, applied in two halves so that no factor overflows — rounded half to
+ * even, times q. Results beyond the largest finite
+ * value become infinite; NaN stays NaN. Float32 subnormals may be flushed to zero by the GPU.
  */
 export const unarySource = `function(a, operation, p0, p1, p2, p3) {
   const x = a[this.thread.x];
@@ -77,11 +85,32 @@ export const unarySource = `function(a, operation, p0, p1, p2, p3) {
     if (Math.abs(x) <= 3.4028234663852886e38) { return 1.0; }
     return 0.0;
   }
-  if (Math.abs(x) <= 3.4028234663852886e38) {
-    if (x < 0.0) { return Math.ceil(x); }
-    return Math.floor(x);
+  if (operation < 9.5) {
+    if (Math.abs(x) <= 3.4028234663852886e38) {
+      if (x < 0.0) { return Math.ceil(x); }
+      return Math.floor(x);
+    }
+    return 0.0;
   }
-  return 0.0;
+  const magnitude = Math.abs(x);
+  if (!(magnitude <= 3.4028234663852886e38) || magnitude == 0.0) { return x; }
+  let exponent = Math.floor(Math.log2(magnitude));
+  if (Math.pow(2.0, exponent) > magnitude) { exponent = exponent - 1.0; }
+  if (Math.pow(2.0, exponent + 1.0) <= magnitude) { exponent = exponent + 1.0; }
+  if (exponent < p1) { exponent = p1; }
+  // Scale by 2^(p0 − exponent) in two halves: 2^133 (the smallest bfloat16 normal) overflows a float32.
+  const up = Math.floor((p0 - exponent) / 2.0);
+  const scaled = magnitude * Math.pow(2.0, up) * Math.pow(2.0, p0 - exponent - up);
+  let rounded = Math.floor(scaled);
+  const fraction = scaled - rounded;
+  if (fraction > 0.5 || (fraction == 0.5 && rounded - 2.0 * Math.floor(rounded / 2.0) > 0.5)) {
+    rounded = rounded + 1.0;
+  }
+  let result = rounded * Math.pow(2.0, -up) * Math.pow(2.0, exponent - p0 + up);
+  // Overflow: an infinite product at run time (WGSL rejects a constant infinity, GLSL has no literal for it).
+  if (result > p2) { result = p2 * 3.4028234663852886e38; }
+  if (x < 0.0) { return -result; }
+  return result;
 }`;
 
 /** Unary op codes of {@link unarySource}. */
@@ -96,6 +125,7 @@ export const unaryOperations = {
   clamp: 7,
   isFinite: 8,
   truncate: 9,
+  roundToNarrowFloat: 10,
 } as const;
 
 /**

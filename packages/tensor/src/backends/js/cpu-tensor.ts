@@ -1,9 +1,11 @@
-import type { DType, KernelAttributeMap, KernelName, TensorValues } from "../../backend/backend.js";
+import type { DType, KernelAttributeMap, KernelName, StorageValues } from "../../backend/backend.js";
+import { isHalfDType } from "../../dtype/dtypes.js";
+import { widenHalf } from "../../dtype/half-precision.js";
 
 /** A tensor's elements on the CPU: what the reference kernels consume and produce. */
 export interface CpuTensor {
-  /** Row-major elements (`Float32Array` for float32, `Int32Array` for int32). */
-  readonly values: TensorValues;
+  /** Row-major elements (`Float32Array` for float32, `Int32Array` for int32, bit patterns in a `Uint16Array` for float16/bfloat16). */
+  readonly values: StorageValues;
   /** Logical shape. */
   readonly shape: readonly number[];
   /** Element type. */
@@ -47,4 +49,10 @@ export function input(inputs: readonly CpuTensor[], index: number): CpuTensor {
 /** A float32 CPU tensor. */
 export function float32Tensor(values: Float32Array, shape: readonly number[]): CpuTensor {
   return { values, shape, dtype: "float32" };
+}
+
+/** The values of a tensor as numbers: float16/bfloat16 bit patterns widened to a new `Float32Array`, others as they are. */
+export function numericValues(tensor: CpuTensor): Float32Array | Int32Array {
+  if (isHalfDType(tensor.dtype)) return widenHalf(tensor.values as Uint16Array, tensor.dtype);
+  return tensor.values as Float32Array | Int32Array;
 }

@@ -6,8 +6,8 @@ import type {
   DType,
   KernelName,
   KernelTable,
+  StorageValues,
   TensorInfo,
-  TensorValues,
 } from "../../backend/backend.js";
 import { cpuKernels } from "./cpu-kernels.js";
 import type { CpuTensor } from "./cpu-tensor.js";
@@ -15,7 +15,7 @@ import type { CpuTensor } from "./cpu-tensor.js";
 /** The `js` backend's storage: the typed array itself, wrapped so that a handle has identity. */
 export interface JsHandle {
   /** The elements; never written after upload. */
-  readonly values: TensorValues;
+  readonly values: StorageValues;
 }
 
 /**
@@ -54,7 +54,7 @@ export class JsBackend implements Backend {
   }
 
   /** Wraps the array (no copy: the caller gave up ownership). */
-  upload(values: TensorValues, _dtype: DType): DataHandle {
+  upload(values: StorageValues, _dtype: DType): DataHandle {
     this.liveHandles++;
     this.liveBytes += values.byteLength;
     const handle: JsHandle = { values };
@@ -62,7 +62,7 @@ export class JsBackend implements Backend {
   }
 
   /** The stored array itself (callers must not write to it). */
-  read(handle: DataHandle): TensorValues {
+  read(handle: DataHandle): StorageValues {
     return (handle as JsHandle).values;
   }
 

@@ -4,11 +4,19 @@
  * short) aligned to the micro-kernel tile. Small products stay on the calling thread, where waking workers
  * would cost more than it saves.
  */
+import type { DType } from "../../backend/backend.js";
 import { gemmBlocking } from "./generated/kernels-binary.js";
 import type { GemmCall } from "./thread-pool.js";
 
 /** Below this many multiply-adds a product runs on one thread (waking workers costs tens of microseconds). */
 const parallelThreshold = 64 * 64 * 64;
+
+/** The storage type code the `gemm` export takes for a dtype: 0 float32, 1 bfloat16, 2 float16. */
+export function gemmTypeCode(dtype: DType): number {
+  if (dtype === "bfloat16") return 1;
+  if (dtype === "float16") return 2;
+  return 0;
+}
 
 /** Layout of one batched product; pointers are byte offsets, batch strides in bytes (0 broadcasts). */
 export interface MatmulLayout {
@@ -23,6 +31,9 @@ export interface MatmulLayout {
   readonly bBatchStride: number;
   readonly transposeA: boolean;
   readonly transposeB: boolean;
+  /** Storage type codes of the operands (0 float32, 1 bfloat16, 2 float16). */
+  readonly aType: number;
+  readonly bType: number;
 }
 
 function bands(extent: number, parts: number, align: number): [number, number][] {
@@ -40,9 +51,11 @@ const chunksPerThread = 2;
  * into `chunksPerThread × threads` bands; each band packs its own panels, so more bands cost more packing.
  */
 export function planMatmul(layout: MatmulLayout, threads: number): GemmCall[] {
-  const { batch, m, n, k, transposeA, transposeB } = layout;
+  const { batch, m, n, k, transposeA, transposeB, aType, bType } = layout;
   const lda = transposeA ? m : k;
   const ldb = transposeB ? k : n;
+  const aBytes = aType === 0 ? 4 : 2;
+  const bBytes = bType === 0 ? 4 : 2;
   const split = threads > 1 && batch < threads && batch * m * n * k >= parallelThreshold;
   // Split rows unless C has clearly more column tiles than row tiles.
   const splitRows = m / gemmBlocking.mr >= n / gemmBlocking.nr;
@@ -52,7 +65,7 @@ export function planMatmul(layout: MatmulLayout, threads: number): GemmCall[] {
     const b = layout.b + index * layout.bBatchStride;
     const c = layout.c + index * m * n * 4;
     if (!split) {
-      calls.push([m, n, k, a, lda, +transposeA, b, ldb, +transposeB, c, n]);
+      calls.push([m, n, k, a, lda, +transposeA, b, ldb, +transposeB, c, n, aType, bType]);
       continue;
     }
     const parts = threads * chunksPerThread;
@@ -61,11 +74,39 @@ export function planMatmul(layout: MatmulLayout, threads: number): GemmCall[] {
       : bands(n, parts, gemmBlocking.nr)) {
       if (splitRows) {
         // rows start..start+extent of op(A) and of C
-        const aBand = a + (transposeA ? start : start * lda) * 4;
-        calls.push([extent, n, k, aBand, lda, +transposeA, b, ldb, +transposeB, c + start * n * 4, n]);
+        const aBand = a + (transposeA ? start : start * lda) * aBytes;
+        calls.push([
+          extent,
+          n,
+          k,
+          aBand,
+          lda,
+          +transposeA,
+          b,
+          ldb,
+          +transposeB,
+          c + start * n * 4,
+          n,
+          aType,
+          bType,
+        ]);
       } else {
-        const bBand = b + (transposeB ? start * ldb : start) * 4;
-        calls.push([m, extent, k, a, lda, +transposeA, bBand, ldb, +transposeB, c + start * 4, n]);
+        const bBand = b + (transposeB ? start * ldb : start) * bBytes;
+        calls.push([
+          m,
+          extent,
+          k,
+          a,
+          lda,
+          +transposeA,
+          bBand,
+          ldb,
+          +transposeB,
+          c + start * 4,
+          n,
+          aType,
+          bType,
+        ]);
       }
     }
   }

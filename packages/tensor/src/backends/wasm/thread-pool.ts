@@ -19,10 +19,13 @@ const jobsSlot = 6;
 const firstWorkerSlot = 8;
 const slotsPerWorker = 1;
 
-/** Int32 values per GEMM call: m, n, k, a, lda, transposeA, b, ldb, transposeB, c, ldc. */
-export const gemmCallInts = 11;
+/** Int32 values per GEMM call: m, n, k, a, lda, transposeA, b, ldb, transposeB, c, ldc, aType, bType. */
+export const gemmCallInts = 13;
 
-/** One GEMM call: the arguments of the `gemm` export except its work area (each thread passes its own). */
+/**
+ * One GEMM call: the arguments of the `gemm` export except its work area (each thread passes its own).
+ * `aType`/`bType` are the operands' storage types (0 float32, 1 bfloat16, 2 float16).
+ */
 export type GemmCall = readonly [
   m: number,
   n: number,
@@ -35,6 +38,8 @@ export type GemmCall = readonly [
   transposeB: number,
   c: number,
   ldc: number,
+  aType: number,
+  bType: number,
 ];
 
 /** Thrown when a worker trapped while running its share of a product. */

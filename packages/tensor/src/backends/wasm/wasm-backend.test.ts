@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { KernelName, TensorInfo } from "../../backend/backend.js";
+import type { KernelName, StorageValues, TensorInfo } from "../../backend/backend.js";
 import { isBackendRegistered, registerBackend } from "../../backend/registry.js";
 import { conformanceCases, runConformanceCase } from "../../testing/index.js";
 import { cpuKernels } from "../js/cpu-kernels.js";
@@ -19,7 +19,7 @@ function runKernel(
   name: KernelName,
   inputs: readonly CpuTensor[],
   attributes: object,
-): Float32Array | Int32Array {
+): StorageValues {
   const handles: TensorInfo[] = inputs.map((input) => ({
     handle: backend.upload(input.values.slice(), input.dtype),
     shape: input.shape,
@@ -38,11 +38,7 @@ function runKernel(
   return values;
 }
 
-function referenceKernel(
-  name: KernelName,
-  inputs: readonly CpuTensor[],
-  attributes: object,
-): Float32Array | Int32Array {
+function referenceKernel(name: KernelName, inputs: readonly CpuTensor[], attributes: object): StorageValues {
   return (cpuKernels[name] as (inputs: readonly CpuTensor[], attributes: object) => CpuTensor)(
     inputs,
     attributes,
@@ -162,7 +158,7 @@ describe("wasm GEMM against the js reference", () => {
   it("reports a trapping GEMM call from any thread and keeps working afterwards", () => {
     // Out-of-bounds pointers trap in whichever thread claims the call (a worker or the caller).
     const outside = 0xfffff000;
-    const bad = [16, 16, 16, outside, 16, 0, outside, 16, 0, outside, 16] as const;
+    const bad = [16, 16, 16, outside, 16, 0, outside, 16, 0, outside, 16, 0, 0] as const;
     expect(() => threaded.runGemm([bad, bad, bad, bad])).toThrow();
     const inputs: CpuTensor[] = [
       { values: pattern(200 * 90, 7), shape: [1, 200, 90], dtype: "float32" },

@@ -10,8 +10,8 @@ import type {
   DataHandle,
   DType,
   KernelTable,
+  StorageValues,
   TensorInfo,
-  TensorValues,
 } from "../../backend/backend.js";
 import { storageBytes } from "../../dtype/dtypes.js";
 import { gemmWorkBytes } from "./generated/kernels-binary.js";
@@ -135,19 +135,27 @@ export class WasmBackend implements Backend {
     return this.state?.pool?.threadCount ?? 1;
   }
 
-  /** Copies the values into the wasm heap. */
-  upload(values: TensorValues, _dtype: DType): DataHandle {
+  /** Copies the values into the wasm heap (16-bit types as their bit patterns: two bytes per element). */
+  upload(values: StorageValues, _dtype: DType): DataHandle {
     const heap = this.heap;
     const offset = heap.allocate(values.byteLength);
     heap.bytes.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), offset);
     return this.track({ offset, bytes: values.byteLength });
   }
 
-  /** A view of the elements in wasm memory, valid until the next call into this backend. */
-  read(handle: DataHandle, dtype: DType, size: number): TensorValues {
+  /** A view of the elements in wasm memory (bit patterns for 16-bit types), valid until the next call into this backend. */
+  read(handle: DataHandle, dtype: DType, size: number): StorageValues {
     const { offset } = handle as WasmHandle;
     const buffer = this.heap.memory.buffer;
-    return dtype === "int32" ? new Int32Array(buffer, offset, size) : new Float32Array(buffer, offset, size);
+    switch (dtype) {
+      case "int32":
+        return new Int32Array(buffer, offset, size);
+      case "float32":
+        return new Float32Array(buffer, offset, size);
+      case "float16":
+      case "bfloat16":
+        return new Uint16Array(buffer, offset, size);
+    }
   }
 
   /** Frees the handle's heap block. */
@@ -223,8 +231,8 @@ export class WasmBackend implements Backend {
     heap.float32.fill(0.25, b / 4, b / 4 + size * size);
     for (let repeat = 0; repeat < 8; repeat++) {
       for (const transposeA of [0, 1]) {
-        this.runGemm([[size, size, size, a, size, transposeA, b, size, 0, c, size]]);
-        this.runGemm([[size, 16, size, a, size, transposeA, b, 16, 0, c, 16]]);
+        this.runGemm([[size, size, size, a, size, transposeA, b, size, 0, c, size, 0, 0]]);
+        this.runGemm([[size, 16, size, a, size, transposeA, b, 16, 0, c, 16, 0, 0]]);
       }
     }
     heap.free(c);

@@ -3,10 +3,17 @@
  * offsets; the cases they do not cover (integer tensors, general broadcasting) run the `js` reference kernel on
  * views of the wasm memory, so every entry handles every input the engine may pass.
  */
-import type { KernelAttributeMap, KernelName, KernelTable, TensorInfo } from "../../backend/backend.js";
+import type {
+  DType,
+  KernelAttributeMap,
+  KernelName,
+  KernelTable,
+  TensorInfo,
+} from "../../backend/backend.js";
+import { storageBytes } from "../../dtype/dtypes.js";
 import { cpuKernels } from "../js/cpu-kernels.js";
 import type { CpuTensor } from "../js/cpu-tensor.js";
-import { planMatmul } from "./matmul-plan.js";
+import { gemmTypeCode, planMatmul } from "./matmul-plan.js";
 import type { WasmBackend } from "./wasm-backend.js";
 import type { KernelExports } from "./wasm-module.js";
 
@@ -120,13 +127,25 @@ function unaryKernel<K extends "neg" | "sqrt" | "exp" | "log" | "sigmoid" | "sil
   };
 }
 
+/** The SIMD conversion export between float32 and a 16-bit type, if `from → to` is one. */
+function halfConversion(
+  from: DType,
+  to: DType,
+): "widenBfloat16" | "widenFloat16" | "narrowBfloat16" | "narrowFloat16" | undefined {
+  if (from === "bfloat16" && to === "float32") return "widenBfloat16";
+  if (from === "float16" && to === "float32") return "widenFloat16";
+  if (from === "float32" && to === "bfloat16") return "narrowBfloat16";
+  if (from === "float32" && to === "float16") return "narrowFloat16";
+  return undefined;
+}
+
 /** The wasm kernel table (matmul, elementwise maps, softmax, RMS norm, sum and max reductions, Frobenius norm). */
 export function wasmKernels(): KernelTable<WasmBackend> {
   return {
     matmul: (inputs, attributes, backend) => {
       const a = at(inputs, 0);
       const b = at(inputs, 1);
-      if (!allFloat32(inputs)) return reference(backend, "matmul", inputs, attributes);
+      if (a.dtype === "int32" || b.dtype === "int32") return reference(backend, "matmul", inputs, attributes);
       const [batchA, rowsA, columnsA] = a.shape as [number, number, number];
       const [batchB, rowsB, columnsB] = b.shape as [number, number, number];
       const m = attributes.transposeA ? columnsA : rowsA;
@@ -143,10 +162,12 @@ export function wasmKernels(): KernelTable<WasmBackend> {
           a: pointer(a),
           b: pointer(b),
           c: pointer(output),
-          aBatchStride: batchA === 1 ? 0 : m * k * 4,
-          bBatchStride: batchB === 1 ? 0 : k * n * 4,
+          aBatchStride: batchA === 1 ? 0 : storageBytes(a.dtype, m * k),
+          bBatchStride: batchB === 1 ? 0 : storageBytes(b.dtype, k * n),
           transposeA: attributes.transposeA,
           transposeB: attributes.transposeB,
+          aType: gemmTypeCode(a.dtype),
+          bType: gemmTypeCode(b.dtype),
         },
         backend.threadCount,
       );
@@ -219,6 +240,15 @@ export function wasmKernels(): KernelTable<WasmBackend> {
       const [rows, columns] = x.shape as [number, number];
       const output = backend.allocateOutput(x.shape, "float32");
       backend.wasm.rmsNorm(pointer(x), pointer(weight), pointer(output), rows, columns, attributes.epsilon);
+      return output;
+    },
+    cast: (inputs, attributes, backend) => {
+      const a = at(inputs, 0);
+      const size = elementCount(a.shape);
+      const conversion = halfConversion(a.dtype, attributes.dtype);
+      if (conversion === undefined) return reference(backend, "cast", inputs, attributes);
+      const output = backend.allocateOutput(a.shape, attributes.dtype);
+      backend.wasm[conversion](pointer(a), pointer(output), size);
       return output;
     },
     frobeniusNorm: (inputs, attributes, backend) => {

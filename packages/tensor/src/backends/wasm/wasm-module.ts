@@ -91,8 +91,14 @@ export interface KernelExports {
     transposeB: number,
     c: number,
     ldc: number,
+    aType: number,
+    bType: number,
     work: number,
   ): void;
+  widenBfloat16(input: number, output: number, n: number): void;
+  widenFloat16(input: number, output: number, n: number): void;
+  narrowBfloat16(input: number, output: number, n: number): void;
+  narrowFloat16(input: number, output: number, n: number): void;
   addSame(a: number, b: number, out: number, n: number): void;
   subSame(a: number, b: number, out: number, n: number): void;
   mulSame(a: number, b: number, out: number, n: number): void;

@@ -25,9 +25,9 @@ import {
   type KernelName,
   type KernelTable,
   registerBackend,
+  type StorageValues,
   setBackend,
   type TensorInfo,
-  type TensorValues,
 } from "@peftjs/tensor";
 import { type CaseOutput, type ConformanceCase, compareOutputs, executeCase } from "@peftjs/tensor/testing";
 import type { GpuBackend } from "../../../src/backends/gpu/index.js";
@@ -35,7 +35,7 @@ import type { GpuBackend } from "../../../src/backends/gpu/index.js";
 /** A tensor's storage as the engine sees it: a recipe, and the WebGPU output once dispatched. */
 interface ReplayNode {
   readonly recipe:
-    | { readonly kind: "upload"; readonly values: TensorValues; readonly dtype: DType }
+    | { readonly kind: "upload"; readonly values: StorageValues; readonly dtype: DType }
     | {
         readonly kind: "kernel";
         readonly name: KernelName;
@@ -98,7 +98,7 @@ class ReplayBackend implements Backend {
   readonly kernels: KernelTable = {};
   private readonly device: GpuBackend;
   /** Values of the reads so far, in read order, for the current case. */
-  private readCache: TensorValues[] = [];
+  private readCache: StorageValues[] = [];
   private readCount = 0;
   /** Output shape and dtype of each kernel call of the previous attempt, by call number. */
   private knownOutputs: { shape: readonly number[]; dtype: DType }[] = [];
@@ -203,12 +203,12 @@ class ReplayBackend implements Backend {
     return output;
   }
 
-  upload(values: TensorValues, dtype: DType): DataHandle {
+  upload(values: StorageValues, dtype: DType): DataHandle {
     const node: ReplayNode = { recipe: { kind: "upload", values: values.slice(), dtype }, output: undefined };
     return node;
   }
 
-  read(handle: DataHandle, dtype: DType): TensorValues {
+  read(handle: DataHandle, dtype: DType): StorageValues {
     const cached = this.readCache[this.readCount];
     if (cached === undefined) throw new PendingRead(handle as ReplayNode, dtype);
     this.readCount++;

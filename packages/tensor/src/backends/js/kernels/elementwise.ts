@@ -1,5 +1,14 @@
-import type { DType, KernelAttributeMap, TensorValues } from "../../../backend/backend.js";
-import { type CpuTensor, float32Tensor, input, shapeSize, shapeStrides } from "../cpu-tensor.js";
+import type { DType, KernelAttributeMap, StorageValues, TensorValues } from "../../../backend/backend.js";
+import { isHalfDType } from "../../../dtype/dtypes.js";
+import { narrowToHalf } from "../../../dtype/half-precision.js";
+import {
+  type CpuTensor,
+  float32Tensor,
+  input,
+  numericValues,
+  shapeSize,
+  shapeStrides,
+} from "../cpu-tensor.js";
 
 /** A binary elementwise operation in float32 (JavaScript computes in float64; storing rounds to float32). */
 type BinaryOperation = (left: number, right: number) => number;
@@ -53,8 +62,8 @@ function broadcastLoop(
   leftShape: readonly number[],
   rightShape: readonly number[],
   outputShape: readonly number[],
-  left: TensorValues,
-  right: TensorValues,
+  left: StorageValues,
+  right: StorageValues,
   output: TensorValues,
   operation: BinaryOperation,
 ): void {
@@ -157,10 +166,20 @@ export function isFiniteKernel(inputs: readonly CpuTensor[]): CpuTensor {
   return { values: output, shape: a.shape, dtype: "int32" };
 }
 
-/** Converts between float32 and int32 (float → int truncates toward zero; NaN becomes 0). */
+/**
+ * Converts between dtypes: float → int32 truncates toward zero (NaN becomes 0); to float16/bfloat16 rounds the
+ * float32 value to nearest even (as torch: an int32 becomes a float32 first); from them widens exactly.
+ */
 export function castKernel(inputs: readonly CpuTensor[], attributes: KernelAttributeMap["cast"]): CpuTensor {
   const a = input(inputs, 0);
-  const output = outputArray(attributes.dtype, a.values.length);
-  for (let index = 0; index < output.length; index++) output[index] = a.values[index]!;
-  return { values: output, shape: a.shape, dtype: attributes.dtype };
+  const target = attributes.dtype;
+  const values = numericValues(a);
+  let output: StorageValues;
+  if (isHalfDType(target)) {
+    output = narrowToHalf(a.dtype === "int32" ? Float32Array.from(values) : values, target);
+  } else {
+    output = outputArray(target, values.length);
+    for (let index = 0; index < output.length; index++) output[index] = values[index]!;
+  }
+  return { values: output, shape: a.shape, dtype: target };
 }

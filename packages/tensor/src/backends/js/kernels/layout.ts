@@ -1,10 +1,7 @@
-import type { DType, KernelAttributeMap, TensorValues } from "../../../backend/backend.js";
+import type { KernelAttributeMap } from "../../../backend/backend.js";
+import { allocateStorage as allocate } from "../../../dtype/dtypes.js";
 import { TensorArgumentError } from "../../../errors.js";
 import { type CpuTensor, input, shapeSize, shapeStrides } from "../cpu-tensor.js";
-
-function allocate(dtype: DType, size: number): TensorValues {
-  return dtype === "int32" ? new Int32Array(size) : new Float32Array(size);
-}
 
 /** Row lookup: `table[indices[i], :]` for each i. Throws for an index outside `[0, rows)`. */
 export function gatherKernel(inputs: readonly CpuTensor[]): CpuTensor {

@@ -1,5 +1,5 @@
 import type { KernelAttributeMap } from "../../../backend/backend.js";
-import { type CpuTensor, float32Tensor, input } from "../cpu-tensor.js";
+import { type CpuTensor, float32Tensor, input, numericValues } from "../cpu-tensor.js";
 
 /**
  * Depth of one cache block: a 2-row slab of A and a 4-row slab of Bᵀ of this length (6 × 256 × 4 B = 6 KiB)
@@ -29,14 +29,15 @@ function transposed(values: Values, offset: number, rows: number, columns: numbe
  * Every product is computed as dot products of rows of A (`[m, k]`) with rows of Bᵀ (`[n, k]`), both contiguous,
  * in 2×4 register blocks (6 loads per 8 multiply-adds) and cache blocks of {@link depthBlock} along k. The
  * operands already in that layout (A untransposed, B transposed) are used in place; the other ones are packed
- * once per batch, an O(k·(m+n)) copy against O(m·k·n) work.
+ * once per batch, an O(k·(m+n)) copy against O(m·k·n) work. float16/bfloat16 operands are widened to float32
+ * first (this is the readable reference; the wasm backend widens panel by panel).
  */
 export function matmulKernel(
   inputs: readonly CpuTensor[],
   attributes: KernelAttributeMap["matmul"],
 ): CpuTensor {
-  const a = input(inputs, 0);
-  const b = input(inputs, 1);
+  const a = { ...input(inputs, 0), values: numericValues(input(inputs, 0)) };
+  const b = { ...input(inputs, 1), values: numericValues(input(inputs, 1)) };
   const [batchA, aRows, aColumns] = a.shape as [number, number, number];
   const [batchB, bRows, bColumns] = b.shape as [number, number, number];
   const m = attributes.transposeA ? aColumns : aRows;

@@ -298,10 +298,10 @@
     (v128.store offset=48 (local.get $c) (local.get $c3_3))
   )))
 
-(func $packB (param $b i32) (param $ldb i32) (param $transB i32) (param $p0 i32) (param $j0 i32)
+(func $packB_f32 (param $b i32) (param $ldb i32) (param $transB i32) (param $p0 i32) (param $j0 i32)
              (param $kc i32) (param $nc i32) (param $dst i32)
   (local $jp i32) (local $columns i32) (local $p i32) (local $j i32) (local $source i32) (local $out i32)
-  (local $stride i32) (local $s i32) (local $d i32) (local $r0 v128) (local $r1 v128) (local $r2 v128) (local $r3 v128) (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
+  (local $stride i32) (local $s i32) (local $d i32) (local $r0 v128) (local $r1 v128) (local $r2 v128) (local $r3 v128) (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128) (local $halfIn v128) (local $halfBits v128) (local $halfScalar i32) (local $halfScalarBits i32)
   (if (i32.and (i32.eqz (local.get $transB)) (i32.ge_u (local.get $nc) (i32.const 16)))
     (then
       ;; row-major B: copy the full NR-wide panels one row of B at a time (p outer), so that B is read in
@@ -343,10 +343,10 @@
           (br_if $blocksDone (i32.gt_u (i32.add (local.get $p) (i32.const 4)) (local.get $kc)))
           (local.set $s (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 0))))
           (local.set $d (i32.add (local.get $dst) (i32.const 0)))
-          (local.set $r0 (v128.load (local.get $s)))
-          (local.set $r1 (v128.load (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 1)))))
-          (local.set $r2 (v128.load (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 2)))))
-          (local.set $r3 (v128.load (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 3)))))
+          (local.set $r0 (v128.load offset=0 (local.get $s)))
+          (local.set $r1 (v128.load offset=0 (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 1)))))
+          (local.set $r2 (v128.load offset=0 (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 2)))))
+          (local.set $r3 (v128.load offset=0 (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 3)))))
           (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r0) (local.get $r1)))
           (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r0) (local.get $r1)))
           (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3)))
@@ -357,10 +357,10 @@
           (v128.store offset=192 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
           (local.set $s (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 4))))
           (local.set $d (i32.add (local.get $dst) (i32.const 16)))
-          (local.set $r0 (v128.load (local.get $s)))
-          (local.set $r1 (v128.load (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 1)))))
-          (local.set $r2 (v128.load (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 2)))))
-          (local.set $r3 (v128.load (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 3)))))
+          (local.set $r0 (v128.load offset=0 (local.get $s)))
+          (local.set $r1 (v128.load offset=0 (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 1)))))
+          (local.set $r2 (v128.load offset=0 (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 2)))))
+          (local.set $r3 (v128.load offset=0 (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 3)))))
           (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r0) (local.get $r1)))
           (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r0) (local.get $r1)))
           (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3)))
@@ -371,10 +371,10 @@
           (v128.store offset=192 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
           (local.set $s (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 8))))
           (local.set $d (i32.add (local.get $dst) (i32.const 32)))
-          (local.set $r0 (v128.load (local.get $s)))
-          (local.set $r1 (v128.load (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 1)))))
-          (local.set $r2 (v128.load (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 2)))))
-          (local.set $r3 (v128.load (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 3)))))
+          (local.set $r0 (v128.load offset=0 (local.get $s)))
+          (local.set $r1 (v128.load offset=0 (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 1)))))
+          (local.set $r2 (v128.load offset=0 (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 2)))))
+          (local.set $r3 (v128.load offset=0 (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 3)))))
           (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r0) (local.get $r1)))
           (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r0) (local.get $r1)))
           (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3)))
@@ -385,10 +385,10 @@
           (v128.store offset=192 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
           (local.set $s (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 12))))
           (local.set $d (i32.add (local.get $dst) (i32.const 48)))
-          (local.set $r0 (v128.load (local.get $s)))
-          (local.set $r1 (v128.load (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 1)))))
-          (local.set $r2 (v128.load (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 2)))))
-          (local.set $r3 (v128.load (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 3)))))
+          (local.set $r0 (v128.load offset=0 (local.get $s)))
+          (local.set $r1 (v128.load offset=0 (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 1)))))
+          (local.set $r2 (v128.load offset=0 (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 2)))))
+          (local.set $r3 (v128.load offset=0 (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 3)))))
           (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r0) (local.get $r1)))
           (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r0) (local.get $r1)))
           (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3)))
@@ -464,10 +464,638 @@
     (br $panels)))
 )
 
-(func $packA (param $a i32) (param $lda i32) (param $transA i32) (param $i0 i32) (param $p0 i32)
+(func $packB_bf16 (param $b i32) (param $ldb i32) (param $transB i32) (param $p0 i32) (param $j0 i32)
+             (param $kc i32) (param $nc i32) (param $dst i32)
+  (local $jp i32) (local $columns i32) (local $p i32) (local $j i32) (local $source i32) (local $out i32)
+  (local $stride i32) (local $s i32) (local $d i32) (local $r0 v128) (local $r1 v128) (local $r2 v128) (local $r3 v128) (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128) (local $halfIn v128) (local $halfBits v128) (local $halfScalar i32) (local $halfScalarBits i32)
+  (if (i32.and (i32.eqz (local.get $transB)) (i32.ge_u (local.get $nc) (i32.const 16)))
+    (then
+      ;; row-major B: copy the full NR-wide panels one row of B at a time (p outer), so that B is read in
+      ;; long sequential runs (prefetched) rather than NR floats per row with a stride of ldb
+      (local.set $stride (i32.mul (local.get $kc) (i32.const 64)))
+      (local.set $columns (i32.and (local.get $nc) (i32.const -16)))
+      (local.set $p (i32.const 0))
+      (block $rowsDone (loop $eachRow
+        (br_if $rowsDone (i32.ge_u (local.get $p) (local.get $kc)))
+        (local.set $source (i32.add (local.get $b) (i32.shl
+          (i32.add (i32.mul (i32.add (local.get $p0) (local.get $p)) (local.get $ldb)) (local.get $j0)) (i32.const 1))))
+        (local.set $d (i32.add (local.get $dst) (i32.mul (local.get $p) (i32.const 64))))
+        (local.set $j (i32.const 0))
+        (block $stripsDone (loop $eachStrip
+          (br_if $stripsDone (i32.ge_u (local.get $j) (local.get $columns)))
+          (v128.store offset=0 (local.get $d) (i32x4.shl (v128.load16x4_u offset=0 (local.get $source)) (i32.const 16)))
+          (v128.store offset=16 (local.get $d) (i32x4.shl (v128.load16x4_u offset=8 (local.get $source)) (i32.const 16)))
+          (v128.store offset=32 (local.get $d) (i32x4.shl (v128.load16x4_u offset=16 (local.get $source)) (i32.const 16)))
+          (v128.store offset=48 (local.get $d) (i32x4.shl (v128.load16x4_u offset=24 (local.get $source)) (i32.const 16)))
+          (local.set $source (i32.add (local.get $source) (i32.const 32)))
+          (local.set $d (i32.add (local.get $d) (local.get $stride)))
+          (local.set $j (i32.add (local.get $j) (i32.const 16)))
+          (br $eachStrip)))
+        (local.set $p (i32.add (local.get $p) (i32.const 1)))
+        (br $eachRow)))))
+  (local.set $jp (i32.const 0))
+  (block $panelsDone (loop $panels
+    (br_if $panelsDone (i32.ge_u (local.get $jp) (local.get $nc)))
+    (local.set $columns (i32.sub (local.get $nc) (local.get $jp)))
+    (if (i32.gt_u (local.get $columns) (i32.const 16)) (then (local.set $columns (i32.const 16))))
+    (if (i32.and (local.get $transB) (i32.eq (local.get $columns) (i32.const 16)))
+      (then
+        ;; transposed B: 4×4 transposes of 4 columns × 4 k steps, then the ragged k steps one by one
+        (local.set $stride (i32.shl (local.get $ldb) (i32.const 1)))
+        (local.set $source (i32.add (local.get $b) (i32.shl
+          (i32.add (i32.mul (i32.add (local.get $j0) (local.get $jp)) (local.get $ldb)) (local.get $p0)) (i32.const 1))))
+        (local.set $p (i32.const 0))
+        (block $blocksDone (loop $blocks
+          (br_if $blocksDone (i32.gt_u (i32.add (local.get $p) (i32.const 4)) (local.get $kc)))
+          (local.set $s (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 0))))
+          (local.set $d (i32.add (local.get $dst) (i32.const 0)))
+          (local.set $r0 (i32x4.shl (v128.load16x4_u offset=0 (local.get $s)) (i32.const 16)))
+          (local.set $r1 (i32x4.shl (v128.load16x4_u offset=0 (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 1)))) (i32.const 16)))
+          (local.set $r2 (i32x4.shl (v128.load16x4_u offset=0 (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 2)))) (i32.const 16)))
+          (local.set $r3 (i32x4.shl (v128.load16x4_u offset=0 (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 3)))) (i32.const 16)))
+          (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r0) (local.get $r1)))
+          (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r0) (local.get $r1)))
+          (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3)))
+          (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r2) (local.get $r3)))
+          (v128.store offset=0 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
+          (v128.store offset=64 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
+          (v128.store offset=128 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
+          (v128.store offset=192 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
+          (local.set $s (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 4))))
+          (local.set $d (i32.add (local.get $dst) (i32.const 16)))
+          (local.set $r0 (i32x4.shl (v128.load16x4_u offset=0 (local.get $s)) (i32.const 16)))
+          (local.set $r1 (i32x4.shl (v128.load16x4_u offset=0 (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 1)))) (i32.const 16)))
+          (local.set $r2 (i32x4.shl (v128.load16x4_u offset=0 (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 2)))) (i32.const 16)))
+          (local.set $r3 (i32x4.shl (v128.load16x4_u offset=0 (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 3)))) (i32.const 16)))
+          (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r0) (local.get $r1)))
+          (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r0) (local.get $r1)))
+          (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3)))
+          (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r2) (local.get $r3)))
+          (v128.store offset=0 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
+          (v128.store offset=64 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
+          (v128.store offset=128 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
+          (v128.store offset=192 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
+          (local.set $s (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 8))))
+          (local.set $d (i32.add (local.get $dst) (i32.const 32)))
+          (local.set $r0 (i32x4.shl (v128.load16x4_u offset=0 (local.get $s)) (i32.const 16)))
+          (local.set $r1 (i32x4.shl (v128.load16x4_u offset=0 (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 1)))) (i32.const 16)))
+          (local.set $r2 (i32x4.shl (v128.load16x4_u offset=0 (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 2)))) (i32.const 16)))
+          (local.set $r3 (i32x4.shl (v128.load16x4_u offset=0 (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 3)))) (i32.const 16)))
+          (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r0) (local.get $r1)))
+          (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r0) (local.get $r1)))
+          (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3)))
+          (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r2) (local.get $r3)))
+          (v128.store offset=0 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
+          (v128.store offset=64 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
+          (v128.store offset=128 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
+          (v128.store offset=192 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
+          (local.set $s (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 12))))
+          (local.set $d (i32.add (local.get $dst) (i32.const 48)))
+          (local.set $r0 (i32x4.shl (v128.load16x4_u offset=0 (local.get $s)) (i32.const 16)))
+          (local.set $r1 (i32x4.shl (v128.load16x4_u offset=0 (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 1)))) (i32.const 16)))
+          (local.set $r2 (i32x4.shl (v128.load16x4_u offset=0 (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 2)))) (i32.const 16)))
+          (local.set $r3 (i32x4.shl (v128.load16x4_u offset=0 (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 3)))) (i32.const 16)))
+          (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r0) (local.get $r1)))
+          (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r0) (local.get $r1)))
+          (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3)))
+          (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r2) (local.get $r3)))
+          (v128.store offset=0 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
+          (v128.store offset=64 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
+          (v128.store offset=128 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
+          (v128.store offset=192 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
+          (local.set $source (i32.add (local.get $source) (i32.const 8)))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 256)))
+          (local.set $p (i32.add (local.get $p) (i32.const 4)))
+          (br $blocks)))
+        (block $tailDone (loop $tail
+          (br_if $tailDone (i32.ge_u (local.get $p) (local.get $kc)))
+          (f32.store offset=0 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 0)))) (i32.const 16))))
+          (f32.store offset=4 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 1)))) (i32.const 16))))
+          (f32.store offset=8 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 2)))) (i32.const 16))))
+          (f32.store offset=12 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 3)))) (i32.const 16))))
+          (f32.store offset=16 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 4)))) (i32.const 16))))
+          (f32.store offset=20 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 5)))) (i32.const 16))))
+          (f32.store offset=24 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 6)))) (i32.const 16))))
+          (f32.store offset=28 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 7)))) (i32.const 16))))
+          (f32.store offset=32 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 8)))) (i32.const 16))))
+          (f32.store offset=36 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 9)))) (i32.const 16))))
+          (f32.store offset=40 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 10)))) (i32.const 16))))
+          (f32.store offset=44 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 11)))) (i32.const 16))))
+          (f32.store offset=48 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 12)))) (i32.const 16))))
+          (f32.store offset=52 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 13)))) (i32.const 16))))
+          (f32.store offset=56 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 14)))) (i32.const 16))))
+          (f32.store offset=60 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 15)))) (i32.const 16))))
+          (local.set $source (i32.add (local.get $source) (i32.const 2)))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 64)))
+          (local.set $p (i32.add (local.get $p) (i32.const 1)))
+          (br $tail))))
+    (else
+    (if (i32.and (i32.eqz (local.get $transB)) (i32.eq (local.get $columns) (i32.const 16)))
+      (then
+        ;; contiguous rows of B: already copied by the row-wise pass above
+        (local.set $dst (i32.add (local.get $dst) (i32.mul (local.get $kc) (i32.const 64)))))
+      (else
+        ;; general case: one column at a time (contiguous along k when B is transposed), zero padding
+        (local.set $j (i32.const 0))
+        (block $columnsDone (loop $eachColumn
+          (br_if $columnsDone (i32.ge_u (local.get $j) (i32.const 16)))
+          (local.set $out (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2))))
+          (if (i32.lt_u (local.get $j) (local.get $columns))
+            (then
+              (local.set $p (i32.const 0))
+              (block $done (loop $eachK
+                (br_if $done (i32.ge_u (local.get $p) (local.get $kc)))
+                (f32.store (local.get $out) (f32.reinterpret_i32 (i32.shl (i32.load16_u (i32.add (local.get $b) (i32.shl
+                  (if (result i32) (local.get $transB)
+                    (then (i32.add (i32.mul (i32.add (i32.add (local.get $j0) (local.get $jp)) (local.get $j)) (local.get $ldb))
+                                   (i32.add (local.get $p0) (local.get $p))))
+                    (else (i32.add (i32.mul (i32.add (local.get $p0) (local.get $p)) (local.get $ldb))
+                                   (i32.add (i32.add (local.get $j0) (local.get $jp)) (local.get $j)))))
+                  (i32.const 1)))) (i32.const 16))))
+                (local.set $out (i32.add (local.get $out) (i32.const 64)))
+                (local.set $p (i32.add (local.get $p) (i32.const 1)))
+                (br $eachK))))
+            (else
+              (local.set $p (i32.const 0))
+              (block $done (loop $zeroK
+                (br_if $done (i32.ge_u (local.get $p) (local.get $kc)))
+                (f32.store (local.get $out) (f32.const 0))
+                (local.set $out (i32.add (local.get $out) (i32.const 64)))
+                (local.set $p (i32.add (local.get $p) (i32.const 1)))
+                (br $zeroK)))))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $eachColumn)))
+        (local.set $dst (i32.add (local.get $dst) (i32.mul (local.get $kc) (i32.const 64))))))))
+    (local.set $jp (i32.add (local.get $jp) (i32.const 16)))
+    (br $panels)))
+)
+
+(func $packB_f16 (param $b i32) (param $ldb i32) (param $transB i32) (param $p0 i32) (param $j0 i32)
+             (param $kc i32) (param $nc i32) (param $dst i32)
+  (local $jp i32) (local $columns i32) (local $p i32) (local $j i32) (local $source i32) (local $out i32)
+  (local $stride i32) (local $s i32) (local $d i32) (local $r0 v128) (local $r1 v128) (local $r2 v128) (local $r3 v128) (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128) (local $halfIn v128) (local $halfBits v128) (local $halfScalar i32) (local $halfScalarBits i32)
+  (if (i32.and (i32.eqz (local.get $transB)) (i32.ge_u (local.get $nc) (i32.const 16)))
+    (then
+      ;; row-major B: copy the full NR-wide panels one row of B at a time (p outer), so that B is read in
+      ;; long sequential runs (prefetched) rather than NR floats per row with a stride of ldb
+      (local.set $stride (i32.mul (local.get $kc) (i32.const 64)))
+      (local.set $columns (i32.and (local.get $nc) (i32.const -16)))
+      (local.set $p (i32.const 0))
+      (block $rowsDone (loop $eachRow
+        (br_if $rowsDone (i32.ge_u (local.get $p) (local.get $kc)))
+        (local.set $source (i32.add (local.get $b) (i32.shl
+          (i32.add (i32.mul (i32.add (local.get $p0) (local.get $p)) (local.get $ldb)) (local.get $j0)) (i32.const 1))))
+        (local.set $d (i32.add (local.get $dst) (i32.mul (local.get $p) (i32.const 64))))
+        (local.set $j (i32.const 0))
+        (block $stripsDone (loop $eachStrip
+          (br_if $stripsDone (i32.ge_u (local.get $j) (local.get $columns)))
+          (v128.store offset=0 (local.get $d) (block (result v128)
+      (local.set $halfIn (v128.load16x4_u offset=0 (local.get $source)))
+      (local.set $halfBits (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32767 32767 32767 32767)) (i32.const 13)))
+      (v128.or
+        (v128.bitselect
+          (v128.or (local.get $halfBits) (v128.const i32x4 2139095040 2139095040 2139095040 2139095040))
+          (f32x4.mul (local.get $halfBits) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112))
+          (i32x4.eq (v128.and (local.get $halfBits) (v128.const i32x4 260046848 260046848 260046848 260046848)) (v128.const i32x4 260046848 260046848 260046848 260046848)))
+        (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32768 32768 32768 32768)) (i32.const 16)))))
+          (v128.store offset=16 (local.get $d) (block (result v128)
+      (local.set $halfIn (v128.load16x4_u offset=8 (local.get $source)))
+      (local.set $halfBits (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32767 32767 32767 32767)) (i32.const 13)))
+      (v128.or
+        (v128.bitselect
+          (v128.or (local.get $halfBits) (v128.const i32x4 2139095040 2139095040 2139095040 2139095040))
+          (f32x4.mul (local.get $halfBits) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112))
+          (i32x4.eq (v128.and (local.get $halfBits) (v128.const i32x4 260046848 260046848 260046848 260046848)) (v128.const i32x4 260046848 260046848 260046848 260046848)))
+        (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32768 32768 32768 32768)) (i32.const 16)))))
+          (v128.store offset=32 (local.get $d) (block (result v128)
+      (local.set $halfIn (v128.load16x4_u offset=16 (local.get $source)))
+      (local.set $halfBits (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32767 32767 32767 32767)) (i32.const 13)))
+      (v128.or
+        (v128.bitselect
+          (v128.or (local.get $halfBits) (v128.const i32x4 2139095040 2139095040 2139095040 2139095040))
+          (f32x4.mul (local.get $halfBits) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112))
+          (i32x4.eq (v128.and (local.get $halfBits) (v128.const i32x4 260046848 260046848 260046848 260046848)) (v128.const i32x4 260046848 260046848 260046848 260046848)))
+        (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32768 32768 32768 32768)) (i32.const 16)))))
+          (v128.store offset=48 (local.get $d) (block (result v128)
+      (local.set $halfIn (v128.load16x4_u offset=24 (local.get $source)))
+      (local.set $halfBits (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32767 32767 32767 32767)) (i32.const 13)))
+      (v128.or
+        (v128.bitselect
+          (v128.or (local.get $halfBits) (v128.const i32x4 2139095040 2139095040 2139095040 2139095040))
+          (f32x4.mul (local.get $halfBits) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112))
+          (i32x4.eq (v128.and (local.get $halfBits) (v128.const i32x4 260046848 260046848 260046848 260046848)) (v128.const i32x4 260046848 260046848 260046848 260046848)))
+        (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32768 32768 32768 32768)) (i32.const 16)))))
+          (local.set $source (i32.add (local.get $source) (i32.const 32)))
+          (local.set $d (i32.add (local.get $d) (local.get $stride)))
+          (local.set $j (i32.add (local.get $j) (i32.const 16)))
+          (br $eachStrip)))
+        (local.set $p (i32.add (local.get $p) (i32.const 1)))
+        (br $eachRow)))))
+  (local.set $jp (i32.const 0))
+  (block $panelsDone (loop $panels
+    (br_if $panelsDone (i32.ge_u (local.get $jp) (local.get $nc)))
+    (local.set $columns (i32.sub (local.get $nc) (local.get $jp)))
+    (if (i32.gt_u (local.get $columns) (i32.const 16)) (then (local.set $columns (i32.const 16))))
+    (if (i32.and (local.get $transB) (i32.eq (local.get $columns) (i32.const 16)))
+      (then
+        ;; transposed B: 4×4 transposes of 4 columns × 4 k steps, then the ragged k steps one by one
+        (local.set $stride (i32.shl (local.get $ldb) (i32.const 1)))
+        (local.set $source (i32.add (local.get $b) (i32.shl
+          (i32.add (i32.mul (i32.add (local.get $j0) (local.get $jp)) (local.get $ldb)) (local.get $p0)) (i32.const 1))))
+        (local.set $p (i32.const 0))
+        (block $blocksDone (loop $blocks
+          (br_if $blocksDone (i32.gt_u (i32.add (local.get $p) (i32.const 4)) (local.get $kc)))
+          (local.set $s (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 0))))
+          (local.set $d (i32.add (local.get $dst) (i32.const 0)))
+          (local.set $r0 (block (result v128)
+      (local.set $halfIn (v128.load16x4_u offset=0 (local.get $s)))
+      (local.set $halfBits (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32767 32767 32767 32767)) (i32.const 13)))
+      (v128.or
+        (v128.bitselect
+          (v128.or (local.get $halfBits) (v128.const i32x4 2139095040 2139095040 2139095040 2139095040))
+          (f32x4.mul (local.get $halfBits) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112))
+          (i32x4.eq (v128.and (local.get $halfBits) (v128.const i32x4 260046848 260046848 260046848 260046848)) (v128.const i32x4 260046848 260046848 260046848 260046848)))
+        (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32768 32768 32768 32768)) (i32.const 16)))))
+          (local.set $r1 (block (result v128)
+      (local.set $halfIn (v128.load16x4_u offset=0 (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 1)))))
+      (local.set $halfBits (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32767 32767 32767 32767)) (i32.const 13)))
+      (v128.or
+        (v128.bitselect
+          (v128.or (local.get $halfBits) (v128.const i32x4 2139095040 2139095040 2139095040 2139095040))
+          (f32x4.mul (local.get $halfBits) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112))
+          (i32x4.eq (v128.and (local.get $halfBits) (v128.const i32x4 260046848 260046848 260046848 260046848)) (v128.const i32x4 260046848 260046848 260046848 260046848)))
+        (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32768 32768 32768 32768)) (i32.const 16)))))
+          (local.set $r2 (block (result v128)
+      (local.set $halfIn (v128.load16x4_u offset=0 (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 2)))))
+      (local.set $halfBits (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32767 32767 32767 32767)) (i32.const 13)))
+      (v128.or
+        (v128.bitselect
+          (v128.or (local.get $halfBits) (v128.const i32x4 2139095040 2139095040 2139095040 2139095040))
+          (f32x4.mul (local.get $halfBits) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112))
+          (i32x4.eq (v128.and (local.get $halfBits) (v128.const i32x4 260046848 260046848 260046848 260046848)) (v128.const i32x4 260046848 260046848 260046848 260046848)))
+        (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32768 32768 32768 32768)) (i32.const 16)))))
+          (local.set $r3 (block (result v128)
+      (local.set $halfIn (v128.load16x4_u offset=0 (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 3)))))
+      (local.set $halfBits (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32767 32767 32767 32767)) (i32.const 13)))
+      (v128.or
+        (v128.bitselect
+          (v128.or (local.get $halfBits) (v128.const i32x4 2139095040 2139095040 2139095040 2139095040))
+          (f32x4.mul (local.get $halfBits) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112))
+          (i32x4.eq (v128.and (local.get $halfBits) (v128.const i32x4 260046848 260046848 260046848 260046848)) (v128.const i32x4 260046848 260046848 260046848 260046848)))
+        (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32768 32768 32768 32768)) (i32.const 16)))))
+          (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r0) (local.get $r1)))
+          (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r0) (local.get $r1)))
+          (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3)))
+          (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r2) (local.get $r3)))
+          (v128.store offset=0 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
+          (v128.store offset=64 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
+          (v128.store offset=128 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
+          (v128.store offset=192 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
+          (local.set $s (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 4))))
+          (local.set $d (i32.add (local.get $dst) (i32.const 16)))
+          (local.set $r0 (block (result v128)
+      (local.set $halfIn (v128.load16x4_u offset=0 (local.get $s)))
+      (local.set $halfBits (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32767 32767 32767 32767)) (i32.const 13)))
+      (v128.or
+        (v128.bitselect
+          (v128.or (local.get $halfBits) (v128.const i32x4 2139095040 2139095040 2139095040 2139095040))
+          (f32x4.mul (local.get $halfBits) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112))
+          (i32x4.eq (v128.and (local.get $halfBits) (v128.const i32x4 260046848 260046848 260046848 260046848)) (v128.const i32x4 260046848 260046848 260046848 260046848)))
+        (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32768 32768 32768 32768)) (i32.const 16)))))
+          (local.set $r1 (block (result v128)
+      (local.set $halfIn (v128.load16x4_u offset=0 (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 1)))))
+      (local.set $halfBits (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32767 32767 32767 32767)) (i32.const 13)))
+      (v128.or
+        (v128.bitselect
+          (v128.or (local.get $halfBits) (v128.const i32x4 2139095040 2139095040 2139095040 2139095040))
+          (f32x4.mul (local.get $halfBits) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112))
+          (i32x4.eq (v128.and (local.get $halfBits) (v128.const i32x4 260046848 260046848 260046848 260046848)) (v128.const i32x4 260046848 260046848 260046848 260046848)))
+        (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32768 32768 32768 32768)) (i32.const 16)))))
+          (local.set $r2 (block (result v128)
+      (local.set $halfIn (v128.load16x4_u offset=0 (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 2)))))
+      (local.set $halfBits (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32767 32767 32767 32767)) (i32.const 13)))
+      (v128.or
+        (v128.bitselect
+          (v128.or (local.get $halfBits) (v128.const i32x4 2139095040 2139095040 2139095040 2139095040))
+          (f32x4.mul (local.get $halfBits) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112))
+          (i32x4.eq (v128.and (local.get $halfBits) (v128.const i32x4 260046848 260046848 260046848 260046848)) (v128.const i32x4 260046848 260046848 260046848 260046848)))
+        (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32768 32768 32768 32768)) (i32.const 16)))))
+          (local.set $r3 (block (result v128)
+      (local.set $halfIn (v128.load16x4_u offset=0 (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 3)))))
+      (local.set $halfBits (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32767 32767 32767 32767)) (i32.const 13)))
+      (v128.or
+        (v128.bitselect
+          (v128.or (local.get $halfBits) (v128.const i32x4 2139095040 2139095040 2139095040 2139095040))
+          (f32x4.mul (local.get $halfBits) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112))
+          (i32x4.eq (v128.and (local.get $halfBits) (v128.const i32x4 260046848 260046848 260046848 260046848)) (v128.const i32x4 260046848 260046848 260046848 260046848)))
+        (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32768 32768 32768 32768)) (i32.const 16)))))
+          (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r0) (local.get $r1)))
+          (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r0) (local.get $r1)))
+          (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3)))
+          (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r2) (local.get $r3)))
+          (v128.store offset=0 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
+          (v128.store offset=64 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
+          (v128.store offset=128 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
+          (v128.store offset=192 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
+          (local.set $s (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 8))))
+          (local.set $d (i32.add (local.get $dst) (i32.const 32)))
+          (local.set $r0 (block (result v128)
+      (local.set $halfIn (v128.load16x4_u offset=0 (local.get $s)))
+      (local.set $halfBits (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32767 32767 32767 32767)) (i32.const 13)))
+      (v128.or
+        (v128.bitselect
+          (v128.or (local.get $halfBits) (v128.const i32x4 2139095040 2139095040 2139095040 2139095040))
+          (f32x4.mul (local.get $halfBits) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112))
+          (i32x4.eq (v128.and (local.get $halfBits) (v128.const i32x4 260046848 260046848 260046848 260046848)) (v128.const i32x4 260046848 260046848 260046848 260046848)))
+        (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32768 32768 32768 32768)) (i32.const 16)))))
+          (local.set $r1 (block (result v128)
+      (local.set $halfIn (v128.load16x4_u offset=0 (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 1)))))
+      (local.set $halfBits (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32767 32767 32767 32767)) (i32.const 13)))
+      (v128.or
+        (v128.bitselect
+          (v128.or (local.get $halfBits) (v128.const i32x4 2139095040 2139095040 2139095040 2139095040))
+          (f32x4.mul (local.get $halfBits) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112))
+          (i32x4.eq (v128.and (local.get $halfBits) (v128.const i32x4 260046848 260046848 260046848 260046848)) (v128.const i32x4 260046848 260046848 260046848 260046848)))
+        (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32768 32768 32768 32768)) (i32.const 16)))))
+          (local.set $r2 (block (result v128)
+      (local.set $halfIn (v128.load16x4_u offset=0 (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 2)))))
+      (local.set $halfBits (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32767 32767 32767 32767)) (i32.const 13)))
+      (v128.or
+        (v128.bitselect
+          (v128.or (local.get $halfBits) (v128.const i32x4 2139095040 2139095040 2139095040 2139095040))
+          (f32x4.mul (local.get $halfBits) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112))
+          (i32x4.eq (v128.and (local.get $halfBits) (v128.const i32x4 260046848 260046848 260046848 260046848)) (v128.const i32x4 260046848 260046848 260046848 260046848)))
+        (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32768 32768 32768 32768)) (i32.const 16)))))
+          (local.set $r3 (block (result v128)
+      (local.set $halfIn (v128.load16x4_u offset=0 (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 3)))))
+      (local.set $halfBits (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32767 32767 32767 32767)) (i32.const 13)))
+      (v128.or
+        (v128.bitselect
+          (v128.or (local.get $halfBits) (v128.const i32x4 2139095040 2139095040 2139095040 2139095040))
+          (f32x4.mul (local.get $halfBits) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112))
+          (i32x4.eq (v128.and (local.get $halfBits) (v128.const i32x4 260046848 260046848 260046848 260046848)) (v128.const i32x4 260046848 260046848 260046848 260046848)))
+        (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32768 32768 32768 32768)) (i32.const 16)))))
+          (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r0) (local.get $r1)))
+          (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r0) (local.get $r1)))
+          (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3)))
+          (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r2) (local.get $r3)))
+          (v128.store offset=0 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
+          (v128.store offset=64 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
+          (v128.store offset=128 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
+          (v128.store offset=192 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
+          (local.set $s (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 12))))
+          (local.set $d (i32.add (local.get $dst) (i32.const 48)))
+          (local.set $r0 (block (result v128)
+      (local.set $halfIn (v128.load16x4_u offset=0 (local.get $s)))
+      (local.set $halfBits (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32767 32767 32767 32767)) (i32.const 13)))
+      (v128.or
+        (v128.bitselect
+          (v128.or (local.get $halfBits) (v128.const i32x4 2139095040 2139095040 2139095040 2139095040))
+          (f32x4.mul (local.get $halfBits) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112))
+          (i32x4.eq (v128.and (local.get $halfBits) (v128.const i32x4 260046848 260046848 260046848 260046848)) (v128.const i32x4 260046848 260046848 260046848 260046848)))
+        (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32768 32768 32768 32768)) (i32.const 16)))))
+          (local.set $r1 (block (result v128)
+      (local.set $halfIn (v128.load16x4_u offset=0 (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 1)))))
+      (local.set $halfBits (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32767 32767 32767 32767)) (i32.const 13)))
+      (v128.or
+        (v128.bitselect
+          (v128.or (local.get $halfBits) (v128.const i32x4 2139095040 2139095040 2139095040 2139095040))
+          (f32x4.mul (local.get $halfBits) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112))
+          (i32x4.eq (v128.and (local.get $halfBits) (v128.const i32x4 260046848 260046848 260046848 260046848)) (v128.const i32x4 260046848 260046848 260046848 260046848)))
+        (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32768 32768 32768 32768)) (i32.const 16)))))
+          (local.set $r2 (block (result v128)
+      (local.set $halfIn (v128.load16x4_u offset=0 (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 2)))))
+      (local.set $halfBits (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32767 32767 32767 32767)) (i32.const 13)))
+      (v128.or
+        (v128.bitselect
+          (v128.or (local.get $halfBits) (v128.const i32x4 2139095040 2139095040 2139095040 2139095040))
+          (f32x4.mul (local.get $halfBits) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112))
+          (i32x4.eq (v128.and (local.get $halfBits) (v128.const i32x4 260046848 260046848 260046848 260046848)) (v128.const i32x4 260046848 260046848 260046848 260046848)))
+        (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32768 32768 32768 32768)) (i32.const 16)))))
+          (local.set $r3 (block (result v128)
+      (local.set $halfIn (v128.load16x4_u offset=0 (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 3)))))
+      (local.set $halfBits (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32767 32767 32767 32767)) (i32.const 13)))
+      (v128.or
+        (v128.bitselect
+          (v128.or (local.get $halfBits) (v128.const i32x4 2139095040 2139095040 2139095040 2139095040))
+          (f32x4.mul (local.get $halfBits) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112))
+          (i32x4.eq (v128.and (local.get $halfBits) (v128.const i32x4 260046848 260046848 260046848 260046848)) (v128.const i32x4 260046848 260046848 260046848 260046848)))
+        (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32768 32768 32768 32768)) (i32.const 16)))))
+          (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r0) (local.get $r1)))
+          (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r0) (local.get $r1)))
+          (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3)))
+          (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r2) (local.get $r3)))
+          (v128.store offset=0 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
+          (v128.store offset=64 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
+          (v128.store offset=128 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
+          (v128.store offset=192 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
+          (local.set $source (i32.add (local.get $source) (i32.const 8)))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 256)))
+          (local.set $p (i32.add (local.get $p) (i32.const 4)))
+          (br $blocks)))
+        (block $tailDone (loop $tail
+          (br_if $tailDone (i32.ge_u (local.get $p) (local.get $kc)))
+          (f32.store offset=0 (local.get $dst) (block (result f32)
+      (local.set $halfScalar (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 0)))))
+      (local.set $halfScalarBits (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x7fff)) (i32.const 13)))
+      (f32.reinterpret_i32 (i32.or
+        (select
+          (i32.or (local.get $halfScalarBits) (i32.const 0x7f800000))
+          (i32.reinterpret_f32 (f32.mul (f32.reinterpret_i32 (local.get $halfScalarBits)) (f32.const 0x1p112)))
+          (i32.eq (i32.and (local.get $halfScalarBits) (i32.const 0x0f800000)) (i32.const 0x0f800000)))
+        (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x8000)) (i32.const 16))))))
+          (f32.store offset=4 (local.get $dst) (block (result f32)
+      (local.set $halfScalar (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 1)))))
+      (local.set $halfScalarBits (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x7fff)) (i32.const 13)))
+      (f32.reinterpret_i32 (i32.or
+        (select
+          (i32.or (local.get $halfScalarBits) (i32.const 0x7f800000))
+          (i32.reinterpret_f32 (f32.mul (f32.reinterpret_i32 (local.get $halfScalarBits)) (f32.const 0x1p112)))
+          (i32.eq (i32.and (local.get $halfScalarBits) (i32.const 0x0f800000)) (i32.const 0x0f800000)))
+        (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x8000)) (i32.const 16))))))
+          (f32.store offset=8 (local.get $dst) (block (result f32)
+      (local.set $halfScalar (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 2)))))
+      (local.set $halfScalarBits (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x7fff)) (i32.const 13)))
+      (f32.reinterpret_i32 (i32.or
+        (select
+          (i32.or (local.get $halfScalarBits) (i32.const 0x7f800000))
+          (i32.reinterpret_f32 (f32.mul (f32.reinterpret_i32 (local.get $halfScalarBits)) (f32.const 0x1p112)))
+          (i32.eq (i32.and (local.get $halfScalarBits) (i32.const 0x0f800000)) (i32.const 0x0f800000)))
+        (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x8000)) (i32.const 16))))))
+          (f32.store offset=12 (local.get $dst) (block (result f32)
+      (local.set $halfScalar (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 3)))))
+      (local.set $halfScalarBits (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x7fff)) (i32.const 13)))
+      (f32.reinterpret_i32 (i32.or
+        (select
+          (i32.or (local.get $halfScalarBits) (i32.const 0x7f800000))
+          (i32.reinterpret_f32 (f32.mul (f32.reinterpret_i32 (local.get $halfScalarBits)) (f32.const 0x1p112)))
+          (i32.eq (i32.and (local.get $halfScalarBits) (i32.const 0x0f800000)) (i32.const 0x0f800000)))
+        (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x8000)) (i32.const 16))))))
+          (f32.store offset=16 (local.get $dst) (block (result f32)
+      (local.set $halfScalar (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 4)))))
+      (local.set $halfScalarBits (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x7fff)) (i32.const 13)))
+      (f32.reinterpret_i32 (i32.or
+        (select
+          (i32.or (local.get $halfScalarBits) (i32.const 0x7f800000))
+          (i32.reinterpret_f32 (f32.mul (f32.reinterpret_i32 (local.get $halfScalarBits)) (f32.const 0x1p112)))
+          (i32.eq (i32.and (local.get $halfScalarBits) (i32.const 0x0f800000)) (i32.const 0x0f800000)))
+        (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x8000)) (i32.const 16))))))
+          (f32.store offset=20 (local.get $dst) (block (result f32)
+      (local.set $halfScalar (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 5)))))
+      (local.set $halfScalarBits (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x7fff)) (i32.const 13)))
+      (f32.reinterpret_i32 (i32.or
+        (select
+          (i32.or (local.get $halfScalarBits) (i32.const 0x7f800000))
+          (i32.reinterpret_f32 (f32.mul (f32.reinterpret_i32 (local.get $halfScalarBits)) (f32.const 0x1p112)))
+          (i32.eq (i32.and (local.get $halfScalarBits) (i32.const 0x0f800000)) (i32.const 0x0f800000)))
+        (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x8000)) (i32.const 16))))))
+          (f32.store offset=24 (local.get $dst) (block (result f32)
+      (local.set $halfScalar (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 6)))))
+      (local.set $halfScalarBits (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x7fff)) (i32.const 13)))
+      (f32.reinterpret_i32 (i32.or
+        (select
+          (i32.or (local.get $halfScalarBits) (i32.const 0x7f800000))
+          (i32.reinterpret_f32 (f32.mul (f32.reinterpret_i32 (local.get $halfScalarBits)) (f32.const 0x1p112)))
+          (i32.eq (i32.and (local.get $halfScalarBits) (i32.const 0x0f800000)) (i32.const 0x0f800000)))
+        (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x8000)) (i32.const 16))))))
+          (f32.store offset=28 (local.get $dst) (block (result f32)
+      (local.set $halfScalar (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 7)))))
+      (local.set $halfScalarBits (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x7fff)) (i32.const 13)))
+      (f32.reinterpret_i32 (i32.or
+        (select
+          (i32.or (local.get $halfScalarBits) (i32.const 0x7f800000))
+          (i32.reinterpret_f32 (f32.mul (f32.reinterpret_i32 (local.get $halfScalarBits)) (f32.const 0x1p112)))
+          (i32.eq (i32.and (local.get $halfScalarBits) (i32.const 0x0f800000)) (i32.const 0x0f800000)))
+        (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x8000)) (i32.const 16))))))
+          (f32.store offset=32 (local.get $dst) (block (result f32)
+      (local.set $halfScalar (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 8)))))
+      (local.set $halfScalarBits (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x7fff)) (i32.const 13)))
+      (f32.reinterpret_i32 (i32.or
+        (select
+          (i32.or (local.get $halfScalarBits) (i32.const 0x7f800000))
+          (i32.reinterpret_f32 (f32.mul (f32.reinterpret_i32 (local.get $halfScalarBits)) (f32.const 0x1p112)))
+          (i32.eq (i32.and (local.get $halfScalarBits) (i32.const 0x0f800000)) (i32.const 0x0f800000)))
+        (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x8000)) (i32.const 16))))))
+          (f32.store offset=36 (local.get $dst) (block (result f32)
+      (local.set $halfScalar (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 9)))))
+      (local.set $halfScalarBits (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x7fff)) (i32.const 13)))
+      (f32.reinterpret_i32 (i32.or
+        (select
+          (i32.or (local.get $halfScalarBits) (i32.const 0x7f800000))
+          (i32.reinterpret_f32 (f32.mul (f32.reinterpret_i32 (local.get $halfScalarBits)) (f32.const 0x1p112)))
+          (i32.eq (i32.and (local.get $halfScalarBits) (i32.const 0x0f800000)) (i32.const 0x0f800000)))
+        (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x8000)) (i32.const 16))))))
+          (f32.store offset=40 (local.get $dst) (block (result f32)
+      (local.set $halfScalar (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 10)))))
+      (local.set $halfScalarBits (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x7fff)) (i32.const 13)))
+      (f32.reinterpret_i32 (i32.or
+        (select
+          (i32.or (local.get $halfScalarBits) (i32.const 0x7f800000))
+          (i32.reinterpret_f32 (f32.mul (f32.reinterpret_i32 (local.get $halfScalarBits)) (f32.const 0x1p112)))
+          (i32.eq (i32.and (local.get $halfScalarBits) (i32.const 0x0f800000)) (i32.const 0x0f800000)))
+        (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x8000)) (i32.const 16))))))
+          (f32.store offset=44 (local.get $dst) (block (result f32)
+      (local.set $halfScalar (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 11)))))
+      (local.set $halfScalarBits (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x7fff)) (i32.const 13)))
+      (f32.reinterpret_i32 (i32.or
+        (select
+          (i32.or (local.get $halfScalarBits) (i32.const 0x7f800000))
+          (i32.reinterpret_f32 (f32.mul (f32.reinterpret_i32 (local.get $halfScalarBits)) (f32.const 0x1p112)))
+          (i32.eq (i32.and (local.get $halfScalarBits) (i32.const 0x0f800000)) (i32.const 0x0f800000)))
+        (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x8000)) (i32.const 16))))))
+          (f32.store offset=48 (local.get $dst) (block (result f32)
+      (local.set $halfScalar (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 12)))))
+      (local.set $halfScalarBits (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x7fff)) (i32.const 13)))
+      (f32.reinterpret_i32 (i32.or
+        (select
+          (i32.or (local.get $halfScalarBits) (i32.const 0x7f800000))
+          (i32.reinterpret_f32 (f32.mul (f32.reinterpret_i32 (local.get $halfScalarBits)) (f32.const 0x1p112)))
+          (i32.eq (i32.and (local.get $halfScalarBits) (i32.const 0x0f800000)) (i32.const 0x0f800000)))
+        (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x8000)) (i32.const 16))))))
+          (f32.store offset=52 (local.get $dst) (block (result f32)
+      (local.set $halfScalar (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 13)))))
+      (local.set $halfScalarBits (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x7fff)) (i32.const 13)))
+      (f32.reinterpret_i32 (i32.or
+        (select
+          (i32.or (local.get $halfScalarBits) (i32.const 0x7f800000))
+          (i32.reinterpret_f32 (f32.mul (f32.reinterpret_i32 (local.get $halfScalarBits)) (f32.const 0x1p112)))
+          (i32.eq (i32.and (local.get $halfScalarBits) (i32.const 0x0f800000)) (i32.const 0x0f800000)))
+        (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x8000)) (i32.const 16))))))
+          (f32.store offset=56 (local.get $dst) (block (result f32)
+      (local.set $halfScalar (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 14)))))
+      (local.set $halfScalarBits (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x7fff)) (i32.const 13)))
+      (f32.reinterpret_i32 (i32.or
+        (select
+          (i32.or (local.get $halfScalarBits) (i32.const 0x7f800000))
+          (i32.reinterpret_f32 (f32.mul (f32.reinterpret_i32 (local.get $halfScalarBits)) (f32.const 0x1p112)))
+          (i32.eq (i32.and (local.get $halfScalarBits) (i32.const 0x0f800000)) (i32.const 0x0f800000)))
+        (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x8000)) (i32.const 16))))))
+          (f32.store offset=60 (local.get $dst) (block (result f32)
+      (local.set $halfScalar (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 15)))))
+      (local.set $halfScalarBits (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x7fff)) (i32.const 13)))
+      (f32.reinterpret_i32 (i32.or
+        (select
+          (i32.or (local.get $halfScalarBits) (i32.const 0x7f800000))
+          (i32.reinterpret_f32 (f32.mul (f32.reinterpret_i32 (local.get $halfScalarBits)) (f32.const 0x1p112)))
+          (i32.eq (i32.and (local.get $halfScalarBits) (i32.const 0x0f800000)) (i32.const 0x0f800000)))
+        (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x8000)) (i32.const 16))))))
+          (local.set $source (i32.add (local.get $source) (i32.const 2)))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 64)))
+          (local.set $p (i32.add (local.get $p) (i32.const 1)))
+          (br $tail))))
+    (else
+    (if (i32.and (i32.eqz (local.get $transB)) (i32.eq (local.get $columns) (i32.const 16)))
+      (then
+        ;; contiguous rows of B: already copied by the row-wise pass above
+        (local.set $dst (i32.add (local.get $dst) (i32.mul (local.get $kc) (i32.const 64)))))
+      (else
+        ;; general case: one column at a time (contiguous along k when B is transposed), zero padding
+        (local.set $j (i32.const 0))
+        (block $columnsDone (loop $eachColumn
+          (br_if $columnsDone (i32.ge_u (local.get $j) (i32.const 16)))
+          (local.set $out (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2))))
+          (if (i32.lt_u (local.get $j) (local.get $columns))
+            (then
+              (local.set $p (i32.const 0))
+              (block $done (loop $eachK
+                (br_if $done (i32.ge_u (local.get $p) (local.get $kc)))
+                (f32.store (local.get $out) (block (result f32)
+      (local.set $halfScalar (i32.load16_u (i32.add (local.get $b) (i32.shl
+                  (if (result i32) (local.get $transB)
+                    (then (i32.add (i32.mul (i32.add (i32.add (local.get $j0) (local.get $jp)) (local.get $j)) (local.get $ldb))
+                                   (i32.add (local.get $p0) (local.get $p))))
+                    (else (i32.add (i32.mul (i32.add (local.get $p0) (local.get $p)) (local.get $ldb))
+                                   (i32.add (i32.add (local.get $j0) (local.get $jp)) (local.get $j)))))
+                  (i32.const 1)))))
+      (local.set $halfScalarBits (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x7fff)) (i32.const 13)))
+      (f32.reinterpret_i32 (i32.or
+        (select
+          (i32.or (local.get $halfScalarBits) (i32.const 0x7f800000))
+          (i32.reinterpret_f32 (f32.mul (f32.reinterpret_i32 (local.get $halfScalarBits)) (f32.const 0x1p112)))
+          (i32.eq (i32.and (local.get $halfScalarBits) (i32.const 0x0f800000)) (i32.const 0x0f800000)))
+        (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x8000)) (i32.const 16))))))
+                (local.set $out (i32.add (local.get $out) (i32.const 64)))
+                (local.set $p (i32.add (local.get $p) (i32.const 1)))
+                (br $eachK))))
+            (else
+              (local.set $p (i32.const 0))
+              (block $done (loop $zeroK
+                (br_if $done (i32.ge_u (local.get $p) (local.get $kc)))
+                (f32.store (local.get $out) (f32.const 0))
+                (local.set $out (i32.add (local.get $out) (i32.const 64)))
+                (local.set $p (i32.add (local.get $p) (i32.const 1)))
+                (br $zeroK)))))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $eachColumn)))
+        (local.set $dst (i32.add (local.get $dst) (i32.mul (local.get $kc) (i32.const 64))))))))
+    (local.set $jp (i32.add (local.get $jp) (i32.const 16)))
+    (br $panels)))
+)
+
+(func $packA_f32 (param $a i32) (param $lda i32) (param $transA i32) (param $i0 i32) (param $p0 i32)
              (param $mc i32) (param $kc i32) (param $dst i32)
   (local $ip i32) (local $rows i32) (local $p i32) (local $r i32) (local $source i32) (local $out i32)
-  (local $stride i32) (local $r0 v128) (local $r1 v128) (local $r2 v128) (local $r3 v128) (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
+  (local $stride i32) (local $r0 v128) (local $r1 v128) (local $r2 v128) (local $r3 v128) (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128) (local $halfIn v128) (local $halfBits v128) (local $halfScalar i32) (local $halfScalarBits i32)
   (local.set $ip (i32.const 0))
   (block $panelsDone (loop $panels
     (br_if $panelsDone (i32.ge_u (local.get $ip) (local.get $mc)))
@@ -482,10 +1110,10 @@
         (local.set $p (i32.const 0))
         (block $blocksDone (loop $blocks
           (br_if $blocksDone (i32.gt_u (i32.add (local.get $p) (i32.const 4)) (local.get $kc)))
-          (local.set $r0 (v128.load (local.get $source)))
-          (local.set $r1 (v128.load (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 1)))))
-          (local.set $r2 (v128.load (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 2)))))
-          (local.set $r3 (v128.load (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 3)))))
+          (local.set $r0 (v128.load offset=0 (local.get $source)))
+          (local.set $r1 (v128.load offset=0 (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 1)))))
+          (local.set $r2 (v128.load offset=0 (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 2)))))
+          (local.set $r3 (v128.load offset=0 (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 3)))))
           (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r0) (local.get $r1)))
           (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r0) (local.get $r1)))
           (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3)))
@@ -517,7 +1145,7 @@
         (local.set $p (i32.const 0))
         (block $copyDone (loop $copy
           (br_if $copyDone (i32.ge_u (local.get $p) (local.get $kc)))
-          (v128.store (local.get $dst) (v128.load (local.get $source)))
+          (v128.store (local.get $dst) (v128.load offset=0 (local.get $source)))
           (local.set $source (i32.add (local.get $source) (i32.shl (local.get $lda) (i32.const 2))))
           (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
           (local.set $p (i32.add (local.get $p) (i32.const 1)))
@@ -557,6 +1185,286 @@
     (br $panels)))
 )
 
+(func $packA_bf16 (param $a i32) (param $lda i32) (param $transA i32) (param $i0 i32) (param $p0 i32)
+             (param $mc i32) (param $kc i32) (param $dst i32)
+  (local $ip i32) (local $rows i32) (local $p i32) (local $r i32) (local $source i32) (local $out i32)
+  (local $stride i32) (local $r0 v128) (local $r1 v128) (local $r2 v128) (local $r3 v128) (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128) (local $halfIn v128) (local $halfBits v128) (local $halfScalar i32) (local $halfScalarBits i32)
+  (local.set $ip (i32.const 0))
+  (block $panelsDone (loop $panels
+    (br_if $panelsDone (i32.ge_u (local.get $ip) (local.get $mc)))
+    (local.set $rows (i32.sub (local.get $mc) (local.get $ip)))
+    (if (i32.gt_u (local.get $rows) (i32.const 4)) (then (local.set $rows (i32.const 4))))
+    (if (i32.and (i32.eqz (local.get $transA)) (i32.eq (local.get $rows) (i32.const 4)))
+      (then
+        ;; row-major A: 4×4 transposes of 4 rows × 4 k steps, then the ragged k steps one by one
+        (local.set $stride (i32.shl (local.get $lda) (i32.const 1)))
+        (local.set $source (i32.add (local.get $a) (i32.shl
+          (i32.add (i32.mul (i32.add (local.get $i0) (local.get $ip)) (local.get $lda)) (local.get $p0)) (i32.const 1))))
+        (local.set $p (i32.const 0))
+        (block $blocksDone (loop $blocks
+          (br_if $blocksDone (i32.gt_u (i32.add (local.get $p) (i32.const 4)) (local.get $kc)))
+          (local.set $r0 (i32x4.shl (v128.load16x4_u offset=0 (local.get $source)) (i32.const 16)))
+          (local.set $r1 (i32x4.shl (v128.load16x4_u offset=0 (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 1)))) (i32.const 16)))
+          (local.set $r2 (i32x4.shl (v128.load16x4_u offset=0 (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 2)))) (i32.const 16)))
+          (local.set $r3 (i32x4.shl (v128.load16x4_u offset=0 (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 3)))) (i32.const 16)))
+          (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r0) (local.get $r1)))
+          (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r0) (local.get $r1)))
+          (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3)))
+          (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r2) (local.get $r3)))
+          (v128.store offset=0 (local.get $dst) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
+          (v128.store offset=16 (local.get $dst) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
+          (v128.store offset=32 (local.get $dst) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
+          (v128.store offset=48 (local.get $dst) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
+          (local.set $source (i32.add (local.get $source) (i32.const 8)))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 64)))
+          (local.set $p (i32.add (local.get $p) (i32.const 4)))
+          (br $blocks)))
+        (block $tailDone (loop $tail
+          (br_if $tailDone (i32.ge_u (local.get $p) (local.get $kc)))
+          (f32.store offset=0 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 0)))) (i32.const 16))))
+          (f32.store offset=4 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 1)))) (i32.const 16))))
+          (f32.store offset=8 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 2)))) (i32.const 16))))
+          (f32.store offset=12 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 3)))) (i32.const 16))))
+          (local.set $source (i32.add (local.get $source) (i32.const 2)))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+          (local.set $p (i32.add (local.get $p) (i32.const 1)))
+          (br $tail))))
+    (else
+    (if (i32.and (local.get $transA) (i32.eq (local.get $rows) (i32.const 4)))
+      (then
+        ;; transposed A: the MR values of one k step are contiguous
+        (local.set $source (i32.add (local.get $a) (i32.shl
+          (i32.add (i32.mul (local.get $p0) (local.get $lda)) (i32.add (local.get $i0) (local.get $ip))) (i32.const 1))))
+        (local.set $p (i32.const 0))
+        (block $copyDone (loop $copy
+          (br_if $copyDone (i32.ge_u (local.get $p) (local.get $kc)))
+          (v128.store (local.get $dst) (i32x4.shl (v128.load16x4_u offset=0 (local.get $source)) (i32.const 16)))
+          (local.set $source (i32.add (local.get $source) (i32.shl (local.get $lda) (i32.const 1))))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+          (local.set $p (i32.add (local.get $p) (i32.const 1)))
+          (br $copy))))
+      (else
+        (local.set $r (i32.const 0))
+        (block $rowsDone (loop $eachRow
+          (br_if $rowsDone (i32.ge_u (local.get $r) (i32.const 4)))
+          (local.set $out (i32.add (local.get $dst) (i32.shl (local.get $r) (i32.const 2))))
+          (if (i32.lt_u (local.get $r) (local.get $rows))
+            (then
+              (local.set $p (i32.const 0))
+              (block $done (loop $eachK
+                (br_if $done (i32.ge_u (local.get $p) (local.get $kc)))
+                (f32.store (local.get $out) (f32.reinterpret_i32 (i32.shl (i32.load16_u (i32.add (local.get $a) (i32.shl
+                  (if (result i32) (local.get $transA)
+                    (then (i32.add (i32.mul (i32.add (local.get $p0) (local.get $p)) (local.get $lda))
+                                   (i32.add (i32.add (local.get $i0) (local.get $ip)) (local.get $r))))
+                    (else (i32.add (i32.mul (i32.add (i32.add (local.get $i0) (local.get $ip)) (local.get $r)) (local.get $lda))
+                                   (i32.add (local.get $p0) (local.get $p)))))
+                  (i32.const 1)))) (i32.const 16))))
+                (local.set $out (i32.add (local.get $out) (i32.const 16)))
+                (local.set $p (i32.add (local.get $p) (i32.const 1)))
+                (br $eachK))))
+            (else
+              (local.set $p (i32.const 0))
+              (block $done (loop $zeroK
+                (br_if $done (i32.ge_u (local.get $p) (local.get $kc)))
+                (f32.store (local.get $out) (f32.const 0))
+                (local.set $out (i32.add (local.get $out) (i32.const 16)))
+                (local.set $p (i32.add (local.get $p) (i32.const 1)))
+                (br $zeroK)))))
+          (local.set $r (i32.add (local.get $r) (i32.const 1)))
+          (br $eachRow)))
+        (local.set $dst (i32.add (local.get $dst) (i32.mul (local.get $kc) (i32.const 16))))))))
+    (local.set $ip (i32.add (local.get $ip) (i32.const 4)))
+    (br $panels)))
+)
+
+(func $packA_f16 (param $a i32) (param $lda i32) (param $transA i32) (param $i0 i32) (param $p0 i32)
+             (param $mc i32) (param $kc i32) (param $dst i32)
+  (local $ip i32) (local $rows i32) (local $p i32) (local $r i32) (local $source i32) (local $out i32)
+  (local $stride i32) (local $r0 v128) (local $r1 v128) (local $r2 v128) (local $r3 v128) (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128) (local $halfIn v128) (local $halfBits v128) (local $halfScalar i32) (local $halfScalarBits i32)
+  (local.set $ip (i32.const 0))
+  (block $panelsDone (loop $panels
+    (br_if $panelsDone (i32.ge_u (local.get $ip) (local.get $mc)))
+    (local.set $rows (i32.sub (local.get $mc) (local.get $ip)))
+    (if (i32.gt_u (local.get $rows) (i32.const 4)) (then (local.set $rows (i32.const 4))))
+    (if (i32.and (i32.eqz (local.get $transA)) (i32.eq (local.get $rows) (i32.const 4)))
+      (then
+        ;; row-major A: 4×4 transposes of 4 rows × 4 k steps, then the ragged k steps one by one
+        (local.set $stride (i32.shl (local.get $lda) (i32.const 1)))
+        (local.set $source (i32.add (local.get $a) (i32.shl
+          (i32.add (i32.mul (i32.add (local.get $i0) (local.get $ip)) (local.get $lda)) (local.get $p0)) (i32.const 1))))
+        (local.set $p (i32.const 0))
+        (block $blocksDone (loop $blocks
+          (br_if $blocksDone (i32.gt_u (i32.add (local.get $p) (i32.const 4)) (local.get $kc)))
+          (local.set $r0 (block (result v128)
+      (local.set $halfIn (v128.load16x4_u offset=0 (local.get $source)))
+      (local.set $halfBits (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32767 32767 32767 32767)) (i32.const 13)))
+      (v128.or
+        (v128.bitselect
+          (v128.or (local.get $halfBits) (v128.const i32x4 2139095040 2139095040 2139095040 2139095040))
+          (f32x4.mul (local.get $halfBits) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112))
+          (i32x4.eq (v128.and (local.get $halfBits) (v128.const i32x4 260046848 260046848 260046848 260046848)) (v128.const i32x4 260046848 260046848 260046848 260046848)))
+        (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32768 32768 32768 32768)) (i32.const 16)))))
+          (local.set $r1 (block (result v128)
+      (local.set $halfIn (v128.load16x4_u offset=0 (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 1)))))
+      (local.set $halfBits (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32767 32767 32767 32767)) (i32.const 13)))
+      (v128.or
+        (v128.bitselect
+          (v128.or (local.get $halfBits) (v128.const i32x4 2139095040 2139095040 2139095040 2139095040))
+          (f32x4.mul (local.get $halfBits) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112))
+          (i32x4.eq (v128.and (local.get $halfBits) (v128.const i32x4 260046848 260046848 260046848 260046848)) (v128.const i32x4 260046848 260046848 260046848 260046848)))
+        (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32768 32768 32768 32768)) (i32.const 16)))))
+          (local.set $r2 (block (result v128)
+      (local.set $halfIn (v128.load16x4_u offset=0 (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 2)))))
+      (local.set $halfBits (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32767 32767 32767 32767)) (i32.const 13)))
+      (v128.or
+        (v128.bitselect
+          (v128.or (local.get $halfBits) (v128.const i32x4 2139095040 2139095040 2139095040 2139095040))
+          (f32x4.mul (local.get $halfBits) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112))
+          (i32x4.eq (v128.and (local.get $halfBits) (v128.const i32x4 260046848 260046848 260046848 260046848)) (v128.const i32x4 260046848 260046848 260046848 260046848)))
+        (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32768 32768 32768 32768)) (i32.const 16)))))
+          (local.set $r3 (block (result v128)
+      (local.set $halfIn (v128.load16x4_u offset=0 (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 3)))))
+      (local.set $halfBits (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32767 32767 32767 32767)) (i32.const 13)))
+      (v128.or
+        (v128.bitselect
+          (v128.or (local.get $halfBits) (v128.const i32x4 2139095040 2139095040 2139095040 2139095040))
+          (f32x4.mul (local.get $halfBits) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112))
+          (i32x4.eq (v128.and (local.get $halfBits) (v128.const i32x4 260046848 260046848 260046848 260046848)) (v128.const i32x4 260046848 260046848 260046848 260046848)))
+        (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32768 32768 32768 32768)) (i32.const 16)))))
+          (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r0) (local.get $r1)))
+          (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r0) (local.get $r1)))
+          (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3)))
+          (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r2) (local.get $r3)))
+          (v128.store offset=0 (local.get $dst) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
+          (v128.store offset=16 (local.get $dst) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
+          (v128.store offset=32 (local.get $dst) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
+          (v128.store offset=48 (local.get $dst) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
+          (local.set $source (i32.add (local.get $source) (i32.const 8)))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 64)))
+          (local.set $p (i32.add (local.get $p) (i32.const 4)))
+          (br $blocks)))
+        (block $tailDone (loop $tail
+          (br_if $tailDone (i32.ge_u (local.get $p) (local.get $kc)))
+          (f32.store offset=0 (local.get $dst) (block (result f32)
+      (local.set $halfScalar (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 0)))))
+      (local.set $halfScalarBits (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x7fff)) (i32.const 13)))
+      (f32.reinterpret_i32 (i32.or
+        (select
+          (i32.or (local.get $halfScalarBits) (i32.const 0x7f800000))
+          (i32.reinterpret_f32 (f32.mul (f32.reinterpret_i32 (local.get $halfScalarBits)) (f32.const 0x1p112)))
+          (i32.eq (i32.and (local.get $halfScalarBits) (i32.const 0x0f800000)) (i32.const 0x0f800000)))
+        (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x8000)) (i32.const 16))))))
+          (f32.store offset=4 (local.get $dst) (block (result f32)
+      (local.set $halfScalar (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 1)))))
+      (local.set $halfScalarBits (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x7fff)) (i32.const 13)))
+      (f32.reinterpret_i32 (i32.or
+        (select
+          (i32.or (local.get $halfScalarBits) (i32.const 0x7f800000))
+          (i32.reinterpret_f32 (f32.mul (f32.reinterpret_i32 (local.get $halfScalarBits)) (f32.const 0x1p112)))
+          (i32.eq (i32.and (local.get $halfScalarBits) (i32.const 0x0f800000)) (i32.const 0x0f800000)))
+        (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x8000)) (i32.const 16))))))
+          (f32.store offset=8 (local.get $dst) (block (result f32)
+      (local.set $halfScalar (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 2)))))
+      (local.set $halfScalarBits (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x7fff)) (i32.const 13)))
+      (f32.reinterpret_i32 (i32.or
+        (select
+          (i32.or (local.get $halfScalarBits) (i32.const 0x7f800000))
+          (i32.reinterpret_f32 (f32.mul (f32.reinterpret_i32 (local.get $halfScalarBits)) (f32.const 0x1p112)))
+          (i32.eq (i32.and (local.get $halfScalarBits) (i32.const 0x0f800000)) (i32.const 0x0f800000)))
+        (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x8000)) (i32.const 16))))))
+          (f32.store offset=12 (local.get $dst) (block (result f32)
+      (local.set $halfScalar (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 3)))))
+      (local.set $halfScalarBits (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x7fff)) (i32.const 13)))
+      (f32.reinterpret_i32 (i32.or
+        (select
+          (i32.or (local.get $halfScalarBits) (i32.const 0x7f800000))
+          (i32.reinterpret_f32 (f32.mul (f32.reinterpret_i32 (local.get $halfScalarBits)) (f32.const 0x1p112)))
+          (i32.eq (i32.and (local.get $halfScalarBits) (i32.const 0x0f800000)) (i32.const 0x0f800000)))
+        (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x8000)) (i32.const 16))))))
+          (local.set $source (i32.add (local.get $source) (i32.const 2)))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+          (local.set $p (i32.add (local.get $p) (i32.const 1)))
+          (br $tail))))
+    (else
+    (if (i32.and (local.get $transA) (i32.eq (local.get $rows) (i32.const 4)))
+      (then
+        ;; transposed A: the MR values of one k step are contiguous
+        (local.set $source (i32.add (local.get $a) (i32.shl
+          (i32.add (i32.mul (local.get $p0) (local.get $lda)) (i32.add (local.get $i0) (local.get $ip))) (i32.const 1))))
+        (local.set $p (i32.const 0))
+        (block $copyDone (loop $copy
+          (br_if $copyDone (i32.ge_u (local.get $p) (local.get $kc)))
+          (v128.store (local.get $dst) (block (result v128)
+      (local.set $halfIn (v128.load16x4_u offset=0 (local.get $source)))
+      (local.set $halfBits (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32767 32767 32767 32767)) (i32.const 13)))
+      (v128.or
+        (v128.bitselect
+          (v128.or (local.get $halfBits) (v128.const i32x4 2139095040 2139095040 2139095040 2139095040))
+          (f32x4.mul (local.get $halfBits) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112))
+          (i32x4.eq (v128.and (local.get $halfBits) (v128.const i32x4 260046848 260046848 260046848 260046848)) (v128.const i32x4 260046848 260046848 260046848 260046848)))
+        (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32768 32768 32768 32768)) (i32.const 16)))))
+          (local.set $source (i32.add (local.get $source) (i32.shl (local.get $lda) (i32.const 1))))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+          (local.set $p (i32.add (local.get $p) (i32.const 1)))
+          (br $copy))))
+      (else
+        (local.set $r (i32.const 0))
+        (block $rowsDone (loop $eachRow
+          (br_if $rowsDone (i32.ge_u (local.get $r) (i32.const 4)))
+          (local.set $out (i32.add (local.get $dst) (i32.shl (local.get $r) (i32.const 2))))
+          (if (i32.lt_u (local.get $r) (local.get $rows))
+            (then
+              (local.set $p (i32.const 0))
+              (block $done (loop $eachK
+                (br_if $done (i32.ge_u (local.get $p) (local.get $kc)))
+                (f32.store (local.get $out) (block (result f32)
+      (local.set $halfScalar (i32.load16_u (i32.add (local.get $a) (i32.shl
+                  (if (result i32) (local.get $transA)
+                    (then (i32.add (i32.mul (i32.add (local.get $p0) (local.get $p)) (local.get $lda))
+                                   (i32.add (i32.add (local.get $i0) (local.get $ip)) (local.get $r))))
+                    (else (i32.add (i32.mul (i32.add (i32.add (local.get $i0) (local.get $ip)) (local.get $r)) (local.get $lda))
+                                   (i32.add (local.get $p0) (local.get $p)))))
+                  (i32.const 1)))))
+      (local.set $halfScalarBits (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x7fff)) (i32.const 13)))
+      (f32.reinterpret_i32 (i32.or
+        (select
+          (i32.or (local.get $halfScalarBits) (i32.const 0x7f800000))
+          (i32.reinterpret_f32 (f32.mul (f32.reinterpret_i32 (local.get $halfScalarBits)) (f32.const 0x1p112)))
+          (i32.eq (i32.and (local.get $halfScalarBits) (i32.const 0x0f800000)) (i32.const 0x0f800000)))
+        (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x8000)) (i32.const 16))))))
+                (local.set $out (i32.add (local.get $out) (i32.const 16)))
+                (local.set $p (i32.add (local.get $p) (i32.const 1)))
+                (br $eachK))))
+            (else
+              (local.set $p (i32.const 0))
+              (block $done (loop $zeroK
+                (br_if $done (i32.ge_u (local.get $p) (local.get $kc)))
+                (f32.store (local.get $out) (f32.const 0))
+                (local.set $out (i32.add (local.get $out) (i32.const 16)))
+                (local.set $p (i32.add (local.get $p) (i32.const 1)))
+                (br $zeroK)))))
+          (local.set $r (i32.add (local.get $r) (i32.const 1)))
+          (br $eachRow)))
+        (local.set $dst (i32.add (local.get $dst) (i32.mul (local.get $kc) (i32.const 16))))))))
+    (local.set $ip (i32.add (local.get $ip) (i32.const 4)))
+    (br $panels)))
+)
+
+(func $packB (param $type i32) (param $b i32) (param $ldb i32) (param $transB i32) (param $p0 i32) (param $j0 i32) (param $kc i32) (param $nc i32) (param $dst i32)
+  (if (i32.eqz (local.get $type))
+    (then (call $packB_f32 (local.get $b) (local.get $ldb) (local.get $transB) (local.get $p0) (local.get $j0) (local.get $kc) (local.get $nc) (local.get $dst)))
+    (else (if (i32.eq (local.get $type) (i32.const 1))
+      (then (call $packB_bf16 (local.get $b) (local.get $ldb) (local.get $transB) (local.get $p0) (local.get $j0) (local.get $kc) (local.get $nc) (local.get $dst)))
+      (else (call $packB_f16 (local.get $b) (local.get $ldb) (local.get $transB) (local.get $p0) (local.get $j0) (local.get $kc) (local.get $nc) (local.get $dst)))))))
+
+(func $packA (param $type i32) (param $a i32) (param $lda i32) (param $transA i32) (param $i0 i32) (param $p0 i32) (param $mc i32) (param $kc i32) (param $dst i32)
+  (if (i32.eqz (local.get $type))
+    (then (call $packA_f32 (local.get $a) (local.get $lda) (local.get $transA) (local.get $i0) (local.get $p0) (local.get $mc) (local.get $kc) (local.get $dst)))
+    (else (if (i32.eq (local.get $type) (i32.const 1))
+      (then (call $packA_bf16 (local.get $a) (local.get $lda) (local.get $transA) (local.get $i0) (local.get $p0) (local.get $mc) (local.get $kc) (local.get $dst)))
+      (else (call $packA_f16 (local.get $a) (local.get $lda) (local.get $transA) (local.get $i0) (local.get $p0) (local.get $mc) (local.get $kc) (local.get $dst)))))))
+
 (func $mergeTile (param $tile i32) (param $c i32) (param $ldc i32) (param $rows i32) (param $columns i32) (param $accumulate i32)
   (local $r i32) (local $j i32) (local $source i32) (local $target i32)
   (local.set $r (i32.const 0))
@@ -582,7 +1490,7 @@
 (func $gemm (export "gemm") (param $m i32) (param $n i32) (param $k i32)
             (param $a i32) (param $lda i32) (param $transA i32)
             (param $b i32) (param $ldb i32) (param $transB i32)
-            (param $c i32) (param $ldc i32) (param $work i32)
+            (param $c i32) (param $ldc i32) (param $aType i32) (param $bType i32) (param $work i32)
   (local $packedB i32) (local $packedA i32) (local $tile i32) (local $direct i32) (local $kcLimit i32)
   (local $jc i32) (local $nc i32) (local $pc i32) (local $kc i32) (local $ic i32) (local $mc i32)
   (local $jr i32) (local $nr i32) (local $ir i32) (local $mr i32) (local $accumulate i32)
@@ -593,7 +1501,9 @@
   (local.set $tile (i32.add (local.get $packedA) (i32.const 131072)))
   (local.set $ldcBytes (i32.shl (local.get $ldc) (i32.const 2)))
   ;; in place only for row-major A (transposed A read in place is strided by lda at every k step)
-  (local.set $direct (i32.and (i32.le_u (local.get $n) (i32.const 32)) (i32.eqz (local.get $transA))))
+  ;; (and float32 A: the micro-kernel reads A's elements as they are stored)
+  (local.set $direct (i32.and (i32.and (i32.le_u (local.get $n) (i32.const 32)) (i32.eqz (local.get $transA)))
+                              (i32.eqz (local.get $aType))))
   (local.set $kcLimit (select (i32.const 8192) (i32.const 512) (local.get $direct)))
   (if (i32.eqz (local.get $k)) (then
     ;; empty shared dimension: C = 0
@@ -615,7 +1525,7 @@
       (local.set $kc (i32.sub (local.get $k) (local.get $pc)))
       (if (i32.gt_u (local.get $kc) (local.get $kcLimit)) (then (local.set $kc (local.get $kcLimit))))
       (local.set $accumulate (i32.ne (local.get $pc) (i32.const 0)))
-      (call $packB (local.get $b) (local.get $ldb) (local.get $transB) (local.get $pc) (local.get $jc)
+      (call $packB (local.get $bType) (local.get $b) (local.get $ldb) (local.get $transB) (local.get $pc) (local.get $jc)
                    (local.get $kc) (local.get $nc) (local.get $packedB))
       (local.set $ic (i32.const 0))
       (block $icDone (loop $icLoop
@@ -623,7 +1533,7 @@
         (local.set $mc (i32.sub (local.get $m) (local.get $ic)))
         (if (i32.gt_u (local.get $mc) (i32.const 64)) (then (local.set $mc (i32.const 64))))
         (if (i32.eqz (local.get $direct)) (then
-          (call $packA (local.get $a) (local.get $lda) (local.get $transA) (local.get $ic) (local.get $pc)
+          (call $packA (local.get $aType) (local.get $a) (local.get $lda) (local.get $transA) (local.get $ic) (local.get $pc)
                        (local.get $mc) (local.get $kc) (local.get $packedA))))
         (local.set $jr (i32.const 0))
         (block $jrDone (loop $jrLoop
@@ -661,7 +1571,7 @@
                       (local.get $destination) (local.get $destinationStride) (local.get $destinationAccumulate)))
                   (else
                     ;; ragged last rows: pack them (zero-padded) so that nothing past A is read
-                    (call $packA (local.get $a) (local.get $lda) (local.get $transA) (local.get $i) (local.get $pc)
+                    (call $packA (local.get $aType) (local.get $a) (local.get $lda) (local.get $transA) (local.get $i) (local.get $pc)
                                  (local.get $mr) (local.get $kc) (local.get $packedA))
                     (call $kernelPanel (local.get $kc) (local.get $packedA) (i32.const 16) (local.get $panelB)
                                        (local.get $destination) (local.get $destinationStride) (local.get $destinationAccumulate))))))
@@ -1422,5 +2332,180 @@
           (br $store)))))
     (local.set $o (i32.add (local.get $o) (i32.const 1)))
     (br $eachOuter)))
+)
+
+(func $widenBfloat16 (export "widenBfloat16") (param $in i32) (param $out i32) (param $n i32)
+  (local $i i32) (local $source i32) (local $target i32) 
+  (block $vectorDone (loop $vector
+    (br_if $vectorDone (i32.gt_s (i32.add (local.get $i) (i32.const 4)) (local.get $n)))
+    (local.set $source (i32.add (local.get $in) (i32.mul (local.get $i) (i32.const 2))))
+    (local.set $target (i32.add (local.get $out) (i32.mul (local.get $i) (i32.const 4))))
+    (v128.store (local.get $target) (i32x4.shl (v128.load16x4_u offset=0 (local.get $source)) (i32.const 16)))
+    (local.set $i (i32.add (local.get $i) (i32.const 4)))
+    (br $vector)))
+  (block $tailDone (loop $tail
+    (br_if $tailDone (i32.ge_s (local.get $i) (local.get $n)))
+    (local.set $source (i32.add (local.get $in) (i32.mul (local.get $i) (i32.const 2))))
+    (local.set $target (i32.add (local.get $out) (i32.mul (local.get $i) (i32.const 4))))
+    (f32.store (local.get $target) (f32x4.extract_lane 0 (f32x4.splat (f32.reinterpret_i32 (i32.shl (i32.load16_u (local.get $source)) (i32.const 16))))))
+    (local.set $i (i32.add (local.get $i) (i32.const 1)))
+    (br $tail)))
+)
+
+(func $widenFloat16 (export "widenFloat16") (param $in i32) (param $out i32) (param $n i32)
+  (local $i i32) (local $source i32) (local $target i32) (local $halfIn v128) (local $halfBits v128) (local $halfScalar i32) (local $halfScalarBits i32)
+  (block $vectorDone (loop $vector
+    (br_if $vectorDone (i32.gt_s (i32.add (local.get $i) (i32.const 4)) (local.get $n)))
+    (local.set $source (i32.add (local.get $in) (i32.mul (local.get $i) (i32.const 2))))
+    (local.set $target (i32.add (local.get $out) (i32.mul (local.get $i) (i32.const 4))))
+    (v128.store (local.get $target) (block (result v128)
+      (local.set $halfIn (v128.load16x4_u offset=0 (local.get $source)))
+      (local.set $halfBits (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32767 32767 32767 32767)) (i32.const 13)))
+      (v128.or
+        (v128.bitselect
+          (v128.or (local.get $halfBits) (v128.const i32x4 2139095040 2139095040 2139095040 2139095040))
+          (f32x4.mul (local.get $halfBits) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112))
+          (i32x4.eq (v128.and (local.get $halfBits) (v128.const i32x4 260046848 260046848 260046848 260046848)) (v128.const i32x4 260046848 260046848 260046848 260046848)))
+        (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32768 32768 32768 32768)) (i32.const 16)))))
+    (local.set $i (i32.add (local.get $i) (i32.const 4)))
+    (br $vector)))
+  (block $tailDone (loop $tail
+    (br_if $tailDone (i32.ge_s (local.get $i) (local.get $n)))
+    (local.set $source (i32.add (local.get $in) (i32.mul (local.get $i) (i32.const 2))))
+    (local.set $target (i32.add (local.get $out) (i32.mul (local.get $i) (i32.const 4))))
+    (f32.store (local.get $target) (f32x4.extract_lane 0 (f32x4.splat (block (result f32)
+      (local.set $halfScalar (i32.load16_u (local.get $source)))
+      (local.set $halfScalarBits (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x7fff)) (i32.const 13)))
+      (f32.reinterpret_i32 (i32.or
+        (select
+          (i32.or (local.get $halfScalarBits) (i32.const 0x7f800000))
+          (i32.reinterpret_f32 (f32.mul (f32.reinterpret_i32 (local.get $halfScalarBits)) (f32.const 0x1p112)))
+          (i32.eq (i32.and (local.get $halfScalarBits) (i32.const 0x0f800000)) (i32.const 0x0f800000)))
+        (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x8000)) (i32.const 16))))))))
+    (local.set $i (i32.add (local.get $i) (i32.const 1)))
+    (br $tail)))
+)
+
+(func $narrowBfloat16 (export "narrowBfloat16") (param $in i32) (param $out i32) (param $n i32)
+  (local $i i32) (local $source i32) (local $target i32) (local $narrowIn v128) (local $narrowSign v128) (local $narrowAbs v128) (local $narrowSub v128) (local $narrowNormal v128)
+  (block $vectorDone (loop $vector
+    (br_if $vectorDone (i32.gt_s (i32.add (local.get $i) (i32.const 4)) (local.get $n)))
+    (local.set $source (i32.add (local.get $in) (i32.mul (local.get $i) (i32.const 4))))
+    (local.set $target (i32.add (local.get $out) (i32.mul (local.get $i) (i32.const 2))))
+    (v128.store64_lane 0 (local.get $target) (i16x8.narrow_i32x4_u (block (result v128)
+      (local.set $narrowIn (v128.load (local.get $source)))
+      (v128.bitselect
+        (v128.const i32x4 32704 32704 32704 32704)
+        (i32x4.shr_u
+          (i32x4.add (i32x4.add (local.get $narrowIn) (v128.const i32x4 32767 32767 32767 32767))
+                     (v128.and (i32x4.shr_u (local.get $narrowIn) (i32.const 16)) (v128.const i32x4 1 1 1 1)))
+          (i32.const 16))
+        (f32x4.ne (local.get $narrowIn) (local.get $narrowIn)))) (block (result v128)
+      (local.set $narrowIn (v128.load (local.get $source)))
+      (v128.bitselect
+        (v128.const i32x4 32704 32704 32704 32704)
+        (i32x4.shr_u
+          (i32x4.add (i32x4.add (local.get $narrowIn) (v128.const i32x4 32767 32767 32767 32767))
+                     (v128.and (i32x4.shr_u (local.get $narrowIn) (i32.const 16)) (v128.const i32x4 1 1 1 1)))
+          (i32.const 16))
+        (f32x4.ne (local.get $narrowIn) (local.get $narrowIn))))))
+    (local.set $i (i32.add (local.get $i) (i32.const 4)))
+    (br $vector)))
+  (block $tailDone (loop $tail
+    (br_if $tailDone (i32.ge_s (local.get $i) (local.get $n)))
+    (local.set $source (i32.add (local.get $in) (i32.mul (local.get $i) (i32.const 4))))
+    (local.set $target (i32.add (local.get $out) (i32.mul (local.get $i) (i32.const 2))))
+    (i32.store16 (local.get $target) (i32x4.extract_lane 0 (block (result v128)
+      (local.set $narrowIn (v128.load32_splat (local.get $source)))
+      (v128.bitselect
+        (v128.const i32x4 32704 32704 32704 32704)
+        (i32x4.shr_u
+          (i32x4.add (i32x4.add (local.get $narrowIn) (v128.const i32x4 32767 32767 32767 32767))
+                     (v128.and (i32x4.shr_u (local.get $narrowIn) (i32.const 16)) (v128.const i32x4 1 1 1 1)))
+          (i32.const 16))
+        (f32x4.ne (local.get $narrowIn) (local.get $narrowIn))))))
+    (local.set $i (i32.add (local.get $i) (i32.const 1)))
+    (br $tail)))
+)
+
+(func $narrowFloat16 (export "narrowFloat16") (param $in i32) (param $out i32) (param $n i32)
+  (local $i i32) (local $source i32) (local $target i32) (local $narrowIn v128) (local $narrowSign v128) (local $narrowAbs v128) (local $narrowSub v128) (local $narrowNormal v128)
+  (block $vectorDone (loop $vector
+    (br_if $vectorDone (i32.gt_s (i32.add (local.get $i) (i32.const 4)) (local.get $n)))
+    (local.set $source (i32.add (local.get $in) (i32.mul (local.get $i) (i32.const 4))))
+    (local.set $target (i32.add (local.get $out) (i32.mul (local.get $i) (i32.const 2))))
+    (v128.store64_lane 0 (local.get $target) (i16x8.narrow_i32x4_u (block (result v128)
+      (local.set $narrowIn (v128.load (local.get $source)))
+      (local.set $narrowSign (v128.and (local.get $narrowIn) (v128.const i32x4 2147483648 2147483648 2147483648 2147483648)))
+      (local.set $narrowAbs (v128.xor (local.get $narrowIn) (local.get $narrowSign)))
+      ;; subnormal halves: adding 0.5 (2^-1, exponent 126) aligns the half's ulp 2^-24 with float32's ulp at 0.5
+      ;; (2^-24) and rounds to nearest even in hardware; the low bits are then the half's code
+      (local.set $narrowSub (i32x4.sub
+        (f32x4.add (local.get $narrowAbs) (v128.const f32x4 0.5 0.5 0.5 0.5))
+        (v128.const i32x4 1056964608 1056964608 1056964608 1056964608)))
+      ;; normal halves: rebias the exponent (−112 << 23), add 0xfff plus the lowest kept bit, shift by 13
+      (local.set $narrowNormal (i32x4.shr_u
+        (i32x4.add
+          (i32x4.add (local.get $narrowAbs) (v128.const i32x4 -939520001 -939520001 -939520001 -939520001))
+          (v128.and (i32x4.shr_u (local.get $narrowAbs) (i32.const 13)) (v128.const i32x4 1 1 1 1)))
+        (i32.const 13)))
+      (v128.or
+        (i32x4.shr_u (local.get $narrowSign) (i32.const 16))
+        (v128.bitselect
+          (v128.bitselect (v128.const i32x4 32256 32256 32256 32256) (v128.const i32x4 31744 31744 31744 31744) (i32x4.gt_u (local.get $narrowAbs) (v128.const i32x4 2139095040 2139095040 2139095040 2139095040)))
+          (v128.bitselect (local.get $narrowSub) (local.get $narrowNormal)
+            (i32x4.lt_u (local.get $narrowAbs) (v128.const i32x4 947912704 947912704 947912704 947912704)))
+          (i32x4.ge_u (local.get $narrowAbs) (v128.const i32x4 1199570944 1199570944 1199570944 1199570944))))) (block (result v128)
+      (local.set $narrowIn (v128.load (local.get $source)))
+      (local.set $narrowSign (v128.and (local.get $narrowIn) (v128.const i32x4 2147483648 2147483648 2147483648 2147483648)))
+      (local.set $narrowAbs (v128.xor (local.get $narrowIn) (local.get $narrowSign)))
+      ;; subnormal halves: adding 0.5 (2^-1, exponent 126) aligns the half's ulp 2^-24 with float32's ulp at 0.5
+      ;; (2^-24) and rounds to nearest even in hardware; the low bits are then the half's code
+      (local.set $narrowSub (i32x4.sub
+        (f32x4.add (local.get $narrowAbs) (v128.const f32x4 0.5 0.5 0.5 0.5))
+        (v128.const i32x4 1056964608 1056964608 1056964608 1056964608)))
+      ;; normal halves: rebias the exponent (−112 << 23), add 0xfff plus the lowest kept bit, shift by 13
+      (local.set $narrowNormal (i32x4.shr_u
+        (i32x4.add
+          (i32x4.add (local.get $narrowAbs) (v128.const i32x4 -939520001 -939520001 -939520001 -939520001))
+          (v128.and (i32x4.shr_u (local.get $narrowAbs) (i32.const 13)) (v128.const i32x4 1 1 1 1)))
+        (i32.const 13)))
+      (v128.or
+        (i32x4.shr_u (local.get $narrowSign) (i32.const 16))
+        (v128.bitselect
+          (v128.bitselect (v128.const i32x4 32256 32256 32256 32256) (v128.const i32x4 31744 31744 31744 31744) (i32x4.gt_u (local.get $narrowAbs) (v128.const i32x4 2139095040 2139095040 2139095040 2139095040)))
+          (v128.bitselect (local.get $narrowSub) (local.get $narrowNormal)
+            (i32x4.lt_u (local.get $narrowAbs) (v128.const i32x4 947912704 947912704 947912704 947912704)))
+          (i32x4.ge_u (local.get $narrowAbs) (v128.const i32x4 1199570944 1199570944 1199570944 1199570944)))))))
+    (local.set $i (i32.add (local.get $i) (i32.const 4)))
+    (br $vector)))
+  (block $tailDone (loop $tail
+    (br_if $tailDone (i32.ge_s (local.get $i) (local.get $n)))
+    (local.set $source (i32.add (local.get $in) (i32.mul (local.get $i) (i32.const 4))))
+    (local.set $target (i32.add (local.get $out) (i32.mul (local.get $i) (i32.const 2))))
+    (i32.store16 (local.get $target) (i32x4.extract_lane 0 (block (result v128)
+      (local.set $narrowIn (v128.load32_splat (local.get $source)))
+      (local.set $narrowSign (v128.and (local.get $narrowIn) (v128.const i32x4 2147483648 2147483648 2147483648 2147483648)))
+      (local.set $narrowAbs (v128.xor (local.get $narrowIn) (local.get $narrowSign)))
+      ;; subnormal halves: adding 0.5 (2^-1, exponent 126) aligns the half's ulp 2^-24 with float32's ulp at 0.5
+      ;; (2^-24) and rounds to nearest even in hardware; the low bits are then the half's code
+      (local.set $narrowSub (i32x4.sub
+        (f32x4.add (local.get $narrowAbs) (v128.const f32x4 0.5 0.5 0.5 0.5))
+        (v128.const i32x4 1056964608 1056964608 1056964608 1056964608)))
+      ;; normal halves: rebias the exponent (−112 << 23), add 0xfff plus the lowest kept bit, shift by 13
+      (local.set $narrowNormal (i32x4.shr_u
+        (i32x4.add
+          (i32x4.add (local.get $narrowAbs) (v128.const i32x4 -939520001 -939520001 -939520001 -939520001))
+          (v128.and (i32x4.shr_u (local.get $narrowAbs) (i32.const 13)) (v128.const i32x4 1 1 1 1)))
+        (i32.const 13)))
+      (v128.or
+        (i32x4.shr_u (local.get $narrowSign) (i32.const 16))
+        (v128.bitselect
+          (v128.bitselect (v128.const i32x4 32256 32256 32256 32256) (v128.const i32x4 31744 31744 31744 31744) (i32x4.gt_u (local.get $narrowAbs) (v128.const i32x4 2139095040 2139095040 2139095040 2139095040)))
+          (v128.bitselect (local.get $narrowSub) (local.get $narrowNormal)
+            (i32x4.lt_u (local.get $narrowAbs) (v128.const i32x4 947912704 947912704 947912704 947912704)))
+          (i32x4.ge_u (local.get $narrowAbs) (v128.const i32x4 1199570944 1199570944 1199570944 1199570944)))))))
+    (local.set $i (i32.add (local.get $i) (i32.const 1)))
+    (br $tail)))
 )
 )
