@@ -29,6 +29,17 @@ export class TensorArgumentError extends PeftjsError {
 }
 
 /**
+ * A synchronous read (`dataSync`, `toArray`, `item`, a scatter-type gradient, moving a tensor to another
+ * backend, a kernel fallback to `js`) was asked of a backend that can only read asynchronously (gpu.js's WebGPU
+ * mode). The message names the tensor and what to use instead (`await tensor.data()` and its siblings).
+ */
+export class SynchronousReadError extends PeftjsError {
+  constructor(message: string) {
+    super("tensor_synchronous_read", message);
+  }
+}
+
+/**
  * A backend was requested that cannot run here. `available` lists the backends that can, and `reason` says
  * why the requested one cannot.
  */

@@ -61,6 +61,7 @@ export {
   DisposedTensorError,
   DTypeError,
   ShapeError,
+  SynchronousReadError,
   TensorArgumentError,
 } from "./errors.js";
 export {
@@ -86,9 +87,11 @@ export type { MatmulOptions } from "./ops/matmul.js";
 export { matmul } from "./ops/matmul.js";
 export {
   allFinite,
+  allFiniteAsync,
   finiteMask,
   finiteMask as isFinite,
   frobeniusNorm,
+  frobeniusNormAsync,
   scaleColumns,
   scaleRows,
 } from "./ops/matrix.js";

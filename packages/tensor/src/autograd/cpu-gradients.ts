@@ -1,11 +1,12 @@
 /**
  * Gradients that scatter values to data-dependent positions (embedding rows, the position of a maximum, the
- * label of a cross-entropy row, the inside of a clamp). No kernel scatters, so these read the few values they
- * need back to the CPU, build the gradient there and upload it as one new tensor (on the active backend).
+ * inside of a clamp). No kernel scatters, so these read the values they need back to the CPU, build the
+ * gradient there and upload it as one new tensor (on the active backend); on a backend that reads only
+ * asynchronously (`webgpu`) they throw `SynchronousReadError`. (The cross-entropy gradient, the one a training
+ * step needs, is a fused kernel on every backend: see `crossEntropyGradient` in `ops/loss.ts`.)
  */
 import { makeTensor } from "../engine/engine.js";
 import type { Tensor } from "../engine/tensor.js";
-import { softmax } from "../ops/neural.js";
 import { argmax } from "../ops/reduction.js";
 import { sizeOfShape } from "../ops/shape-utils.js";
 
@@ -65,32 +66,4 @@ export function clampGradient(upstream: Tensor, input: Tensor, min: number, max:
     if (!(value >= min && value <= max)) gradient[index] = 0;
   }
   return makeTensor(gradient, input.shape, "float32");
-}
-
-/**
- * Fused gradient of the mean cross-entropy: `upstream · (softmax(logits) − onehot(label)) / counted` on counted
- * rows, zero on rows whose label is `ignoreIndex`.
- */
-export function crossEntropyGradient(
-  upstream: Tensor,
-  logits: Tensor,
-  labels: Tensor,
-  ignoreIndex: number,
-): Tensor {
-  const [rows, classes] = logits.shape as [number, number];
-  const labelValues = labels.dataSync();
-  let counted = 0;
-  for (const label of labelValues) if (label !== ignoreIndex) counted++;
-  const probabilities = softmax(logits);
-  const gradient = probabilities.toFloat32Array();
-  probabilities.dispose();
-  const factor = counted === 0 ? 0 : upstream.item() / counted;
-  for (let row = 0; row < rows; row++) {
-    const label = labelValues[row]!;
-    const weight = label === ignoreIndex ? 0 : factor;
-    const offset = row * classes;
-    for (let column = 0; column < classes; column++) gradient[offset + column]! *= weight;
-    if (weight !== 0) gradient[offset + label]! -= weight;
-  }
-  return makeTensor(gradient, logits.shape, "float32");
 }

@@ -10,11 +10,12 @@ import type { Tensor } from "../engine/tensor.js";
 import { add, div, mul, neg, scale, sigmoid, sqrt, sub } from "../ops/arithmetic.js";
 import { ones, zeros } from "../ops/creation.js";
 import { concat, reshape, slice, transpose } from "../ops/layout.js";
+import { crossEntropyGradient } from "../ops/loss.js";
 import { matmul } from "../ops/matmul.js";
 import { scaleColumns, scaleRows } from "../ops/matrix.js";
 import { applyRotaryEmbedding } from "../ops/neural.js";
 import { mean, sum } from "../ops/reduction.js";
-import { clampGradient, crossEntropyGradient, maxGradient, scatterAddRows } from "./cpu-gradients.js";
+import { clampGradient, maxGradient, scatterAddRows } from "./cpu-gradients.js";
 import { broadcastReduced, sumLeadingAxes, sumToShape } from "./shape-gradients.js";
 
 /** What a rule sees of one recorded op during the backward pass. */

@@ -6,8 +6,11 @@
  * on {@link KernelAttributeMap}, and then calls the kernel with storage handles. Kernels therefore never
  * validate: they may assume their inputs are well formed and that every input lives on their own backend.
  *
- * Everything after `await backend.initialize()` is synchronous: uploads, kernels and read-backs return
- * immediately (a GPU backend may block on `toArray()` inside {@link Backend.read}).
+ * After `await backend.initialize()`, uploads and kernels are synchronous calls (a GPU backend may queue the
+ * work and return a handle at once). Reads are synchronous only where the backend can answer in the same turn
+ * ({@link Backend.readsSynchronously}, true unless stated): a backend that can only read asynchronously
+ * (gpu.js's WebGPU mode: `mapAsync`) sets it to false and implements {@link Backend.readAsync}; the engine then
+ * serves `await tensor.data()` and refuses `dataSync()` with a typed `SynchronousReadError`.
  *
  * Registration: the built-in backends are listed in `src/backends/builtin-backends.ts`, which imports
  * `wasmBackendDefinition` from `src/backends/wasm/index.ts` and `gpuBackendDefinition` from
@@ -154,6 +157,19 @@ export interface KernelAttributeMap {
    * `[outer, sum(columns_i)]` (the engine maps concatenation along any axis to this layout).
    */
   concat: Record<string, never>;
+  /**
+   * Per-row cross-entropy without materialising log-probabilities. Inputs `[logits, labels]`: float32
+   * `[rows, classes]` and int32 `[rows]`. Output float32 `[rows]`: `log Σ_c exp(x_c − m) − (x_label − m)` with `m`
+   * the row maximum, where the label is in `[0, classes)`; 0 where it equals `ignoreIndex`; NaN for any other
+   * label (so an invalid label can never pass silently on a backend whose labels cannot be checked on the host).
+   */
+  crossEntropyRows: { readonly ignoreIndex: number };
+  /**
+   * The fused gradient of the mean cross-entropy. Inputs `[logits, labels, scale]`: as `crossEntropyRows`, plus a
+   * float32 scalar `[]` (the upstream gradient over the number of counted rows). Output `[rows, classes]`:
+   * `scale · (softmax(row) − onehot(label))` on counted rows, 0 on ignored rows, NaN on rows with an invalid label.
+   */
+  crossEntropyGradient: { readonly ignoreIndex: number };
   /** Input `[a]`; output float32 scalar `[]`: `sqrt(sum(a²))`, accumulated in float64 where possible. */
   frobeniusNorm: Record<string, never>;
   /** Input `[a]` float32; output int32 of the same shape: 1 where the element is finite, else 0. */
@@ -216,6 +232,16 @@ export interface Backend {
    * the next call into this backend; callers must not write to it and copy it if they keep it.
    */
   read(handle: DataHandle, dtype: DType, size: number): StorageValues;
+  /**
+   * False when this backend can only read back asynchronously (then {@link read} throws and
+   * {@link readAsync} must exist). Absent means true. Registry and engine check it before any synchronous read.
+   */
+  readonly readsSynchronously?: boolean;
+  /**
+   * Reads a handle's elements back to the CPU asynchronously, in storage form; the result is the caller's to
+   * keep. Optional for backends that read synchronously (the engine then uses {@link read}).
+   */
+  readAsync?(handle: DataHandle, dtype: DType, size: number): Promise<StorageValues>;
   /** Releases a handle's storage. Called exactly once per handle, by the engine. */
   dispose(handle: DataHandle): void;
   /** Live storage counts, for `memory()` and leak tests. */

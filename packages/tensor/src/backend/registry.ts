@@ -123,7 +123,7 @@ async function initializeEntry(entry: RegistryEntry): Promise<void> {
       const backend = await entry.definition.create();
       availability = await backend.initialize();
       if (availability.available) {
-        const failure = runSelfTest(backend);
+        const failure = await runSelfTest(backend);
         if (failure !== undefined)
           availability = { ...availability, available: false, reason: `self-test failed: ${failure}` };
       }
@@ -154,8 +154,9 @@ export async function probeBackends(): Promise<BackendInfo[]> {
 
 /**
  * Makes a backend active. `"auto"` picks the highest-priority registered backend that initialises, passes
- * its self-test and is not a software-emulated GPU (`details.softwareRenderer`); a name picks that backend or
- * throws.
+ * its self-test, reads back synchronously (so that `dataSync()` keeps working: the `webgpu` backend must be
+ * asked for by name) and is not a software-emulated GPU (`details.softwareRenderer`); a name picks that
+ * backend or throws.
  *
  * @throws BackendUnavailableError listing the available backends, when the named backend is not registered,
  *   fails to initialise or fails its self-test.
@@ -168,7 +169,9 @@ export async function setBackend(name: string): Promise<void> {
     const best = infos
       .filter(
         (info) =>
-          info.availability?.available === true && info.availability.details?.softwareRenderer !== true,
+          info.availability?.available === true &&
+          info.availability.details?.softwareRenderer !== true &&
+          entries.get(info.name)?.backend?.readsSynchronously !== false,
       )
       .sort((left, right) => right.priority - left.priority)[0];
     // js is always available, so `best` exists.

@@ -47,12 +47,25 @@ const cases: readonly SelfTestCase[] = [
   { kernel: "sum", inputs: [tensor([2, 5, 3], 12)], attributes: {} },
 ];
 
+/** Reads a handle back, asynchronously where the backend reads only asynchronously. */
+async function readBack(
+  backend: Backend,
+  handle: object,
+  dtype: DType,
+  size: number,
+): Promise<StorageValues> {
+  if (backend.readsSynchronously === false && backend.readAsync !== undefined)
+    return backend.readAsync(handle, dtype, size);
+  return backend.read(handle, dtype, size).slice();
+}
+
 /**
- * Runs a few kernels that `backend` implements on small inputs and compares them with the `js` reference.
+ * Runs a few kernels that `backend` implements on small inputs and compares them with the `js` reference
+ * (reading back asynchronously on a backend that reads only asynchronously).
  *
  * @returns a description of the first mismatch or failure, or `undefined` when every check passed.
  */
-export function runSelfTest(backend: Backend): string | undefined {
+export async function runSelfTest(backend: Backend): Promise<string | undefined> {
   for (const testCase of cases) {
     const kernel = backend.kernels[testCase.kernel] as
       | ((
@@ -77,7 +90,7 @@ export function runSelfTest(backend: Backend): string | undefined {
     let actual: StorageValues;
     try {
       const output = kernel(handles, testCase.attributes, backend);
-      actual = backend.read(output.handle, output.dtype, reference.values.length).slice();
+      actual = await readBack(backend, output.handle, output.dtype, reference.values.length);
       backend.dispose(output.handle);
     } catch (error) {
       return `kernel "${testCase.kernel}" threw: ${error instanceof Error ? error.message : String(error)}`;

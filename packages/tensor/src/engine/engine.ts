@@ -14,6 +14,8 @@ import { activeBackend, recordKernelFallback } from "../backend/registry.js";
 import { cpuKernels } from "../backends/js/cpu-kernels.js";
 import type { CpuTensor } from "../backends/js/cpu-tensor.js";
 import { storageBytes } from "../dtype/dtypes.js";
+import { SynchronousReadError } from "../errors.js";
+import { formatShape } from "../ops/shape-utils.js";
 import { Tensor, type TensorLifecycle, TensorStorage } from "./tensor.js";
 
 /** A record of one public operation, delivered to operation observers after it ran. */
@@ -56,20 +58,52 @@ let liveStorages = 0;
 let liveBytes = 0;
 let operationDepth = 0;
 
+/** Drops one reference to a storage; the last one releases the backend's handle. */
+function releaseStorage(storage: TensorStorage): void {
+  storage.referenceCount--;
+  if (storage.referenceCount === 0) {
+    storage.backend.dispose(storage.handle);
+    liveStorages--;
+    liveBytes -= storageBytes(storage.dtype, storage.size);
+  }
+}
+
+/** @throws SynchronousReadError when `backend` reads only asynchronously; `what` says what needed the read. */
+function assertSynchronousRead(backend: Backend, what: string): void {
+  if (backend.readsSynchronously === false) {
+    throw new SynchronousReadError(
+      `${what} needs a synchronous read, but backend "${backend.name}" reads back only asynchronously; use await tensor.data() (or toArrayAsync(), itemAsync(), toFloat32ArrayAsync())`,
+    );
+  }
+}
+
+function describeTensor(tensor: Tensor): string {
+  return `tensor #${tensor.id} ${formatShape(tensor.shape)} ${tensor.dtype}`;
+}
+
 const lifecycle: TensorLifecycle = {
   release(tensor: Tensor): void {
     liveTensors--;
     for (const scope of scopes) scope.tensors.delete(tensor);
-    const storage = tensor.storage;
-    storage.referenceCount--;
-    if (storage.referenceCount === 0) {
-      storage.backend.dispose(storage.handle);
-      liveStorages--;
-      liveBytes -= storageBytes(storage.dtype, storage.size);
-    }
+    releaseStorage(tensor.storage);
   },
-  readValues(storage: TensorStorage): StorageValues {
+  readValues(tensor: Tensor, operation: string): StorageValues {
+    const storage = tensor.storage;
+    assertSynchronousRead(storage.backend, `${operation}() of ${describeTensor(tensor)}`);
     return storage.backend.read(storage.handle, storage.dtype, storage.size);
+  },
+  async readValuesAsync(tensor: Tensor, _operation: string): Promise<StorageValues> {
+    const storage = tensor.storage;
+    const backend = storage.backend;
+    // Hold a reference while the read is in flight: disposing the tensor meanwhile must not free its storage.
+    storage.referenceCount++;
+    try {
+      if (backend.readAsync !== undefined)
+        return await backend.readAsync(storage.handle, storage.dtype, storage.size);
+      return backend.read(storage.handle, storage.dtype, storage.size).slice();
+    } finally {
+      releaseStorage(storage);
+    }
   },
 };
 
@@ -102,7 +136,7 @@ export function makeTensor(values: StorageValues, shape: readonly number[], dtyp
 /** A copy of a tensor's elements in storage form (bit patterns for the 16-bit types), read back synchronously. */
 export function readStorage(tensor: Tensor): StorageValues {
   tensor.assertLive("read");
-  return lifecycle.readValues(tensor.storage).slice();
+  return lifecycle.readValues(tensor, "read").slice();
 }
 
 /** A new tensor sharing `tensor`'s storage with another shape of the same size (no copy). */
@@ -112,9 +146,11 @@ export function makeView(tensor: Tensor, shape: readonly number[]): Tensor {
   return track(new Tensor(shape, tensor.storage, lifecycle));
 }
 
-/** Moves a storage to `backend` (read back, upload) when it lives elsewhere. */
-function moveTo(storage: TensorStorage, backend: Backend): void {
+/** Moves a tensor's storage to `backend` (read back, upload) when it lives elsewhere. */
+function moveTo(tensor: Tensor, backend: Backend): void {
+  const storage = tensor.storage;
   if (storage.backend === backend) return;
+  assertSynchronousRead(storage.backend, `moving ${describeTensor(tensor)} to backend "${backend.name}"`);
   const values = storage.backend.read(storage.handle, storage.dtype, storage.size).slice();
   storage.backend.dispose(storage.handle);
   storage.handle = backend.upload(values, storage.dtype);
@@ -134,7 +170,7 @@ export function runKernel<K extends KernelName>(
 ): Tensor {
   for (const tensor of inputs) tensor.assertLive(name);
   const backend = activeBackend();
-  for (const tensor of inputs) moveTo(tensor.storage, backend);
+  for (const tensor of inputs) moveTo(tensor, backend);
   const kernel = backend.kernels[name] as
     | ((inputs: readonly TensorInfo[], attributes: KernelAttributeMap[K], backend: Backend) => TensorInfo)
     | undefined;
@@ -147,6 +183,7 @@ export function runKernel<K extends KernelName>(
     const size = output.shape.reduce((product, extent) => product * extent, 1);
     return tensorFromStorage(output.shape, new TensorStorage(backend, output.handle, output.dtype, size));
   }
+  assertSynchronousRead(backend, `kernel "${name}" (missing on "${backend.name}", so it falls back to js)`);
   recordKernelFallback(backend.name, name);
   const cpuInputs: CpuTensor[] = inputs.map((tensor) => ({
     values: backend.read(tensor.storage.handle, tensor.dtype, tensor.size).slice(),
@@ -226,7 +263,7 @@ function collectTensors(value: unknown, into: Set<Tensor>): void {
 /**
  * Runs `fn` and disposes every tensor created during it, except those it returns (found in arrays and plain
  * objects too) and those passed to {@link keep}. Returned tensors belong to the enclosing scope.
- * `fn` must be synchronous.
+ * `fn` must be synchronous (read results with `await tensor.data()` after `tidy` returns).
  */
 export function tidy<T extends TensorContainer>(fn: () => T): T {
   const scope: Scope = { tensors: new Set() };

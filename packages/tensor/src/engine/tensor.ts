@@ -33,11 +33,21 @@ export class TensorStorage {
 export interface TensorLifecycle {
   /** Releases the tensor's reference to its storage. */
   release(tensor: Tensor): void;
-  /** Reads the storage back to the CPU in storage form (a view the caller must copy). */
-  readValues(storage: TensorStorage): StorageValues;
+  /**
+   * Reads the storage back to the CPU in storage form (a view the caller must copy), synchronously.
+   *
+   * @throws SynchronousReadError when the backend reads only asynchronously.
+   */
+  readValues(tensor: Tensor, operation: string): StorageValues;
+  /** Reads the storage back asynchronously (a copy the caller owns); the storage stays alive until it is done. */
+  readValuesAsync(tensor: Tensor, operation: string): Promise<StorageValues>;
 }
 
 let nextTensorId = 0;
+
+function asFloat32(values: TensorValues): Float32Array {
+  return values instanceof Float32Array ? values : Float32Array.from(values);
+}
 
 /** A fresh copy of storage values as read values: 16-bit bit patterns widened to float32, others copied. */
 function copyAsValues(values: StorageValues, dtype: DType): TensorValues {
@@ -106,19 +116,41 @@ export class Tensor {
    */
   dataSync(): TensorValues {
     this.assertLive("dataSync");
-    return copyAsValues(this.lifecycle.readValues(this.storage), this.dtype);
+    return copyAsValues(this.lifecycle.readValues(this, "dataSync"), this.dtype);
+  }
+
+  /**
+   * Reads the elements back to the CPU asynchronously: what {@link dataSync} returns, on every backend,
+   * including one that can only read asynchronously (gpu.js's WebGPU mode). The tensor may be disposed while
+   * the read is in flight; the read still completes.
+   */
+  async data(): Promise<TensorValues> {
+    this.assertLive("data");
+    return copyAsValues(await this.lifecycle.readValuesAsync(this, "data"), this.dtype);
   }
 
   /** Reads the elements back to the CPU as a fresh `Float32Array` (int32 elements are converted). */
   toFloat32Array(): Float32Array {
     this.assertLive("toFloat32Array");
-    const values = copyAsValues(this.lifecycle.readValues(this.storage), this.dtype);
-    return values instanceof Float32Array ? values : Float32Array.from(values);
+    return asFloat32(copyAsValues(this.lifecycle.readValues(this, "toFloat32Array"), this.dtype));
+  }
+
+  /** {@link toFloat32Array}, read asynchronously (works on every backend). */
+  async toFloat32ArrayAsync(): Promise<Float32Array> {
+    this.assertLive("toFloat32ArrayAsync");
+    return asFloat32(
+      copyAsValues(await this.lifecycle.readValuesAsync(this, "toFloat32ArrayAsync"), this.dtype),
+    );
   }
 
   /** Reads the elements back as a plain array of numbers (handy in tests and logs). */
   toArray(): number[] {
     return Array.from(this.dataSync());
+  }
+
+  /** {@link toArray}, read asynchronously (works on every backend). */
+  async toArrayAsync(): Promise<number[]> {
+    return Array.from(await this.data());
   }
 
   /**
@@ -130,7 +162,19 @@ export class Tensor {
     if (this.size !== 1)
       throw new RangeError(`item() needs a one-element tensor, got shape [${this.shape.join(", ")}]`);
     this.assertLive("item");
-    return copyAsValues(this.lifecycle.readValues(this.storage), this.dtype)[0]!;
+    return copyAsValues(this.lifecycle.readValues(this, "item"), this.dtype)[0]!;
+  }
+
+  /**
+   * {@link item}, read asynchronously (works on every backend).
+   *
+   * @throws DisposedTensorError when disposed; RangeError when the tensor has more than one element.
+   */
+  async itemAsync(): Promise<number> {
+    if (this.size !== 1)
+      throw new RangeError(`itemAsync() needs a one-element tensor, got shape [${this.shape.join(", ")}]`);
+    this.assertLive("itemAsync");
+    return copyAsValues(await this.lifecycle.readValuesAsync(this, "itemAsync"), this.dtype)[0]!;
   }
 
   /** Releases this tensor's reference to its storage. Disposing twice is harmless. */

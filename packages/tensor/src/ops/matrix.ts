@@ -50,13 +50,29 @@ export function scaleColumns(a: Tensor, v: Tensor): Tensor {
   );
 }
 
+function frobeniusNormTensor(a: Tensor): Tensor {
+  assertFloat("frobeniusNorm", "input", a);
+  return withWidenedInputs([a], ([widened]) => runKernel("frobeniusNorm", [widened!], {}));
+}
+
 /** The Frobenius norm `sqrt(Σ a²)` of any floating-point tensor, as a number (reads one value back). */
 export function frobeniusNorm(a: Tensor): number {
-  assertFloat("frobeniusNorm", "input", a);
-  const norm = withWidenedInputs([a], ([widened]) => runKernel("frobeniusNorm", [widened!], {}));
-  const value = norm.item();
-  norm.dispose();
-  return value;
+  const norm = frobeniusNormTensor(a);
+  try {
+    return norm.item();
+  } finally {
+    norm.dispose();
+  }
+}
+
+/** {@link frobeniusNorm}, reading its one value back asynchronously (works on every backend, `webgpu` included). */
+export async function frobeniusNormAsync(a: Tensor): Promise<number> {
+  const norm = frobeniusNormTensor(a);
+  try {
+    return await norm.itemAsync();
+  } finally {
+    norm.dispose();
+  }
 }
 
 /**
@@ -70,16 +86,36 @@ export function finiteMask(a: Tensor): Tensor {
   );
 }
 
-/** True when every element is finite (int32 tensors and empty tensors always are). Reads one value back. */
-export function allFinite(a: Tensor): boolean {
-  if (a.dtype === "int32" || a.size === 0) return true;
+/** A one-element tensor that is −1 exactly when every element of `a` is finite: max(−isFinite(a)). */
+function finiteIndicator(a: Tensor): Tensor {
   // max(-mask) is -1 exactly when every mask entry is 1 (exact for any size, unlike a float32 count).
   const mask = withWidenedInputs([a], ([widened]) => runKernel("isFinite", [widened!], {}));
   const asFloat = runKernel("cast", [mask], { dtype: "float32" });
   const negated = runKernel("neg", [asFloat], {});
   const flat = makeView(negated, [1, negated.size, 1]);
   const largest = runKernel("max", [flat], {});
-  const finite = largest.item() === -1;
-  for (const tensor of [mask, asFloat, negated, flat, largest]) tensor.dispose();
-  return finite;
+  for (const tensor of [mask, asFloat, negated, flat]) tensor.dispose();
+  return largest;
+}
+
+/** True when every element is finite (int32 tensors and empty tensors always are). Reads one value back. */
+export function allFinite(a: Tensor): boolean {
+  if (a.dtype === "int32" || a.size === 0) return true;
+  const indicator = finiteIndicator(a);
+  try {
+    return indicator.item() === -1;
+  } finally {
+    indicator.dispose();
+  }
+}
+
+/** {@link allFinite}, reading its one value back asynchronously (works on every backend, `webgpu` included). */
+export async function allFiniteAsync(a: Tensor): Promise<boolean> {
+  if (a.dtype === "int32" || a.size === 0) return true;
+  const indicator = finiteIndicator(a);
+  try {
+    return (await indicator.itemAsync()) === -1;
+  } finally {
+    indicator.dispose();
+  }
 }

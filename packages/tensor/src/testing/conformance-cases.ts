@@ -7,6 +7,7 @@
 import {
   add,
   allFinite,
+  allFiniteAsync,
   applyRotaryEmbedding,
   argmax,
   axpy,
@@ -14,10 +15,12 @@ import {
   clamp,
   concat,
   createGenerator,
+  crossEntropy,
   div,
   exp,
   isFinite as finiteMask,
   frobeniusNorm,
+  frobeniusNormAsync,
   gather,
   log,
   matmul,
@@ -43,6 +46,7 @@ import {
   tensor,
   tidy,
   transpose,
+  valueAndGradients,
 } from "../index.js";
 
 /** Accepted difference: `|actual − expected| ≤ absolute + relative·|expected|`, elementwise. */
@@ -73,6 +77,12 @@ export interface ConformanceCase {
   readonly tolerance: Tolerance;
   /** Runs the op on the active backend. */
   readonly run: (inputs: CaseInputs) => Tensor | number | boolean;
+  /**
+   * The same through the op's asynchronous variant, for an op that returns a number read back synchronously
+   * (`frobeniusNorm`, `allFinite`): {@link executeCaseAsync} uses it, so that the case also runs on a backend
+   * that reads only asynchronously.
+   */
+  readonly runAsync?: (inputs: CaseInputs) => Promise<number | boolean>;
   /** When set, the case must throw an error of this class name (e.g. `"ShapeError"`) on every backend. */
   readonly expectedError?: string;
   /** True when the case feeds NaN or ±Infinity in on purpose (its result may hold them); otherwise it must be finite. */
@@ -381,6 +391,7 @@ export const conformanceCases: readonly ConformanceCase[] = [
     op: "frobeniusNorm",
     tolerance: sumTolerance(527),
     run: ({ uniform }) => frobeniusNorm(uniform([31, 17])),
+    runAsync: ({ uniform }) => frobeniusNormAsync(uniform([31, 17])),
   },
   {
     name: "isFinite with NaN and ±Infinity",
@@ -395,6 +406,7 @@ export const conformanceCases: readonly ConformanceCase[] = [
     op: "allFinite",
     tolerance: exact,
     run: ({ uniform }) => allFinite(uniform([7, 9])),
+    runAsync: ({ uniform }) => allFiniteAsync(uniform([7, 9])),
   },
   {
     name: "allFinite with one NaN",
@@ -402,6 +414,43 @@ export const conformanceCases: readonly ConformanceCase[] = [
     op: "allFinite",
     tolerance: exact,
     run: ({ uniform }) => allFinite(add(uniform([7, 9]), tensor([Number.NaN], [1]))),
+    runAsync: async ({ uniform }) => {
+      const sum = tidy(() => add(uniform([7, 9]), tensor([Number.NaN], [1])));
+      try {
+        return await allFiniteAsync(sum);
+      } finally {
+        sum.dispose();
+      }
+    },
+  },
+  // Cross-entropy: the fused per-row kernel and its fused gradient, over a wide vocabulary and an ignored row.
+  {
+    name: "crossEntropy [6, 1000] with an ignored row",
+    op: "crossEntropy",
+    tolerance: normalized,
+    run: ({ uniform }) =>
+      crossEntropy(uniform([6, 1000], -8, 8), tensor([3, -100, 999, 0, 512, 77], [6], "int32")),
+  },
+  {
+    name: "crossEntropy gradient [6, 1000] with an ignored row",
+    op: "crossEntropy",
+    tolerance: normalized,
+    run: ({ uniform }) => {
+      const logits = uniform([6, 1000], -8, 8);
+      const labels = tensor([3, -100, 999, 0, 512, 77], [6], "int32");
+      const { value, gradients } = valueAndGradients(() => crossEntropy(logits, labels), [logits]);
+      value.dispose();
+      return gradients[0]!;
+    },
+  },
+  {
+    name: "crossEntropy of float16 logits with a custom ignore index",
+    op: "crossEntropy",
+    tolerance: normalized,
+    run: ({ uniform }) =>
+      crossEntropy(cast(uniform([3, 40], -3, 3), "float16"), tensor([7, 39, 7], [3], "int32"), {
+        ignoreIndex: 7,
+      }),
   },
   // 16-bit storage: rounding to bfloat16/float16 is exact (round to nearest even, as torch), widening is
   // exact, layout ops move bit patterns, and matmul reads 16-bit operands as their float32 values, so every
@@ -610,12 +659,8 @@ function seedOf(name: string): number {
   return hash;
 }
 
-/**
- * Runs a case on the active backend and reads the result back. Every tensor the case creates is disposed,
- * its result included.
- * Errors propagate.
- */
-export function executeCase(testCase: ConformanceCase): CaseOutput {
+/** The generator-backed inputs of a case, and the tensors they created (for disposal). */
+function caseInputs(testCase: ConformanceCase): { inputs: CaseInputs; created: Tensor[] } {
   const random = createGenerator(seedOf(testCase.name));
   const created: Tensor[] = [];
   const inputs: CaseInputs = {
@@ -636,6 +681,16 @@ export function executeCase(testCase: ConformanceCase): CaseOutput {
       return result;
     },
   };
+  return { inputs, created };
+}
+
+/**
+ * Runs a case on the active backend and reads the result back. Every tensor the case creates is disposed,
+ * its result included.
+ * Errors propagate.
+ */
+export function executeCase(testCase: ConformanceCase): CaseOutput {
+  const { inputs, created } = caseInputs(testCase);
   try {
     // tidy releases whatever a case creates besides its result (rotary tables, literal tensors, ...).
     const result = tidy(() => testCase.run(inputs));
@@ -645,6 +700,31 @@ export function executeCase(testCase: ConformanceCase): CaseOutput {
     const output = { shape: [...result.shape], values: Float64Array.from(result.dataSync()) };
     result.dispose();
     return output;
+  } finally {
+    for (const tensor of created) tensor.dispose();
+  }
+}
+
+/**
+ * {@link executeCase} through the asynchronous read path (`await tensor.data()`, and `runAsync` for cases that
+ * return a number), so that it works on every backend, including one that reads only asynchronously
+ * (`webgpu`). Every tensor the case creates is disposed. Errors propagate.
+ */
+export async function executeCaseAsync(testCase: ConformanceCase): Promise<CaseOutput> {
+  const { inputs, created } = caseInputs(testCase);
+  try {
+    if (testCase.runAsync !== undefined) {
+      return { shape: [], values: Float64Array.of(Number(await testCase.runAsync(inputs))) };
+    }
+    const result = tidy(() => testCase.run(inputs));
+    if (typeof result === "number" || typeof result === "boolean") {
+      return { shape: [], values: Float64Array.of(Number(result)) };
+    }
+    try {
+      return { shape: [...result.shape], values: Float64Array.from(await result.data()) };
+    } finally {
+      result.dispose();
+    }
   } finally {
     for (const tensor of created) tensor.dispose();
   }

@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 export type { CaseInputs, CaseOutput, ConformanceCase, Tolerance } from "./conformance-cases.js";
-export { compareOutputs, conformanceCases, executeCase } from "./conformance-cases.js";
+export { compareOutputs, conformanceCases, executeCase, executeCaseAsync } from "./conformance-cases.js";
 export type { Array64 } from "./float64-reference.js";
 export type {
   BinaryGradientOp,
@@ -26,4 +26,9 @@ export {
 export type { ConformanceResult } from "./run-conformance.js";
 export { runConformanceCase, runConformanceSuite } from "./run-conformance.js";
 export type { GradientCheckResult } from "./run-gradient-check.js";
-export { gradientCheckSeed, runGradientCheck, runGradientCheckSuite } from "./run-gradient-check.js";
+export {
+  gradientCheckSeed,
+  runGradientCheck,
+  runGradientCheckAsync,
+  runGradientCheckSuite,
+} from "./run-gradient-check.js";

@@ -1,5 +1,10 @@
 import { getBackend, setBackend } from "../index.js";
-import { type ConformanceCase, compareOutputs, conformanceCases, executeCase } from "./conformance-cases.js";
+import {
+  type ConformanceCase,
+  compareOutputs,
+  conformanceCases,
+  executeCaseAsync,
+} from "./conformance-cases.js";
 
 /** The outcome of one case on one backend. */
 export interface ConformanceResult {
@@ -21,7 +26,8 @@ function errorName(error: unknown): string {
 
 /**
  * Runs one case on `js` and on `backend` and compares. For an error case, `backend` alone must throw the
- * expected error class. The previously active backend is restored afterwards.
+ * expected error class. Results are read with `await tensor.data()`, so any backend works, including one that
+ * reads only asynchronously. The previously active backend is restored afterwards.
  */
 export async function runConformanceCase(
   testCase: ConformanceCase,
@@ -33,7 +39,7 @@ export async function runConformanceCase(
     if (testCase.expectedError !== undefined) {
       await setBackend(backend);
       try {
-        executeCase(testCase);
+        await executeCaseAsync(testCase);
       } catch (error) {
         if (errorName(error) === testCase.expectedError) return { ...base, passed: true };
         return {
@@ -45,11 +51,11 @@ export async function runConformanceCase(
       return { ...base, passed: false, failure: `did not throw; expected ${testCase.expectedError}` };
     }
     await setBackend("js");
-    const expected = executeCase(testCase);
+    const expected = await executeCaseAsync(testCase);
     await setBackend(backend);
-    let actual: ReturnType<typeof executeCase>;
+    let actual: Awaited<ReturnType<typeof executeCaseAsync>>;
     try {
-      actual = executeCase(testCase);
+      actual = await executeCaseAsync(testCase);
     } catch (error) {
       return {
         ...base,

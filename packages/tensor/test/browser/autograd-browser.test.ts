@@ -7,10 +7,8 @@
  * gradients that read values back synchronously (gather, max, clamp, crossEntropy) run there too. The page
  * bundles the package's built `dist` (run `pnpm build` first).
  *
- * WebGPU is left out on purpose: its reads are asynchronous only (`mapAsync`), while the autograd tape and
- * the scatter-type gradients read back synchronously (`dataSync`), so the engine cannot make a WebGPU backend
- * active and `valueAndGradients` cannot run on it. Its kernels are covered by the conformance table in
- * `gpu-browser.test.ts`; training on the gpu backend in a browser uses the GL modes.
+ * WebGPU runs the same table through the asynchronous read path in `gpu-browser.test.ts` (the browser there
+ * has the WebGPU flags).
  */
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";

@@ -1,9 +1,11 @@
 /**
  * The gpu backend, for real, in headless Chromium (Debian's `chromium`, driven by playwright-core): the shared
- * conformance table on gpu.js's WebGL2 mode, its WebGL 1 mode (same page) and its WebGPU mode (second browser
- * with the WebGPU flags), all SwiftShader, i.e. float32 on the CPU, each compared with the `js` reference at the
- * table's own tolerances; a leak test of 1000 chained iterations for WebGL2 and WebGPU; and tensors whose long
- * side exceeds MAX_TEXTURE_SIZE. The page bundles the package's built `dist` (run `pnpm build` first).
+ * conformance table on gpu.js's WebGL2 mode, its WebGL 1 mode (same page) and its WebGPU mode (the built-in
+ * `webgpu` backend, selected with `setBackend` and read through the engine's asynchronous path, in a second
+ * browser with the WebGPU flags), all SwiftShader, i.e. float32 on the CPU, each compared with the `js` reference
+ * at the table's own tolerances; the gradient-check table on `webgpu` (autograd through `await`); a leak test of
+ * 1000 chained iterations for WebGL2 and WebGPU; and tensors whose long side exceeds MAX_TEXTURE_SIZE. The page
+ * bundles the package's built `dist` (run `pnpm build` first).
  *
  * Left out of the GL runs: the two 1024×1024×1024 products. gpu.js's GL kernels read every operand through a
  * texture fetch with integer index arithmetic, which SwiftShader executes at roughly 30–100 MFLOP/s here, so
@@ -19,7 +21,7 @@ import {
   withChromiumPage,
 } from "@peftjs/browser-testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { MemoryReport, SuiteReport, WideTensorReport } from "./gpu-page/main.js";
+import type { MemoryReport, SuiteReport, WebGpuAutogradReport, WideTensorReport } from "./gpu-page/main.js";
 import { buildGpuPage } from "./gpu-page-fixture.js";
 
 const skipBrowser = skipWithoutChromium("gpu-browser.test.ts");
@@ -27,7 +29,13 @@ const skipBrowser = skipWithoutChromium("gpu-browser.test.ts");
 const iterations = 1000;
 const webGl2Exclusions = ["matmul [1024, 1024] · [1024, 1024]"];
 
-type SuiteMethod = "glSuite" | "webGpuSuite" | "webGl2Memory" | "webGpuMemory" | "wideTensorCheck";
+type SuiteMethod =
+  | "glSuite"
+  | "webGpuSuite"
+  | "webGpuAutograd"
+  | "webGl2Memory"
+  | "webGpuMemory"
+  | "wideTensorCheck";
 
 interface ModeRun {
   readonly suite: SuiteReport;
@@ -36,6 +44,8 @@ interface ModeRun {
   readonly wide?: WideTensorReport;
   /** Only in the WebGL2 run: the same table on gpu.js's WebGL 1 mode, in the same page. */
   readonly webGl1?: SuiteReport;
+  /** Only in the WebGPU run: the gradient-check table on `webgpu`. */
+  readonly autograd?: WebGpuAutogradReport;
   readonly consoleErrors: readonly string[];
 }
 
@@ -61,7 +71,10 @@ async function runInChromium(server: StaticServer, webGpu: boolean): Promise<Mod
       ? await call<SuiteReport>("webGpuSuite", {})
       : await call<SuiteReport>("glSuite", { exclude: webGl2Exclusions }, undefined, 4096);
     const memory = await call<MemoryReport>(webGpu ? "webGpuMemory" : "webGl2Memory", iterations);
-    if (webGpu) return { suite, memory, consoleErrors: [...consoleMessages] };
+    if (webGpu) {
+      const autograd = await call<WebGpuAutogradReport>("webGpuAutograd");
+      return { suite, memory, autograd, consoleErrors: [...consoleMessages] };
+    }
     const wide = await call<WideTensorReport>("wideTensorCheck");
     const webGl1 = await call<SuiteReport>("glSuite", { exclude: webGl2Exclusions }, "webgl", 4096);
     return { suite, memory, wide, webGl1, consoleErrors: [...consoleMessages] };
@@ -105,6 +118,29 @@ describe.skipIf(skipBrowser)("gpu backend in headless Chromium", () => {
     expect(wide.worstError).toBeLessThan(1e-3);
   });
 
+  it("trains on webgpu through the asynchronous path: the gradient-check table, read with await", async () => {
+    const autograd = runs.webgpu!.autograd!;
+    const { gradientCheckCases } = await import("../../src/testing/index.js");
+    expect(autograd.results.length).toBe(gradientCheckCases.length);
+    console.info(
+      `webgpu gradient checks: ${autograd.results.length} cases in ${Math.round(autograd.milliseconds)} ms`,
+    );
+    for (const result of autograd.results) {
+      // The scatter-type gradients (embedding rows, max, clamp) are built on the host from read-back values,
+      // which webgpu cannot do synchronously: they refuse with the typed error. Every other rule runs on the
+      // device (the cross-entropy gradient included: it is a fused kernel).
+      if (/^(gather|max|clamp)/.test(result.name)) expect(result.failure).toMatch(/SynchronousReadError/);
+      else
+        expect({ name: result.name, failure: result.failure }).toEqual({
+          name: result.name,
+          failure: undefined,
+        });
+    }
+    expect(autograd.synchronousRead?.name).toBe("SynchronousReadError");
+    expect(autograd.synchronousRead?.message).toContain("await tensor.data()");
+    expect(autograd.auto).not.toBe("webgpu");
+  });
+
   it('matches js on the same table in gpu.js\'s WebGL 1 mode (mode "webgl")', () => {
     const webGl1 = runs.webgl2!.webGl1!;
     expect(webGl1.mode).toBe("webgl");
@@ -140,7 +176,9 @@ describe.skipIf(skipBrowser)("gpu backend in headless Chromium", () => {
       );
       expect(failures(run.suite)).toEqual([]);
       // Every kernel ran on the gpu backend: no call fell back to js.
-      expect(Object.keys(run.suite.fallbacks).filter((key) => key.startsWith("gpu"))).toEqual([]);
+      expect(
+        Object.keys(run.suite.fallbacks).filter((key) => key.startsWith("gpu") || key.startsWith("webgpu")),
+      ).toEqual([]);
     });
 
     it(`keeps device memory flat over ${iterations} chained iterations`, () => {

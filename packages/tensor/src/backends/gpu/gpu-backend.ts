@@ -129,9 +129,13 @@ export class GpuBackend implements Backend {
     return this.gpuDevice?.mode;
   }
 
-  /** True when {@link read} works synchronously (the GL modes; false for WebGPU). */
+  /**
+   * True when {@link read} works synchronously (the GL modes); false in WebGPU mode, whose reads are
+   * asynchronous only (the engine then serves `await tensor.data()` and refuses `dataSync()`). Before
+   * initialisation: what the requested mode implies.
+   */
   get readsSynchronously(): boolean {
-    return this.device.readsSynchronously;
+    return this.gpuDevice?.readsSynchronously ?? this.options.mode !== "webgpu";
   }
 
   /**
@@ -233,7 +237,7 @@ export class GpuBackend implements Backend {
   }
 
   /** Asynchronous read-back, in every mode. */
-  async readAsync(handle: DataHandle, dtype: DType): Promise<StorageValues> {
+  async readAsync(handle: DataHandle, dtype: DType, _size?: number): Promise<StorageValues> {
     return storageValues(await this.device.readAsync(handle as GpuStorage), dtype);
   }
 
@@ -280,7 +284,8 @@ export function createGpuBackend(options: GpuBackendOptions = {}): GpuBackend {
 
 /**
  * The registry entry of the `gpu` backend (priority 3, above `wasm` and `js`): gpu.js in its automatic GL mode,
- * imported only when the backend is first requested.
+ * imported only when the backend is first requested. `gpuBackendDefinition({mode: "webgpu", name: "webgpu"})`
+ * is the built-in `webgpu` entry.
  */
 export function gpuBackendDefinition(options: GpuBackendOptions = {}): BackendDefinition {
   return { name: options.name ?? "gpu", priority: 3, create: () => createGpuBackend(options) };

@@ -272,6 +272,61 @@ export function createGpuKernels(context: GpuKernelContext): KernelTable {
     return result(output, a.shape, "float32");
   };
 
+  /** Row maxima and Σ exp(x − max) of `[rows, classes]` logits (temporaries of the caller). */
+  const rowStatistics = (gpu: GpuDevice, logits: GpuStorage, rows: number, classes: number) => {
+    const maximum = reduce(gpu, logits, rows, classes, 1, reduceOperations.max);
+    const exponentials = binary(
+      gpu,
+      logits,
+      [rows, classes],
+      maximum,
+      [rows, 1],
+      [rows, classes],
+      binaryOperations.expDifference,
+    );
+    const sums = reduce(gpu, exponentials, rows, classes, 1, reduceOperations.sum);
+    gpu.release(exponentials);
+    return { maximum, sums };
+  };
+
+  const crossEntropyRows: GpuKernel<"crossEntropyRows"> = (inputs, attributes) => {
+    const logits = inputAt(inputs, 0);
+    const [rows, classes] = logits.shape as [number, number];
+    const gpu = device();
+    if (rows === 0) return result(filled(gpu, 0, 0), [0], "float32");
+    const output = withTemporaries(gpu, (temporary) => {
+      const { maximum, sums } = rowStatistics(gpu, storageOf(logits), rows, classes);
+      temporary(maximum);
+      temporary(sums);
+      return gpu.run(
+        "crossEntropyRows",
+        rows,
+        [storageOf(logits), storageOf(inputAt(inputs, 1)), maximum, sums],
+        [classes, attributes.ignoreIndex, 0],
+      );
+    });
+    return result(output, [rows], "float32");
+  };
+
+  const crossEntropyGradient: GpuKernel<"crossEntropyGradient"> = (inputs, attributes) => {
+    const logits = inputAt(inputs, 0);
+    const [rows, classes] = logits.shape as [number, number];
+    const gpu = device();
+    if (rows * classes === 0) return result(filled(gpu, 0, 0), logits.shape, "float32");
+    const output = withTemporaries(gpu, (temporary) => {
+      const { maximum, sums } = rowStatistics(gpu, storageOf(logits), rows, classes);
+      temporary(maximum);
+      temporary(sums);
+      return gpu.run(
+        "crossEntropyGradient",
+        rows * classes,
+        [storageOf(logits), storageOf(inputAt(inputs, 1)), maximum, sums, storageOf(inputAt(inputs, 2))],
+        [classes, attributes.ignoreIndex, 0],
+      );
+    });
+    return result(output, logits.shape, "float32");
+  };
+
   const rmsNorm: GpuKernel<"rmsNorm"> = (inputs, attributes) => {
     const x = inputAt(inputs, 0);
     const weight = inputAt(inputs, 1);
@@ -434,6 +489,8 @@ export function createGpuKernels(context: GpuKernelContext): KernelTable {
     transpose,
     slice,
     concat,
+    crossEntropyRows,
+    crossEntropyGradient,
     frobeniusNorm,
     isFinite: (inputs) => {
       const a = inputAt(inputs, 0);

@@ -303,6 +303,31 @@ export const blockSumOfSquaresSource = `function(a, size, block) {
   return sum;
 }`;
 
+/**
+ * Per-row cross-entropy from the row maxima and Σ exp(x − max) (computed by `reduce` and `binary` beforehand):
+ * `log(sum) − (x_label − max)`; 0 for the ignore index; NaN (`zero / zero`, a run-time 0/0: shader languages
+ * reject a constant one) for a label outside `[0, classes)`.
+ */
+export const crossEntropyRowsSource = `function(logits, labels, maximum, sums, classes, ignoreIndex, zero) {
+  const row = this.thread.x;
+  const label = labels[row];
+  if (label == ignoreIndex) { return 0.0; }
+  if (label < 0.0 || label >= classes) { return zero / zero; }
+  return Math.log(sums[row]) - (logits[row * classes + label] - maximum[row]);
+}`;
+
+/** The fused cross-entropy gradient: `scale · (softmax − onehot(label))` per element; 0 on ignored rows, NaN on invalid labels. */
+export const crossEntropyGradientSource = `function(logits, labels, maximum, sums, scale, classes, ignoreIndex, zero) {
+  const index = this.thread.x + 0.0;
+  ${decodeIndex("index", ["rows", "classes"], "c")}
+  const label = labels[c0];
+  if (label == ignoreIndex) { return 0.0; }
+  if (label < 0.0 || label >= classes) { return zero / zero; }
+  let probability = Math.exp(logits[index] - maximum[c0]) / sums[c0];
+  if (c1 == label) { probability = probability - 1.0; }
+  return scale[0] * probability;
+}`;
+
 /** Every kernel of the gpu backend, by name. */
 export const kernelSources = {
   upload: uploadSource,
@@ -316,6 +341,8 @@ export const kernelSources = {
   rotary: rotarySource,
   matmul: matmulSource,
   blockSumOfSquares: blockSumOfSquaresSource,
+  crossEntropyRows: crossEntropyRowsSource,
+  crossEntropyGradient: crossEntropyGradientSource,
 } as const;
 
 /** Name of one of the backend's gpu.js kernels. */

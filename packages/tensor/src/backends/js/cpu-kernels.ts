@@ -11,6 +11,7 @@ import {
   unaryKernel,
 } from "./kernels/elementwise.js";
 import { concatKernel, gatherKernel, sliceKernel, transposeKernel } from "./kernels/layout.js";
+import { crossEntropyGradientKernel, crossEntropyRowsKernel } from "./kernels/loss.js";
 import { matmulKernel } from "./kernels/matmul.js";
 import { rmsNormKernel, rotaryEmbeddingKernel, softmaxKernel } from "./kernels/normalization.js";
 import { argmaxKernel, frobeniusNormKernel, maxKernel, sumKernel } from "./kernels/reduce.js";
@@ -44,6 +45,8 @@ export const cpuKernels: CpuKernelTable = {
   transpose: transposeKernel,
   slice: sliceKernel,
   concat: concatKernel,
+  crossEntropyRows: crossEntropyRowsKernel,
+  crossEntropyGradient: crossEntropyGradientKernel,
   frobeniusNorm: frobeniusNormKernel,
   isFinite: isFiniteKernel,
   cast: castKernel,

@@ -1,7 +1,7 @@
 /**
  * The browser side of `autograd-browser.test.ts`: replays the shared gradient-check table of
- * `@peftjs/tensor/testing` on the built-in `gpu` backend (gpu.js picks WebGL2 in Chromium; its automatic choice
- * never takes WebGPU, whose reads are asynchronous only) and exposes the run on `window.peftjsAutogradSuite`
+ * `@peftjs/tensor/testing` on the built-in `gpu` backend (gpu.js picks WebGL2 in Chromium; WebGPU is the
+ * separate `webgpu` backend, checked in gpu-browser.test.ts) and exposes the run on `window.peftjsAutogradSuite`
  * for the Node side to call through playwright.
  */
 import { backendStatus, getBackend, listBackends, probeBackends, setBackend } from "@peftjs/tensor";

@@ -7,31 +7,32 @@ import {
   backendStatus,
   clamp,
   div,
+  getBackend,
   isBackendRegistered,
   listBackends,
   matmul,
   memory,
   mul,
+  probeBackends,
   registerBackend,
   rmsNorm,
   setBackend,
   silu,
   softmax,
   sub,
-  type TensorInfo,
   tensor,
   tidy,
   transpose,
 } from "@peftjs/tensor";
 import {
   type ConformanceCase,
-  conformanceCases,
+  type GradientCheckResult,
   runConformanceCase,
   runConformanceSuite,
+  runGradientCheckSuite,
 } from "@peftjs/tensor/testing";
-import { createGpuBackend, gpuBackendDefinition } from "../../../src/backends/gpu/index.js";
+import { gpuBackendDefinition } from "../../../src/backends/gpu/index.js";
 import { deviceCounters, installDeviceCounters } from "./device-counters.js";
-import { createWebGpuConformanceRunner } from "./webgpu-replay.js";
 
 installDeviceCounters();
 
@@ -139,27 +140,64 @@ async function glSuite(
   };
 }
 
-/** The shared table on the gpu backend in gpu.js's WebGPU mode, through the replay bridge of webgpu-replay.ts. */
+/**
+ * The shared table on the built-in `webgpu` backend (gpu.js's WebGPU mode), selected with `setBackend` and read
+ * through the engine's asynchronous path (`await tensor.data()`): the same runner as the GL modes.
+ */
 async function webGpuSuite(selection: CaseSelection = {}): Promise<SuiteReport> {
   const started = performance.now();
-  const device = createGpuBackend({ mode: "webgpu", name: "gpu-webgpu" });
-  const availability = await device.initialize();
-  if (!availability.available) {
-    return { mode: undefined, reason: availability.reason, results: [], fallbacks: {}, milliseconds: 0 };
+  await probeBackends();
+  const info = listBackends().find((backend) => backend.name === "webgpu");
+  if (info?.availability?.available !== true) {
+    return {
+      mode: undefined,
+      reason: info?.availability?.reason,
+      results: [],
+      fallbacks: {},
+      milliseconds: 0,
+    };
   }
-  const run = await createWebGpuConformanceRunner("gpu-webgpu-replay", device);
-  const results = [];
-  for (const testCase of [...conformanceCases, ...gpuExtraCases]) {
-    if (selects(selection, testCase.name)) results.push(await run(testCase));
-  }
-  await device.destroy();
+  const results = await runConformanceSuite("webgpu", (testCase) => selects(selection, testCase.name));
+  for (const testCase of gpuExtraCases) results.push(await runConformanceCase(testCase, "webgpu"));
   return {
-    mode: device.mode ?? (availability.details?.mode as string | undefined),
-    reason: availability.reason,
+    mode: info.availability.details?.mode as string | undefined,
+    reason: info.availability.reason,
     results,
     fallbacks: backendStatus().fallbacks,
     milliseconds: performance.now() - started,
   };
+}
+
+/** The gradient-check table and a synchronous-read probe on `webgpu`, as returned to Node. */
+export interface WebGpuAutogradReport {
+  readonly results: readonly GradientCheckResult[];
+  /** What `dataSync()` threw on a webgpu tensor (the typed error's name and message). */
+  readonly synchronousRead: { readonly name: string; readonly message: string } | undefined;
+  /** The active backend after `setBackend("auto")`: never webgpu, whose reads are asynchronous. */
+  readonly auto: string;
+  readonly milliseconds: number;
+}
+
+/**
+ * Autograd on `webgpu` through the asynchronous path: the shared gradient-check table (every rule against float64
+ * finite differences, read with `await`), plus what a synchronous read and `setBackend("auto")` do there.
+ */
+async function webGpuAutograd(): Promise<WebGpuAutogradReport> {
+  const started = performance.now();
+  const results = await runGradientCheckSuite("webgpu");
+  await setBackend("webgpu");
+  const probe = tensor([1, 2, 3], [3]);
+  let synchronousRead: WebGpuAutogradReport["synchronousRead"];
+  try {
+    probe.dataSync();
+  } catch (error) {
+    synchronousRead = { name: (error as Error).name, message: (error as Error).message };
+  }
+  probe.dispose();
+  await setBackend("auto");
+  const auto = getBackend();
+  await setBackend("js");
+  return { results, synchronousRead, auto, milliseconds: performance.now() - started };
 }
 
 /** A long-side check, as returned to Node. */
@@ -238,49 +276,50 @@ async function webGl2Memory(iterations: number): Promise<MemoryReport> {
 }
 
 /**
- * WebGPU: the same chain, kernel by kernel on the backend (WebGPU cannot be the engine's active backend, see
- * webgpu-replay.ts); every intermediate is disposed as `tidy` would, and no buffer may survive an iteration.
+ * WebGPU: the same chain through the public API on the built-in `webgpu` backend, read back with `await`; no
+ * buffer may survive an iteration.
  */
 async function webGpuMemory(iterations: number): Promise<MemoryReport> {
-  const device = createGpuBackend({ mode: "webgpu", name: "gpu-webgpu-memory" });
-  const availability = await device.initialize();
-  if (!availability.available) throw new Error(availability.reason);
-  const upload = (values: number[], shape: number[]): TensorInfo => ({
-    handle: device.upload(Float32Array.from(values), "float32"),
-    shape,
-    dtype: "float32",
-  });
-  const kernels = device.kernels as Required<typeof device.kernels>;
-  const x = upload(pattern(4 * 16, 1), [1, 4, 16]);
-  const w = upload(pattern(16 * 8, 2), [1, 16, 8]);
-  const b = upload(pattern(8, 3), [1, 8]);
-  const g = upload(pattern(8, 4), [8]);
-  let afterWarmUp = { ...deviceCounters(), handles: device.memory().handles, tensors: 0 };
+  await setBackend("webgpu");
+  const x = tensor(pattern(4 * 16, 1), [4, 16]);
+  const w = tensor(pattern(16 * 8, 2), [16, 8]);
+  const b = tensor(pattern(8, 3), [8]);
+  const g = tensor(pattern(8, 4), [8]);
+  const handles = () => memory().backends.webgpu?.handles ?? 0;
   let sample = 0;
+  let afterWarmUp = counts(handles());
   for (let iteration = 0; iteration < iterations; iteration++) {
-    const product = kernels.matmul([x, w], { transposeA: false, transposeB: false }, device);
-    const flat = { ...product, shape: [4, 8] };
-    const shifted = kernels.add([flat, b], { outputShape: [4, 8] }, device);
-    const activated = kernels.silu([shifted], {}, device);
-    const normalized = kernels.rmsNorm([activated, g], { epsilon: 1e-6 }, device);
-    const probabilities = kernels.softmax([normalized], {}, device);
+    const y = tidy(() => softmax(rmsNorm(silu(add(matmul(x, w), b)), g, 1e-6)));
     // Read back in the warm-up too: gpu.js pools a staging buffer per kernel for read-backs.
-    if (iteration === 9 || iteration === iterations - 1)
-      sample = (await device.readAsync(probabilities.handle, "float32"))[0]!;
-    for (const info of [product, shifted, activated, normalized, probabilities]) device.dispose(info.handle);
+    if (iteration === 9 || iteration === iterations - 1) sample = (await y.data())[0]!;
+    y.dispose();
     if (iteration === 9) {
-      await device.flush();
-      afterWarmUp = { ...deviceCounters(), handles: device.memory().handles, tensors: 0 };
+      await flushWebGpu();
+      afterWarmUp = counts(handles());
     }
   }
-  await device.flush();
-  const afterAll = { ...deviceCounters(), handles: device.memory().handles, tensors: 0 };
-  for (const info of [x, w, b, g]) device.dispose(info.handle);
-  await device.destroy();
-  return { mode: device.mode ?? "webgpu", iterations, afterWarmUp, afterAll, sample };
+  await flushWebGpu();
+  const afterAll = counts(handles());
+  for (const t of [x, w, b, g]) t.dispose();
+  const info = listBackends().find((backend) => backend.name === "webgpu");
+  await setBackend("js");
+  return {
+    mode: info?.availability?.details?.mode as string | undefined,
+    iterations,
+    afterWarmUp,
+    afterAll,
+    sample,
+  };
 }
 
-const suite = { glSuite, webGpuSuite, webGl2Memory, webGpuMemory, wideTensorCheck };
+/** Waits until the webgpu backend has submitted every queued kernel and release (so buffer counts are final). */
+async function flushWebGpu(): Promise<void> {
+  const probe = tensor([0], [1]);
+  await probe.data();
+  probe.dispose();
+}
+
+const suite = { glSuite, webGpuSuite, webGpuAutograd, webGl2Memory, webGpuMemory, wideTensorCheck };
 
 /** What the page exposes to the test. */
 export type GpuSuite = typeof suite;
