@@ -53,8 +53,15 @@ export {
   wasmBackendDefinition,
 } from "./backends/wasm/index.js";
 export { bytesPerElement, dtypes, isDType } from "./dtype/dtypes.js";
-export type { MemoryInfo, OperationObserver, OperationRecord, TensorContainer } from "./engine/engine.js";
-export { addOperationObserver, dispose, keep, memory, tidy } from "./engine/engine.js";
+export type {
+  MemoryInfo,
+  OperationObserver,
+  OperationRecord,
+  ReadEvent,
+  ReadObserver,
+  TensorContainer,
+} from "./engine/engine.js";
+export { addOperationObserver, addReadObserver, dispose, keep, memory, tidy } from "./engine/engine.js";
 export { Tensor } from "./engine/tensor.js";
 export {
   BackendUnavailableError,

@@ -33,6 +33,31 @@ export interface OperationRecord {
 /** Receives every public operation (not the ops a composite op runs internally). */
 export type OperationObserver = (record: OperationRecord) => void;
 
+/** One read of a tensor's elements back to the CPU, delivered to read observers as it starts. */
+export interface ReadEvent {
+  /**
+   * What read: `"read"` (a public read: `dataSync`, `data`, `toArray`, `item`, ... and the reads ops do through
+   * them), `"move"` (a tensor moved to another backend), `"kernel-fallback"` (an input of a kernel the active
+   * backend lacks, read for the `js` kernel).
+   */
+  readonly kind: "read" | "move" | "kernel-fallback";
+  /** The method or kernel, e.g. `"dataSync"`, `"itemAsync"`, `"matmul"` (the kernel of a fallback or move). */
+  readonly operation: string;
+  /** The tensor read. */
+  readonly tensor: Tensor;
+  /** Its storage's id (equal for views of one storage: see `Tensor.storageId`). */
+  readonly storageId: number;
+  /** The backend the elements were read from. */
+  readonly backend: string;
+  /** Bytes read (elements × their storage size). */
+  readonly bytes: number;
+  /** False for `await tensor.data()` and its siblings. */
+  readonly synchronous: boolean;
+}
+
+/** Receives every read of tensor elements back to the CPU (see {@link addReadObserver}). */
+export type ReadObserver = (event: ReadEvent) => void;
+
 /** Counts for leak checks: live tensors, live storages and each backend's own counts. */
 export interface MemoryInfo {
   /** Tensors created and not yet disposed. */
@@ -52,6 +77,7 @@ interface Scope {
 const scopes: Scope[] = [];
 const kept = new WeakSet<Tensor>();
 const observers = new Set<OperationObserver>();
+const readObservers = new Set<ReadObserver>();
 const touchedBackends = new Set<Backend>();
 let liveTensors = 0;
 let liveStorages = 0;
@@ -77,6 +103,22 @@ function assertSynchronousRead(backend: Backend, what: string): void {
   }
 }
 
+/** Tells the read observers (if any) that `tensor`'s elements are being read. */
+function reportRead(kind: ReadEvent["kind"], operation: string, tensor: Tensor, synchronous: boolean): void {
+  if (readObservers.size === 0) return;
+  const storage = tensor.storage;
+  const event: ReadEvent = {
+    kind,
+    operation,
+    tensor,
+    storageId: storage.id,
+    backend: storage.backend.name,
+    bytes: storageBytes(storage.dtype, storage.size),
+    synchronous,
+  };
+  for (const observer of readObservers) observer(event);
+}
+
 function describeTensor(tensor: Tensor): string {
   return `tensor #${tensor.id} ${formatShape(tensor.shape)} ${tensor.dtype}`;
 }
@@ -90,11 +132,13 @@ const lifecycle: TensorLifecycle = {
   readValues(tensor: Tensor, operation: string): StorageValues {
     const storage = tensor.storage;
     assertSynchronousRead(storage.backend, `${operation}() of ${describeTensor(tensor)}`);
+    reportRead("read", operation, tensor, true);
     return storage.backend.read(storage.handle, storage.dtype, storage.size);
   },
-  async readValuesAsync(tensor: Tensor, _operation: string): Promise<StorageValues> {
+  async readValuesAsync(tensor: Tensor, operation: string): Promise<StorageValues> {
     const storage = tensor.storage;
     const backend = storage.backend;
+    reportRead("read", operation, tensor, false);
     // Hold a reference while the read is in flight: disposing the tensor meanwhile must not free its storage.
     storage.referenceCount++;
     try {
@@ -146,11 +190,12 @@ export function makeView(tensor: Tensor, shape: readonly number[]): Tensor {
   return track(new Tensor(shape, tensor.storage, lifecycle));
 }
 
-/** Moves a tensor's storage to `backend` (read back, upload) when it lives elsewhere. */
-function moveTo(tensor: Tensor, backend: Backend): void {
+/** Moves a tensor's storage to `backend` (read back, upload) when it lives elsewhere; `kernel` wants it there. */
+function moveTo(tensor: Tensor, backend: Backend, kernel: string): void {
   const storage = tensor.storage;
   if (storage.backend === backend) return;
   assertSynchronousRead(storage.backend, `moving ${describeTensor(tensor)} to backend "${backend.name}"`);
+  reportRead("move", kernel, tensor, true);
   const values = storage.backend.read(storage.handle, storage.dtype, storage.size).slice();
   storage.backend.dispose(storage.handle);
   storage.handle = backend.upload(values, storage.dtype);
@@ -170,7 +215,7 @@ export function runKernel<K extends KernelName>(
 ): Tensor {
   for (const tensor of inputs) tensor.assertLive(name);
   const backend = activeBackend();
-  for (const tensor of inputs) moveTo(tensor, backend);
+  for (const tensor of inputs) moveTo(tensor, backend, name);
   const kernel = backend.kernels[name] as
     | ((inputs: readonly TensorInfo[], attributes: KernelAttributeMap[K], backend: Backend) => TensorInfo)
     | undefined;
@@ -185,6 +230,7 @@ export function runKernel<K extends KernelName>(
   }
   assertSynchronousRead(backend, `kernel "${name}" (missing on "${backend.name}", so it falls back to js)`);
   recordKernelFallback(backend.name, name);
+  for (const tensor of inputs) reportRead("kernel-fallback", name, tensor, true);
   const cpuInputs: CpuTensor[] = inputs.map((tensor) => ({
     values: backend.read(tensor.storage.handle, tensor.dtype, tensor.size).slice(),
     shape: tensor.shape,
@@ -230,6 +276,29 @@ export function addOperationObserver(observer: OperationObserver): () => void {
   observers.add(observer);
   return () => {
     observers.delete(observer);
+  };
+}
+
+/**
+ * Registers an observer of reads: every time the engine reads a tensor's elements back to the CPU (a public
+ * read such as `dataSync()` or `await data()`, a tensor moving to another backend, an input of a kernel that
+ * falls back to `js`), the observer receives a {@link ReadEvent} naming the tensor and its storage. A test can
+ * count them, e.g. to prove that a training step reads no weight back:
+ *
+ * ```ts
+ * const reads: ReadEvent[] = [];
+ * const stop = addReadObserver((event) => reads.push(event));
+ * step();
+ * stop();
+ * expect(reads.filter((event) => weightStorages.has(event.storageId))).toEqual([]);
+ * ```
+ *
+ * @returns a function that removes the observer.
+ */
+export function addReadObserver(observer: ReadObserver): () => void {
+  readObservers.add(observer);
+  return () => {
+    readObservers.delete(observer);
   };
 }
 

@@ -8,7 +8,11 @@ import { DisposedTensorError } from "../errors.js";
  * backend handle is released when the last tensor using it is disposed. The engine may move storage to
  * another backend (replacing `backend` and `handle`); the elements never change.
  */
+let nextStorageId = 0;
+
 export class TensorStorage {
+  /** Unique id, increasing in creation order (views of one storage share it). */
+  readonly id: number = nextStorageId++;
   /** The backend holding the elements. */
   backend: Backend;
   /** The backend's handle. */
@@ -84,6 +88,14 @@ export class Tensor {
     this.size = storage.size;
     this.storage = storage;
     this.lifecycle = lifecycle;
+  }
+
+  /**
+   * The id of the storage behind this tensor: equal for a tensor and its views (`reshape`, a kept copy of a
+   * parameter), so read observers can tell which tensor's elements were read.
+   */
+  get storageId(): number {
+    return this.storage.id;
   }
 
   /** Number of axes. */

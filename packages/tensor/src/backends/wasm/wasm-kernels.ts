@@ -242,6 +242,10 @@ export function wasmKernels(): KernelTable<WasmBackend> {
       backend.wasm.rmsNorm(pointer(x), pointer(weight), pointer(output), rows, columns, attributes.epsilon);
       return output;
     },
+    crossEntropyRows: (inputs, attributes, backend) =>
+      reference(backend, "crossEntropyRows", inputs, attributes),
+    crossEntropyGradient: (inputs, attributes, backend) =>
+      reference(backend, "crossEntropyGradient", inputs, attributes),
     cast: (inputs, attributes, backend) => {
       const a = at(inputs, 0);
       const size = elementCount(a.shape);
