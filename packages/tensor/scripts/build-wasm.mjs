@@ -9,8 +9,18 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { elementwiseWat } from "./wasm/elementwise-wat.mjs";
-import { GEMM_WORK_BYTES, gemmWat, KC, MC, MR, NC, NR } from "./wasm/gemm-wat.mjs";
+import { GEMM_WORK_BYTES, gemmWat, KC, MC, MR, NC, NR, PREPACKED_B } from "./wasm/gemm-wat.mjs";
 import { halfConversionWat } from "./wasm/half-wat.mjs";
+import { JOB_SLOTS, jobsWat } from "./wasm/jobs-wat.mjs";
+
+/**
+ * The kernels the thread pool can run, by job kind (the position here): the export each calls, its parameter
+ * types, and whether it takes the thread's work area last.
+ */
+const jobKinds = [
+  { name: "gemm", call: "$gemm", parameters: Array(13).fill("i32"), work: true },
+  { name: "packPanels", call: "$packPanels", parameters: Array(8).fill("i32"), work: false },
+];
 
 const require = createRequire(import.meta.url);
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -23,6 +33,7 @@ function moduleText({ relaxed, shared }) {
 ${gemmWat({ relaxed })}
 ${elementwiseWat()}
 ${halfConversionWat()}
+${jobsWat(jobKinds)}
 )`;
 }
 
@@ -100,8 +111,17 @@ export const relaxedSimdProbeBase64 = "${relaxedProbe.toString("base64")}";
 /** Bytes of per-thread scratch that the \`gemm\` export needs (packed panels and an edge tile). */
 export const gemmWorkBytes = ${GEMM_WORK_BYTES};
 
+/** 32-bit slots of one job record of \`runJob\` (slot 0 the kind, then the arguments). */
+export const jobSlots = ${JOB_SLOTS};
+
+/** Job kinds of \`runJob\`, by kernel name. */
+export const jobKinds = { ${jobKinds.map((kind, index) => `${kind.name}: ${index}`).join(", ")} } as const;
+
 /** GEMM blocking parameters, for documentation and work partitioning. */
 export const gemmBlocking = { mr: ${MR}, nr: ${NR}, kc: ${KC}, mc: ${MC}, nc: ${NC} } as const;
+
+/** \`transB\` value of the \`gemm\` export for a B packed whole beforehand by \`packPanels\`. */
+export const prepackedB = ${PREPACKED_B};
 `;
 
 mkdirSync(outputFolder, { recursive: true });

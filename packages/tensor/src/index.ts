@@ -48,6 +48,8 @@ export {
 } from "./backends/gpu/index.js";
 export {
   createWasmBackendDefinition,
+  defaultPackedWeightCacheBytes,
+  type PackedPanelStatistics,
   WasmBackend,
   type WasmBackendOptions,
   wasmBackendDefinition,

@@ -32,6 +32,9 @@ export const DIRECT_A_MAX_COLUMNS = 2 * NR;
  */
 export const DIRECT_KC = (KC * NC) / DIRECT_A_MAX_COLUMNS;
 
+/** `transB` value of the `gemm` export meaning "B is already packed whole" (see `packPanels`). */
+export const PREPACKED_B = 2;
+
 /** Floats of the packed A buffer: an MC×KC block, or one ragged MR×DIRECT_KC panel in the in-place case. */
 const PACKED_A_FLOATS = Math.max(MC * KC, MR * DIRECT_KC);
 
@@ -400,7 +403,9 @@ function typeDispatch(name, parameters) {
 /**
  * The driver: C[m×n] (ldc) = op(A)[m×k] · op(B)[k×n]; `work` points at GEMM_WORK_BYTES of per-thread scratch.
  * `aType`/`bType` are the operands' storage types (0 float32, 1 bfloat16, 2 float16): 16-bit operands are
- * widened while their panels are packed, so no float32 copy of a whole operand is ever made. k = 0 writes zeros.
+ * widened while their panels are packed, so no float32 copy of a whole operand is ever made. transB =
+ * PREPACKED_B (2) means B was packed whole beforehand by `packPanels` (a cached weight): B points at its first
+ * panel, and ldb and bType are unused. k = 0 writes zeros.
  */
 const driver = `
 (func $gemm (export "gemm") (param $m i32) (param $n i32) (param $k i32)
@@ -410,9 +415,8 @@ const driver = `
   (local $packedB i32) (local $packedA i32) (local $tile i32) (local $direct i32) (local $kcLimit i32)
   (local $jc i32) (local $nc i32) (local $pc i32) (local $kc i32) (local $ic i32) (local $mc i32)
   (local $jr i32) (local $nr i32) (local $ir i32) (local $mr i32) (local $accumulate i32)
-  (local $panelB i32) (local $target i32) (local $ldcBytes i32) (local $i i32)
+  (local $panelB i32) (local $target i32) (local $ldcBytes i32) (local $i i32) (local $panelDepth i32)
   (local $full i32) (local $destination i32) (local $destinationStride i32) (local $destinationAccumulate i32)
-  (local.set $packedB (local.get $work))
   (local.set $packedA (i32.add (local.get $work) (i32.const ${KC * NC * 4})))
   (local.set $tile (i32.add (local.get $packedA) (i32.const ${PACKED_A_FLOATS * 4})))
   (local.set $ldcBytes (i32.shl (local.get $ldc) (i32.const 2)))
@@ -441,8 +445,17 @@ const driver = `
       (local.set $kc (i32.sub (local.get $k) (local.get $pc)))
       (if (i32.gt_u (local.get $kc) (local.get $kcLimit)) (then (local.set $kc (local.get $kcLimit))))
       (local.set $accumulate (i32.ne (local.get $pc) (i32.const 0)))
-      (call $packB (local.get $bType) (local.get $b) (local.get $ldb) (local.get $transB) (local.get $pc) (local.get $jc)
-                   (local.get $kc) (local.get $nc) (local.get $packedB))
+      (if (i32.eq (local.get $transB) (i32.const ${PREPACKED_B}))
+        (then
+          ;; B already packed whole ([panel][k][NR], see packPanels): this block starts at panel jc/NR, row pc
+          (local.set $packedB (i32.add (local.get $b) (i32.shl
+            (i32.add (i32.mul (local.get $jc) (local.get $k)) (i32.mul (local.get $pc) (i32.const ${NR}))) (i32.const 2))))
+          (local.set $panelDepth (local.get $k)))
+        (else
+          (local.set $packedB (local.get $work))
+          (local.set $panelDepth (local.get $kc))
+          (call $packB (local.get $bType) (local.get $b) (local.get $ldb) (local.get $transB) (local.get $pc) (local.get $jc)
+                       (local.get $kc) (local.get $nc) (local.get $packedB))))
       (local.set $ic (i32.const 0))
       (block $icDone (loop $icLoop
         (br_if $icDone (i32.ge_u (local.get $ic) (local.get $m)))
@@ -456,7 +469,7 @@ const driver = `
           (br_if $jrDone (i32.ge_u (local.get $jr) (local.get $nc)))
           (local.set $nr (i32.sub (local.get $nc) (local.get $jr)))
           (if (i32.gt_u (local.get $nr) (i32.const ${NR})) (then (local.set $nr (i32.const ${NR}))))
-          (local.set $panelB (i32.add (local.get $packedB) (i32.mul (local.get $jr) (i32.shl (local.get $kc) (i32.const 2)))))
+          (local.set $panelB (i32.add (local.get $packedB) (i32.mul (local.get $jr) (i32.shl (local.get $panelDepth) (i32.const 2)))))
           (local.set $ir (i32.const 0))
           (block $irDone (loop $irLoop
             (br_if $irDone (i32.ge_u (local.get $ir) (local.get $mc)))
@@ -506,6 +519,18 @@ const driver = `
 )`;
 
 /**
+ * Packs all of op(B) — or the panels of columns j0 .. j0 + n of it, j0 a multiple of NR — for `gemm`'s prepacked
+ * mode: NR-wide panels of the whole depth k, each k-major and zero-padded ([panel][k][NR] float32), at dst
+ * (the panel of column j0 at dst). Threads pack disjoint panel ranges of one buffer in parallel.
+ */
+const packPanels = `
+(func $packPanels (export "packPanels") (param $b i32) (param $ldb i32) (param $transB i32) (param $bType i32)
+                  (param $k i32) (param $j0 i32) (param $n i32) (param $dst i32)
+  (call $packB (local.get $bType) (local.get $b) (local.get $ldb) (local.get $transB) (i32.const 0) (local.get $j0)
+               (local.get $k) (local.get $n) (local.get $dst))
+)`;
+
+/**
  * The WebAssembly text of every GEMM function (to be placed inside a module that has a memory).
  *
  * @param {{relaxed: boolean}} options relaxed: use `f32x4.relaxed_madd` (fused where the engine fuses).
@@ -520,5 +545,6 @@ export function gemmWat({ relaxed }) {
     typeDispatch("packA", ["$a", "$lda", "$transA", "$i0", "$p0", "$mc", "$kc", "$dst"]),
     mergeTile,
     driver,
+    packPanels,
   ].join("\n");
 }

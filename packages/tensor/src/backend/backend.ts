@@ -204,6 +204,11 @@ export interface BackendMemory {
   readonly handles: number;
   /** Bytes held by live handles (an estimate for GPU backends). */
   readonly bytes: number;
+  /**
+   * Bytes of caches the backend keeps beside tensors and releases with them (the wasm backend's packed weight
+   * panels); absent when the backend keeps none.
+   */
+  readonly cacheBytes?: number;
 }
 
 /**

@@ -3,8 +3,10 @@
  *
  * @packageDocumentation
  */
+export type { PackedPanelStatistics } from "./packed-panels.js";
 export {
   createWasmBackendDefinition,
+  defaultPackedWeightCacheBytes,
   WasmBackend,
   type WasmBackendOptions,
   wasmBackendDefinition,

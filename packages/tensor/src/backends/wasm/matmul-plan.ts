@@ -5,7 +5,7 @@
  * would cost more than it saves.
  */
 import type { DType } from "../../backend/backend.js";
-import { gemmBlocking } from "./generated/kernels-binary.js";
+import { gemmBlocking, prepackedB } from "./generated/kernels-binary.js";
 import type { GemmCall } from "./thread-pool.js";
 
 /** Below this many multiply-adds a product runs on one thread (waking workers costs tens of microseconds). */
@@ -34,6 +34,8 @@ export interface MatmulLayout {
   /** Storage type codes of the operands (0 float32, 1 bfloat16, 2 float16). */
   readonly aType: number;
   readonly bType: number;
+  /** True when `b` points at op(B) packed whole by `packPanels` (a cached weight; batch 1). */
+  readonly bPrepacked?: boolean;
 }
 
 function bands(extent: number, parts: number, align: number): [number, number][] {
@@ -48,65 +50,44 @@ const chunksPerThread = 2;
 
 /**
  * The GEMM calls of a product on `threads` threads. Threads claim calls dynamically, so a split product is cut
- * into `chunksPerThread × threads` bands; each band packs its own panels, so more bands cost more packing.
+ * into `chunksPerThread × threads` bands; each band packs its own panels (unless B is prepacked), so more bands
+ * cost more packing.
  */
 export function planMatmul(layout: MatmulLayout, threads: number): GemmCall[] {
-  const { batch, m, n, k, transposeA, transposeB, aType, bType } = layout;
+  const { batch, m, n, k, transposeA, aType } = layout;
+  const prepacked = layout.bPrepacked === true;
   const lda = transposeA ? m : k;
-  const ldb = transposeB ? k : n;
+  const ldb = prepacked || layout.transposeB ? k : n;
+  // A prepacked B is float32 panels of depth k: the gemm's transB says so, and a band of columns starting at
+  // `start` (a multiple of NR) starts start·k floats in.
+  const transposeB = prepacked ? prepackedB : +layout.transposeB;
+  const bType = prepacked ? 0 : layout.bType;
   const aBytes = aType === 0 ? 4 : 2;
   const bBytes = bType === 0 ? 4 : 2;
   const split = threads > 1 && batch < threads && batch * m * n * k >= parallelThreshold;
   // Split rows unless C has clearly more column tiles than row tiles.
   const splitRows = m / gemmBlocking.mr >= n / gemmBlocking.nr;
   const calls: GemmCall[] = [];
+  const call = (rows: number, columns: number, a: number, b: number, c: number): GemmCall =>
+    [rows, columns, k, a, lda, +transposeA, b, ldb, transposeB, c, n, aType, bType] as const;
   for (let index = 0; index < batch; index++) {
     const a = layout.a + index * layout.aBatchStride;
     const b = layout.b + index * layout.bBatchStride;
     const c = layout.c + index * m * n * 4;
     if (!split) {
-      calls.push([m, n, k, a, lda, +transposeA, b, ldb, +transposeB, c, n, aType, bType]);
+      calls.push(call(m, n, a, b, c));
       continue;
     }
     const parts = threads * chunksPerThread;
-    for (const [start, extent] of splitRows
-      ? bands(m, parts, gemmBlocking.mr)
-      : bands(n, parts, gemmBlocking.nr)) {
-      if (splitRows) {
-        // rows start..start+extent of op(A) and of C
-        const aBand = a + (transposeA ? start : start * lda) * aBytes;
-        calls.push([
-          extent,
-          n,
-          k,
-          aBand,
-          lda,
-          +transposeA,
-          b,
-          ldb,
-          +transposeB,
-          c + start * n * 4,
-          n,
-          aType,
-          bType,
-        ]);
-      } else {
-        const bBand = b + (transposeB ? start * ldb : start) * bBytes;
-        calls.push([
-          m,
-          extent,
-          k,
-          a,
-          lda,
-          +transposeA,
-          bBand,
-          ldb,
-          +transposeB,
-          c + start * 4,
-          n,
-          aType,
-          bType,
-        ]);
+    if (splitRows) {
+      // rows start..start+extent of op(A) and of C
+      for (const [start, extent] of bands(m, parts, gemmBlocking.mr)) {
+        calls.push(call(extent, n, a + (transposeA ? start : start * lda) * aBytes, b, c + start * n * 4));
+      }
+    } else {
+      for (const [start, extent] of bands(n, parts, gemmBlocking.nr)) {
+        const offset = prepacked ? start * k * 4 : (layout.transposeB ? start * ldb : start) * bBytes;
+        calls.push(call(m, extent, a, b + offset, c + start * 4));
       }
     }
   }

@@ -1,9 +1,11 @@
 /**
- * Workers that share the kernels' `WebAssembly.Memory` and run GEMM calls in parallel, synchronously from the
- * caller's point of view: the calling thread publishes a job list in shared memory, wakes the workers, claims
- * calls from the shared counter like they do, and waits for the rest (`Atomics.wait` where it may block, spinning on `Atomics.load` on a
- * browser main thread).
+ * Workers that share the kernels' `WebAssembly.Memory` and run kernel jobs in parallel, synchronously from the
+ * caller's point of view: the calling thread publishes a job list in shared memory (records of the `runJob`
+ * export: a kind, then the kernel's arguments), wakes the workers, claims jobs from the shared counter like they
+ * do, and waits for the rest (`Atomics.wait` where it may block, spinning on `Atomics.load` on a browser main
+ * thread).
  */
+import { jobKinds, jobSlots } from "./generated/kernels-binary.js";
 import type { WasmHeap } from "./heap.js";
 import { canBlock, type KernelWorker, startWorker } from "./platform.js";
 import type { KernelExports } from "./wasm-module.js";
@@ -18,9 +20,6 @@ const countSlot = 5;
 const jobsSlot = 6;
 const firstWorkerSlot = 8;
 const slotsPerWorker = 1;
-
-/** Int32 values per GEMM call: m, n, k, a, lda, transposeA, b, ldb, transposeB, c, ldc, aType, bType. */
-export const gemmCallInts = 13;
 
 /**
  * One GEMM call: the arguments of the `gemm` export except its work area (each thread passes its own).
@@ -42,7 +41,36 @@ export type GemmCall = readonly [
   bType: number,
 ];
 
-/** Thrown when a worker trapped while running its share of a product. */
+/**
+ * One job of the `runJob` export: its kind (`jobKinds`), then the kernel's arguments as 32-bit slots (i32
+ * values, or the bits of an f32 from {@link floatSlot}); the thread's work area is added by whoever runs it.
+ */
+export type Job = readonly number[];
+
+/** A GEMM call as a job. */
+export function gemmJob(call: GemmCall): Job {
+  return [jobKinds.gemm, ...call];
+}
+
+const floatScratch = new Float32Array(1);
+const floatScratchBits = new Int32Array(floatScratch.buffer);
+
+/** The i32 slot that holds the bits of `value` rounded to float32 (for a kernel's f32 parameter). */
+export function floatSlot(value: number): number {
+  floatScratch[0] = value;
+  return floatScratchBits[0]!;
+}
+
+/** Writes job records at `pointer` (`jobSlots` i32 each). */
+export function writeJobs(memory: Int32Array, pointer: number, jobs: readonly Job[]): void {
+  jobs.forEach((job, index) => {
+    if (job.length > jobSlots)
+      throw new RangeError(`a wasm job has ${job.length} slots, at most ${jobSlots}`);
+    memory.set(job, pointer / 4 + index * jobSlots);
+  });
+}
+
+/** Thrown when a worker trapped while running its share of a kernel. */
 export class WorkerKernelError extends Error {}
 
 /** A fixed set of kernel workers plus the calling thread. */
@@ -105,18 +133,15 @@ export class ThreadPool {
   }
 
   /**
-   * Runs the GEMM calls on all threads and returns when every call is done. Threads (the caller included)
-   * claim calls one at a time from a shared counter, so a thread that the OS schedules less (a busy machine,
-   * a browser main thread handling events) simply takes fewer calls.
+   * Runs the jobs on all threads and returns when every job is done. Threads (the caller included) claim jobs
+   * one at a time from a shared counter, so a thread that the OS schedules less (a busy machine, a browser main
+   * thread handling events) simply takes fewer jobs.
    */
-  run(calls: readonly GemmCall[]): void {
+  run(calls: readonly Job[]): void {
     if (this.closed) throw new Error("wasm thread pool was closed");
-    const jobs = this.heap.allocate(calls.length * gemmCallInts * 4);
+    const jobs = this.heap.allocate(calls.length * jobSlots * 4);
     try {
-      const memory = this.heap.int32;
-      calls.forEach((call, index) => {
-        memory.set(call, jobs / 4 + index * gemmCallInts);
-      });
+      writeJobs(this.heap.int32, jobs, calls);
       const state = this.state();
       state[jobsSlot] = jobs;
       state[countSlot] = calls.length;
@@ -134,15 +159,13 @@ export class ThreadPool {
           index < calls.length;
           index = Atomics.add(state, nextSlot, 1)
         ) {
-          this.kernels.gemm(...calls[index]!, this.workAreas[0]!);
+          this.kernels.runJob(jobs + index * jobSlots * 4, this.workAreas[0]!);
         }
       } finally {
         this.waitForWorkers();
       }
       if (Atomics.load(state, failedSlot) !== 0) {
-        throw new WorkerKernelError(
-          "a wasm kernel worker trapped while computing its share of a matrix product",
-        );
+        throw new WorkerKernelError("a wasm kernel worker trapped while computing its share of a kernel");
       }
     } finally {
       this.heap.free(jobs);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { KernelName, StorageValues, TensorInfo } from "../../backend/backend.js";
 import { isBackendRegistered, registerBackend } from "../../backend/registry.js";
+import { narrowToHalf } from "../../dtype/half-precision.js";
 import { conformanceCases, runConformanceCase } from "../../testing/index.js";
 import { cpuKernels } from "../js/cpu-kernels.js";
 import type { CpuTensor } from "../js/cpu-tensor.js";
@@ -369,4 +370,124 @@ describe("conformance of wasm against js", () => {
       expect(result.passed).toBe(true);
     });
   }
+});
+
+describe("packed weight cache", () => {
+  /** Runs matmul(a, b) `times` times on `backend` with the same b storage; returns each result. */
+  function reuse(
+    backend: WasmBackend,
+    a: CpuTensor,
+    b: CpuTensor,
+    attributes: { transposeA: boolean; transposeB: boolean },
+    times: number,
+  ): StorageValues[] {
+    const bInfo: TensorInfo = {
+      handle: backend.upload(b.values.slice(), b.dtype),
+      shape: b.shape,
+      dtype: b.dtype,
+    };
+    const aInfo: TensorInfo = {
+      handle: backend.upload(a.values.slice(), a.dtype),
+      shape: a.shape,
+      dtype: a.dtype,
+    };
+    const kernel = backend.kernels.matmul as (
+      inputs: readonly TensorInfo[],
+      attributes: object,
+      backend: WasmBackend,
+    ) => TensorInfo;
+    const results: StorageValues[] = [];
+    for (let time = 0; time < times; time++) {
+      const output = kernel([aInfo, bInfo], attributes, backend);
+      const size = output.shape.reduce((product, extent) => product * extent, 1);
+      results.push(backend.read(output.handle, "float32", size).slice());
+      backend.dispose(output.handle);
+    }
+    backend.dispose(aInfo.handle);
+    backend.dispose(bInfo.handle);
+    return results;
+  }
+
+  // Row-split (m large), column-split (n large), transposed, tall-skinny (n ≤ 32: A read in place) and bfloat16.
+  const cases: [string, number, number, number, boolean, "float32" | "bfloat16"][] = [
+    ["rows split", 300, 256, 520, true, "float32"],
+    ["columns split", 40, 1100, 600, false, "float32"],
+    ["tall-skinny", 200, 20, 4000, false, "float32"],
+    ["bfloat16 weight", 70, 300, 260, true, "bfloat16"],
+  ];
+  for (const [label, m, n, k, transposeB, dtype] of cases) {
+    it(`packs a reused B once and gives bit-identical products (${label})`, () => {
+      for (const backend of [threaded, single]) {
+        const before = backend.packedWeightCacheStatistics();
+        const a: CpuTensor = { values: pattern(m * k, 3), shape: [1, m, k], dtype: "float32" };
+        const values = pattern(k * n, 4);
+        const b: CpuTensor = {
+          values: dtype === "bfloat16" ? narrowToHalf(values, "bfloat16") : values,
+          shape: [1, transposeB ? n : k, transposeB ? k : n],
+          dtype,
+        };
+        const attributes = { transposeA: false, transposeB };
+        const results = reuse(backend, a, b, attributes, 3);
+        const after = backend.packedWeightCacheStatistics();
+        // First use packs per call, the second packs into the cache, the third hits it.
+        expect(after.packed - before.packed).toBe(1);
+        expect(after.hits - before.hits).toBe(1);
+        expect(results[1]).toEqual(results[0]);
+        expect(results[2]).toEqual(results[0]);
+        expect(largestError(results[0]!, referenceKernel("matmul", [a, b], attributes))).toBeLessThan(1e-4);
+        // Disposing the weight released its panels.
+        expect(after.bytes).toBe(before.bytes);
+        expect(backend.memory().cacheBytes).toBe(0);
+      }
+    });
+  }
+
+  it("stays under its bound (later weights are not cached) and can be turned off", async () => {
+    const bounded = new WasmBackend({ threads: 1, packedWeightCacheBytes: 300 * 1024 });
+    await bounded.initialize();
+    const weight = (salt: number): CpuTensor => ({
+      values: pattern(256 * 256, salt),
+      shape: [1, 256, 256],
+      dtype: "float32",
+    });
+    const a: CpuTensor = { values: pattern(64 * 256, 9), shape: [1, 64, 256], dtype: "float32" };
+    const first: TensorInfo = {
+      handle: bounded.upload(weight(1).values, "float32"),
+      shape: [1, 256, 256],
+      dtype: "float32",
+    };
+    const second: TensorInfo = {
+      handle: bounded.upload(weight(2).values, "float32"),
+      shape: [1, 256, 256],
+      dtype: "float32",
+    };
+    const aInfo: TensorInfo = {
+      handle: bounded.upload(a.values, "float32"),
+      shape: a.shape,
+      dtype: "float32",
+    };
+    const kernel = bounded.kernels.matmul as (
+      inputs: readonly TensorInfo[],
+      attributes: object,
+      backend: WasmBackend,
+    ) => TensorInfo;
+    for (let round = 0; round < 3; round++) {
+      for (const b of [first, second])
+        bounded.dispose(kernel([aInfo, b], { transposeA: false, transposeB: true }, bounded).handle);
+    }
+    // Each weight's panels take 256 KiB: the first fits under 300 KiB, the second does not.
+    expect(bounded.packedWeightCacheStatistics()).toMatchObject({
+      entries: 1,
+      bytes: 256 * 1024,
+      skipped: 2,
+    });
+    bounded.clearPackedWeightCache();
+    expect(bounded.packedWeightCacheStatistics().bytes).toBe(0);
+    for (const info of [first, second, aInfo]) bounded.dispose(info.handle);
+    const off = new WasmBackend({ threads: 1, packedWeightCacheBytes: 0 });
+    await off.initialize();
+    const results = reuse(off, a, weight(1), { transposeA: false, transposeB: true }, 3);
+    expect(off.packedWeightCacheStatistics()).toMatchObject({ entries: 0, packed: 0, hits: 0 });
+    expect(results[2]).toEqual(results[0]);
+  });
 });

@@ -14,10 +14,12 @@ import type {
   TensorInfo,
 } from "../../backend/backend.js";
 import { storageBytes } from "../../dtype/dtypes.js";
-import { gemmWorkBytes } from "./generated/kernels-binary.js";
+import { gemmBlocking, gemmWorkBytes, jobKinds, jobSlots } from "./generated/kernels-binary.js";
 import { WasmHeap } from "./heap.js";
+import { gemmTypeCode } from "./matmul-plan.js";
+import { PackedPanelCache, type PackedPanelStatistics } from "./packed-panels.js";
 import { coreCount, workersSupported } from "./platform.js";
-import { type GemmCall, ThreadPool } from "./thread-pool.js";
+import { type GemmCall, gemmJob, type Job, ThreadPool, writeJobs } from "./thread-pool.js";
 import { type WasmHandle, wasmKernels } from "./wasm-kernels.js";
 import {
   compileKernels,
@@ -37,7 +39,20 @@ export interface WasmBackendOptions {
    * the engine validates it. `true` where it does not validate makes the backend unavailable.
    */
   readonly relaxedSimd?: boolean;
+  /**
+   * Most bytes of packed weight panels to keep (see `packed-panels.ts`): a matrix used as the B operand of a
+   * product a second time, in the same orientation, is packed once and reused until its tensor is disposed.
+   * float32 panels take the weight's float32 size (twice a bfloat16 weight's). Default
+   * {@link defaultPackedWeightCacheBytes}; 0 turns the cache off.
+   */
+  readonly packedWeightCacheBytes?: number;
 }
+
+/** Default bound of the packed weight cache: 512 MiB. */
+export const defaultPackedWeightCacheBytes = 512 * 1024 * 1024;
+
+/** Operands with fewer elements than this are packed per call (the cache would save almost nothing). */
+const packedOperandMinimumElements = 1 << 16;
 
 /** Initial memory: 16 MiB; it grows on demand up to the 4 GiB of wasm32. */
 const initialPages = 256;
@@ -70,6 +85,7 @@ export class WasmBackend implements Backend {
         pool: ThreadPool | undefined;
         workAreas: readonly number[];
         relaxed: boolean;
+        packedPanels: PackedPanelCache;
       }
     | undefined;
 
@@ -115,7 +131,17 @@ export class WasmBackend implements Backend {
         this.threadFallback = `workers could not start (${error instanceof Error ? error.message : String(error)})`;
       }
     }
-    this.state = { heap, exports, pool, workAreas: pool ? workAreas : workAreas.slice(0, 1), relaxed };
+    this.state = {
+      heap,
+      exports,
+      pool,
+      workAreas: pool ? workAreas : workAreas.slice(0, 1),
+      relaxed,
+      packedPanels: new PackedPanelCache(
+        heap,
+        this.options.packedWeightCacheBytes ?? defaultPackedWeightCacheBytes,
+      ),
+    };
     this.warmUp();
     return this.describe();
   }
@@ -158,17 +184,71 @@ export class WasmBackend implements Backend {
     }
   }
 
-  /** Frees the handle's heap block. */
+  /** Frees the handle's heap block (and its packed panels, if it was a cached weight). */
   dispose(handle: DataHandle): void {
     const { offset, bytes } = handle as WasmHandle;
+    this.ready().packedPanels.release(handle as WasmHandle);
     this.heap.free(offset);
     this.liveHandles--;
     this.liveBytes -= bytes;
   }
 
-  /** Live tensors and their bytes (the backend's own scratch areas excluded). */
+  /** Live tensors and their bytes (the backend's own scratch areas excluded), and the packed weight cache's bytes. */
   memory(): BackendMemory {
-    return { handles: this.liveHandles, bytes: this.liveBytes };
+    return {
+      handles: this.liveHandles,
+      bytes: this.liveBytes,
+      cacheBytes: this.state?.packedPanels.statistics().bytes ?? 0,
+    };
+  }
+
+  /** The packed weight cache's entries, bytes and hit counts. */
+  packedWeightCacheStatistics(): PackedPanelStatistics {
+    return this.ready().packedPanels.statistics();
+  }
+
+  /** Releases every packed weight (they are packed again on their next reuse). */
+  clearPackedWeightCache(): void {
+    this.ready().packedPanels.clear();
+  }
+
+  /**
+   * The whole op(B) of a 2-D operand packed for the GEMM (see `packed-panels.ts`), when it is cached or is
+   * admitted into the cache now (packed on every thread); `undefined` to pack per call as usual.
+   */
+  packedOperand(b: TensorInfo, transposed: boolean, k: number, n: number): number | undefined {
+    const state = this.ready();
+    if (k * n < packedOperandMinimumElements) return undefined;
+    const handle = b.handle as WasmHandle;
+    const cached = state.packedPanels.lookup(handle, transposed);
+    if (cached !== undefined) return cached;
+    const panels = Math.ceil(n / gemmBlocking.nr);
+    const bytes = panels * gemmBlocking.nr * k * 4;
+    if (!state.packedPanels.admit(handle, transposed, bytes)) return undefined;
+    const destination = state.packedPanels.insert(handle, transposed, bytes);
+    const ldb = transposed ? k : n;
+    const type = gemmTypeCode(b.dtype);
+    // Disjoint ranges of panels, two per thread (threads claim them dynamically).
+    const parts = Math.min(panels, this.threadCount * 2);
+    const perPart = Math.ceil(panels / parts);
+    const jobs: Job[] = [];
+    for (let first = 0; first < panels; first += perPart) {
+      const j0 = first * gemmBlocking.nr;
+      const columns = Math.min(perPart * gemmBlocking.nr, n - j0);
+      jobs.push([
+        jobKinds.packPanels,
+        handle.offset,
+        ldb,
+        +transposed,
+        type,
+        k,
+        j0,
+        columns,
+        destination + j0 * k * 4,
+      ]);
+    }
+    this.runJobs(jobs);
+    return destination;
   }
 
   /** Allocates an output tensor of this backend (for kernels). */
@@ -182,12 +262,28 @@ export class WasmBackend implements Backend {
 
   /** Runs GEMM calls, on the workers too when there are several calls and threads (for kernels). */
   runGemm(calls: readonly GemmCall[]): void {
+    this.runJobs(calls.map(gemmJob));
+  }
+
+  /**
+   * Runs kernel jobs (records of the `runJob` export), on the workers too when there are several jobs and
+   * threads; returns when all are done.
+   */
+  runJobs(jobs: readonly Job[]): void {
     const state = this.ready();
-    if (state.pool !== undefined && calls.length > 1) {
-      state.pool.run(calls);
+    if (state.pool !== undefined && jobs.length > 1) {
+      state.pool.run(jobs);
       return;
     }
-    for (const call of calls) state.exports.gemm(...call, state.workAreas[0]!);
+    const record = state.heap.allocate(jobs.length * jobSlots * 4);
+    try {
+      writeJobs(state.heap.int32, record, jobs);
+      for (let index = 0; index < jobs.length; index++) {
+        state.exports.runJob(record + index * jobSlots * 4, state.workAreas[0]!);
+      }
+    } finally {
+      state.heap.free(record);
+    }
   }
 
   /** Stops the kernel workers; the backend then runs single-threaded. */

@@ -152,6 +152,8 @@ export function wasmKernels(): KernelTable<WasmBackend> {
       const k = attributes.transposeA ? rowsA : columnsA;
       const n = attributes.transposeB ? rowsB : columnsB;
       const batch = Math.max(batchA, batchB);
+      // A 2-D B reused across products (a weight) is packed once and cached.
+      const packed = batchB === 1 ? backend.packedOperand(b, attributes.transposeB, k, n) : undefined;
       const output = backend.allocateOutput([batch, m, n], "float32");
       const calls = planMatmul(
         {
@@ -160,7 +162,8 @@ export function wasmKernels(): KernelTable<WasmBackend> {
           n,
           k,
           a: pointer(a),
-          b: pointer(b),
+          b: packed ?? pointer(b),
+          bPrepacked: packed !== undefined,
           c: pointer(output),
           aBatchStride: batchA === 1 ? 0 : storageBytes(a.dtype, m * k),
           bBatchStride: batchB === 1 ? 0 : storageBytes(b.dtype, k * n),

@@ -95,6 +95,8 @@ export interface KernelExports {
     bType: number,
     work: number,
   ): void;
+  /** Runs the job record at `job` (see `thread-pool.ts`) with the thread's work area. */
+  runJob(job: number, work: number): void;
   widenBfloat16(input: number, output: number, n: number): void;
   widenFloat16(input: number, output: number, n: number): void;
   narrowBfloat16(input: number, output: number, n: number): void;

@@ -1494,9 +1494,8 @@
   (local $packedB i32) (local $packedA i32) (local $tile i32) (local $direct i32) (local $kcLimit i32)
   (local $jc i32) (local $nc i32) (local $pc i32) (local $kc i32) (local $ic i32) (local $mc i32)
   (local $jr i32) (local $nr i32) (local $ir i32) (local $mr i32) (local $accumulate i32)
-  (local $panelB i32) (local $target i32) (local $ldcBytes i32) (local $i i32)
+  (local $panelB i32) (local $target i32) (local $ldcBytes i32) (local $i i32) (local $panelDepth i32)
   (local $full i32) (local $destination i32) (local $destinationStride i32) (local $destinationAccumulate i32)
-  (local.set $packedB (local.get $work))
   (local.set $packedA (i32.add (local.get $work) (i32.const 1048576)))
   (local.set $tile (i32.add (local.get $packedA) (i32.const 131072)))
   (local.set $ldcBytes (i32.shl (local.get $ldc) (i32.const 2)))
@@ -1525,8 +1524,17 @@
       (local.set $kc (i32.sub (local.get $k) (local.get $pc)))
       (if (i32.gt_u (local.get $kc) (local.get $kcLimit)) (then (local.set $kc (local.get $kcLimit))))
       (local.set $accumulate (i32.ne (local.get $pc) (i32.const 0)))
-      (call $packB (local.get $bType) (local.get $b) (local.get $ldb) (local.get $transB) (local.get $pc) (local.get $jc)
-                   (local.get $kc) (local.get $nc) (local.get $packedB))
+      (if (i32.eq (local.get $transB) (i32.const 2))
+        (then
+          ;; B already packed whole ([panel][k][NR], see packPanels): this block starts at panel jc/NR, row pc
+          (local.set $packedB (i32.add (local.get $b) (i32.shl
+            (i32.add (i32.mul (local.get $jc) (local.get $k)) (i32.mul (local.get $pc) (i32.const 16))) (i32.const 2))))
+          (local.set $panelDepth (local.get $k)))
+        (else
+          (local.set $packedB (local.get $work))
+          (local.set $panelDepth (local.get $kc))
+          (call $packB (local.get $bType) (local.get $b) (local.get $ldb) (local.get $transB) (local.get $pc) (local.get $jc)
+                       (local.get $kc) (local.get $nc) (local.get $packedB))))
       (local.set $ic (i32.const 0))
       (block $icDone (loop $icLoop
         (br_if $icDone (i32.ge_u (local.get $ic) (local.get $m)))
@@ -1540,7 +1548,7 @@
           (br_if $jrDone (i32.ge_u (local.get $jr) (local.get $nc)))
           (local.set $nr (i32.sub (local.get $nc) (local.get $jr)))
           (if (i32.gt_u (local.get $nr) (i32.const 16)) (then (local.set $nr (i32.const 16))))
-          (local.set $panelB (i32.add (local.get $packedB) (i32.mul (local.get $jr) (i32.shl (local.get $kc) (i32.const 2)))))
+          (local.set $panelB (i32.add (local.get $packedB) (i32.mul (local.get $jr) (i32.shl (local.get $panelDepth) (i32.const 2)))))
           (local.set $ir (i32.const 0))
           (block $irDone (loop $irLoop
             (br_if $irDone (i32.ge_u (local.get $ir) (local.get $mc)))
@@ -1587,6 +1595,12 @@
       (br $pcLoop)))
     (local.set $jc (i32.add (local.get $jc) (i32.const 512)))
     (br $jcLoop)))
+)
+
+(func $packPanels (export "packPanels") (param $b i32) (param $ldb i32) (param $transB i32) (param $bType i32)
+                  (param $k i32) (param $j0 i32) (param $n i32) (param $dst i32)
+  (call $packB (local.get $bType) (local.get $b) (local.get $ldb) (local.get $transB) (i32.const 0) (local.get $j0)
+               (local.get $k) (local.get $n) (local.get $dst))
 )
 
 (func $addSame (export "addSame") (param $in0 i32) (param $in1 i32)  (param $out i32) (param $n i32)
@@ -2508,4 +2522,14 @@
     (local.set $i (i32.add (local.get $i) (i32.const 1)))
     (br $tail)))
 )
+
+(func $runJob (export "runJob") (param $job i32) (param $work i32)
+  (block $done
+    (block $kind1 (block $kind0 (br_table $kind0 $kind1 $done (i32.load (local.get $job))))
+    ;; gemm
+    (call $gemm (i32.load offset=4 (local.get $job)) (i32.load offset=8 (local.get $job)) (i32.load offset=12 (local.get $job)) (i32.load offset=16 (local.get $job)) (i32.load offset=20 (local.get $job)) (i32.load offset=24 (local.get $job)) (i32.load offset=28 (local.get $job)) (i32.load offset=32 (local.get $job)) (i32.load offset=36 (local.get $job)) (i32.load offset=40 (local.get $job)) (i32.load offset=44 (local.get $job)) (i32.load offset=48 (local.get $job)) (i32.load offset=52 (local.get $job)) (local.get $work))
+    (br $done))
+    ;; packPanels
+    (call $packPanels (i32.load offset=4 (local.get $job)) (i32.load offset=8 (local.get $job)) (i32.load offset=12 (local.get $job)) (i32.load offset=16 (local.get $job)) (i32.load offset=20 (local.get $job)) (i32.load offset=24 (local.get $job)) (i32.load offset=28 (local.get $job)) (i32.load offset=32 (local.get $job)))
+    (br $done)))
 )
