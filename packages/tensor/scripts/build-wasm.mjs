@@ -10,6 +10,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { elementwiseWat } from "./wasm/elementwise-wat.mjs";
 import { GEMM_WORK_BYTES, gemmWat, KC, MC, MR, NC, NR, PREPACKED_B } from "./wasm/gemm-wat.mjs";
+import { GEMV_MAX_ROWS, gemvWat } from "./wasm/gemv-wat.mjs";
 import { halfConversionWat } from "./wasm/half-wat.mjs";
 import { JOB_SLOTS, jobsWat } from "./wasm/jobs-wat.mjs";
 
@@ -20,6 +21,7 @@ import { JOB_SLOTS, jobsWat } from "./wasm/jobs-wat.mjs";
 const jobKinds = [
   { name: "gemm", call: "$gemm", parameters: Array(13).fill("i32"), work: true },
   { name: "packPanels", call: "$packPanels", parameters: Array(8).fill("i32"), work: false },
+  { name: "gemv", call: "$gemv", parameters: Array(11).fill("i32"), work: false },
 ];
 
 const require = createRequire(import.meta.url);
@@ -33,6 +35,7 @@ function moduleText({ relaxed, shared }) {
 ${gemmWat({ relaxed })}
 ${elementwiseWat()}
 ${halfConversionWat()}
+${gemvWat()}
 ${jobsWat(jobKinds)}
 )`;
 }
@@ -119,6 +122,9 @@ export const jobKinds = { ${jobKinds.map((kind, index) => `${kind.name}: ${index
 
 /** GEMM blocking parameters, for documentation and work partitioning. */
 export const gemmBlocking = { mr: ${MR}, nr: ${NR}, kc: ${KC}, mc: ${MC}, nc: ${NC} } as const;
+
+/** Most rows of A the matrix-vector kernels (\`gemv\`) take. */
+export const gemvMaxRows = ${GEMV_MAX_ROWS};
 
 /** \`transB\` value of the \`gemm\` export for a B packed whole beforehand by \`packPanels\`. */
 export const prepackedB = ${PREPACKED_B};

@@ -491,3 +491,64 @@ describe("packed weight cache", () => {
     expect(results[2]).toEqual(results[0]);
   });
 });
+
+describe("matrix-vector kernels (m ≤ 4: B streamed, never packed)", () => {
+  // Every m, both orientations, every storage type of B; n and k straddle the 4-row blocks, the 16-column
+  // chunks and the 4-wide vectors, and 1100 columns split across threads.
+  const sizes: [number, number][] = [
+    [1, 1],
+    [3, 7],
+    [17, 5],
+    [37, 130],
+    [1100, 600],
+  ];
+  for (const m of [1, 2, 3, 4]) {
+    for (const transposeB of [false, true]) {
+      for (const dtype of ["float32", "bfloat16", "float16"] as const) {
+        it(`m = ${m}${transposeB ? ", transposed B" : ""}, ${dtype} B`, () => {
+          for (const [n, k] of sizes) {
+            const values = pattern(k * n, 6);
+            const inputs: CpuTensor[] = [
+              { values: pattern(m * k, 5), shape: [1, m, k], dtype: "float32" },
+              {
+                values: dtype === "float32" ? values : narrowToHalf(values, dtype),
+                shape: [1, transposeB ? n : k, transposeB ? k : n],
+                dtype,
+              },
+            ];
+            const attributes = { transposeA: false, transposeB };
+            const expected = referenceKernel("matmul", inputs, attributes);
+            const threadedResult = runKernel(threaded, "matmul", inputs, attributes);
+            expect(largestError(threadedResult, expected)).toBeLessThan(1e-4);
+            // Each column is computed by one thread in the same order: 1 and 2 threads agree bit for bit.
+            expect(runKernel(single, "matmul", inputs, attributes)).toEqual(threadedResult);
+          }
+        });
+      }
+    }
+  }
+
+  it("handles batched and broadcast operands (attention scores and values while decoding)", () => {
+    for (const [batchA, batchB, transposeB] of [
+      [9, 9, true],
+      [9, 9, false],
+      [1, 5, true],
+      [6, 1, false],
+    ] as const) {
+      const [m, k, n] = [1, 64, 37];
+      const batch = Math.max(batchA, batchB);
+      const inputs: CpuTensor[] = [
+        { values: pattern(batchA * m * k, 7), shape: [batchA, m, k], dtype: "float32" },
+        {
+          values: pattern(batchB * k * n, 8),
+          shape: [batchB, transposeB ? n : k, transposeB ? k : n],
+          dtype: "float32",
+        },
+      ];
+      const attributes = { transposeA: false, transposeB };
+      const actual = runKernel(threaded, "matmul", inputs, attributes);
+      expect(actual.length).toBe(batch * m * n);
+      expect(largestError(actual, referenceKernel("matmul", inputs, attributes))).toBeLessThan(1e-5);
+    }
+  });
+});

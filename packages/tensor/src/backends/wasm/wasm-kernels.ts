@@ -10,10 +10,9 @@ import type {
   KernelTable,
   TensorInfo,
 } from "../../backend/backend.js";
-import { storageBytes } from "../../dtype/dtypes.js";
 import { cpuKernels } from "../js/cpu-kernels.js";
 import type { CpuTensor } from "../js/cpu-tensor.js";
-import { gemmTypeCode, planMatmul } from "./matmul-plan.js";
+import { matmulKernel } from "./matmul-kernel.js";
 import type { WasmBackend } from "./wasm-backend.js";
 import type { KernelExports } from "./wasm-module.js";
 
@@ -146,36 +145,7 @@ export function wasmKernels(): KernelTable<WasmBackend> {
       const a = at(inputs, 0);
       const b = at(inputs, 1);
       if (a.dtype === "int32" || b.dtype === "int32") return reference(backend, "matmul", inputs, attributes);
-      const [batchA, rowsA, columnsA] = a.shape as [number, number, number];
-      const [batchB, rowsB, columnsB] = b.shape as [number, number, number];
-      const m = attributes.transposeA ? columnsA : rowsA;
-      const k = attributes.transposeA ? rowsA : columnsA;
-      const n = attributes.transposeB ? rowsB : columnsB;
-      const batch = Math.max(batchA, batchB);
-      // A 2-D B reused across products (a weight) is packed once and cached.
-      const packed = batchB === 1 ? backend.packedOperand(b, attributes.transposeB, k, n) : undefined;
-      const output = backend.allocateOutput([batch, m, n], "float32");
-      const calls = planMatmul(
-        {
-          batch,
-          m,
-          n,
-          k,
-          a: pointer(a),
-          b: packed ?? pointer(b),
-          bPrepacked: packed !== undefined,
-          c: pointer(output),
-          aBatchStride: batchA === 1 ? 0 : storageBytes(a.dtype, m * k),
-          bBatchStride: batchB === 1 ? 0 : storageBytes(b.dtype, k * n),
-          transposeA: attributes.transposeA,
-          transposeB: attributes.transposeB,
-          aType: gemmTypeCode(a.dtype),
-          bType: gemmTypeCode(b.dtype),
-        },
-        backend.threadCount,
-      );
-      backend.runGemm(calls);
-      return output;
+      return matmulKernel(a, b, attributes, backend);
     },
     add: binaryKernel("add", true),
     sub: binaryKernel("sub", false),
