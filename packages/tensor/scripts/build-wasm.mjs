@@ -9,6 +9,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { elementwiseWat } from "./wasm/elementwise-wat.mjs";
+import { fusedJobKinds, fusedWat } from "./wasm/fused-wat.mjs";
 import { GEMM_WORK_BYTES, gemmWat, KC, MC, MR, NC, NR, PREPACKED_B } from "./wasm/gemm-wat.mjs";
 import { GEMV_MAX_ROWS, gemvWat } from "./wasm/gemv-wat.mjs";
 import { halfConversionWat } from "./wasm/half-wat.mjs";
@@ -22,6 +23,7 @@ const jobKinds = [
   { name: "gemm", call: "$gemm", parameters: Array(13).fill("i32"), work: true },
   { name: "packPanels", call: "$packPanels", parameters: Array(8).fill("i32"), work: false },
   { name: "gemv", call: "$gemv", parameters: Array(11).fill("i32"), work: false },
+  ...fusedJobKinds,
 ];
 
 const require = createRequire(import.meta.url);
@@ -36,6 +38,7 @@ ${gemmWat({ relaxed })}
 ${elementwiseWat()}
 ${halfConversionWat()}
 ${gemvWat()}
+${fusedWat()}
 ${jobsWat(jobKinds)}
 )`;
 }

@@ -104,8 +104,8 @@ export {
   scaleColumns,
   scaleRows,
 } from "./ops/matrix.js";
-export type { RotaryTables } from "./ops/neural.js";
-export { applyRotaryEmbedding, rmsNorm, rotaryTables, softmax } from "./ops/neural.js";
+export type { RotaryTables, SoftmaxOptions } from "./ops/neural.js";
+export { applyRotaryEmbedding, rmsNorm, rotaryTables, softmax, swiGlu } from "./ops/neural.js";
 export type { FromRawOptions } from "./ops/raw.js";
 export { fromRaw, toRaw } from "./ops/raw.js";
 export { argmax, max, mean, sum } from "./ops/reduction.js";

@@ -4,13 +4,14 @@
 // element gets exactly the arithmetic of its neighbours.
 
 /** Address `base + index * 4` (both i32 locals). */
-const at = (base, index) => `(i32.add (local.get ${base}) (i32.shl (local.get ${index}) (i32.const 2)))`;
+export const at = (base, index) =>
+  `(i32.add (local.get ${base}) (i32.shl (local.get ${index}) (i32.const 2)))`;
 
 /** A v128 constant with the same float32 in all four lanes. */
-const f32x4 = (number) => `(v128.const f32x4 ${number} ${number} ${number} ${number})`;
+export const f32x4 = (number) => `(v128.const f32x4 ${number} ${number} ${number} ${number})`;
 
 /** The v128 scratch locals that {@link expInline} needs in the calling function. */
-const expLocals = "(local $expX v128) (local $expN v128) (local $expR v128) (local $expP v128)";
+export const expLocals = "(local $expX v128) (local $expN v128) (local $expR v128) (local $expP v128)";
 
 /**
  * Vector exp(x) in float32: clamp to [-104, 89] (beyond both ends the result underflows to 0 or overflows to
@@ -18,7 +19,7 @@ const expLocals = "(local $expX v128) (local $expN v128) (local $expR v128) (loc
  * exp(r) ≈ 1 + r + r²·P(r) with the degree-5 P of Cephes `expf` (about 1 ulp for |r| ≤ ln 2 / 2), and 2ⁿ
  * applied in two halves so that subnormal and near-overflow results are not lost. NaN propagates.
  */
-function expInline(value) {
+export function expInline(value) {
   const coefficients = [1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1];
   return `(block (result v128)
       (local.set $expX (f32x4.min (f32x4.max ${value} ${f32x4(-104)}) ${f32x4(89)}))
@@ -44,7 +45,7 @@ function expInline(value) {
 }
 
 /** The v128 scratch locals that {@link logInline} needs in the calling function. */
-const logLocals =
+export const logLocals =
   "(local $logX v128) (local $logE v128) (local $logM v128) (local $logZ v128) (local $logY v128) (local $logSmall v128)";
 
 /**
@@ -52,7 +53,7 @@ const logLocals =
  * [√½, √2), log(1 + f) for f = m − 1 by f − f²/2 + f³·P(f) (degree-8 P, about 1 ulp), plus e·ln 2 in a high
  * and a low part. Special values as `Math.log`: negative or NaN → NaN, ±0 → −∞, +∞ → +∞.
  */
-function logInline(value) {
+export function logInline(value) {
   const coefficients = [
     -1.151461031e-1, 1.167699874e-1, -1.2420140846e-1, 1.4249322787e-1, -1.6668057665e-1, 2.0000714765e-1,
     -2.4999993993e-1, 3.3333331174e-1,
@@ -91,7 +92,7 @@ function logInline(value) {
 }
 
 /** Promotes the low (`low` true) or high two float32 lanes of a vector to float64x2. */
-const promote = (vector, low) =>
+export const promote = (vector, low) =>
   low
     ? `(f64x2.promote_low_f32x4 ${vector})`
     : `(f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 ${vector} ${vector}))`;
@@ -104,7 +105,7 @@ const demotePair = (low, high) =>
  * A map over n elements: out[i] = f(in0[i], in1[i], ...). `body` returns a v128 expression over the locals
  * `$v0`, `$v1`, ... that hold the loaded inputs. Parameters: one pointer per input, `extraParams`, out, n.
  */
-function mapFunction(name, inputCount, extraParams, body, extraLocals = "") {
+export function mapFunction(name, inputCount, extraParams, body, extraLocals = "") {
   const inputs = Array.from({ length: inputCount }, (_, index) => index);
   const params = inputs.map((index) => `(param $in${index} i32)`).join(" ");
   const locals = inputs.map((index) => `(local $v${index} v128)`).join(" ");
@@ -179,7 +180,7 @@ const axpyBody = () =>
   )} (local.get $v1))`;
 
 /** 1 / (1 + exp(−x)). */
-const sigmoidOf = (value) =>
+export const sigmoidOf = (value) =>
   `(f32x4.div ${f32x4(1)} (f32x4.add ${f32x4(1)} ${expInline(`(f32x4.neg ${value})`)}))`;
 
 const unaryFunctions = [
@@ -202,7 +203,7 @@ const unaryFunctions = [
 ].join("");
 
 /** Horizontal sum of the two float64 lanes. */
-const horizontalSum64 = (vector) =>
+export const horizontalSum64 = (vector) =>
   `(f64.add (f64x2.extract_lane 0 ${vector}) (f64x2.extract_lane 1 ${vector}))`;
 
 /**

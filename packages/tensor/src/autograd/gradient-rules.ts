@@ -13,7 +13,13 @@ import { concat, reshape, slice, transpose } from "../ops/layout.js";
 import { crossEntropyGradient } from "../ops/loss.js";
 import { matmul } from "../ops/matmul.js";
 import { scaleColumns, scaleRows } from "../ops/matrix.js";
-import { applyRotaryEmbedding } from "../ops/neural.js";
+import {
+  applyRotaryEmbedding,
+  rmsNorm,
+  rmsNormBackward,
+  softmaxBackward,
+  swiGluBackward,
+} from "../ops/neural.js";
 import { mean, sum } from "../ops/reduction.js";
 import { clampGradient, maxGradient, scatterAddRows } from "./cpu-gradients.js";
 import { broadcastReduced, sumLeadingAxes, sumToShape } from "./shape-gradients.js";
@@ -214,18 +220,16 @@ const rmsNormRule: GradientRule = {
     const epsilon = context.attributes.epsilon as number;
     const x = context.saved(xInput);
     // y = w ⊙ x · r with r = (mean(x²) + ε)^(−1/2) per row.
-    const reciprocal = div(1, sqrt(add(mean(mul(x, x), -1, true), epsilon)));
     const gradients: (Tensor | undefined)[] = [undefined, undefined];
     if (context.needs[0]) {
-      // g = dy ⊙ w; dx = r·(g − x·r²·mean(g ⊙ x)).
-      const g = mul(upstream, context.saved(weightInput));
-      const projection = mul(mul(x, mul(reciprocal, reciprocal)), mean(mul(g, x), -1, true));
-      gradients[0] = mul(sub(g, projection), reciprocal);
+      // g = dy ⊙ w; dx = r·(g − x·r²·mean(g ⊙ x)), one fused kernel.
+      gradients[0] = rmsNormBackward(x, context.saved(weightInput), upstream, epsilon);
     }
     if (context.needs[1]) {
-      // dw = Σ_rows dy ⊙ x·r.
-      const normalized = mul(x, reciprocal);
-      gradients[1] = sum(reshape(mul(upstream, normalized), [-1, weightInput.shape[0]!]), 0);
+      // dw = Σ_rows dy ⊙ x·r (x·r is rmsNorm with a unit weight).
+      const hidden = weightInput.shape[0]!;
+      const normalized = rmsNorm(x, ones([hidden]), epsilon);
+      gradients[1] = sum(reshape(mul(upstream, normalized), [-1, hidden]), 0);
     }
     return gradients;
   },
@@ -321,10 +325,30 @@ export const gradientRules: Readonly<Record<string, GradientRule>> = {
     },
   },
   max: unaryRule("input", (upstream, input, attributes) => maxGradient(upstream, input, axisOf(attributes))),
-  // dx = y ⊙ (dy − Σ dy ⊙ y) over the last axis.
-  softmax: unaryRule("output", (upstream, output) =>
-    mul(output, sub(upstream, sum(mul(upstream, output), -1, true))),
-  ),
+  // dz = y ⊙ (dy − Σ dy ⊙ y) over the last axis (one fused kernel); dx = scale · dz; d mask = dz summed back
+  // to the mask's shape. The causal mask is a constant.
+  softmax: {
+    save: (_inputs, output) => [output],
+    backward(upstream, context) {
+      const y = context.saved(context.output);
+      const scale = (context.attributes.scale as number | undefined) ?? 1;
+      const gradients: (Tensor | undefined)[] = [undefined, undefined];
+      if (context.needs[0]) gradients[0] = softmaxBackward(y, upstream, scale);
+      if (context.needs[1])
+        gradients[1] = sumToShape(softmaxBackward(y, upstream, 1), context.inputs[1]!.shape);
+      return gradients;
+    },
+  },
+  swiGlu: {
+    save: (inputs) => inputs,
+    backward(upstream, context) {
+      const gate = context.saved(context.inputs[0]!);
+      const up = context.saved(context.inputs[1]!);
+      return [0, 1].map((input) =>
+        context.needs[input] ? swiGluBackward(gate, up, upstream, input as 0 | 1) : undefined,
+      );
+    },
+  },
   rmsNorm: rmsNormRule,
   applyRotaryEmbedding: rotaryRule,
   matmul: matmulRule,

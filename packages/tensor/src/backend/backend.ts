@@ -136,6 +136,32 @@ export interface KernelAttributeMap {
   /** Input `[a]` of shape `[rows, columns]`; softmax of each row (max-subtracted). */
   softmax: Record<string, never>;
   /**
+   * Fused softmax of attention scores. Inputs `[x]` or `[x, mask]`: `x` is `[rows, columns]`, the optional additive
+   * `mask` `[maskRows, columns]` applies its row `r mod maskRows` to row `r`. Each row is `softmax(scale·x + mask)`
+   * (the product and the sum rounded to float32 in that order, as torch computes `scores * scale + mask`). With
+   * `queries > 0`, `x` is a stack of `[queries, columns]` matrices and element `(i, j)` of each (`i = r mod
+   * queries`) is excluded (probability 0) when `j > i + columns − queries`: the causal mask, aligned to the last
+   * key as with a key/value cache.
+   */
+  maskedSoftmax: { readonly scale: number; readonly queries: number };
+  /**
+   * The softmax gradient, fused: inputs `[y, dy]` (`y` the softmax output, both `[rows, columns]`); output
+   * `scale · y ⊙ (dy − Σ_row dy ⊙ y)`.
+   */
+  softmaxGradient: { readonly scale: number };
+  /** SwiGLU: inputs `[gate, up]` of one shape; output `silu(gate) · up` (silu rounded to float32 first, as torch). */
+  swiGlu: Record<string, never>;
+  /**
+   * The SwiGLU gradient for one input: inputs `[gate, up, dy]`; output `dy · up · silu'(gate)` for `input` 0 (the
+   * gate, `silu' = σ(g)·(1 + g·(1 − σ(g)))`) or `dy · silu(gate)` for `input` 1 (up).
+   */
+  swiGluGradient: { readonly input: 0 | 1 };
+  /**
+   * The RMS-norm gradient with respect to x, fused: inputs `[x, weight, dy]` as `rmsNorm`; output
+   * `r · (g − x · r² · mean(g ⊙ x))` per row, with `g = dy ⊙ weight` and `r = (mean(x²) + epsilon)^(−1/2)`.
+   */
+  rmsNormGradient: { readonly epsilon: number };
+  /**
    * Hugging Face LlamaRMSNorm. Inputs `[x, weight]`: `x` is `[rows, columns]`, `weight` is `[columns]`;
    * output `x * rsqrt(mean(x², row) + epsilon) * weight`, computed in float32.
    */

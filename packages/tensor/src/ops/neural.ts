@@ -1,22 +1,140 @@
 import { makeTensor, makeView, runKernel, runOperation } from "../engine/engine.js";
 import type { Tensor } from "../engine/tensor.js";
 import { ShapeError, TensorArgumentError } from "../errors.js";
-import { assertFiniteNumber, assertFloat, formatShape, sizeOfShape } from "./shape-utils.js";
+import { assertFiniteNumber, assertFloat, assertSameShape, formatShape, sizeOfShape } from "./shape-utils.js";
 import { withWidenedInputs } from "./widen.js";
 
-/** Softmax over the last axis (max-subtracted, so large logits do not overflow). */
-export function softmax(a: Tensor): Tensor {
+/** Options of {@link softmax}: the fused attention step `softmax(scale · scores + mask)` with a causal mask. */
+export interface SoftmaxOptions {
+  /** Multiplies the input first (`1/√headDim` for attention scores). Default 1. */
+  readonly scale?: number;
+  /**
+   * An additive mask applied after scaling (0 to keep, −∞ to exclude), shaped like the trailing axes of the input
+   * (e.g. `[queries, keys]` for scores `[batch, heads, queries, keys]`; leading axes of extent 1 are allowed).
+   */
+  readonly mask?: Tensor;
+  /**
+   * Excludes key `j` from query `i` when `j > i + keys − queries`, over the last two axes `[queries, keys]`: the
+   * causal mask of a decoder, aligned to the last key as with a key/value cache. Default false.
+   */
+  readonly causal?: boolean;
+}
+
+/** Runs `kernel` on `a` viewed as `[rows, lastAxis]` (plus extra 2-D inputs) and gives the result `a`'s shape. */
+function rowwise(a: Tensor, run: (rows: Tensor) => Tensor): Tensor {
+  const columns = a.shape[a.rank - 1]!;
+  const view = makeView(a, [a.size / columns || 0, columns]);
+  const result = run(view);
+  view.dispose();
+  const output = makeView(result, a.shape);
+  result.dispose();
+  return output;
+}
+
+/**
+ * Softmax over the last axis (max-subtracted, so large logits do not overflow). With options it is the fused
+ * attention step `softmax(scale · a + mask)` with an optional causal mask, in one pass over each row (no scaled
+ * or masked copy of the scores is made); excluded elements get probability 0.
+ *
+ * @throws ShapeError when the mask does not match the input's trailing axes, or `causal` is asked of a tensor
+ *   with fewer than two axes.
+ * @example
+ * ```ts
+ * const probabilities = softmax(matmul(q, k, { transposeB: true }), { scale: 1 / Math.sqrt(64), causal: true });
+ * ```
+ */
+export function softmax(a: Tensor, options: SoftmaxOptions = {}): Tensor {
   assertFloat("softmax", "input", a);
   if (a.rank === 0) throw new ShapeError("softmax: needs at least one axis, got a scalar");
-  return runOperation("softmax", [a], {}, () =>
-    withWidenedInputs([a], ([widened]) => {
-      const columns = a.shape[a.rank - 1]!;
-      const view = makeView(widened!, [a.size / columns || 0, columns]);
-      const result = runKernel("softmax", [view], {});
-      view.dispose();
-      const output = makeView(result, a.shape);
-      result.dispose();
-      return output;
+  const scale = options.scale ?? 1;
+  assertFiniteNumber("softmax", "scale", scale);
+  const causal = options.causal ?? false;
+  const mask = options.mask;
+  if (mask === undefined && !causal && scale === 1) {
+    return runOperation("softmax", [a], {}, () =>
+      withWidenedInputs([a], ([widened]) => rowwise(widened!, (rows) => runKernel("softmax", [rows], {}))),
+    );
+  }
+  if (causal && a.rank < 2) {
+    throw new ShapeError(`softmax: causal needs [..., queries, keys], got ${formatShape(a.shape)}`);
+  }
+  const columns = a.shape[a.rank - 1]!;
+  if (mask !== undefined) {
+    assertFloat("softmax", "mask", mask);
+    const trimmed = mask.shape.slice(mask.shape.findIndex((extent) => extent !== 1));
+    const fits =
+      mask.rank > 0 &&
+      mask.shape[mask.rank - 1] === columns &&
+      trimmed.length <= a.rank &&
+      trimmed.every((extent, axis) => extent === a.shape[a.rank - trimmed.length + axis]);
+    if (!fits) {
+      throw new ShapeError(
+        `softmax: mask ${formatShape(mask.shape)} must match the trailing axes of the input ${formatShape(a.shape)}`,
+      );
+    }
+  }
+  const queries = causal ? a.shape[a.rank - 2]! : 0;
+  const inputs = mask === undefined ? [a] : [a, mask];
+  return runOperation("softmax", inputs, { scale, causal }, () =>
+    withWidenedInputs(inputs, ([widened, wideMask]) =>
+      rowwise(widened!, (rows) => {
+        if (wideMask === undefined) return runKernel("maskedSoftmax", [rows], { scale, queries });
+        const maskRows = makeView(wideMask, [wideMask.size / columns, columns]);
+        const result = runKernel("maskedSoftmax", [rows, maskRows], { scale, queries });
+        maskRows.dispose();
+        return result;
+      }),
+    ),
+  );
+}
+
+/**
+ * The gradient of a softmax over the last axis from its output `y` and the upstream gradient `dy`:
+ * `scale · y ⊙ (dy − Σ dy ⊙ y)`, one fused kernel (used by the gradient rules).
+ */
+export function softmaxBackward(y: Tensor, dy: Tensor, scale: number): Tensor {
+  return rowwise(y, (rows) => {
+    const upstream = makeView(dy, rows.shape);
+    const result = runKernel("softmaxGradient", [rows, upstream], { scale });
+    upstream.dispose();
+    return result;
+  });
+}
+
+/**
+ * SwiGLU, the gated activation of Llama-family MLPs: `silu(gate) · up`, in one pass (no `silu(gate)` tensor is
+ * materialised). Differentiable in both inputs.
+ *
+ * @throws ShapeError when the shapes differ.
+ * @example
+ * ```ts
+ * const hidden = matmul(swiGlu(matmul(x, gateWeight, { transposeB: true }), matmul(x, upWeight, { transposeB: true })), downWeight, { transposeB: true });
+ * ```
+ */
+export function swiGlu(gate: Tensor, up: Tensor): Tensor {
+  assertFloat("swiGlu", "gate", gate);
+  assertFloat("swiGlu", "up", up);
+  assertSameShape("swiGlu", gate, up);
+  return runOperation("swiGlu", [gate, up], {}, () =>
+    withWidenedInputs([gate, up], (widened) => runKernel("swiGlu", widened, {})),
+  );
+}
+
+/** The gradient of {@link swiGlu} for its gate (`input` 0) or up (`input` 1) input, one fused kernel. */
+export function swiGluBackward(gate: Tensor, up: Tensor, dy: Tensor, input: 0 | 1): Tensor {
+  return withWidenedInputs([gate, up], ([wideGate, wideUp]) =>
+    runKernel("swiGluGradient", [wideGate!, wideUp!, dy], { input }),
+  );
+}
+
+/** The gradient of {@link rmsNorm} with respect to `x`, one fused kernel (used by its gradient rule). */
+export function rmsNormBackward(x: Tensor, weight: Tensor, dy: Tensor, epsilon: number): Tensor {
+  return withWidenedInputs([x, weight], ([wideX, wideWeight]) =>
+    rowwise(wideX!, (rows) => {
+      const upstream = makeView(dy, rows.shape);
+      const result = runKernel("rmsNormGradient", [rows, wideWeight!, upstream], { epsilon });
+      upstream.dispose();
+      return result;
     }),
   );
 }

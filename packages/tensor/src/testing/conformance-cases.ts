@@ -42,6 +42,7 @@ import {
   sqrt,
   sub,
   sum,
+  swiGlu,
   type Tensor,
   tensor,
   tidy,
@@ -421,6 +422,68 @@ export const conformanceCases: readonly ConformanceCase[] = [
       } finally {
         sum.dispose();
       }
+    },
+  },
+  // Fused kernels of a Llama layer: SwiGLU, the attention softmax (scale, additive and causal masks) and the
+  // fused gradients of softmax, SwiGLU and RMS norm.
+  {
+    name: "swiGlu [5, 130]",
+    op: "swiGlu",
+    tolerance: transcendental,
+    run: ({ uniform }) => swiGlu(uniform([5, 130], -10, 10), uniform([5, 130], -3, 3)),
+  },
+  {
+    name: "softmax scale 0.125, causal [2, 3, 7, 9] (a cache of 2 keys)",
+    op: "softmax",
+    tolerance: normalized,
+    run: ({ uniform }) => softmax(uniform([2, 3, 7, 9], -30, 30), { scale: 0.125, causal: true }),
+  },
+  {
+    name: "softmax with an additive mask [4, 33] over [2, 4, 33], and causal",
+    op: "softmax",
+    tolerance: normalized,
+    run: ({ uniform }) => {
+      const mask = concat(
+        [uniform([4, 30], -2, 2), tensor(Array(12).fill(Number.NEGATIVE_INFINITY), [4, 3])],
+        1,
+      );
+      return concat(
+        [
+          softmax(uniform([2, 4, 33], -5, 5), { mask }),
+          softmax(uniform([2, 4, 33], -5, 5), { mask, causal: true, scale: 2 }),
+        ],
+        0,
+      );
+    },
+  },
+  {
+    name: "softmax causal with more queries than keys (rows with no key are NaN, as torch)",
+    op: "softmax",
+    tolerance: normalized,
+    nonFinite: true,
+    run: ({ uniform }) => softmax(uniform([6, 4]), { causal: true }),
+  },
+  {
+    name: "fused gradients: softmax (scaled, causal), swiGlu, rmsNorm [6, 40]",
+    op: "softmax",
+    tolerance: normalized,
+    run: ({ uniform }) => {
+      const x = uniform([6, 40], -2, 2);
+      const up = uniform([6, 40], -2, 2);
+      const weight = uniform([40], 0.5, 1.5);
+      const upstream = uniform([6, 40]);
+      const { value, gradients } = valueAndGradients(
+        () =>
+          sum(
+            mul(
+              add(softmax(x, { scale: 0.3, causal: true }), swiGlu(rmsNorm(x, weight, 1e-5), up)),
+              upstream,
+            ),
+          ),
+        [x, up, weight],
+      );
+      value.dispose();
+      return concat([gradients[0]!, gradients[1]!, reshape(gradients[2]!, [1, 40])], 0);
     },
   },
   // Cross-entropy: the fused per-row kernel and its fused gradient, over a wide vocabulary and an ignored row.

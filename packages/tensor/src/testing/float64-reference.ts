@@ -148,6 +148,28 @@ export const referenceSoftmax = (a: Array64): Array64 =>
     return exponentials.map((value) => value / total);
   });
 
+/**
+ * The fused attention softmax: softmax(scale·x + mask) over the last axis, `mask` repeating over the leading
+ * rows, with key j excluded from query i (of `[..., queries, keys]`) when `causal` and j > i + keys − queries.
+ */
+export function referenceMaskedSoftmax(
+  x: Array64,
+  scale: number,
+  mask: Array64 | undefined,
+  causal: boolean,
+): Array64 {
+  const columns = x.shape[x.shape.length - 1]!;
+  const queries = x.shape[x.shape.length - 2]!;
+  const maskRows = mask === undefined ? 1 : mask.values.length / columns;
+  const scores = Float64Array.from(x.values, (value, index) => {
+    const row = Math.floor(index / columns);
+    const column = index % columns;
+    if (causal && column > (row % queries) + columns - queries) return Number.NEGATIVE_INFINITY;
+    return scale * value + (mask === undefined ? 0 : mask.values[(row % maskRows) * columns + column]!);
+  });
+  return referenceSoftmax({ values: scores, shape: x.shape });
+}
+
 /** RMS norm over the last axis: x / √(mean(x²) + ε) ⊙ weight. */
 export function referenceRmsNorm(x: Array64, weight: Array64, epsilon: number): Array64 {
   return rowwise(x, (row) => {

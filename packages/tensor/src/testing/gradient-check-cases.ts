@@ -40,6 +40,7 @@ import {
   sqrt,
   sub,
   sum,
+  swiGlu,
   type Tensor,
   transpose,
 } from "../index.js";
@@ -50,6 +51,7 @@ import {
   referenceConcat,
   referenceCrossEntropy,
   referenceGather,
+  referenceMaskedSoftmax,
   referenceMatmul,
   referenceReduce,
   referenceRmsNorm,
@@ -289,6 +291,18 @@ export const gradientCheckCases: readonly GradientCase[] = [
     inputs: [normal([2, 3, 5])],
     forward: ([a]) => softmax(a!),
     reference: ([a]) => referenceSoftmax(a!),
+  },
+  {
+    name: "softmax fused with a scale, an additive mask and a causal mask (x and mask)",
+    inputs: [normal([2, 3, 5]), normal([3, 5])],
+    forward: ([x, mask]) => softmax(x!, { scale: 0.7, mask: mask!, causal: true }),
+    reference: ([x, mask]) => referenceMaskedSoftmax(x!, 0.7, mask!, true),
+  },
+  {
+    name: "swiGlu (gate and up)",
+    inputs: [normal([3, 5]), normal([3, 5])],
+    forward: ([gate, up]) => swiGlu(gate!, up!),
+    reference: ([gate, up]) => broadcastBinary(gate!, up!, (g, u) => g * sigmoid64(g) * u),
   },
   {
     name: "rmsNorm (x and weight)",

@@ -5,10 +5,10 @@ import type {
   KernelTable,
   TensorInfo,
 } from "../../backend/backend.js";
+import { broadcastStrides, elementCount, rowMajorStrides, simplifyLayout } from "../strided-layout.js";
 import type { GpuDevice, GpuStorage } from "./gpu-device.js";
 import { GpuKernelError } from "./gpu-errors.js";
 import { binaryOperations, maxKernelRank, reduceOperations, unaryOperations } from "./kernel-sources.js";
-import { broadcastStrides, elementCount, rowMajorStrides, simplifyLayout } from "./strided-layout.js";
 
 /** What the kernels need from the backend: the device, and how much matmul work one dispatch may carry. */
 export interface GpuKernelContext {
@@ -55,7 +55,7 @@ function withTemporaries<T>(device: GpuDevice, steps: (keep: (storage: GpuStorag
 }
 
 function layoutOrThrow(extents: number[], operandStrides: number[][], what: string) {
-  const layout = simplifyLayout({ extents, operandStrides });
+  const layout = simplifyLayout({ extents, operandStrides }, maxKernelRank);
   if (layout === undefined) {
     throw new GpuKernelError(
       `${what} over shape [${extents.join(", ")}] needs more than ${maxKernelRank} axes after merging contiguous ones; the gpu kernels take at most ${maxKernelRank}`,
@@ -238,6 +238,110 @@ export function createGpuKernels(context: GpuKernelContext): KernelTable {
           : reduce(gpu, storageOf(a), outer, reduced, inner, operation);
       return result(output, [outer, inner], dtype);
     };
+
+  /** exp(x − max) / Σ exp(x − max) of `[rows, columns]`, each step a dispatch over rows or elements. */
+  const rowSoftmax = (gpu: GpuDevice, a: GpuStorage, rows: number, columns: number): GpuStorage =>
+    withTemporaries(gpu, (temporary) => {
+      const maximum = temporary(reduce(gpu, a, rows, columns, 1, reduceOperations.max));
+      const numerator = temporary(
+        binary(gpu, a, [rows, columns], maximum, [rows, 1], [rows, columns], binaryOperations.expDifference),
+      );
+      const denominator = temporary(reduce(gpu, numerator, rows, columns, 1, reduceOperations.sum));
+      return binary(
+        gpu,
+        numerator,
+        [rows, columns],
+        denominator,
+        [rows, 1],
+        [rows, columns],
+        binaryOperations.div,
+      );
+    });
+
+  const maskedSoftmax: GpuKernel<"maskedSoftmax"> = (inputs, attributes) => {
+    const x = inputAt(inputs, 0);
+    const mask = inputs[1];
+    const [rows, columns] = x.shape as [number, number];
+    const gpu = device();
+    if (rows * columns === 0) return result(filled(gpu, 0, 0), x.shape, "float32");
+    const output = withTemporaries(gpu, (temporary) => {
+      const maskStorage = mask === undefined ? temporary(filled(gpu, 1, 0)) : storageOf(mask);
+      const scores = temporary(
+        gpu.run(
+          "maskedScores",
+          rows * columns,
+          [storageOf(x), maskStorage],
+          [
+            attributes.scale,
+            mask === undefined ? 0 : 1,
+            attributes.queries,
+            mask?.shape[0] ?? 1,
+            columns,
+            3.4e38,
+          ],
+        ),
+      );
+      return rowSoftmax(gpu, scores, rows, columns);
+    });
+    return result(output, x.shape, "float32");
+  };
+
+  const softmaxGradient: GpuKernel<"softmaxGradient"> = (inputs, attributes) => {
+    const y = inputAt(inputs, 0);
+    const dy = inputAt(inputs, 1);
+    const [rows, columns] = y.shape as [number, number];
+    const gpu = device();
+    if (rows * columns === 0) return result(filled(gpu, 0, 0), y.shape, "float32");
+    const output = withTemporaries(gpu, (temporary) => {
+      const products = temporary(
+        binary(gpu, storageOf(dy), y.shape, storageOf(y), y.shape, [rows, columns], binaryOperations.mul),
+      );
+      const dot = temporary(reduce(gpu, products, rows, columns, 1, reduceOperations.sum));
+      return gpu.run(
+        "softmaxGradient",
+        rows * columns,
+        [storageOf(y), storageOf(dy), dot],
+        [columns, attributes.scale],
+      );
+    });
+    return result(output, y.shape, "float32");
+  };
+
+  const rmsNormGradient: GpuKernel<"rmsNormGradient"> = (inputs, attributes) => {
+    const x = inputAt(inputs, 0);
+    const weight = inputAt(inputs, 1);
+    const dy = inputAt(inputs, 2);
+    const [rows, columns] = x.shape as [number, number];
+    const gpu = device();
+    if (rows * columns === 0) return result(filled(gpu, 0, 0), x.shape, "float32");
+    const output = withTemporaries(gpu, (temporary) => {
+      const sumOfSquares = temporary(
+        reduce(gpu, storageOf(x), rows, columns, 1, reduceOperations.sumOfSquares),
+      );
+      const weighted = temporary(
+        binary(
+          gpu,
+          storageOf(dy),
+          x.shape,
+          storageOf(weight),
+          [1, columns],
+          [rows, columns],
+          binaryOperations.mul,
+        ),
+      );
+      const products = temporary(
+        binary(gpu, weighted, x.shape, storageOf(x), x.shape, [rows, columns], binaryOperations.mul),
+      );
+      const dot = temporary(reduce(gpu, products, rows, columns, 1, reduceOperations.sum));
+      return gpu.run(
+        "rmsNormGradient",
+        rows * columns,
+        [storageOf(x), storageOf(weight), storageOf(dy), sumOfSquares, dot],
+        [columns, attributes.epsilon],
+      );
+    });
+    return result(output, x.shape, "float32");
+  };
 
   const softmax: GpuKernel<"softmax"> = (inputs) => {
     const a = inputAt(inputs, 0);
@@ -491,6 +595,33 @@ export function createGpuKernels(context: GpuKernelContext): KernelTable {
     concat,
     crossEntropyRows,
     crossEntropyGradient,
+    maskedSoftmax,
+    softmaxGradient,
+    swiGlu: (inputs) => {
+      const gate = inputAt(inputs, 0);
+      const up = inputAt(inputs, 1);
+      const output = binary(
+        device(),
+        storageOf(gate),
+        gate.shape,
+        storageOf(up),
+        up.shape,
+        gate.shape,
+        binaryOperations.swiGlu,
+      );
+      return result(output, gate.shape, "float32");
+    },
+    swiGluGradient: (inputs, attributes) => {
+      const gate = inputAt(inputs, 0);
+      const output = device().run(
+        "swiGluGradient",
+        elementCount(gate.shape),
+        [storageOf(gate), storageOf(inputAt(inputs, 1)), storageOf(inputAt(inputs, 2))],
+        [attributes.input],
+      );
+      return result(output, gate.shape, "float32");
+    },
+    rmsNormGradient,
     frobeniusNorm,
     isFinite: (inputs) => {
       const a = inputAt(inputs, 0);

@@ -131,7 +131,7 @@ export const unaryOperations = {
 /**
  * Binary elementwise ops with broadcasting over up to {@link maxKernelRank} axes: extents `d0..d5`, strides of
  * `a` and `b` per output axis (`0` on a broadcast axis). Ops: 0 add, 1 sub, 2 mul, 3 div, 4 integer division
- * truncated toward zero, 5 `p·a + b` (axpy), 6 `exp(a − b)` (softmax numerator).
+ * truncated toward zero, 5 `p·a + b` (axpy), 6 `exp(a − b)` (softmax numerator), 7 `silu(a)·b` (SwiGLU).
  */
 export const binarySource = `function(a, b, operation, p, ${names("d", maxKernelRank).join(", ")}, ${names("sa", maxKernelRank).join(", ")}, ${names("sb", maxKernelRank).join(", ")}) {
   const index = this.thread.x + 0.0;
@@ -158,7 +158,8 @@ export const binarySource = `function(a, b, operation, p, ${names("d", maxKernel
     return quotient;
   }
   if (operation < 5.5) { return p * x + y; }
-  return Math.exp(x - y);
+  if (operation < 6.5) { return Math.exp(x - y); }
+  return x * (1.0 / (1.0 + Math.exp(-x))) * y;
 }`;
 
 /** Binary op codes of {@link binarySource}. */
@@ -170,6 +171,7 @@ export const binaryOperations = {
   intDiv: 4,
   axpy: 5,
   expDifference: 6,
+  swiGlu: 7,
 } as const;
 
 /**
@@ -328,6 +330,52 @@ export const crossEntropyGradientSource = `function(logits, labels, maximum, sum
   return scale[0] * probability;
 }`;
 
+/**
+ * Scaled, masked attention scores: `scale·x + mask[row mod maskRows]` (the mask only when `hasMask` > 0.5), and
+ * −∞ (a run-time overflow of `−big·2`: shader languages reject a constant infinity) where the causal mask
+ * excludes the element (`queries` > 0.5 and column > row mod queries + columns − queries).
+ */
+export const maskedScoresSource = `function(x, mask, scale, hasMask, queries, maskRows, columns, big) {
+  const index = this.thread.x + 0.0;
+  ${decodeIndex("index", ["rows", "columns"], "c")}
+  let value = scale * x[index];
+  if (hasMask > 0.5) {
+    const maskRow = c0 - Math.floor(c0 / maskRows) * maskRows;
+    value = value + mask[maskRow * columns + c1];
+  }
+  if (queries > 0.5) {
+    const query = c0 - Math.floor(c0 / queries) * queries;
+    if (c1 > query + columns - queries) { value = -big * 2.0; }
+  }
+  return value;
+}`;
+
+/** The fused softmax gradient from the row sums `dot = Σ dy ⊙ y`: `scale · y ⊙ (dy − dot[row])`. */
+export const softmaxGradientSource = `function(y, dy, dot, columns, scale) {
+  const index = this.thread.x + 0.0;
+  ${decodeIndex("index", ["rows", "columns"], "c")}
+  return scale * (y[index] * (dy[index] - dot[c0]));
+}`;
+
+/** The SwiGLU gradient: `dy·up·σ(g)(1 + g(1 − σ(g)))` (input < 0.5, the gate) or `dy·g·σ(g)` (up). */
+export const swiGluGradientSource = `function(gate, up, dy, input) {
+  const g = gate[this.thread.x];
+  const sigmoid = 1.0 / (1.0 + Math.exp(-g));
+  if (input < 0.5) { return dy[this.thread.x] * up[this.thread.x] * sigmoid * (1.0 + g * (1.0 - sigmoid)); }
+  return dy[this.thread.x] * g * sigmoid;
+}`;
+
+/**
+ * The RMS-norm gradient with respect to x from the row sums Σx² and Σ dy·w·x:
+ * `r·(dy·w − x·r²·dot/columns)` with `r = 1/√(Σx²/columns + epsilon)`.
+ */
+export const rmsNormGradientSource = `function(x, weight, dy, sumOfSquares, dot, columns, epsilon) {
+  const index = this.thread.x + 0.0;
+  ${decodeIndex("index", ["rows", "columns"], "c")}
+  const reciprocal = 1.0 / Math.sqrt(sumOfSquares[c0] / columns + epsilon);
+  return reciprocal * (dy[index] * weight[c1] - x[index] * reciprocal * reciprocal * (dot[c0] / columns));
+}`;
+
 /** Every kernel of the gpu backend, by name. */
 export const kernelSources = {
   upload: uploadSource,
@@ -343,6 +391,10 @@ export const kernelSources = {
   blockSumOfSquares: blockSumOfSquaresSource,
   crossEntropyRows: crossEntropyRowsSource,
   crossEntropyGradient: crossEntropyGradientSource,
+  maskedScores: maskedScoresSource,
+  softmaxGradient: softmaxGradientSource,
+  swiGluGradient: swiGluGradientSource,
+  rmsNormGradient: rmsNormGradientSource,
 } as const;
 
 /** Name of one of the backend's gpu.js kernels. */

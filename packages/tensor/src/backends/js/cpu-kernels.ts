@@ -8,12 +8,21 @@ import {
   negKernel,
   scaleKernel,
   siluValue,
+  swiGluGradientKernel,
+  swiGluKernel,
   unaryKernel,
 } from "./kernels/elementwise.js";
 import { concatKernel, gatherKernel, sliceKernel, transposeKernel } from "./kernels/layout.js";
 import { crossEntropyGradientKernel, crossEntropyRowsKernel } from "./kernels/loss.js";
 import { matmulKernel } from "./kernels/matmul.js";
-import { rmsNormKernel, rotaryEmbeddingKernel, softmaxKernel } from "./kernels/normalization.js";
+import {
+  maskedSoftmaxKernel,
+  rmsNormGradientKernel,
+  rmsNormKernel,
+  rotaryEmbeddingKernel,
+  softmaxGradientKernel,
+  softmaxKernel,
+} from "./kernels/normalization.js";
 import { argmaxKernel, frobeniusNormKernel, maxKernel, sumKernel } from "./kernels/reduce.js";
 
 /**
@@ -39,6 +48,11 @@ export const cpuKernels: CpuKernelTable = {
   max: maxKernel,
   argmax: argmaxKernel,
   softmax: softmaxKernel,
+  maskedSoftmax: maskedSoftmaxKernel,
+  softmaxGradient: softmaxGradientKernel,
+  swiGlu: swiGluKernel,
+  swiGluGradient: swiGluGradientKernel,
+  rmsNormGradient: rmsNormGradientKernel,
   rmsNorm: rmsNormKernel,
   rotaryEmbedding: rotaryEmbeddingKernel,
   gather: gatherKernel,

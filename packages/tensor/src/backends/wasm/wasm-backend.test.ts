@@ -552,3 +552,155 @@ describe("matrix-vector kernels (m ≤ 4: B streamed, never packed)", () => {
     }
   });
 });
+
+/** Index of the first element whose bits differ (NaNs of one pattern are equal), or −1. */
+function firstDifference(actual: StorageValues, expected: StorageValues): number {
+  if (actual.length !== expected.length) return 0;
+  const bits = (values: StorageValues) =>
+    values instanceof Uint16Array ? values : new Uint32Array(values.buffer, values.byteOffset, values.length);
+  const left = bits(actual);
+  const right = bits(expected);
+  for (let index = 0; index < left.length; index++) if (left[index] !== right[index]) return index;
+  return -1;
+}
+
+describe("fused and layout kernels at SmolLM2 layer size (rows split across threads)", () => {
+  const f32 = (shape: number[], salt: number, low = -1, high = 1): CpuTensor => {
+    const size = shape.reduce((product, extent) => product * extent, 1);
+    const values = pattern(size, salt).map((value) => low + ((value + 1) / 2) * (high - low));
+    return { values, shape, dtype: "float32" };
+  };
+  const int32 = (values: number[]): CpuTensor => ({
+    values: Int32Array.from(values),
+    shape: [values.length],
+    dtype: "int32",
+  });
+  const labels = Array.from({ length: 64 }, (_, row) => (row % 9 === 0 ? -100 : (row * 7919) % 4096));
+  // [name, kernel, inputs, attributes, tolerance |wasm − js| / (1 + |js|)]: exp/log are a few float32 ulp off the
+  // float64 reference; row sums of 4096 terms in float32 lanes add ~1e-6.
+  const cases: [string, KernelName, CpuTensor[], object, number][] = [
+    [
+      "cross-entropy rows [64, 4096]",
+      "crossEntropyRows",
+      [f32([64, 4096], 1, -12, 12), int32(labels)],
+      { ignoreIndex: -100 },
+      1e-5,
+    ],
+    [
+      "cross-entropy gradient [64, 4096]",
+      "crossEntropyGradient",
+      [
+        f32([64, 4096], 2, -12, 12),
+        int32(labels),
+        { values: Float32Array.of(1 / 57), shape: [], dtype: "float32" },
+      ],
+      { ignoreIndex: -100 },
+      1e-6,
+    ],
+    [
+      "causal attention softmax [9·128, 128], scale 1/8",
+      "maskedSoftmax",
+      [f32([9 * 128, 128], 3, -40, 40)],
+      { scale: 0.125, queries: 128 },
+      1e-5,
+    ],
+    [
+      "softmax with an additive mask [300, 200]",
+      "maskedSoftmax",
+      [f32([300, 200], 4, -5, 5), f32([10, 200], 5, -3, 0)],
+      { scale: 1, queries: 0 },
+      1e-5,
+    ],
+    [
+      "softmax gradient [1152, 128]",
+      "softmaxGradient",
+      [f32([1152, 128], 6, 0, 0.05), f32([1152, 128], 7)],
+      { scale: 0.125 },
+      1e-5,
+    ],
+    [
+      "RMS-norm gradient [128, 576]",
+      "rmsNormGradient",
+      [f32([128, 576], 8, -3, 3), f32([576], 9, 0.5, 1.5), f32([128, 576], 10)],
+      { epsilon: 1e-5 },
+      1e-5,
+    ],
+    [
+      "rotary embedding [36·32, 64]",
+      "rotaryEmbedding",
+      [f32([36, 32, 64], 11, -2, 2), f32([32, 64], 12), f32([32, 64], 13)],
+      {},
+      0,
+    ],
+    ["swiGlu [128, 1536]", "swiGlu", [f32([128, 1536], 14, -10, 10), f32([128, 1536], 15)], {}, 1e-6],
+    [
+      "swiGlu gate gradient",
+      "swiGluGradient",
+      [f32([64, 1536], 16, -10, 10), f32([64, 1536], 17), f32([64, 1536], 18)],
+      { input: 0 },
+      1e-6,
+    ],
+    [
+      "swiGlu up gradient",
+      "swiGluGradient",
+      [f32([64, 1536], 19, -10, 10), f32([64, 1536], 20), f32([64, 1536], 21)],
+      { input: 1 },
+      1e-6,
+    ],
+    [
+      "transpose [4, 32, 9, 64] to heads",
+      "transpose",
+      [f32([4, 32, 9, 64], 22)],
+      { permutation: [0, 2, 1, 3] },
+      0,
+    ],
+    [
+      "transpose [3, 5, 7, 2, 6] (5 axes: js kernel on views)",
+      "transpose",
+      [f32([3, 5, 7, 2, 6], 23)],
+      { permutation: [4, 2, 0, 3, 1] },
+      0,
+    ],
+    [
+      "slice [4, 32, 576] rows 1..31",
+      "slice",
+      [f32([4, 32, 576], 24)],
+      { begin: [0, 1, 0], size: [4, 31, 576] },
+      0,
+    ],
+    [
+      "concat [512, 64] [512, 192] [512, 3]",
+      "concat",
+      [f32([512, 64], 25), f32([512, 192], 26), f32([512, 3], 27)],
+      {},
+      0,
+    ],
+    [
+      "gather rows of a bfloat16 table",
+      "gather",
+      [
+        { values: narrowToHalf(pattern(1000 * 64, 28), "bfloat16"), shape: [1000, 64], dtype: "bfloat16" },
+        int32([999, 0, 17, 17, 500]),
+      ],
+      {},
+      0,
+    ],
+  ];
+  for (const [name, kernel, inputs, attributes, tolerance] of cases) {
+    it(name, () => {
+      const expected = referenceKernel(kernel, inputs, attributes);
+      const actual = runKernel(threaded, kernel, inputs, attributes);
+      if (tolerance === 0) expect(firstDifference(actual, expected)).toBe(-1);
+      else expect(largestError(actual, expected)).toBeLessThan(tolerance);
+      // Rows (or elements) are split across threads without changing any result.
+      expect(firstDifference(runKernel(single, kernel, inputs, attributes), actual)).toBe(-1);
+    });
+  }
+
+  it("refuses a gather index outside the table with the typed error", () => {
+    const table: CpuTensor = { values: pattern(12, 1), shape: [4, 3], dtype: "float32" };
+    expect(() => runKernel(threaded, "gather", [table, int32([1, 4])], {})).toThrow(
+      /gather index 4 at position 1 is outside the table's 4 rows/,
+    );
+  });
+});

@@ -9,11 +9,15 @@ import type {
   BackendMemory,
   DataHandle,
   DType,
+  KernelAttributeMap,
+  KernelName,
   KernelTable,
   StorageValues,
   TensorInfo,
 } from "../../backend/backend.js";
 import { storageBytes } from "../../dtype/dtypes.js";
+import { cpuKernels } from "../js/cpu-kernels.js";
+import type { CpuTensor } from "../js/cpu-tensor.js";
 import { gemmBlocking, gemmWorkBytes, jobKinds, jobSlots } from "./generated/kernels-binary.js";
 import { WasmHeap } from "./heap.js";
 import { gemmTypeCode } from "./matmul-plan.js";
@@ -249,6 +253,32 @@ export class WasmBackend implements Backend {
     }
     this.runJobs(jobs);
     return destination;
+  }
+
+  /**
+   * Runs the `js` reference kernel on views of the inputs in wasm memory and uploads its result: for the inputs a
+   * SIMD kernel does not cover (integer tensors, general broadcasting, layouts of more than four axes).
+   */
+  referenceKernel<K extends KernelName>(
+    name: K,
+    inputs: readonly TensorInfo[],
+    attributes: KernelAttributeMap[K],
+  ): TensorInfo {
+    const views: CpuTensor[] = inputs.map((info) => ({
+      values: this.read(
+        info.handle,
+        info.dtype,
+        info.shape.reduce((product, extent) => product * extent, 1),
+      ),
+      shape: info.shape,
+      dtype: info.dtype,
+    }));
+    const kernel = cpuKernels[name] as (
+      inputs: readonly CpuTensor[],
+      attributes: KernelAttributeMap[K],
+    ) => CpuTensor;
+    const result = kernel(views, attributes);
+    return { handle: this.upload(result.values, result.dtype), shape: result.shape, dtype: result.dtype };
   }
 
   /** Allocates an output tensor of this backend (for kernels). */

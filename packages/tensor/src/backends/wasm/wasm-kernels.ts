@@ -10,8 +10,7 @@ import type {
   KernelTable,
   TensorInfo,
 } from "../../backend/backend.js";
-import { cpuKernels } from "../js/cpu-kernels.js";
-import type { CpuTensor } from "../js/cpu-tensor.js";
+import { fusedKernels } from "./fused-kernels.js";
 import { matmulKernel } from "./matmul-kernel.js";
 import type { WasmBackend } from "./wasm-backend.js";
 import type { KernelExports } from "./wasm-module.js";
@@ -40,24 +39,14 @@ function at(inputs: readonly TensorInfo[], index: number): TensorInfo {
   return info;
 }
 
-/** Runs the `js` reference kernel on views of the inputs and uploads its result. */
+/** Runs the `js` reference kernel on views of the inputs and uploads its result (see `WasmBackend.referenceKernel`). */
 function reference<K extends KernelName>(
   backend: WasmBackend,
   name: K,
   inputs: readonly TensorInfo[],
   attributes: KernelAttributeMap[K],
 ): TensorInfo {
-  const views: CpuTensor[] = inputs.map((info) => ({
-    values: backend.read(info.handle, info.dtype, elementCount(info.shape)),
-    shape: info.shape,
-    dtype: info.dtype,
-  }));
-  const kernel = cpuKernels[name] as (
-    inputs: readonly CpuTensor[],
-    attributes: KernelAttributeMap[K],
-  ) => CpuTensor;
-  const result = kernel(views, attributes);
-  return { handle: backend.upload(result.values, result.dtype), shape: result.shape, dtype: result.dtype };
+  return backend.referenceKernel(name, inputs, attributes);
 }
 
 function allFloat32(inputs: readonly TensorInfo[]): boolean {
@@ -215,10 +204,7 @@ export function wasmKernels(): KernelTable<WasmBackend> {
       backend.wasm.rmsNorm(pointer(x), pointer(weight), pointer(output), rows, columns, attributes.epsilon);
       return output;
     },
-    crossEntropyRows: (inputs, attributes, backend) =>
-      reference(backend, "crossEntropyRows", inputs, attributes),
-    crossEntropyGradient: (inputs, attributes, backend) =>
-      reference(backend, "crossEntropyGradient", inputs, attributes),
+    ...fusedKernels(),
     cast: (inputs, attributes, backend) => {
       const a = at(inputs, 0);
       const size = elementCount(a.shape);

@@ -97,6 +97,28 @@ export interface KernelExports {
   ): void;
   /** Runs the job record at `job` (see `thread-pool.ts`) with the thread's work area. */
   runJob(job: number, work: number): void;
+  stridedCopy(
+    source: number,
+    target: number,
+    bytes: number,
+    e0: number,
+    e1: number,
+    e2: number,
+    e3: number,
+    s0: number,
+    s1: number,
+    s2: number,
+    s3: number,
+  ): void;
+  copyRows(
+    source: number,
+    sourceStride: number,
+    target: number,
+    targetStride: number,
+    rows: number,
+    rowBytes: number,
+  ): void;
+  gatherRows(table: number, indices: number, count: number, rowBytes: number, target: number): void;
   widenBfloat16(input: number, output: number, n: number): void;
   widenFloat16(input: number, output: number, n: number): void;
   narrowBfloat16(input: number, output: number, n: number): void;

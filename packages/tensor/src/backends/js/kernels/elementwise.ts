@@ -183,3 +183,33 @@ export function castKernel(inputs: readonly CpuTensor[], attributes: KernelAttri
   }
   return { values: output, shape: a.shape, dtype: target };
 }
+
+/** SwiGLU `silu(gate) · up`, the silu rounded to float32 first (as torch's `act_fn(gate) * up`). */
+export function swiGluKernel(inputs: readonly CpuTensor[]): CpuTensor {
+  const gate = input(inputs, 0);
+  const up = input(inputs, 1);
+  const output = new Float32Array(gate.values.length);
+  for (let index = 0; index < output.length; index++)
+    output[index] = Math.fround(siluValue(gate.values[index]!)) * up.values[index]!;
+  return float32Tensor(output, gate.shape);
+}
+
+/** The SwiGLU gradient for the gate (`dy·up·σ(g)(1 + g(1 − σ(g)))`) or for up (`dy·silu(g)`), in float64. */
+export function swiGluGradientKernel(
+  inputs: readonly CpuTensor[],
+  attributes: KernelAttributeMap["swiGluGradient"],
+): CpuTensor {
+  const gate = input(inputs, 0);
+  const up = input(inputs, 1);
+  const upstream = input(inputs, 2);
+  const output = new Float32Array(gate.values.length);
+  for (let index = 0; index < output.length; index++) {
+    const g = gate.values[index]!;
+    const sigmoid = 1 / (1 + Math.exp(-g));
+    output[index] =
+      attributes.input === 0
+        ? upstream.values[index]! * up.values[index]! * sigmoid * (1 + g * (1 - sigmoid))
+        : upstream.values[index]! * g * sigmoid;
+  }
+  return float32Tensor(output, gate.shape);
+}

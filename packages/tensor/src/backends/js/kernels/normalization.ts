@@ -77,3 +77,87 @@ export function rotaryEmbeddingKernel(inputs: readonly CpuTensor[]): CpuTensor {
   }
   return float32Tensor(output, x.shape);
 }
+
+/**
+ * Softmax of `scale·x + mask` per row, with an optional causal mask (see `KernelAttributeMap.maskedSoftmax`):
+ * the scaled score and the sum with the mask are rounded to float32 in that order, then the row goes through
+ * the same max-subtracted softmax as {@link softmaxKernel}; excluded elements are −∞ (probability 0).
+ */
+export function maskedSoftmaxKernel(
+  inputs: readonly CpuTensor[],
+  attributes: KernelAttributeMap["maskedSoftmax"],
+): CpuTensor {
+  const x = input(inputs, 0);
+  const mask = inputs[1];
+  const [rows, columns] = x.shape as [number, number];
+  const maskRows = mask === undefined ? 0 : mask.shape[0]!;
+  const { scale, queries } = attributes;
+  const scores = new Float32Array(rows * columns);
+  for (let row = 0; row < rows; row++) {
+    const offset = row * columns;
+    const maskOffset = mask === undefined ? 0 : (row % maskRows) * columns;
+    // The last key a query may see: i + columns − queries.
+    const lastKey = queries > 0 ? (row % queries) + columns - queries : columns - 1;
+    for (let column = 0; column < columns; column++) {
+      let value = fround(scale * x.values[offset + column]!);
+      if (mask !== undefined) value = fround(value + mask.values[maskOffset + column]!);
+      scores[offset + column] = column > lastKey ? Number.NEGATIVE_INFINITY : value;
+    }
+  }
+  return softmaxKernel([float32Tensor(scores, [rows, columns])]);
+}
+
+/** `scale · y ⊙ (dy − Σ_row dy ⊙ y)` per row (the row sum accumulated in float64). */
+export function softmaxGradientKernel(
+  inputs: readonly CpuTensor[],
+  attributes: KernelAttributeMap["softmaxGradient"],
+): CpuTensor {
+  const y = input(inputs, 0);
+  const dy = input(inputs, 1);
+  const [rows, columns] = y.shape as [number, number];
+  const output = new Float32Array(rows * columns);
+  for (let row = 0; row < rows; row++) {
+    const offset = row * columns;
+    let dot = 0;
+    for (let column = 0; column < columns; column++)
+      dot += dy.values[offset + column]! * y.values[offset + column]!;
+    const projection = fround(dot);
+    for (let column = 0; column < columns; column++) {
+      const value = fround(y.values[offset + column]! * fround(dy.values[offset + column]! - projection));
+      output[offset + column] = attributes.scale === 1 ? value : attributes.scale * value;
+    }
+  }
+  return float32Tensor(output, [rows, columns]);
+}
+
+/**
+ * `r · (g − x · r² · mean(g ⊙ x))` per row of `[rows, columns]` (g = dy ⊙ weight, r = (mean(x²) + ε)^(−1/2)),
+ * the two row sums accumulated in float64.
+ */
+export function rmsNormGradientKernel(
+  inputs: readonly CpuTensor[],
+  attributes: KernelAttributeMap["rmsNormGradient"],
+): CpuTensor {
+  const x = input(inputs, 0);
+  const weight = input(inputs, 1);
+  const dy = input(inputs, 2);
+  const [rows, columns] = x.shape as [number, number];
+  const output = new Float32Array(rows * columns);
+  for (let row = 0; row < rows; row++) {
+    const offset = row * columns;
+    let sumOfSquares = 0;
+    let dot = 0;
+    for (let column = 0; column < columns; column++) {
+      const value = x.values[offset + column]!;
+      sumOfSquares += value * value;
+      dot += dy.values[offset + column]! * weight.values[column]! * value;
+    }
+    const reciprocal = 1 / Math.sqrt(sumOfSquares / columns + attributes.epsilon);
+    const projection = reciprocal * reciprocal * (dot / columns);
+    for (let column = 0; column < columns; column++) {
+      const g = dy.values[offset + column]! * weight.values[column]!;
+      output[offset + column] = reciprocal * (g - x.values[offset + column]! * projection);
+    }
+  }
+  return float32Tensor(output, [rows, columns]);
+}

@@ -1,4 +1,7 @@
-import { maxKernelRank } from "./kernel-sources.js";
+/**
+ * Strided iteration layouts shared by the backends' copy and broadcasting kernels: row-major strides, and the
+ * simplification that merges contiguous axes so a layout fits a kernel of fixed rank (gpu: 6, wasm: 4).
+ */
 
 /** Row-major strides of a shape, in elements. */
 export function rowMajorStrides(shape: readonly number[]): number[] {
@@ -25,14 +28,14 @@ export interface StridedLayout {
 }
 
 /**
- * Simplifies a strided iteration so that it fits the kernels' fixed rank: drops axes of extent 1 and merges
+ * Simplifies a strided iteration so that it fits a kernel's fixed rank: drops axes of extent 1 and merges
  * neighbouring axes `i, i+1` whenever every operand steps through them contiguously (`s_i = s_{i+1}·d_{i+1}`,
  * which also holds for a pair of broadcast axes with stride 0). Then pads with leading extent-1 axes to
- * exactly {@link maxKernelRank} axes.
+ * exactly `rank` axes.
  *
- * @returns `undefined` when more than {@link maxKernelRank} axes remain.
+ * @returns `undefined` when more than `rank` axes remain.
  */
-export function simplifyLayout(layout: StridedLayout): StridedLayout | undefined {
+export function simplifyLayout(layout: StridedLayout, rank: number): StridedLayout | undefined {
   const extents: number[] = [];
   const operandStrides: number[][] = layout.operandStrides.map(() => []);
   for (let axis = 0; axis < layout.extents.length; axis++) {
@@ -56,8 +59,8 @@ export function simplifyLayout(layout: StridedLayout): StridedLayout | undefined
       });
     }
   }
-  if (extents.length > maxKernelRank) return undefined;
-  while (extents.length < maxKernelRank) {
+  if (extents.length > rank) return undefined;
+  while (extents.length < rank) {
     extents.unshift(1);
     for (const strides of operandStrides) strides.unshift(0);
   }
