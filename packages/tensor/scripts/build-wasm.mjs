@@ -24,6 +24,23 @@ const jobKinds = [
   { name: "packPanels", call: "$packPanels", parameters: Array(8).fill("i32"), work: false },
   { name: "gemv", call: "$gemv", parameters: Array(11).fill("i32"), work: false },
   ...fusedJobKinds,
+  // Elementwise maps, so that a large one runs on every thread (ranges of elements, or of rows for *Row).
+  ...["add", "sub", "mul", "div"].flatMap((operation) => [
+    { name: `${operation}Same`, call: `$${operation}Same`, parameters: Array(4).fill("i32"), work: false },
+    {
+      name: `${operation}Scalar`,
+      call: `$${operation}Scalar`,
+      parameters: ["i32", "f32", "i32", "i32"],
+      work: false,
+    },
+    { name: `${operation}Row`, call: `$${operation}Row`, parameters: Array(5).fill("i32"), work: false },
+  ]),
+  ...["neg", "sqrt", "exp", "log", "sigmoid", "silu"].map((operation) => ({
+    name: operation,
+    call: `$${operation}`,
+    parameters: Array(3).fill("i32"),
+    work: false,
+  })),
 ];
 
 const require = createRequire(import.meta.url);

@@ -9,12 +9,10 @@ import { bytesPerElement } from "../../dtype/dtypes.js";
 import { TensorArgumentError } from "../../errors.js";
 import { rowMajorStrides, simplifyLayout } from "../strided-layout.js";
 import { jobKinds } from "./generated/kernels-binary.js";
-import { floatSlot, type Job } from "./thread-pool.js";
+import { runElements, runRows } from "./parallel.js";
+import { floatSlot } from "./thread-pool.js";
 import type { WasmBackend } from "./wasm-backend.js";
 import type { WasmHandle } from "./wasm-kernels.js";
-
-/** Below this many elements a kernel stays on the calling thread (waking workers costs tens of microseconds). */
-const parallelElements = 1 << 15;
 
 /** Ranks the strided copy handles after merging contiguous axes. */
 const copyRank = 4;
@@ -39,37 +37,6 @@ function elementCount(shape: readonly number[]): number {
   let size = 1;
   for (const extent of shape) size *= extent;
   return size;
-}
-
-/**
- * Runs a row kernel over `rows` rows of `columns` elements: one job, or two ranges of rows per thread when the
- * work is large enough; `job(first, count)` builds the job of a range.
- */
-function runRows(
-  backend: WasmBackend,
-  rows: number,
-  columns: number,
-  job: (first: number, count: number) => Job,
-): void {
-  if (rows === 0) return;
-  const parts =
-    backend.threadCount > 1 && rows * columns >= parallelElements
-      ? Math.min(rows, backend.threadCount * 2)
-      : 1;
-  const share = Math.ceil(rows / parts);
-  const jobs: Job[] = [];
-  for (let first = 0; first < rows; first += share) jobs.push(job(first, Math.min(share, rows - first)));
-  backend.runJobs(jobs);
-}
-
-/** Runs an elementwise kernel over n elements, split into ranges (multiples of 16) across threads when large. */
-function runElements(backend: WasmBackend, n: number, job: (offset: number, count: number) => Job): void {
-  if (n === 0) return;
-  const parts = backend.threadCount > 1 && n >= parallelElements ? backend.threadCount * 2 : 1;
-  const share = Math.ceil(n / parts / 16) * 16;
-  const jobs: Job[] = [];
-  for (let offset = 0; offset < n; offset += share) jobs.push(job(offset, Math.min(share, n - offset)));
-  backend.runJobs(jobs);
 }
 
 const maskedSoftmax: WasmKernel<"maskedSoftmax"> = (inputs, attributes, backend) => {

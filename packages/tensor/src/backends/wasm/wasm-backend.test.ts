@@ -704,3 +704,55 @@ describe("fused and layout kernels at SmolLM2 layer size (rows split across thre
     );
   });
 });
+
+describe("elementwise maps split across threads", () => {
+  const big = (shape: number[], salt: number): CpuTensor => ({
+    values: pattern(
+      shape.reduce((product, extent) => product * extent, 1),
+      salt,
+    ),
+    shape,
+    dtype: "float32",
+  });
+  // Same-shape, scalar and trailing-block operands (a bias row, an attention mask [queries, keys] under
+  // [batch, heads, queries, keys]), and unary maps, each large enough to be split.
+  const cases: [string, KernelName, CpuTensor[], object, number][] = [
+    [
+      "add same shape [256, 1536]",
+      "add",
+      [big([256, 1536], 1), big([256, 1536], 2)],
+      { outputShape: [256, 1536] },
+      0,
+    ],
+    ["mul by a scalar", "mul", [big([256, 1536], 3), big([1, 1], 4)], { outputShape: [256, 1536] }, 0],
+    ["sub a bias row", "sub", [big([256, 1536], 5), big([1, 1536], 6)], { outputShape: [256, 1536] }, 0],
+    [
+      "add a mask block [64, 64] under [4, 9, 64, 64]",
+      "add",
+      [big([4, 9, 64, 64], 7), big([1, 1, 64, 64], 8)],
+      { outputShape: [4, 9, 64, 64] },
+      0,
+    ],
+    [
+      "divide by a block",
+      "div",
+      [
+        big([36, 64, 64], 9),
+        { ...big([1, 64, 64], 10), values: pattern(4096, 10).map((value) => 1.5 + value) },
+      ],
+      { outputShape: [36, 64, 64] },
+      3e-7,
+    ],
+    ["exp", "exp", [big([256, 1536], 11)], {}, 4e-6],
+    ["silu", "silu", [big([256, 1536], 12)], {}, 4e-6],
+  ];
+  for (const [name, kernel, inputs, attributes, tolerance] of cases) {
+    it(name, () => {
+      const actual = runKernel(threaded, kernel, inputs, attributes);
+      expect(largestError(actual, referenceKernel(kernel, inputs, attributes))).toBeLessThanOrEqual(
+        tolerance,
+      );
+      expect(firstDifference(runKernel(single, kernel, inputs, attributes), actual)).toBe(-1);
+    });
+  }
+});

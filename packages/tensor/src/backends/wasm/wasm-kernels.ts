@@ -11,9 +11,11 @@ import type {
   TensorInfo,
 } from "../../backend/backend.js";
 import { fusedKernels } from "./fused-kernels.js";
+import { jobKinds } from "./generated/kernels-binary.js";
 import { matmulKernel } from "./matmul-kernel.js";
+import { runElements, runRows } from "./parallel.js";
+import { floatSlot } from "./thread-pool.js";
 import type { WasmBackend } from "./wasm-backend.js";
-import type { KernelExports } from "./wasm-module.js";
 
 /** Storage of one tensor: a block of the wasm heap. */
 export interface WasmHandle {
@@ -55,10 +57,20 @@ function allFloat32(inputs: readonly TensorInfo[]): boolean {
 
 type BinaryName = "add" | "sub" | "mul" | "div";
 
-/** True when `shape` is a single row that repeats along the leading axes of `outputShape`. */
-function isTrailingRow(shape: readonly number[], outputShape: readonly number[]): boolean {
-  const columns = outputShape[outputShape.length - 1] ?? 1;
-  return columns > 1 && shape[shape.length - 1] === columns && elementCount(shape) === columns;
+/**
+ * True when `shape` (leading axes of extent 1 aside) is a suffix of `outputShape` with more than one element: it
+ * repeats as a block along the leading axes (a bias row, an attention mask `[queries, keys]`).
+ */
+function isTrailingBlock(shape: readonly number[], outputShape: readonly number[]): boolean {
+  const first = shape.findIndex((extent) => extent !== 1);
+  if (first === -1) return false;
+  const trimmed = shape.slice(first);
+  const offset = outputShape.length - trimmed.length;
+  return (
+    offset >= 0 &&
+    elementCount(trimmed) > 1 &&
+    trimmed.every((extent, axis) => extent === outputShape[offset + axis])
+  );
 }
 
 function binaryKernel(name: BinaryName, commutative: boolean) {
@@ -74,34 +86,51 @@ function binaryKernel(name: BinaryName, commutative: boolean) {
     const size = elementCount(outputShape);
     if (commutative && elementCount(a.shape) !== size && elementCount(b.shape) === size) [a, b] = [b, a];
     if (elementCount(a.shape) !== size) return reference(backend, name, inputs, attributes);
-    const kernels = backend.wasm;
     const bSize = elementCount(b.shape);
     if (bSize === size) {
       const output = backend.allocateOutput(outputShape, "float32");
-      kernels[`${name}Same`](pointer(a), pointer(b), pointer(output), size);
+      runElements(backend, size, (offset, count) => [
+        jobKinds[`${name}Same`],
+        pointer(a) + offset * 4,
+        pointer(b) + offset * 4,
+        pointer(output) + offset * 4,
+        count,
+      ]);
       return output;
     }
     if (bSize === 1) {
       const output = backend.allocateOutput(outputShape, "float32");
-      const scalar = backend.read(b.handle, "float32", 1)[0]!;
-      kernels[`${name}Scalar`](pointer(a), scalar, pointer(output), size);
+      const scalar = floatSlot(backend.read(b.handle, "float32", 1)[0]!);
+      runElements(backend, size, (offset, count) => [
+        jobKinds[`${name}Scalar`],
+        pointer(a) + offset * 4,
+        scalar,
+        pointer(output) + offset * 4,
+        count,
+      ]);
       return output;
     }
-    if (isTrailingRow(b.shape, outputShape)) {
+    if (isTrailingBlock(b.shape, outputShape)) {
       const columns = bSize;
       const output = backend.allocateOutput(outputShape, "float32");
-      kernels[`${name}Row`](pointer(a), pointer(b), pointer(output), size / columns, columns);
+      runRows(backend, size / columns, columns, (first, count) => [
+        jobKinds[`${name}Row`],
+        pointer(a) + first * columns * 4,
+        pointer(b),
+        pointer(output) + first * columns * 4,
+        count,
+        columns,
+      ]);
       return output;
     }
     return reference(backend, name, inputs, attributes);
   };
 }
 
-/** A float32 map `out = f(a)`; integer inputs go to the reference kernel. */
-function unaryKernel<K extends "neg" | "sqrt" | "exp" | "log" | "sigmoid" | "silu">(
-  name: K,
-  run: (kernels: KernelExports, input: number, output: number, size: number) => void,
-) {
+type UnaryName = "neg" | "sqrt" | "exp" | "log" | "sigmoid" | "silu";
+
+/** A float32 map `out = f(a)`, split across threads when large; integer inputs go to the reference kernel. */
+function unaryKernel<K extends UnaryName>(name: K) {
   return (
     inputs: readonly TensorInfo[],
     attributes: KernelAttributeMap[K],
@@ -110,7 +139,12 @@ function unaryKernel<K extends "neg" | "sqrt" | "exp" | "log" | "sigmoid" | "sil
     const a = at(inputs, 0);
     if (a.dtype !== "float32") return reference(backend, name, inputs, attributes);
     const output = backend.allocateOutput(a.shape, "float32");
-    run(backend.wasm, pointer(a), pointer(output), elementCount(a.shape));
+    runElements(backend, elementCount(a.shape), (offset, count) => [
+      jobKinds[name],
+      pointer(a) + offset * 4,
+      pointer(output) + offset * 4,
+      count,
+    ]);
     return output;
   };
 }
@@ -155,12 +189,12 @@ export function wasmKernels(): KernelTable<WasmBackend> {
       backend.wasm.axpy(pointer(x), pointer(y), attributes.alpha, pointer(output), elementCount(x.shape));
       return output;
     },
-    neg: unaryKernel("neg", (kernels, input, output, size) => kernels.neg(input, output, size)),
-    sqrt: unaryKernel("sqrt", (kernels, input, output, size) => kernels.sqrt(input, output, size)),
-    exp: unaryKernel("exp", (kernels, input, output, size) => kernels.exp(input, output, size)),
-    log: unaryKernel("log", (kernels, input, output, size) => kernels.log(input, output, size)),
-    sigmoid: unaryKernel("sigmoid", (kernels, input, output, size) => kernels.sigmoid(input, output, size)),
-    silu: unaryKernel("silu", (kernels, input, output, size) => kernels.silu(input, output, size)),
+    neg: unaryKernel("neg"),
+    sqrt: unaryKernel("sqrt"),
+    exp: unaryKernel("exp"),
+    log: unaryKernel("log"),
+    sigmoid: unaryKernel("sigmoid"),
+    silu: unaryKernel("silu"),
     clamp: (inputs, attributes, backend) => {
       const a = at(inputs, 0);
       if (a.dtype !== "float32") return reference(backend, "clamp", inputs, attributes);

@@ -6859,7 +6859,7 @@
 
 (func $runJob (export "runJob") (param $job i32) (param $work i32)
   (block $done
-    (block $kind11 (block $kind10 (block $kind9 (block $kind8 (block $kind7 (block $kind6 (block $kind5 (block $kind4 (block $kind3 (block $kind2 (block $kind1 (block $kind0 (br_table $kind0 $kind1 $kind2 $kind3 $kind4 $kind5 $kind6 $kind7 $kind8 $kind9 $kind10 $kind11 $done (i32.load (local.get $job))))
+    (block $kind29 (block $kind28 (block $kind27 (block $kind26 (block $kind25 (block $kind24 (block $kind23 (block $kind22 (block $kind21 (block $kind20 (block $kind19 (block $kind18 (block $kind17 (block $kind16 (block $kind15 (block $kind14 (block $kind13 (block $kind12 (block $kind11 (block $kind10 (block $kind9 (block $kind8 (block $kind7 (block $kind6 (block $kind5 (block $kind4 (block $kind3 (block $kind2 (block $kind1 (block $kind0 (br_table $kind0 $kind1 $kind2 $kind3 $kind4 $kind5 $kind6 $kind7 $kind8 $kind9 $kind10 $kind11 $kind12 $kind13 $kind14 $kind15 $kind16 $kind17 $kind18 $kind19 $kind20 $kind21 $kind22 $kind23 $kind24 $kind25 $kind26 $kind27 $kind28 $kind29 $done (i32.load (local.get $job))))
     ;; gemm
     (call $gemm (i32.load offset=4 (local.get $job)) (i32.load offset=8 (local.get $job)) (i32.load offset=12 (local.get $job)) (i32.load offset=16 (local.get $job)) (i32.load offset=20 (local.get $job)) (i32.load offset=24 (local.get $job)) (i32.load offset=28 (local.get $job)) (i32.load offset=32 (local.get $job)) (i32.load offset=36 (local.get $job)) (i32.load offset=40 (local.get $job)) (i32.load offset=44 (local.get $job)) (i32.load offset=48 (local.get $job)) (i32.load offset=52 (local.get $job)) (local.get $work))
     (br $done))
@@ -6895,5 +6895,59 @@
     (br $done))
     ;; swiGluGradientUp
     (call $swiGluGradientUp (i32.load offset=4 (local.get $job)) (i32.load offset=8 (local.get $job)) (i32.load offset=12 (local.get $job)) (i32.load offset=16 (local.get $job)) (i32.load offset=20 (local.get $job)))
+    (br $done))
+    ;; addSame
+    (call $addSame (i32.load offset=4 (local.get $job)) (i32.load offset=8 (local.get $job)) (i32.load offset=12 (local.get $job)) (i32.load offset=16 (local.get $job)))
+    (br $done))
+    ;; addScalar
+    (call $addScalar (i32.load offset=4 (local.get $job)) (f32.load offset=8 (local.get $job)) (i32.load offset=12 (local.get $job)) (i32.load offset=16 (local.get $job)))
+    (br $done))
+    ;; addRow
+    (call $addRow (i32.load offset=4 (local.get $job)) (i32.load offset=8 (local.get $job)) (i32.load offset=12 (local.get $job)) (i32.load offset=16 (local.get $job)) (i32.load offset=20 (local.get $job)))
+    (br $done))
+    ;; subSame
+    (call $subSame (i32.load offset=4 (local.get $job)) (i32.load offset=8 (local.get $job)) (i32.load offset=12 (local.get $job)) (i32.load offset=16 (local.get $job)))
+    (br $done))
+    ;; subScalar
+    (call $subScalar (i32.load offset=4 (local.get $job)) (f32.load offset=8 (local.get $job)) (i32.load offset=12 (local.get $job)) (i32.load offset=16 (local.get $job)))
+    (br $done))
+    ;; subRow
+    (call $subRow (i32.load offset=4 (local.get $job)) (i32.load offset=8 (local.get $job)) (i32.load offset=12 (local.get $job)) (i32.load offset=16 (local.get $job)) (i32.load offset=20 (local.get $job)))
+    (br $done))
+    ;; mulSame
+    (call $mulSame (i32.load offset=4 (local.get $job)) (i32.load offset=8 (local.get $job)) (i32.load offset=12 (local.get $job)) (i32.load offset=16 (local.get $job)))
+    (br $done))
+    ;; mulScalar
+    (call $mulScalar (i32.load offset=4 (local.get $job)) (f32.load offset=8 (local.get $job)) (i32.load offset=12 (local.get $job)) (i32.load offset=16 (local.get $job)))
+    (br $done))
+    ;; mulRow
+    (call $mulRow (i32.load offset=4 (local.get $job)) (i32.load offset=8 (local.get $job)) (i32.load offset=12 (local.get $job)) (i32.load offset=16 (local.get $job)) (i32.load offset=20 (local.get $job)))
+    (br $done))
+    ;; divSame
+    (call $divSame (i32.load offset=4 (local.get $job)) (i32.load offset=8 (local.get $job)) (i32.load offset=12 (local.get $job)) (i32.load offset=16 (local.get $job)))
+    (br $done))
+    ;; divScalar
+    (call $divScalar (i32.load offset=4 (local.get $job)) (f32.load offset=8 (local.get $job)) (i32.load offset=12 (local.get $job)) (i32.load offset=16 (local.get $job)))
+    (br $done))
+    ;; divRow
+    (call $divRow (i32.load offset=4 (local.get $job)) (i32.load offset=8 (local.get $job)) (i32.load offset=12 (local.get $job)) (i32.load offset=16 (local.get $job)) (i32.load offset=20 (local.get $job)))
+    (br $done))
+    ;; neg
+    (call $neg (i32.load offset=4 (local.get $job)) (i32.load offset=8 (local.get $job)) (i32.load offset=12 (local.get $job)))
+    (br $done))
+    ;; sqrt
+    (call $sqrt (i32.load offset=4 (local.get $job)) (i32.load offset=8 (local.get $job)) (i32.load offset=12 (local.get $job)))
+    (br $done))
+    ;; exp
+    (call $exp (i32.load offset=4 (local.get $job)) (i32.load offset=8 (local.get $job)) (i32.load offset=12 (local.get $job)))
+    (br $done))
+    ;; log
+    (call $log (i32.load offset=4 (local.get $job)) (i32.load offset=8 (local.get $job)) (i32.load offset=12 (local.get $job)))
+    (br $done))
+    ;; sigmoid
+    (call $sigmoid (i32.load offset=4 (local.get $job)) (i32.load offset=8 (local.get $job)) (i32.load offset=12 (local.get $job)))
+    (br $done))
+    ;; silu
+    (call $silu (i32.load offset=4 (local.get $job)) (i32.load offset=8 (local.get $job)) (i32.load offset=12 (local.get $job)))
     (br $done)))
 )
