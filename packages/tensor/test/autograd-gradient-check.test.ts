@@ -12,6 +12,7 @@ import { probeBackends, setBackend } from "../src/index.js";
 import {
   type BinaryGradientOp,
   binaryGradientCase,
+  defaultGradientTolerance,
   type GradientCheckResult,
   gradientCheckCases,
   gradientCheckSeed,
@@ -31,10 +32,16 @@ describe.each(trainingBackends)(
     });
     afterAll(async () => {
       await setBackend("js");
+      // Cases at the default tolerance; the few that state a wider one (a bfloat16 rounding) are reported apart.
+      const atDefault = results.filter(
+        (result) =>
+          result.tolerance.forward === defaultGradientTolerance.forward &&
+          result.tolerance.gradient === defaultGradientTolerance.gradient,
+      );
       const worst = (key: "forwardError" | "gradientError") =>
-        Math.max(...results.map((result) => result[key]));
+        Math.max(...atDefault.map((result) => result[key]));
       console.info(
-        `gradient checks on ${backend}: ${results.length} table cases, worst forward error ${worst("forwardError")}, worst gradient error ${worst("gradientError")} (relative)`,
+        `gradient checks on ${backend}: ${results.length} table cases, worst forward error ${worst("forwardError")}, worst gradient error ${worst("gradientError")} (relative, over the ${atDefault.length} at the default tolerance)`,
       );
     });
 

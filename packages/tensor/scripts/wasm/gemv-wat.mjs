@@ -3,10 +3,11 @@
 // bound by reading B once: B is streamed straight from its storage (float32, or bfloat16/float16 widened as it
 // is loaded), never packed or copied.
 //
-// - transposed B (a linear layer's weight W[n×k], y = x·Wᵀ): a block of R rows of W is dotted with each of the m
-//   rows of x at once, f32x4 partial sums per (row of x, row of W), four k steps per vector; the sums are reduced
-//   at the end of the row. R = 4 for m ≤ 2 and 2 for m = 3, 4, so that the m·R accumulators, R vectors of W and
-//   one of x fit in the 16 SIMD registers. Every element of W is read once, in long sequential runs.
+// - transposed B (a linear layer's weight W[n×k], y = x·Wᵀ): each row of W is dotted with every row of x as it
+//   streams by, with 4 (m ≤ 2) or 2 (m = 3, 4) f32x4 partial sums per row of x so that the chains hide the add
+//   latency and the accumulators fit in the 16 SIMD registers; the sums are reduced at the end of the row. W is
+//   read once, as one sequential stream (interleaving several rows of W halved the bandwidth: shorter streams
+//   for the prefetcher).
 // - row-major B (W[k×n], y = x·W): a chunk of 16 columns of C (four f32x4 accumulators per row of x) is
 //   accumulated down the k rows of W (a splat of x[r, p] times 64 bytes of row p), then stored; W is read in
 //   whole cache lines.
@@ -25,74 +26,67 @@ const horizontalSum = (vector) =>
             (f32.add (f32x4.extract_lane 2 (local.get ${vector})) (f32x4.extract_lane 3 (local.get ${vector}))))`;
 
 /**
- * R outputs per row of A against R consecutive rows of W (transposed B): c[r, q] = Σ_p a[r, p] · w[q, p].
- * Params: k, a (first row of A), lda, w (row q = w + q·ldbBytes), ldbBytes, c (first output), ldc.
+ * One output per row of A against one row of W (transposed B), streaming that row once: c[r] = Σ_p a[r, p] · w[p],
+ * `unroll` f32x4 partial sums per row of A (independent chains that hide the add latency), four·unroll k steps
+ * per iteration. Params: k, a, lda, w (the row), c (the output of row 0), ldc.
  */
-function transposedBlock(element, m, rows) {
-  const name = `$gemvT_${element.name}_m${m}_r${rows}`;
-  const accumulators = range(m).flatMap((r) => range(rows).map((q) => `$acc${r}_${q}`));
+function transposedRow(element, m, unroll) {
+  const name = `$gemvT_${element.name}_m${m}_row`;
+  const accumulators = range(m).flatMap((r) => range(unroll).map((u) => `$acc${r}_${u}`));
   const lines = [
-    `(func ${name} (param $k i32) (param $a i32) (param $lda i32) (param $w i32) (param $ldbBytes i32) (param $c i32) (param $ldc i32)`,
-    `  (local $p i32) (local $x v128) ${range(rows)
-      .map((q) => `(local $w${q} v128) (local $row${q} i32)`)
+    `(func ${name} (param $k i32) (param $a i32) (param $lda i32) (param $w i32) (param $c i32) (param $ldc i32)`,
+    `  (local $p i32) (local $lanes v128) ${range(unroll)
+      .map((u) => `(local $w${u} v128)`)
       .join(" ")}`,
     `  ${range(m)
-      .map((r) => `(local $a${r} i32)`)
+      .map((r) => `(local $a${r} i32) (local $tail${r} f32)`)
       .join(" ")} ${accumulators.map((name) => `(local ${name} v128)`).join(" ")}`,
-    `  ${accumulators.map((name) => `(local ${name.replace("acc", "tail")} f32)`).join(" ")} (local $xs f32) ${halfLocals}`,
+    `  (local $xs f32) (local $ws f32) ${halfLocals}`,
   ];
-  for (let q = 0; q < rows; q++) {
-    lines.push(
-      `  (local.set $row${q} (i32.add (local.get $w) (i32.mul (local.get $ldbBytes) (i32.const ${q}))))`,
-    );
-  }
   for (let r = 0; r < m; r++) {
     lines.push(
       `  (local.set $a${r} (i32.add (local.get $a) (i32.shl (i32.mul (local.get $lda) (i32.const ${r})) (i32.const 2))))`,
     );
   }
-  const step = element.shift === 2 ? 16 : 8;
+  const stepElements = 4 * unroll;
   lines.push("  (block $vectorsDone (loop $vectors");
-  lines.push("    (br_if $vectorsDone (i32.gt_s (i32.add (local.get $p) (i32.const 4)) (local.get $k)))");
-  for (let q = 0; q < rows; q++)
-    lines.push(`    (local.set $w${q} ${element.load4(`(local.get $row${q})`)})`);
+  lines.push(
+    `    (br_if $vectorsDone (i32.gt_s (i32.add (local.get $p) (i32.const ${stepElements})) (local.get $k)))`,
+  );
+  for (let u = 0; u < unroll; u++)
+    lines.push(`    (local.set $w${u} ${element.load4("(local.get $w)", u * (4 << element.shift))})`);
   for (let r = 0; r < m; r++) {
-    lines.push(`    (local.set $x (v128.load (local.get $a${r})))`);
-    for (let q = 0; q < rows; q++) {
+    for (let u = 0; u < unroll; u++) {
       lines.push(
-        `    (local.set $acc${r}_${q} (f32x4.add (local.get $acc${r}_${q}) (f32x4.mul (local.get $x) (local.get $w${q}))))`,
+        `    (local.set $acc${r}_${u} (f32x4.add (local.get $acc${r}_${u}) (f32x4.mul (v128.load offset=${u * 16} (local.get $a${r})) (local.get $w${u}))))`,
       );
     }
-    lines.push(`    (local.set $a${r} (i32.add (local.get $a${r}) (i32.const 16)))`);
+    lines.push(`    (local.set $a${r} (i32.add (local.get $a${r}) (i32.const ${stepElements * 4})))`);
   }
-  for (let q = 0; q < rows; q++)
-    lines.push(`    (local.set $row${q} (i32.add (local.get $row${q}) (i32.const ${step})))`);
-  lines.push("    (local.set $p (i32.add (local.get $p) (i32.const 4)))");
+  lines.push(`    (local.set $w (i32.add (local.get $w) (i32.const ${stepElements << element.shift})))`);
+  lines.push(`    (local.set $p (i32.add (local.get $p) (i32.const ${stepElements})))`);
   lines.push("    (br $vectors)))");
-  // The ragged last k steps, one by one.
   lines.push("  (block $tailDone (loop $tail");
   lines.push("    (br_if $tailDone (i32.ge_s (local.get $p) (local.get $k)))");
+  lines.push(`    (local.set $ws ${element.load1("(local.get $w)")})`);
   for (let r = 0; r < m; r++) {
-    lines.push(`    (local.set $xs (f32.load (local.get $a${r})))`);
-    for (let q = 0; q < rows; q++) {
-      lines.push(
-        `    (local.set $tail${r}_${q} (f32.add (local.get $tail${r}_${q}) (f32.mul (local.get $xs) ${element.load1(`(local.get $row${q})`)})))`,
-      );
-    }
+    lines.push(
+      `    (local.set $tail${r} (f32.add (local.get $tail${r}) (f32.mul (f32.load (local.get $a${r})) (local.get $ws))))`,
+    );
     lines.push(`    (local.set $a${r} (i32.add (local.get $a${r}) (i32.const 4)))`);
   }
-  for (let q = 0; q < rows; q++) {
-    lines.push(`    (local.set $row${q} (i32.add (local.get $row${q}) (i32.const ${1 << element.shift})))`);
-  }
+  lines.push(`    (local.set $w (i32.add (local.get $w) (i32.const ${1 << element.shift})))`);
   lines.push("    (local.set $p (i32.add (local.get $p) (i32.const 1)))");
   lines.push("    (br $tail)))");
   for (let r = 0; r < m; r++) {
-    for (let q = 0; q < rows; q++) {
-      lines.push(
-        `  (f32.store offset=${q * 4} (i32.add (local.get $c) (i32.shl (i32.mul (local.get $ldc) (i32.const ${r})) (i32.const 2)))
-      (f32.add ${horizontalSum(`$acc${r}_${q}`)} (local.get $tail${r}_${q})))`,
-      );
-    }
+    const sum = range(unroll)
+      .map((u) => `(local.get $acc${r}_${u})`)
+      .reduce((left, right) => `(f32x4.add ${left} ${right})`);
+    lines.push(`  (local.set $lanes ${sum})`);
+    lines.push(
+      `  (f32.store (i32.add (local.get $c) (i32.shl (i32.mul (local.get $ldc) (i32.const ${r})) (i32.const 2)))
+      (f32.add ${horizontalSum("$lanes")} (local.get $tail${r})))`,
+    );
   }
   lines.push(")");
   return { name, text: lines.join("\n") };
@@ -194,17 +188,17 @@ function driverFor(element, m, transposed, functions) {
   const call = (helper, size) =>
     transposed
       ? `(call ${helper} (local.get $k) (local.get $a) (local.get $lda)
-          (i32.add (local.get $b) (i32.mul (local.get $j) (local.get $ldbBytes))) (local.get $ldbBytes)
+          (i32.add (local.get $b) (i32.mul (local.get $j) (local.get $ldbBytes)))
           (i32.add (local.get $c) (i32.shl (local.get $j) (i32.const 2))) (local.get $ldc))
         (local.set $j (i32.add (local.get $j) (i32.const ${size})))`
       : `(call ${helper} (local.get $k) (local.get $a) (local.get $lda)
           (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const ${element.shift}))) (local.get $ldbBytes)
           (i32.add (local.get $c) (i32.shl (local.get $j) (i32.const 2))) (local.get $ldc))
         (local.set $j (i32.add (local.get $j) (i32.const ${size})))`;
-  const sizes = transposed ? [m <= 2 ? 4 : 2, 1] : [16, 4, 1];
+  const sizes = transposed ? [1] : [16, 4, 1];
   for (const size of sizes) {
     const helper = transposed
-      ? transposedBlock(element, m, size)
+      ? transposedRow(element, m, m <= 2 ? 4 : 2)
       : size === 1
         ? rowMajorColumn(element, m)
         : rowMajorChunk(element, m, size / 4);
