@@ -89,6 +89,9 @@ export const sampleChecks: Record<string, (output: string) => void> = {
     expect(output).toMatch(/^wasm WebAssembly SIMD kernels/m);
     prints(output, "1.00000 1.00000 1.00000 1.00000");
   },
+  "guide/backends.md#2": (output) => {
+    prints(output, "read with await on wasm: row sums 1.00000 1.00000");
+  },
   "guide/concepts.md#1": (output) => {
     for (const init of ["pissa", "olora"])
       expect(numberAfter(output, `${init}: largest logit change at init`)).toBeLessThan(1e-3);

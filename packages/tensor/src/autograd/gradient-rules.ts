@@ -7,7 +7,7 @@
  * off, inside a `tidy`.
  */
 import type { Tensor } from "../engine/tensor.js";
-import { add, div, mul, neg, scale, sigmoid, sqrt, sub } from "../ops/arithmetic.js";
+import { add, div, mul, neg, scale, sigmoid, sub } from "../ops/arithmetic.js";
 import { ones, zeros } from "../ops/creation.js";
 import { concat, reshape, slice, transpose } from "../ops/layout.js";
 import { crossEntropyGradient } from "../ops/loss.js";
@@ -20,7 +20,7 @@ import {
   softmaxBackward,
   swiGluBackward,
 } from "../ops/neural.js";
-import { mean, sum } from "../ops/reduction.js";
+import { sum } from "../ops/reduction.js";
 import { clampGradient, maxGradient, scatterAddRows } from "./cpu-gradients.js";
 import { broadcastReduced, sumLeadingAxes, sumToShape } from "./shape-gradients.js";
 
