@@ -427,6 +427,41 @@ const stridedCopy = `
     (br $each)))
 )`;
 
+/**
+ * Index (int32) of the first maximum of each row of `[rows, columns]`, a NaN counting as the maximum (the
+ * reference's rule): the row maximum in f32x4 lanes (NaN propagates), then the first index equal to it (or the
+ * first NaN). Greedy decoding picks its token with it.
+ */
+const argmaxRows = `
+(func $argmaxRows (export "argmaxRows") (param $in i32) (param $out i32) (param $rows i32) (param $columns i32)
+  (local $r i32) (local $i i32) (local $row i32) (local $maximum v128) (local $lanes v128) (local $largest f32)
+  (local $value f32) (local $found i32)
+  (block $rowsDone (loop $eachRow
+    (br_if $rowsDone (i32.ge_s (local.get $r) (local.get $rows)))
+    (local.set $row ${rowPointer("$in", "$r")})
+    (local.set $maximum ${f32x4("-inf")})
+    ${columns(
+      "maximum",
+      "$columns",
+      (load, _store, vector) => `(local.set $maximum (f32x4.max (local.get $maximum)
+      (v128.bitselect ${load("$row")} ${f32x4("-inf")} ${laneMask(vector)})))`,
+    )}
+    (local.set $largest ${horizontalMax32("(local.get $maximum)")})
+    (local.set $found (i32.const 0))
+    (local.set $i (i32.const 0))
+    (block $searchDone (loop $search
+      (br_if $searchDone (i32.ge_s (local.get $i) (local.get $columns)))
+      (local.set $value (f32.load ${at("$row", "$i")}))
+      (if (i32.or (f32.eq (local.get $value) (local.get $largest))
+                  (i32.and (f32.ne (local.get $largest) (local.get $largest)) (f32.ne (local.get $value) (local.get $value))))
+        (then (local.set $found (local.get $i)) (br $searchDone)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $search)))
+    (i32.store ${at("$out", "$r")} (local.get $found))
+    (local.set $r (i32.add (local.get $r) (i32.const 1)))
+    (br $eachRow)))
+)`;
+
 /** The WebAssembly text of the fused and layout kernels (to be placed inside the kernels' module). */
 export function fusedWat() {
   return [
@@ -438,6 +473,7 @@ export function fusedWat() {
     crossEntropyGradient,
     swiGluFunctions,
     stridedCopy,
+    argmaxRows,
   ].join("\n");
 }
 

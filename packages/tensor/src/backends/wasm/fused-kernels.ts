@@ -276,6 +276,17 @@ const gather: WasmKernel<"gather"> = (inputs, _attributes, backend) => {
   return output;
 };
 
+const argmax: WasmKernel<"argmax"> = (inputs, attributes, backend) => {
+  const a = at(inputs, 0);
+  const [outer, reduced, inner] = a.shape as [number, number, number];
+  // Over the last axis (a row per outer index): SIMD; other axes are strided, left to the js kernel on views.
+  if (inner !== 1 || a.dtype !== "float32" || reduced === 0)
+    return backend.referenceKernel("argmax", inputs, attributes);
+  const output = backend.allocateOutput([outer, inner], "int32");
+  backend.wasm.argmaxRows(pointer(a), pointer(output), outer, reduced);
+  return output;
+};
+
 /** The fused and layout kernels of the wasm backend. */
 export function fusedKernels(): KernelTable<WasmBackend> {
   return {
@@ -291,5 +302,6 @@ export function fusedKernels(): KernelTable<WasmBackend> {
     slice,
     concat,
     gather,
+    argmax,
   };
 }

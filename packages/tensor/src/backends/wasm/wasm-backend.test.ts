@@ -676,6 +676,20 @@ describe("fused and layout kernels at SmolLM2 layer size (rows split across thre
       0,
     ],
     [
+      "argmax over the last axis (ties: the first; a NaN wins)",
+      "argmax",
+      [
+        {
+          values: Float32Array.from([1, 3, 3, 0, -1, Number.NaN, 2, Number.NaN, 0, 0, -0, 5]),
+          shape: [3, 4, 1],
+          dtype: "float32",
+        },
+      ],
+      {},
+      0,
+    ],
+    ["argmax of 4 rows of 49,152 logits", "argmax", [f32([4, 49152, 1], 29, -20, 20)], {}, 0],
+    [
       "gather rows of a bfloat16 table",
       "gather",
       [

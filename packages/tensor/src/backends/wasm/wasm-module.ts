@@ -119,6 +119,7 @@ export interface KernelExports {
     rowBytes: number,
   ): void;
   gatherRows(table: number, indices: number, count: number, rowBytes: number, target: number): void;
+  argmaxRows(input: number, output: number, rows: number, columns: number): void;
   widenBfloat16(input: number, output: number, n: number): void;
   widenFloat16(input: number, output: number, n: number): void;
   narrowBfloat16(input: number, output: number, n: number): void;
