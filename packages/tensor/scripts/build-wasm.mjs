@@ -138,7 +138,9 @@ export const gemmWorkBytes = ${GEMM_WORK_BYTES};
 export const jobSlots = ${JOB_SLOTS};
 
 /** Job kinds of \`runJob\`, by kernel name. */
-export const jobKinds = { ${jobKinds.map((kind, index) => `${kind.name}: ${index}`).join(", ")} } as const;
+export const jobKinds = {
+${jobKinds.map((kind, index) => `  ${kind.name}: ${index},`).join("\n")}
+} as const;
 
 /** GEMM blocking parameters, for documentation and work partitioning. */
 export const gemmBlocking = { mr: ${MR}, nr: ${NR}, kc: ${KC}, mc: ${MC}, nc: ${NC} } as const;
