@@ -5,7 +5,7 @@ import {
   addReadObserver,
   crossEntropy,
   dispose,
-  isFinite,
+  isFinite as isFiniteElementwise,
   matmul,
   mean,
   type OperationRecord,
@@ -85,7 +85,7 @@ describe.each(availableBackends)("read observers on %s", (backend) => {
     const reads: ReadEvent[] = [];
     const stop = addReadObserver((event) => reads.push(event));
     const doubled = add(onJs, onJs);
-    const rows = isFinite(tensor([1, 2, 3, 4], [2, 2]));
+    const rows = isFiniteElementwise(tensor([1, 2, 3, 4], [2, 2]));
     stop();
     const expected: [string, string][] = backend === "js" ? [] : [["move", "add"]];
     // wasm has no isFinite kernel: its input is read for the js kernel.
