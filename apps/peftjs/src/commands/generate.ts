@@ -1,69 +1,137 @@
-import { generate } from "@peftjs/models";
+import type { ChatMessage, Tokenizer } from "@peftjs/models";
 import { setBackend } from "@peftjs/tensor";
+import { CliUsageError } from "../cli-error.js";
 import { loadAdaptedModel } from "../lib/adapted-model.js";
 import { parseAdapterSpecs } from "../lib/adapter-spec.js";
+import { chatPromptIds, chatTokenizer, generateReply, readMessagesFile } from "../lib/chat.js";
 import {
-  modelDirectory,
   optionalInteger,
   optionalNumber,
   optionalString,
   parseBackendChoice,
   stringList,
 } from "../lib/cli-options.js";
+import { modelLocation } from "../lib/model-location.js";
 import { loadModelTokenizer } from "../lib/model-tokenizer.js";
-import type { Command } from "./command.js";
+import type { Command, FlagValues } from "./command.js";
 
 /** What `peftjs generate --json` prints. */
 export interface GenerateReport {
+  /** The prompt as given (`--prompt`), or the rendered chat prompt with `--chat` / `--messages`. */
   prompt: string;
+  /** Plain mode: the prompt and its continuation, decoded. Chat mode: the reply alone. */
   text: string;
+  /** The new token ids (a stop id that ended generation included). */
   tokens: number[];
 }
 
-/** `peftjs generate`: text from the model (with adapters), greedy or sampled. */
-export const generateCommand: Command = {
-  summary: "generate text with a model (and adapters), greedy or sampled",
-  help: `Usage: peftjs generate --model DIR [--adapter [NAME=]DIR[:WEIGHT] ...] [--prompt TEXT] [--steps N]
-                       [--temperature T] [--seed S] [--backend NAME] [--json]
+/** The prompt ids: plain text (encoded with the tokenizer's special tokens), or a chat rendered by its template. */
+async function promptOf(
+  values: FlagValues,
+  tokenizer: Tokenizer,
+  description: string,
+): Promise<{ ids: number[]; text: string; chat: boolean }> {
+  const prompt = optionalString(values, "prompt");
+  const messagesPath = optionalString(values, "messages");
+  const system = optionalString(values, "system");
+  const chat = values.chat === true || messagesPath !== undefined;
+  if (!chat) {
+    if (system !== undefined) throw new CliUsageError("--system goes with --chat or --messages");
+    return { ids: tokenizer.encode(prompt ?? ""), text: prompt ?? "", chat };
+  }
+  if (messagesPath !== undefined && (prompt !== undefined || values.chat === true)) {
+    throw new CliUsageError("--messages holds the whole conversation: give it without --prompt and --chat");
+  }
+  if (messagesPath === undefined && prompt === undefined) {
+    throw new CliUsageError("--chat needs --prompt TEXT (the user's message)");
+  }
+  const templated = chatTokenizer(tokenizer, description);
+  const messages: ChatMessage[] =
+    messagesPath !== undefined
+      ? await readMessagesFile("messages", messagesPath)
+      : [
+          ...(system === undefined ? [] : [{ role: "system", content: system }]),
+          { role: "user", content: prompt },
+        ];
+  if (messagesPath !== undefined && system !== undefined)
+    messages.unshift({ role: "system", content: system });
+  return {
+    ids: chatPromptIds(templated, messages),
+    text: templated.applyChatTemplate(messages, { addGenerationPrompt: true }),
+    chat,
+  };
+}
 
-Continues the prompt (after BOS) with the model's key/value cache and prints the text. Needs the model
-folder's tokenizer (the embedded stories260K has one).
+/** `peftjs generate`: text from the model (with adapters), greedy or sampled, plain or with the chat template. */
+export const generateCommand: Command = {
+  summary: "generate text with a model (and adapters), greedy or sampled; --chat applies the chat template",
+  help: `Usage: peftjs generate --model M [--adapter [NAME=]M[:WEIGHT] ...]
+                       [--prompt TEXT | --chat --prompt TEXT [--system TEXT] | --messages FILE.json]
+                       [--steps N] [--temperature T] [--seed S] [--backend NAME] [--json]
+
+Continues a prompt with the model's key/value cache and prints the text. Needs the model's tokenizer
+(tokenizer.json, or llama2.c's tok512.bin: the embedded stories260K has one). Generation stops at the
+model's EOS ids (generation_config.json's eos_token_id, else config.json's, and tokenizer_config.json's
+eos_token) or after --steps tokens.
+
+Plain mode (default): --prompt is encoded with the tokenizer's special tokens (BOS for Llama 2 / Mistral /
+stories260K); the prompt and its continuation are printed.
+
+Chat mode (--chat or --messages): the conversation is rendered with the model's chat template and the header
+of an assistant turn (transformers' apply_chat_template(messages, add_generation_prompt=True)) and only the
+reply is printed, without special tokens. --chat makes --prompt the user's message (after --system, if
+given); --messages FILE.json gives a whole conversation, a JSON array of {"role", "content"} objects, e.g.
+  [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Name a colour."}]
 
 Options:
-  --model DIR       base model folder, or "embedded" (stories260K)
-  --adapter [NAME=]DIR[:W]  an adapter folder, its delta scaled by W (default 1); repeat for several
-  --prompt TEXT     the start of the text (default: nothing, just BOS)
+  --model M         base model folder, Hub id, or "embedded" (stories260K)
+  --adapter [NAME=]M[:W]  an adapter folder or Hub id, its delta scaled by W (default 1); repeat for several
+  --prompt TEXT     the start of the text (default: nothing, just BOS); with --chat, the user's message
+  --chat            apply the chat template to --prompt (and --system)
+  --system TEXT     with --chat or --messages: a system message first
+  --messages FILE   a conversation to reply to (JSON array of {"role", "content"}); implies chat mode
   --steps N         how many tokens to generate at most (default 100; stops at EOS)
   --temperature T   0 = greedy (default); above 0 samples
   --seed S          seed of the sampling (default 0; same seed, same text on every backend)
   --backend NAME    auto | js | wasm | gpu (default auto)
-  --json            print {"prompt", "text", "tokens"}`,
+  --json            print {"prompt", "text", "tokens"} (chat mode: prompt = the rendered template, text = the reply)`,
   options: {
     model: { type: "string" },
     adapter: { type: "string", multiple: true },
     prompt: { type: "string" },
+    chat: { type: "boolean" },
+    system: { type: "string" },
+    messages: { type: "string" },
     steps: { type: "string" },
     temperature: { type: "string" },
     seed: { type: "string" },
     backend: { type: "string" },
     json: { type: "boolean" },
   },
-  files: { flags: { model: { kind: "model" }, adapter: { kind: "adapters" } } },
+  files: {
+    flags: { model: { kind: "model" }, adapter: { kind: "adapters" }, messages: { kind: "input" } },
+  },
   async run(values) {
     const backend = parseBackendChoice(values.backend);
-    const modelDir = modelDirectory(values);
-    const prompt = optionalString(values, "prompt") ?? "";
+    const location = modelLocation(values, "model");
     const steps = optionalInteger(values, "steps", { min: 1 }) ?? 100;
     const temperature = optionalNumber(values, "temperature", { min: 0 }) ?? 0;
     const seed = optionalInteger(values, "seed") ?? 0;
     const adapters = parseAdapterSpecs(stringList(values, "adapter"), { weights: "optional" });
     await setBackend(backend);
-    const { model } = await loadAdaptedModel(modelDir, adapters);
-    const tokenizer = await loadModelTokenizer(modelDir);
-    const promptIds = tokenizer.encode(prompt);
-    const tokens = await generate(model, promptIds, { maxNewTokens: steps, temperature, seed });
-    const text = tokenizer.decode([...promptIds, ...tokens]);
-    if (values.json) console.log(JSON.stringify({ prompt, text, tokens } satisfies GenerateReport, null, 2));
-    else console.log(text.trim());
+    const tokenizer = await loadModelTokenizer(location);
+    const prompt = await promptOf(values, tokenizer, location);
+    const { model } = await loadAdaptedModel(location, adapters);
+    const reply = await generateReply(model, tokenizer, prompt.ids, {
+      maxNewTokens: steps,
+      temperature,
+      seed,
+    });
+    const text = prompt.chat ? reply.text : tokenizer.decode([...prompt.ids, ...reply.tokens]);
+    if (values.json) {
+      console.log(
+        JSON.stringify({ prompt: prompt.text, text, tokens: reply.tokens } satisfies GenerateReport, null, 2),
+      );
+    } else console.log(text.trim());
   },
 };

@@ -1,11 +1,11 @@
 import { existsSync } from "node:fs";
-import { join } from "node:path";
 import { importAdapterFromGguf } from "@peftjs/gguf";
 import { openGgufFile } from "@peftjs/gguf/node";
-import { readJsonFile } from "@peftjs/io/node";
+import { readSourceJson } from "@peftjs/models";
 import { CliUsageError } from "../cli-error.js";
 import { saveAdapterFolder } from "../lib/adapter-files.js";
-import { modelDirectory, requiredString } from "../lib/cli-options.js";
+import { requiredString } from "../lib/cli-options.js";
+import { modelLocation, openModelLocation } from "../lib/model-location.js";
 import { writeOutputFolder } from "../lib/output-folder.js";
 import { style } from "../terminal.js";
 import type { Command } from "./command.js";
@@ -53,9 +53,12 @@ Options:
       throw new CliUsageError(`--format ${format} is not supported; the only format is gguf`);
     const path = requiredString(values, "adapter");
     if (!existsSync(path)) throw new CliUsageError(`--adapter ${path} does not exist`);
-    const modelDir = modelDirectory(values);
+    const modelDir = modelLocation(values, "model");
     const outDir = requiredString(values, "out");
-    const config = await readJsonFile<Record<string, unknown>>(join(modelDir, "config.json"));
+    const config = (await readSourceJson(await openModelLocation(modelDir), "config.json")) as Record<
+      string,
+      unknown
+    >;
     const file = await openGgufFile(path);
     let imported: Awaited<ReturnType<typeof importAdapterFromGguf>>;
     try {

@@ -1,3 +1,4 @@
+import { chatCommand } from "./chat.js";
 import { combineCommand } from "./combine.js";
 import type { Command } from "./command.js";
 import { convertCommand } from "./convert.js";
@@ -25,6 +26,7 @@ export const commands: Record<string, Command> = {
   combine: combineCommand,
   logits: logitsCommand,
   generate: generateCommand,
+  chat: chatCommand,
   tokenize: tokenizeCommand,
   verify: verifyCommand,
   export: exportCommand,

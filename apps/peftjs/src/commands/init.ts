@@ -4,14 +4,9 @@ import { setBackend } from "@peftjs/tensor";
 import { CliUsageError } from "../cli-error.js";
 import { isUnconverted, saveAdapterFolder } from "../lib/adapter-files.js";
 import { checkpointWithStore, loadBaseModel, writeModelFolder } from "../lib/base-model.js";
-import {
-  modelDirectory,
-  optionalInteger,
-  optionalString,
-  parseBackendChoice,
-  requiredString,
-} from "../lib/cli-options.js";
+import { optionalInteger, optionalString, parseBackendChoice, requiredString } from "../lib/cli-options.js";
 import { checkRankFits, loraConfigFromFlags, loraFlagHelp, loraFlagOptions } from "../lib/lora-flags.js";
+import { modelLocation } from "../lib/model-location.js";
 import { writeOutputFolder } from "../lib/output-folder.js";
 import { printable, style } from "../terminal.js";
 import type { Command } from "./command.js";
@@ -68,7 +63,7 @@ ${loraFlagHelp}
   },
   async run(values) {
     const backend = parseBackendChoice(values.backend);
-    const modelDir = modelDirectory(values);
+    const modelDir = modelLocation(values, "model");
     const outDir = requiredString(values, "out");
     const residualOut = optionalString(values, "residual-out");
     const seed = optionalInteger(values, "seed") ?? 0;

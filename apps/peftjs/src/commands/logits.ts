@@ -1,8 +1,9 @@
 import { setBackend } from "@peftjs/tensor";
 import { loadAdaptedModel } from "../lib/adapted-model.js";
 import { parseAdapterSpecs } from "../lib/adapter-spec.js";
-import { modelDirectory, parseBackendChoice, requiredString, stringList } from "../lib/cli-options.js";
+import { parseBackendChoice, requiredString, stringList } from "../lib/cli-options.js";
 import { LOGITS_CHUNK_TOKENS, writeLogitsFile } from "../lib/logits-file.js";
+import { modelLocation } from "../lib/model-location.js";
 import { writeOutputFile } from "../lib/output-folder.js";
 import { readInputIds } from "../lib/training-data.js";
 import { printable, style } from "../terminal.js";
@@ -45,7 +46,7 @@ Options:
   },
   async run(values) {
     const backend = parseBackendChoice(values.backend);
-    const modelDir = modelDirectory(values);
+    const modelDir = modelLocation(values, "model");
     const inputPath = requiredString(values, "input");
     const outPath = requiredString(values, "out");
     const adapters = parseAdapterSpecs(stringList(values, "adapter"), { weights: "optional" });

@@ -9,13 +9,8 @@ import {
   type ModelStorageDtype,
   writeModelFolder,
 } from "../lib/base-model.js";
-import {
-  modelDirectory,
-  optionalString,
-  parseBackendChoice,
-  requiredString,
-  stringList,
-} from "../lib/cli-options.js";
+import { optionalString, parseBackendChoice, requiredString, stringList } from "../lib/cli-options.js";
+import { modelLocation } from "../lib/model-location.js";
 import { writeOutputFolder } from "../lib/output-folder.js";
 import { printable, style } from "../terminal.js";
 import type { Command } from "./command.js";
@@ -65,7 +60,7 @@ Options:
   },
   async run(values) {
     const backend = parseBackendChoice(values.backend);
-    const modelDir = modelDirectory(values);
+    const modelDir = modelLocation(values, "model");
     const specs = parseAdapterSpecs(stringList(values, "adapter"), { weights: "optional" });
     if (specs.length === 0) throw new CliUsageError("--adapter is required (at least one)");
     const outDir = requiredString(values, "out");

@@ -1,13 +1,8 @@
-import { readFile } from "node:fs/promises";
-import {
-  type ChatMessage,
-  HuggingFaceTokenizer,
-  loadTokenizerFromSource,
-  type Tokenizer,
-} from "@peftjs/models";
+import { loadTokenizerFromSource, type Tokenizer } from "@peftjs/models";
 import { CliUsageError } from "../cli-error.js";
+import { chatTokenizer, readMessagesFile, readTextFile } from "../lib/chat.js";
 import { optionalString } from "../lib/cli-options.js";
-import { modelLocation, openModelLocation } from "../lib/model-location.js";
+import { hubFlagOptions, modelLocation, openModelLocation } from "../lib/model-location.js";
 import type { Command, FlagValues } from "./command.js";
 
 /** What `peftjs tokenize --json` prints. */
@@ -39,41 +34,6 @@ function safeJson(value: unknown): string {
   );
 }
 
-/** The text of the file a flag names. @throws CliUsageError when it cannot be read. */
-async function readTextFile(flag: string, path: string): Promise<string> {
-  try {
-    return await readFile(path, "utf8");
-  } catch (error) {
-    throw new CliUsageError(`--${flag} ${path} cannot be read: ${(error as Error).message}`);
-  }
-}
-
-/** Reads `--chat FILE.json`: a JSON array of `{role, content}` messages. */
-async function readConversation(path: string): Promise<ChatMessage[]> {
-  const text = await readTextFile("chat", path);
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new CliUsageError(`--chat ${path} is not valid JSON: ${(error as Error).message}`);
-  }
-  if (!Array.isArray(json))
-    throw new CliUsageError(`--chat ${path} must hold a JSON array of {role, content}`);
-  json.forEach((message, index) => {
-    const valid =
-      typeof message === "object" &&
-      message !== null &&
-      typeof message.role === "string" &&
-      (typeof message.content === "string" || Array.isArray(message.content));
-    if (!valid) {
-      throw new CliUsageError(
-        `--chat ${path}: message ${index} must be {"role": string, "content": string or list}, got ${JSON.stringify(message)}`,
-      );
-    }
-  });
-  return json as ChatMessage[];
-}
-
 /** Exactly one of `flags` must be given; returns it. */
 function oneOf(values: FlagValues, flags: readonly string[]): string {
   const given = flags.filter((flag) => values[flag] !== undefined);
@@ -98,14 +58,10 @@ async function tokenIds(
       addSpecialTokens,
     });
   }
-  if (!(tokenizer instanceof HuggingFaceTokenizer)) {
-    throw new CliUsageError(
-      `the tokenizer of ${description} (llama2.c) has no chat template: --chat needs a tokenizer.json model`,
-    );
-  }
-  const messages = await readConversation(optionalString(values, "chat")!);
+  const chat = chatTokenizer(tokenizer, description);
+  const messages = await readMessagesFile("chat", optionalString(values, "chat")!);
   // As apply_chat_template(tokenize=True): the template writes the special tokens, none are added again.
-  return tokenizer.encodeChat(messages, { addGenerationPrompt: values["generation-prompt"] === true });
+  return chat.encodeChat(messages, { addGenerationPrompt: values["generation-prompt"] === true });
 }
 
 /** `peftjs tokenize`: token ids and token strings of a text, a file or a chat conversation. */
@@ -131,7 +87,9 @@ Options:
   --chat FILE.json      a JSON array of {"role", "content"} messages
   --generation-prompt   with --chat: end with the header of an assistant turn
   --no-special          do not add the tokenizer's special tokens (text and file)
-  --json                print {"ids": [...], "tokens": [...]}`,
+  --json                print {"ids": [...], "tokens": [...]}
+  --token TOKEN         Hub access token for private or gated repositories (default HF_TOKEN)
+  --offline             read Hub ids from the cache only (default HF_HUB_OFFLINE=1)`,
   options: {
     model: { type: "string" },
     tokenizer: { type: "string" },
@@ -141,6 +99,7 @@ Options:
     "generation-prompt": { type: "boolean" },
     "no-special": { type: "boolean" },
     json: { type: "boolean" },
+    ...hubFlagOptions,
   },
   async run(values) {
     const flag = oneOf(values, ["model", "tokenizer"]);

@@ -23,7 +23,6 @@ import {
 import { parseAdapterSpecs } from "../lib/adapter-spec.js";
 import { loadBaseModel } from "../lib/base-model.js";
 import {
-  modelDirectory,
   optionalInteger,
   optionalNumber,
   optionalString,
@@ -33,6 +32,7 @@ import {
   requiredString,
 } from "../lib/cli-options.js";
 import { checkRankFits, loraConfigFromFlags, loraFlagHelp, loraFlagOptions } from "../lib/lora-flags.js";
+import { modelLocation } from "../lib/model-location.js";
 import { loadModelTokenizer } from "../lib/model-tokenizer.js";
 import { writeOutputFile, writeOutputFolder } from "../lib/output-folder.js";
 import { readTrainingBatches } from "../lib/training-data.js";
@@ -78,10 +78,14 @@ weights never change. PiSSA / OLoRA adapters train in overlay mode on the origin
 as PEFT's residual base) and are saved unconverted, as PEFT's adapter_trained (init_lora_weights "pissa").
 
 Data (--data):
-  .txt          paragraphs (separated by blank lines) tokenized with the model folder's tokenizer
+  .txt          paragraphs (separated by blank lines) tokenized with the model's own tokenizer
+                (tokenizer.json, else llama2.c's tok512.bin)
   .jsonl        one JSON object per line with a "text" field, tokenized the same way
-  .safetensors  "input_ids" int64 [batch, seq]: one batch, used as is (--batch and --seq do not apply)
-  Text documents start with BOS and are packed into one stream, cut into --seq tokens, --batch per batch;
+  .safetensors  "input_ids" int64 [batch, seq]: pre-tokenized ids, one batch used as is (--batch and --seq
+                do not apply); for models without a tokenizer
+  Each text document is encoded as transformers' tokenizer(text) does, with the special tokens the
+  tokenizer adds (BOS for Llama 2 / Mistral / stories260K, none for Qwen), and the documents are packed
+  into one stream, cut into --seq tokens, --batch per batch;
   batches are cycled when there are fewer than --steps. Text is streamed: only as much of the file as
   --steps needs is read (at most 1,000,000 characters per document, 2^26 tokens per run), and all of it
   before training starts.
@@ -140,7 +144,7 @@ ${loraFlagHelp}
   },
   async run(values) {
     const backend = parseBackendChoice(values.backend);
-    const modelDir = modelDirectory(values);
+    const modelDir = modelLocation(values, "model");
     const adapterSpec = optionalString(values, "adapter");
     const adapterDir =
       adapterSpec === undefined ? undefined : parseAdapterSpecs([adapterSpec], { weights: "none" })[0]!.path;
@@ -173,6 +177,7 @@ ${loraFlagHelp}
       batchSize,
       sequenceLength,
       steps,
+      vocabSize: base.model.config.vocabSize,
     });
     const lora = LoraModel.create(base.model);
     let source: LoraAdapter | undefined;

@@ -12,7 +12,8 @@ import {
 } from "../lib/adapter-files.js";
 import { parseAdapterSpecs } from "../lib/adapter-spec.js";
 import { type BaseModel, loadBaseModel } from "../lib/base-model.js";
-import { modelDirectory, parseBackendChoice, requiredString } from "../lib/cli-options.js";
+import { parseBackendChoice, requiredString } from "../lib/cli-options.js";
+import { modelLocation } from "../lib/model-location.js";
 import { printable, style } from "../terminal.js";
 import type { Command } from "./command.js";
 
@@ -195,7 +196,7 @@ the same code after its own rules.`,
   files: { flags: { model: { kind: "model" }, adapter: { kind: "adapters" } } },
   async run(values) {
     const backend = parseBackendChoice(values.backend);
-    const modelDir = modelDirectory(values);
+    const modelDir = modelLocation(values, "model");
     const adapterDir = parseAdapterSpecs([requiredString(values, "adapter")], { weights: "none" })[0]!.path;
     let report: VerifyReport;
     try {

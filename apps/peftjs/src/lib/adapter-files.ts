@@ -1,20 +1,34 @@
 import { existsSync } from "node:fs";
 import { realpath } from "node:fs/promises";
 import {
+  adapterFromPeftTensors,
   adapterRecordOf,
   type LoraAdapter,
   type LoraFactors,
   type LoraModel,
   withLoraConfig,
 } from "@peftjs/adapters";
-import { loadPeftAdapter, savePeftAdapter } from "@peftjs/adapters/node";
+import { savePeftAdapter } from "@peftjs/adapters/node";
+import { deserialize } from "@peftjs/io";
+import { readPeftAdapterFiles } from "@peftjs/models";
 import { type AdapterRecord, adapterRecordToMetadata } from "@peftjs/state";
 import { CliUsageError } from "../cli-error.js";
+import { isHubId, openModelLocation } from "./model-location.js";
 
-/** Reads a PEFT adapter folder (`adapter_config.json` + `adapter_model.safetensors`). */
+/**
+ * Reads a PEFT adapter (`adapter_config.json` + `adapter_model.safetensors`) from a folder or a Hub id
+ * `org/name[@revision]`. An adapter with only the older `adapter_model.bin` (a pickle) is refused with
+ * `UnsupportedAdapterFormatError`, which says how to convert it.
+ */
 export async function readAdapterFolder(path: string, flag = "adapter"): Promise<LoraAdapter> {
-  if (!existsSync(path)) throw new CliUsageError(`--${flag} ${path} does not exist`);
-  return loadPeftAdapter(path);
+  if (!existsSync(path) && !isHubId(path)) {
+    throw new CliUsageError(
+      `--${flag} ${path} is neither an existing folder nor a Hub id (org/name[@revision])`,
+    );
+  }
+  const files = await readPeftAdapterFiles(await openModelLocation(path));
+  const { tensors, metadata } = deserialize(files.weights);
+  return adapterFromPeftTensors(files.config, tensors, metadata);
 }
 
 // The adapter semantics the commands ask about live in @peftjs/adapters.
@@ -80,7 +94,8 @@ export async function checkDistinctAdapters(
   initial: AdapterArgument,
   trained: AdapterArgument,
 ): Promise<void> {
-  if ((await realpath(initial.path)) === (await realpath(trained.path))) {
+  const canonical = async (path: string) => (existsSync(path) ? realpath(path) : path);
+  if ((await canonical(initial.path)) === (await canonical(trained.path))) {
     throw new CliUsageError(
       `--${initial.flag} and --${trained.flag} are the same folder (${initial.path}); pass the init adapter and the trained one`,
     );

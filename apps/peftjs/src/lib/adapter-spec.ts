@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { basename, resolve } from "node:path";
 import { CliUsageError } from "../cli-error.js";
+import { hubRepositoryName, isHubId } from "./model-location.js";
 
 /** One `--adapter [NAME=]DIR[:WEIGHT]` value, taken apart. */
 export interface AdapterSpec {
@@ -17,7 +18,7 @@ export interface AdapterSpec {
 const namePattern = /^([A-Za-z0-9_][A-Za-z0-9_.-]*)=(.+)$/s;
 
 /**
- * Parses `[NAME=]DIR[:WEIGHT]`. The part after the last `:` is a weight only when it is a number (so
+ * Parses `[NAME=]DIR[:WEIGHT]` (DIR may be a Hub id `org/name[@revision]`, named `name` by default). The part after the last `:` is a weight only when it is a number (so
  * `runs:v2/adapter` is a folder), and `NAME=` is a name only when it looks like one; when the value as a
  * whole (or without the name) is an existing path, that path wins, so any folder can be named as it is.
  */
@@ -40,7 +41,8 @@ export function parseAdapterSpec(spec: string, flag = "adapter"): AdapterSpec {
     }
   }
   if (path === "") throw new CliUsageError(`--${flag} ${spec} names no folder`);
-  return { spec, name: name ?? (basename(resolve(path)) || "adapter"), path, weight };
+  const defaultName = isHubId(path) ? hubRepositoryName(path) : basename(resolve(path));
+  return { spec, name: name ?? (defaultName || "adapter"), path, weight };
 }
 
 /**

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import {
   firstNonFiniteIndex,
@@ -8,13 +9,14 @@ import {
   toTypedArray,
 } from "@peftjs/io";
 import { readCheckpoint, readJsonFile, writeCheckpoint, writeJsonFileAtomic } from "@peftjs/io/node";
-import { type CausalLM, createModel } from "@peftjs/models";
+import { type CausalLM, createModel, openSourceCheckpoint, readSourceJson } from "@peftjs/models";
 import { type Fingerprint, fingerprintModel, fingerprintTensor, type WeightStore } from "@peftjs/state";
+import { openModelLocation } from "./model-location.js";
 
-/** A base model folder in memory: its config, its tensors (as stored), the model over them and its identity. */
+/** A base model in memory: its config, its tensors (as stored), the model over them and its identity. */
 export interface BaseModel {
-  /** The folder it was read from. */
-  readonly directory: string;
+  /** Where it was read from: a folder, or a Hub id `org/name[@revision]`. */
+  readonly location: string;
   /** `config.json`, every field kept. */
   readonly configJson: Record<string, unknown>;
   /** Every tensor of the checkpoint, in file order, with the file's dtypes. */
@@ -29,12 +31,32 @@ export interface BaseModel {
   readonly store: WeightStore;
 }
 
-/** Reads a Hugging Face model folder (`config.json` + `model.safetensors` or shards). */
-export async function loadBaseModel(directory: string): Promise<BaseModel> {
-  const configJson = await readJsonFile<Record<string, unknown>>(join(directory, "config.json"));
-  const { tensors } = await readCheckpoint(directory);
+async function readModelFiles(
+  location: string,
+): Promise<{ configJson: Record<string, unknown>; tensors: Map<string, RawTensor> }> {
+  if (existsSync(location)) {
+    const configJson = await readJsonFile<Record<string, unknown>>(join(location, "config.json"));
+    return { configJson, tensors: (await readCheckpoint(location)).tensors };
+  }
+  // A Hub id: config.json and the checkpoint (single file or shards) through the Hugging Face cache.
+  const source = await openModelLocation(location);
+  const configJson = (await readSourceJson(source, "config.json")) as Record<string, unknown>;
+  const checkpoint = await openSourceCheckpoint(source);
+  try {
+    return { configJson, tensors: await checkpoint.readAll() };
+  } finally {
+    await checkpoint.close();
+  }
+}
+
+/**
+ * Reads a Hugging Face model (`config.json` + `model.safetensors` or shards) from a folder or a Hub id (see
+ * `model-location.ts`).
+ */
+export async function loadBaseModel(location: string): Promise<BaseModel> {
+  const { configJson, tensors } = await readModelFiles(location);
   const model = createModel(configJson, tensors, { weightStore: { policy: "silent" } });
-  return { directory, configJson, tensors, model, store: model.weights };
+  return { location, configJson, tensors, model, store: model.weights };
 }
 
 /**

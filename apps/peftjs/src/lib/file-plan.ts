@@ -5,13 +5,14 @@ import { embeddedModelDir } from "../assets.js";
 import { CliUsageError } from "../cli-error.js";
 import type { FlagValues } from "../commands/command.js";
 import { parseAdapterSpec } from "./adapter-spec.js";
+import { isHubId } from "./model-location.js";
 
 /**
  * What a flag (or the positional arguments) names on disk. Every command declares its files this way, and
  * {@link checkFilePlan} checks them all before the command does any work:
- * - `model`: a model folder, or `embedded` (the stories260K shipped with peftjs);
+ * - `model`: a model folder, `embedded` (the stories260K shipped with peftjs), or a Hub id;
  * - `input`: an existing file or folder the command reads (`embedded` allowed where `embedded` is set);
- * - `adapters`: adapter folders given as `[NAME=]DIR[:WEIGHT]`, possibly repeated;
+ * - `adapters`: adapter folders or Hub ids given as `[NAME=]DIR[:WEIGHT]`, possibly repeated;
  * - `output-folder`: a folder the command creates (it may exist if empty);
  * - `output-file`: a file the command creates (it must not exist).
  */
@@ -50,6 +51,11 @@ export interface FilePlan {
   readonly inputs: ReadonlyMap<string, string>;
   /** Output paths by flag, resolved. */
   readonly outputs: ReadonlyMap<string, string>;
+  /**
+   * Hub ids (`org/name[@revision]`) the command reads, with their flags: inputs that are not local paths
+   * (a `model` or `adapters` value that is no existing path but reads as a Hub id).
+   */
+  readonly hubInputs: ReadonlyMap<string, string>;
 }
 
 function valuesOf(values: FlagValues, flag: string): string[] {
@@ -132,7 +138,7 @@ async function checkOutputPath(output: PlannedOutput, ancestor: string): Promise
 /**
  * Checks every file a command names before it starts working, so that a long run never fails at the end
  * because of a path, and nothing is ever overwritten:
- * - inputs exist;
+ * - inputs exist (a Hub id is an input that is not a local path: the Hub or the cache answers for it);
  * - an output is not an input and holds none (paths compared with links resolved), and two outputs are not
  *   the same path and not inside one another;
  * - an output file does not exist; an output folder does not exist or is empty (or `mayReplace` allows it),
@@ -146,6 +152,7 @@ export async function checkFilePlan(
   positionals: readonly string[],
 ): Promise<FilePlan> {
   const inputs = new Map<string, string>();
+  const hubInputs = new Map<string, string>();
   const outputs: PlannedOutput[] = [];
   const named: [FileRole, NamedPath][] = [];
   for (const [flag, role] of Object.entries(roles.flags ?? {})) {
@@ -155,11 +162,14 @@ export async function checkFilePlan(
     for (const path of positionals) named.push([roles.positionals, { label: "the path", path }]);
   }
   for (const [role, { label, path }] of named) {
-    if (role.kind === "model" || role.kind === "input") {
+    const location = role.kind === "adapters" ? parseAdapterSpec(path, label.slice(2)).path : path;
+    if ((role.kind === "model" || role.kind === "adapters") && isHubId(location)) {
+      hubInputs.set(location, label);
+    } else if (role.kind === "model" || role.kind === "input") {
       const embedded = role.kind === "model" || role.embedded === true;
       await addInput(inputs, label, embedded && path === "embedded" ? embeddedModelDir : path);
     } else if (role.kind === "adapters") {
-      await addInput(inputs, label, parseAdapterSpec(path, label.slice(2)).path);
+      await addInput(inputs, label, location);
     }
   }
   for (const [role, { label, path }] of named) {
@@ -196,6 +206,7 @@ export async function checkFilePlan(
   }
   return {
     inputs,
+    hubInputs,
     outputs: new Map(outputs.map((output) => [output.label.replace(/^--/, ""), output.target])),
   };
 }

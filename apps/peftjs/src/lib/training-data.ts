@@ -4,6 +4,7 @@ import type { RawTensor } from "@peftjs/io";
 import { readSafetensorsFile } from "@peftjs/io/node";
 import type { Tokenizer, TrainingBatch } from "@peftjs/models";
 import { CliUsageError } from "../cli-error.js";
+import { checkIdsFitModel } from "./model-tokenizer.js";
 
 /**
  * The longest document (a `.txt` paragraph, a `.jsonl` "text") that is tokenized: documents are tokenized
@@ -125,6 +126,8 @@ export interface TextBatching {
   sequenceLength: number;
   /** The number of training steps: at most this many distinct batches are read. */
   steps: number;
+  /** The model's vocabulary size: every id must be below it (checked before training starts). */
+  vocabSize: number;
 }
 
 /** The batches of a training run. */
@@ -139,8 +142,9 @@ export interface TrainingData {
 
 /**
  * Training batches from `--data`: a `.safetensors` file's `input_ids` [batch, seq] is one batch, used as is;
- * text (`.txt`, `.jsonl`) is streamed, tokenized one document at a time with the model's tokenizer (each
- * document with its special tokens, e.g. BOS), packed into one stream and cut into sequences of
+ * text (`.txt`, `.jsonl`) is streamed, tokenized one document at a time with the model's tokenizer as
+ * transformers' `tokenizer(text)` does (each document with the special tokens its post-processor adds: BOS for
+ * Llama 2 / Mistral style tokenizers, nothing for Qwen's), packed into one stream and cut into sequences of
  * `sequenceLength` tokens, `batchSize` per batch (a last incomplete sequence or batch is dropped). Reading
  * stops once there are batches for every step, so a file of any size is read only as far as training needs.
  */
@@ -152,6 +156,9 @@ export async function readTrainingBatches(
   const extension = extname(path);
   if (extension === ".safetensors") {
     const rows = await readInputIds(path, "data");
+    rows.forEach((row, index) => {
+      checkIdsFitModel(row, batching.vocabSize, undefined, `--data ${path}: input_ids row ${index}`);
+    });
     return {
       batchAt: () => ({ inputIds: rows }),
       distinct: 1,
@@ -173,8 +180,10 @@ export async function readTrainingBatches(
   let tokens = new Int32Array(Math.min(needed, 1 << 16));
   let count = 0;
   let seen = 0;
+  let documentNumber = 0;
   for await (const document of documentsOf(path)) {
     const ids = encoder.encode(document);
+    checkIdsFitModel(ids, batching.vocabSize, encoder, `--data ${path}: document ${++documentNumber}`);
     seen += ids.length;
     const take = Math.min(ids.length, needed - count);
     if (count + take > tokens.length) {
