@@ -12,7 +12,7 @@ import {
   stringList,
 } from "../lib/cli-options.js";
 import { modelLocation } from "../lib/model-location.js";
-import { loadModelTokenizer } from "../lib/model-tokenizer.js";
+import { decodeModelIds, loadModelTokenizer } from "../lib/model-tokenizer.js";
 import type { Command, FlagValues } from "./command.js";
 
 /** What `peftjs generate --json` prints. */
@@ -127,7 +127,7 @@ Options:
       temperature,
       seed,
     });
-    const text = prompt.chat ? reply.text : tokenizer.decode([...prompt.ids, ...reply.tokens]);
+    const text = prompt.chat ? reply.text : decodeModelIds(tokenizer, [...prompt.ids, ...reply.tokens]);
     if (values.json) {
       console.log(
         JSON.stringify({ prompt: prompt.text, text, tokens: reply.tokens } satisfies GenerateReport, null, 2),

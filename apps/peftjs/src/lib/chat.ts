@@ -12,7 +12,7 @@ import {
   type Tokenizer,
 } from "@peftjs/models";
 import { CliUsageError } from "../cli-error.js";
-import { checkIdsFitModel } from "./model-tokenizer.js";
+import { checkIdsFitModel, decodeModelIds } from "./model-tokenizer.js";
 
 /** The text of the file a flag names. @throws CliUsageError when it cannot be read. */
 export async function readTextFile(flag: string, path: string): Promise<string> {
@@ -131,13 +131,13 @@ export async function generateReply(
     onToken: (token) => {
       generated.push(token);
       if (options.onText === undefined) return;
-      const text = tokenizer.decode(generated);
+      const text = decodeModelIds(tokenizer, generated);
       if (text.endsWith("\uFFFD") || !text.startsWith(shown)) return;
       options.onText(text.slice(shown.length));
       shown = text;
     },
   });
-  const text = tokenizer.decode(tokens);
+  const text = decodeModelIds(tokenizer, tokens);
   if (options.onText !== undefined && text.startsWith(shown) && text.length > shown.length) {
     options.onText(text.slice(shown.length));
   }

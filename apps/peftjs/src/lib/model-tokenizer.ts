@@ -28,6 +28,15 @@ export function checkIdsFitModel(
   if (index < 0) return;
   const id = ids[index]!;
   throw new TokenIdError(
-    `${what}: token ${index} is id ${id} ${tokenizer === undefined ? "" : ` (${JSON.stringify(tokenizer.idToToken(id) ?? "?")})`}, outside the model's vocabulary of ${vocabSize}${tokenizer === undefined ? "" : "; the tokenizer does not belong to this model"}`,
+    `${what}: token ${index} is id ${id}${tokenizer === undefined ? "" : ` (${JSON.stringify(tokenizer.idToToken(id) ?? "?")})`}, outside the model's vocabulary of ${vocabSize}${tokenizer === undefined ? "" : "; the tokenizer does not belong to this model"}`,
   );
+}
+
+/**
+ * Decodes ids the model produced, without special tokens. A model's vocabulary may be larger than its
+ * tokenizer's (padded embeddings); ids past the tokenizer's have no text and are left out, as the Rust
+ * tokenizers' `decode` skips them.
+ */
+export function decodeModelIds(tokenizer: Tokenizer, ids: readonly number[]): string {
+  return tokenizer.decode(ids.filter((id) => id < tokenizer.vocabSize));
 }
