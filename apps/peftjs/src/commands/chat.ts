@@ -60,7 +60,9 @@ async function interactive(
   start: readonly ChatMessage[],
   settings: ChatSettings,
 ): Promise<void> {
-  const lines = createInterface({ input: process.stdin, output: process.stdout });
+  // terminal: false leaves echo and line editing to the terminal itself: readline's own cursor sequences
+  // would be escaped by the output guard (terminal.ts), which lets no control sequence but colours through.
+  const lines = createInterface({ input: process.stdin, output: process.stdout, terminal: false });
   let messages = [...start];
   let seed = settings.seed;
   console.log(style.dim('Type a message and press Enter; "/reset" starts over, "/exit" or Ctrl-D ends.'));
