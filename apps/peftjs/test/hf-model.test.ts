@@ -555,6 +555,33 @@ describe("the same commands by Hub id, through the Hugging Face cache", () => {
     expect(hub.requests.length).toBe(requests);
   });
 
+  it("export --format gguf reads a Hub model and adapter as it reads the folders", async () => {
+    const environment = { HF_HUB_CACHE: join(temporary, "cache-export") };
+    type Report = { out: string; bytes: number; [field: string]: unknown };
+    const exported = async (model: string, adapter: string) => {
+      const { out, bytes, ...report } = await runJson<Report>(
+        ["export", "--format", "gguf", "--model", model, "--adapter", adapter, "--out", output("a.gguf")],
+        environment,
+      );
+      expect(bytes).toBeGreaterThan(0);
+      return { report, bytes: readFileSync(out) };
+    };
+    const byFolder = await exported(modelFolder, adapterTrained);
+    const byId = await exported("test-org/tiny-mistral", "test-org/tiny-mistral-lora");
+    expect(byId.report).toEqual(byFolder.report);
+    expect(byId.bytes.equals(byFolder.bytes)).toBe(true);
+    // A model export reads the tokenizer from the cached snapshot too; this fixture's tokenizer has more
+    // tokens than the model (see the fixtures README), which llama.cpp's vocabulary cannot hold.
+    expectUserError(
+      await run(
+        ["export", "--format", "gguf", "--model", "test-org/tiny-mistral", "--out", output("m.gguf")],
+        environment,
+      ),
+      "export",
+      /GgufTokenizerError: the tokenizer has 2008 tokens but the model's vocab_size is 1024/,
+    );
+  });
+
   it("offline without a cached copy, private repositories and pickled adapters are typed errors", async () => {
     const empty = { HF_HUB_CACHE: join(temporary, "empty-cache") };
     expectUserError(

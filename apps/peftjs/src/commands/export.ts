@@ -13,13 +13,9 @@ import { readVocabularyFromFolder, writeGgufFile } from "@peftjs/gguf/node";
 import { openCheckpoint, readJsonFile } from "@peftjs/io/node";
 import { CliUsageError } from "../cli-error.js";
 import { readAdapterFolder } from "../lib/adapter-files.js";
-import {
-  modelDirectory,
-  optionalString,
-  pathWithWeight,
-  requiredString,
-  stringList,
-} from "../lib/cli-options.js";
+import { optionalString, pathWithWeight, requiredString, stringList } from "../lib/cli-options.js";
+import { localAdapterFolder, localModelFolder } from "../lib/local-folder.js";
+import { hubRepositoryName, isHubId, modelLocation } from "../lib/model-location.js";
 import { style } from "../terminal.js";
 import type { Command } from "./command.js";
 
@@ -49,9 +45,10 @@ const dtypes: Record<string, GgufTensorType> = { f32: "F32", f16: "F16", bf16: "
 
 /** The adapter's raw config, checked for what llama.cpp cannot run before the adapter is parsed. */
 async function readRunnableAdapter(path: string) {
-  if (!existsSync(path)) throw new CliUsageError(`--adapter ${path} does not exist`);
-  checkRunnableAdapterConfig(await readJsonFile(join(path, "adapter_config.json")));
-  return readAdapterFolder(path);
+  if (!existsSync(path) && !isHubId(path)) throw new CliUsageError(`--adapter ${path} does not exist`);
+  const folder = await localAdapterFolder(path);
+  checkRunnableAdapterConfig(await readJsonFile(join(folder, "adapter_config.json")));
+  return readAdapterFolder(folder);
 }
 
 /** An output file that does not exist yet (or is empty): never overwrite a file, never write into a folder. */
@@ -110,7 +107,7 @@ Options:
     const format = requiredString(values, "format");
     if (format !== "gguf")
       throw new CliUsageError(`--format ${format} is not supported; the only format is gguf`);
-    const modelDir = modelDirectory(values);
+    const location = modelLocation(values, "model");
     const out = checkOutputFile(requiredString(values, "out"));
     const specs = stringList(values, "adapter").map((spec) => pathWithWeight(spec, 1));
     const merge = values.merge === true;
@@ -131,6 +128,7 @@ Options:
       );
     }
 
+    const modelDir = await localModelFolder(location);
     const config = await readJsonFile<Record<string, unknown>>(join(modelDir, "config.json"));
     const checkpoint = await openCheckpoint(modelDir);
     try {
@@ -166,7 +164,7 @@ Options:
           checkpoint,
           vocabulary,
           adapters,
-          name: basename(resolve(modelDir)),
+          name: isHubId(location) ? hubRepositoryName(location) : basename(resolve(modelDir)),
           ...(dtype === undefined ? {} : { dtype }),
         });
         contents = result.contents;

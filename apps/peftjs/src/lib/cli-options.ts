@@ -1,5 +1,3 @@
-import { existsSync } from "node:fs";
-import { embeddedModelDir } from "../assets.js";
 import { CliUsageError } from "../cli-error.js";
 import type { FlagValues } from "../commands/command.js";
 import { parseAdapterSpec } from "./adapter-spec.js";
@@ -66,22 +64,6 @@ export function requiredInteger(values: FlagValues, flag: string, options: { min
 export function requiredNumber(values: FlagValues, flag: string, options: { min?: number } = {}): number {
   requiredString(values, flag);
   return optionalNumber(values, flag, options) as number;
-}
-
-/**
- * The model folder of `--model` for the commands that read a folder on disk only (`export`): the literal
- * `embedded` is the stories260K model shipped with peftjs; any other value is a folder that must exist.
- * Other commands take folders or Hub ids (`modelLocation` in `model-location.ts`).
- */
-export function modelDirectory(values: FlagValues, flag = "model"): string {
-  const value = requiredString(values, flag);
-  if (value === "embedded") return embeddedModelDir;
-  if (!existsSync(value)) {
-    throw new CliUsageError(
-      `--${flag} ${value} does not exist${value.includes("/") && !value.startsWith(".") && !value.startsWith("/") ? " (this command reads a local folder only, not a Hub id)" : ""}`,
-    );
-  }
-  return value;
 }
 
 /**
