@@ -59,20 +59,21 @@ function output(name: string): string {
  * Runs the CLI with the Hub settings pointing at the local Hub and the cache `cache`. Asynchronous: the local
  * Hub answers from this process, which a synchronous spawn would block.
  */
-function run(args: string[], environment: Record<string, string> = {}): Promise<RunResult> {
-  const child = spawn(process.execPath, [cli, ...args], {
-    env: {
-      ...process.env,
-      NO_COLOR: "1",
-      PEFTJS_DEBUG: "",
-      HF_ENDPOINT: hub.url,
-      HF_HUB_CACHE: join(temporary, "default-cache"),
-      HF_TOKEN_PATH: join(temporary, "no-token"),
-      HF_TOKEN: "",
-      HF_HUB_OFFLINE: "",
-      ...environment,
-    },
-  });
+function run(args: string[], environment: Record<string, string | undefined> = {}): Promise<RunResult> {
+  const env: Record<string, string | undefined> = {
+    ...process.env,
+    NO_COLOR: "1",
+    PEFTJS_DEBUG: "",
+    HF_ENDPOINT: hub.url,
+    HF_HUB_CACHE: join(temporary, "default-cache"),
+    HF_TOKEN_PATH: join(temporary, "no-token"),
+    HF_TOKEN: "",
+    HF_HUB_OFFLINE: "",
+    ...environment,
+  };
+  // A variable given as undefined is removed (e.g. HF_HUB_CACHE, to let HF_HOME decide).
+  for (const [name, value] of Object.entries(env)) if (value === undefined) delete env[name];
+  const child = spawn(process.execPath, [cli, ...args], { env });
   let stdout = "";
   let stderr = "";
   child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
@@ -89,7 +90,7 @@ function run(args: string[], environment: Record<string, string> = {}): Promise<
 
 async function runJson<T = Record<string, unknown>>(
   args: string[],
-  environment: Record<string, string> = {},
+  environment: Record<string, string | undefined> = {},
 ): Promise<T> {
   const result = await run([...args, "--json"], environment);
   expect(result.stderr).toBe("");
@@ -553,6 +554,22 @@ describe("the same commands by Hub id, through the Hugging Face cache", () => {
     expect(offline).toEqual(firstReports[1]);
     expect(await runJson([...commands()[3]!, "--offline"], environment)).toEqual(firstReports[3]);
     expect(hub.requests.length).toBe(requests);
+  });
+
+  it("keeps the cache in $HF_HOME/hub when HF_HUB_CACHE is unset, in huggingface_hub's layout", async () => {
+    const home = join(temporary, "hf-home");
+    const environment = { HF_HUB_CACHE: undefined, HUGGINGFACE_HUB_CACHE: undefined, HF_HOME: home };
+    const report = await runJson<{ ids: number[] }>(
+      ["tokenize", "--model", "test-org/tiny-mistral", "--text", tokenizerCases[0]!.text],
+      environment,
+    );
+    expect(report.ids).toEqual(tokenizerCases[0]!.ids_special);
+    const repository = join(home, "hub", "models--test-org--tiny-mistral");
+    const commit = await hub.commitOf("test-org/tiny-mistral");
+    expect(readFileSync(join(repository, "refs", "main"), "utf8")).toBe(commit);
+    expect(readFileSync(join(repository, "snapshots", commit, "tokenizer.json"))).toEqual(
+      readFileSync(join(modelFolder, "tokenizer.json")),
+    );
   });
 
   it("export --format gguf reads a Hub model and adapter as it reads the folders", async () => {
