@@ -141,6 +141,63 @@ describe("encode (run.c semantics)", () => {
   });
 });
 
+/**
+ * run.c's `encode()` merge loop written literally (scan every adjacent pair, keep the strictly best score,
+ * merge, rescan): the O(n²) reference the tokenizer's heap-based merge must reproduce token for token.
+ */
+function referenceEncode(model: Llama2cTokenizer, text: string): number[] {
+  const keys = Array.from({ length: model.vocabSize }, (_, id) => String.fromCharCode(...model.piece(id)));
+  const idByKey = new Map<string, number>();
+  keys.forEach((key, id) => {
+    if (!idByKey.has(key)) idByKey.set(key, id);
+  });
+  const tokens: number[] = text.length > 0 ? [model.lookup(" ")!] : []; // run.c's dummy prefix
+  for (const codePoint of text) {
+    const id = model.lookup(codePoint);
+    if (id !== undefined) tokens.push(id);
+    else for (const byte of new TextEncoder().encode(codePoint)) tokens.push(byte + 3);
+  }
+  for (;;) {
+    let bestScore = -1e10;
+    let bestId = -1;
+    let bestIndex = -1;
+    for (let index = 0; index + 1 < tokens.length; index++) {
+      const id = idByKey.get(keys[tokens[index]!]! + keys[tokens[index + 1]!]!);
+      if (id !== undefined && model.score(id) > bestScore) {
+        bestScore = model.score(id);
+        bestId = id;
+        bestIndex = index;
+      }
+    }
+    if (bestIndex === -1) return tokens;
+    tokens.splice(bestIndex, 2, bestId);
+  }
+}
+
+describe("encode's heap-based merge equals run.c's quadratic loop", () => {
+  it("on the reference story, on long text and on arbitrary Unicode", () => {
+    const cases = [
+      "Once upon a time",
+      reference.text,
+      reference.text.repeat(12), // about 10k characters, the size that took seconds with the quadratic loop
+      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+      "  spaces   and\ttabs\nand newlines\n\n😀 emoji ™ Ünïcödé",
+    ];
+    for (const text of cases) {
+      expect(tokenizer.encode(text, { addSpecialTokens: false })).toEqual(referenceEncode(tokenizer, text));
+    }
+    fc.assert(
+      fc.property(fc.string({ unit: "grapheme", maxLength: 60 }), (text) => {
+        const withoutNul = text.replaceAll("\0", "");
+        expect(tokenizer.encode(withoutNul, { addSpecialTokens: false })).toEqual(
+          referenceEncode(tokenizer, withoutNul),
+        );
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
 describe("decode (run.c semantics)", () => {
   it("reproduces the reference text of the 200 greedy tokens", () => {
     expect(tokenizer.decode([BOS_TOKEN_ID, ...reference.greedy_token_ids])).toBe(reference.text);

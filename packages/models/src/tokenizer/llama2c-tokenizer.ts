@@ -1,4 +1,5 @@
 import { TokenIdError, TokenizerFormatError } from "../errors.js";
+import { mergeBestPairs } from "./bpe-merge-queue.js";
 import type {
   SpecialTokenIds,
   Tokenizer,
@@ -98,14 +99,16 @@ export class Llama2cTokenizer implements Tokenizer {
   private readonly pieces: Uint8Array[];
   private readonly scores: Float32Array;
   private readonly idByPiece = new Map<string, number>();
+  /** `byteKey` of every piece, computed once (the merge loop concatenates them). */
+  private readonly pieceKeys: string[];
 
   private constructor(maxTokenLength: number, pieces: Uint8Array[], scores: Float32Array) {
     this.maxTokenLength = maxTokenLength;
     this.vocabSize = pieces.length;
     this.pieces = pieces;
     this.scores = scores;
-    pieces.forEach((piece, id) => {
-      const key = byteKey(piece);
+    this.pieceKeys = pieces.map(byteKey);
+    this.pieceKeys.forEach((key, id) => {
       // run.c looks pieces up by binary search; with duplicates the first id is as good as any.
       if (!this.idByPiece.has(key)) this.idByPiece.set(key, id);
     });
@@ -257,24 +260,17 @@ export class Llama2cTokenizer implements Tokenizer {
     return utf8Decoder.decode(this.decodeBytes(ids, options));
   }
 
-  /** run.c's merge loop: merge the best-scoring adjacent pair (leftmost on ties) until none is in the vocabulary. */
+  /**
+   * run.c's merge loop (merge the best-scoring adjacent pair, the leftmost on ties, until none is in the
+   * vocabulary), in O(n log n) with a heap over a linked list (see `mergeBestPairs`).
+   */
   private mergePairs(tokens: number[]): void {
-    for (;;) {
-      let bestScore = INITIAL_BEST_SCORE;
-      let bestId = -1;
-      let bestIndex = -1;
-      for (let index = 0; index + 1 < tokens.length; index++) {
-        const merged = byteKey(this.pieces[tokens[index]!]!) + byteKey(this.pieces[tokens[index + 1]!]!);
-        const id = this.idByPiece.get(merged);
-        if (id !== undefined && this.scores[id]! > bestScore) {
-          bestScore = this.scores[id]!;
-          bestId = id;
-          bestIndex = index;
-        }
-      }
-      if (bestIndex === -1) return;
-      tokens.splice(bestIndex, 2, bestId);
-    }
+    mergeBestPairs(
+      tokens,
+      (left, right) => this.idByPiece.get(this.pieceKeys[left]! + this.pieceKeys[right]!),
+      (id) => this.scores[id]!,
+      INITIAL_BEST_SCORE,
+    );
   }
 
   private checkedPiece(id: number): Uint8Array {
