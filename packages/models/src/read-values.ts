@@ -5,5 +5,5 @@ import type { Tensor } from "@peftjs/tensor";
  * device-to-host reads are asynchronous (WebGPU) can serve them. The one place the loops read.
  */
 export async function readValues(tensor: Tensor): Promise<Float32Array> {
-  return tensor.toFloat32Array();
+  return tensor.toFloat32ArrayAsync();
 }
