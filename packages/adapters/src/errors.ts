@@ -67,3 +67,19 @@ export class AdapterNonFiniteError extends PeftjsError {
     this.tensor = tensor;
   }
 }
+
+/**
+ * An adapter's factors would hold more elements than peftjs can allocate (see `MAX_ADAPTER_ELEMENTS`): refused
+ * before anything is allocated. The message names the rank, the module and the element count.
+ */
+export class AdapterTooLargeError extends PeftjsError {
+  /** The rank that made it too large (the largest per-module r of the config). */
+  readonly r: number;
+  /** The number of lora_A + lora_B elements the config asks for. */
+  readonly elements: number;
+  constructor(r: number, elements: number, message: string) {
+    super("adapter_too_large", message);
+    this.r = r;
+    this.elements = elements;
+  }
+}

@@ -57,6 +57,7 @@ export {
   AdapterInitError,
   AdapterNonFiniteError,
   AdapterShapeError,
+  AdapterTooLargeError,
   LoraConfigError,
   UnsupportedLoraOptionError,
 } from "./errors.js";
@@ -78,6 +79,7 @@ export {
   type InitializedAdapter,
   type InitTarget,
   initializeAdapter,
+  MAX_ADAPTER_ELEMENTS,
 } from "./initialize.js";
 export { defaultInit } from "./inits/default/index.js";
 export { gaussianInit } from "./inits/gaussian/index.js";

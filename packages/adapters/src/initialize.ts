@@ -3,7 +3,7 @@ import type { LoraAdapter, LoraFactors } from "./adapter.js";
 import type { LoraConfig } from "./config/lora-config.js";
 import { moduleLoraSettings } from "./config/scaling.js";
 import { type SelectTargetModulesOptions, selectTargetModules } from "./config/target-modules.js";
-import { AdapterInitError } from "./errors.js";
+import { AdapterInitError, AdapterTooLargeError } from "./errors.js";
 import { type BaseWeight, initMethodFor } from "./inits/registry.js";
 import { roundThroughDtype } from "./math/dtype-rounding.js";
 import type { Matrix } from "./math/matrix.js";
@@ -22,6 +22,42 @@ export interface InitTarget {
 export interface InitializeAdapterOptions extends SelectTargetModulesOptions {
   /** Seed of the adapter's random stream (kaiming/gaussian draws, randomized SVD). Default 0. */
   seed?: number;
+}
+
+/**
+ * The most lora_A + lora_B elements one adapter may hold: 2³⁰, i.e. 4 GiB in float32, the whole address space
+ * of the wasm backend (32-bit WebAssembly memory) and the largest typed array the js backend can count on.
+ * PEFT accepts any positive r (even above min(in, out), where B·A gains no rank); peftjs accepts the same
+ * configs and refuses only those whose factors cannot be allocated, before anything is.
+ */
+export const MAX_ADAPTER_ELEMENTS = 2 ** 30;
+
+/**
+ * Refuses, before any allocation, a config whose factors (r·in for lora_A plus out·r for lora_B, summed over
+ * the targets) exceed {@link MAX_ADAPTER_ELEMENTS}, naming the module with the largest share and its r.
+ */
+function assertAdapterFits(
+  config: LoraConfig,
+  targets: readonly string[],
+  modules: ReadonlyMap<string, InitTarget>,
+): void {
+  let elements = 0;
+  let largest = { moduleName: "", r: 0, elements: -1, inFeatures: 0, outFeatures: 0 };
+  for (const moduleName of targets) {
+    const { inFeatures, outFeatures } = modules.get(moduleName)!;
+    const { r } = moduleLoraSettings(config, moduleName);
+    const moduleElements = r * (inFeatures + outFeatures);
+    elements += moduleElements;
+    if (moduleElements > largest.elements)
+      largest = { moduleName, r, elements: moduleElements, inFeatures, outFeatures };
+  }
+  if (elements > MAX_ADAPTER_ELEMENTS) {
+    throw new AdapterTooLargeError(
+      largest.r,
+      elements,
+      `r = ${largest.r} asks for ${elements} lora_A/lora_B elements over ${targets.length} modules (e.g. "${largest.moduleName}" [out ${largest.outFeatures}, in ${largest.inFeatures}]: ${largest.elements}), more than the ${MAX_ADAPTER_ELEMENTS} (2^30, 4 GiB in float32) one adapter may hold; lower r (min(in, out) = ${Math.min(largest.inFeatures, largest.outFeatures)} already gives B·A its full rank there)`,
+    );
+  }
 }
 
 /** A freshly initialised adapter and, for PiSSA/OLoRA, the residual base weights its init implies. */
@@ -45,6 +81,7 @@ export interface InitializedAdapter {
  * residuals are returned for the caller (the model integration decides between overlay and residual mode).
  *
  * @throws LoraConfigError when the config targets no module (PEFT: "Target modules … not found").
+ * @throws AdapterTooLargeError when the factors would exceed {@link MAX_ADAPTER_ELEMENTS} (checked first).
  */
 export function initializeAdapter(
   config: LoraConfig,
@@ -52,6 +89,7 @@ export function initializeAdapter(
   options: InitializeAdapterOptions = {},
 ): InitializedAdapter {
   const targets = selectTargetModules(config, [...modules.keys()], options);
+  assertAdapterFits(config, targets, modules);
   const method = initMethodFor(config.init_lora_weights);
   const generator = createGenerator(options.seed ?? 0);
   const factors = new Map<string, LoraFactors>();
