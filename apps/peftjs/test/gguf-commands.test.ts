@@ -200,6 +200,69 @@ describe("peftjs export --format gguf", () => {
   });
 });
 
+describe("peftjs export: base identity and the final write", () => {
+  it("refuses an adapter recorded for another base (as generate does), for --adapter and --merge", () => {
+    // A second base with the same shapes: the embedded model with a trained adapter merged in.
+    const otherBase = join(work, "other-base");
+    expect(
+      peftjs(
+        "merge",
+        "--model",
+        "embedded",
+        "--adapter",
+        fixture("peft/lora_default/adapter_trained"),
+        "--out",
+        otherBase,
+      ).code,
+    ).toBe(0);
+    const adapter = join(work, "embedded-adapter");
+    const init = peftjs("init", "--model", "embedded", "--method", "gaussian", "--out", adapter);
+    expect(init.code, init.stderr).toBe(0);
+    const out = join(work, "wrong-base.gguf");
+    const base = ["export", "--format", "gguf", "--model", otherBase];
+    expectRefused(
+      peftjs(...base, "--adapter", adapter, "--out", out),
+      "export",
+      /AdapterBaseMismatchError: .*fp1:7438212e/,
+      out,
+    );
+    expectRefused(
+      peftjs(...base, "--merge", "--adapter", adapter, "--out", out),
+      "export",
+      /AdapterBaseMismatchError/,
+      out,
+    );
+    // On its own base the same adapter exports.
+    expect(
+      json<{ kind: string }>(
+        "export",
+        "--format",
+        "gguf",
+        "--model",
+        "embedded",
+        "--adapter",
+        adapter,
+        "--out",
+        join(work, "right-base.gguf"),
+      ).kind,
+    ).toBe("adapter");
+  });
+
+  it("never replaces a file that appeared after the up-front check, even an empty one", async () => {
+    // The command's run() after the file plan passed: the target appears in between.
+    const { exportCommand } = await import("../src/commands/export.js");
+    for (const content of ["", "appeared meanwhile"]) {
+      const out = join(work, `raced-${content.length}.gguf`);
+      writeFileSync(out, content);
+      await expect(exportCommand.run({ format: "gguf", model: "embedded", out }, [])).rejects.toThrow(
+        /already exists; peftjs never overwrites/,
+      );
+      expect(readFileSync(out, "utf8")).toBe(content);
+      expect(readdirSync(work).filter((entry) => entry.startsWith(`.${basename(out)}.`))).toEqual([]);
+    }
+  });
+});
+
 describe("peftjs import --format gguf", () => {
   it("refuses a model file, a missing file and a non-empty output folder", () => {
     const model = join(work, "import-model.gguf");

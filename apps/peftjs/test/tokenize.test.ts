@@ -194,8 +194,15 @@ describe("peftjs tokenize", () => {
 
   it("fails with exit 1 and one typed line for usage mistakes and Hub errors", async () => {
     expectUserError(await tokenize(["--text", "x"]), /give exactly one of --model, --tokenizer/);
+    // Files are checked first (the command's file plan): a missing --chat file is named before anything else.
     expectUserError(
       await tokenize(["--model", spBpe, "--text", "x", "--chat", "c.json"]),
+      /CliUsageError: --chat c\.json does not exist/,
+    );
+    const twoInputs = join(temporary, "two-inputs.json");
+    writeFileSync(twoInputs, "[]");
+    expectUserError(
+      await tokenize(["--model", spBpe, "--text", "x", "--chat", twoInputs]),
       /got --text and --chat/,
     );
     expectUserError(await tokenize(["--model", spBpe, "--text", "x", "--generation-prompt"]), /--chat only/);
@@ -226,7 +233,7 @@ describe("peftjs tokenize", () => {
     );
     expectUserError(
       await tokenize(["--model", spBpe, "--chat", join(temporary, "tool.json")]),
-      /CliUsageError: --chat \S+tool.json cannot be read: ENOENT/,
+      /CliUsageError: --chat \S+tool.json does not exist/,
     );
   });
 

@@ -1,6 +1,6 @@
-import { existsSync, statSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
-import { basename, dirname, join, resolve } from "node:path";
+import { existsSync } from "node:fs";
+import { basename, join, resolve } from "node:path";
+import { adapterRecordOf, type LoraAdapter } from "@peftjs/adapters";
 import {
   checkRunnableAdapterConfig,
   exportAdapterToGguf,
@@ -11,11 +11,14 @@ import {
 } from "@peftjs/gguf";
 import { readVocabularyFromFolder, writeGgufFile } from "@peftjs/gguf/node";
 import { openCheckpoint, readJsonFile } from "@peftjs/io/node";
+import { assertCompatible } from "@peftjs/state";
 import { CliUsageError } from "../cli-error.js";
 import { readAdapterFolder } from "../lib/adapter-files.js";
+import { loadBaseModel } from "../lib/base-model.js";
 import { optionalString, pathWithWeight, requiredString, stringList } from "../lib/cli-options.js";
 import { localAdapterFolder, localModelFolder } from "../lib/local-folder.js";
 import { hubRepositoryName, isHubId, modelLocation } from "../lib/model-location.js";
+import { writeOutputFile } from "../lib/output-folder.js";
 import { style } from "../terminal.js";
 import type { Command } from "./command.js";
 
@@ -51,14 +54,30 @@ async function readRunnableAdapter(path: string) {
   return readAdapterFolder(folder);
 }
 
-/** An output file that does not exist yet (or is empty): never overwrite a file, never write into a folder. */
-function checkOutputFile(out: string): string {
+/**
+ * The output's name: a `.gguf` file. Whether it exists was checked with every other path before any work (the
+ * file plan); the write itself refuses a file that appeared since (see `writeOutputFile`).
+ */
+function checkOutputName(out: string): string {
   const target = resolve(out);
   if (!target.endsWith(".gguf")) throw new CliUsageError(`--out ${out} must end in .gguf`);
-  if (existsSync(target) && (statSync(target).isDirectory() || statSync(target).size > 0)) {
-    throw new CliUsageError(`--out ${out} already exists; remove it or choose another file`);
-  }
   return target;
+}
+
+/**
+ * Refuses adapters that record the fingerprint of another base, as `generate` and every other loading command
+ * do (the one base identity: `model.weights`, see the guarantees guide). PEFT files record none: their module
+ * shapes are checked by the export itself.
+ */
+async function checkAdapterBases(modelDir: string, adapters: readonly LoraAdapter[]): Promise<void> {
+  const records = adapters.map((adapter) => adapterRecordOf(adapter));
+  if (records.every((record) => record.baseFingerprint === null)) return;
+  const base = await loadBaseModel(modelDir);
+  try {
+    for (const record of records) assertCompatible(base.store, record);
+  } finally {
+    base.model.dispose();
+  }
 }
 
 /** `peftjs export`: a model (optionally with adapters merged) or an adapter, in llama.cpp's GGUF format. */
@@ -108,7 +127,7 @@ Options:
     if (format !== "gguf")
       throw new CliUsageError(`--format ${format} is not supported; the only format is gguf`);
     const location = modelLocation(values, "model");
-    const out = checkOutputFile(requiredString(values, "out"));
+    const out = checkOutputName(requiredString(values, "out"));
     const specs = stringList(values, "adapter").map((spec) => pathWithWeight(spec, 1));
     const merge = values.merge === true;
     const dtypeName = optionalString(values, "dtype");
@@ -146,6 +165,7 @@ Options:
       };
       if (adapterOnly) {
         const adapter = await readRunnableAdapter(specs[0]!.path);
+        await checkAdapterBases(modelDir, [adapter]);
         const result = exportAdapterToGguf(adapter, {
           config,
           baseShape: (name) => checkpoint.info(name)?.shape,
@@ -157,6 +177,10 @@ Options:
         const adapters: MergedAdapter[] = [];
         for (const spec of specs)
           adapters.push({ adapter: await readRunnableAdapter(spec.path), weight: spec.weight });
+        await checkAdapterBases(
+          modelDir,
+          adapters.map((entry) => entry.adapter),
+        );
         const tokenizerDir = optionalString(values, "tokenizer") ?? modelDir;
         const { vocabulary } = await readVocabularyFromFolder(tokenizerDir, config);
         const result = exportModelToGguf({
@@ -173,8 +197,10 @@ Options:
         report.warnings = [...result.warnings];
       }
       report.architecture = String(contents.metadata.get("general.architecture")?.value);
-      await mkdir(dirname(out), { recursive: true });
-      const bytes = await writeGgufFile(out, contents);
+      let bytes = 0;
+      await writeOutputFile(out, async (temporaryPath) => {
+        bytes = await writeGgufFile(temporaryPath, contents);
+      });
       const full: ExportReport = { ...report, bytes, tensors: contents.tensors.length };
       if (values.json) {
         console.log(JSON.stringify(full, null, 2));

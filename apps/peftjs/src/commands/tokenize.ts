@@ -101,6 +101,14 @@ Options:
     json: { type: "boolean" },
     ...hubFlagOptions,
   },
+  files: {
+    flags: {
+      model: { kind: "model" },
+      tokenizer: { kind: "model" },
+      file: { kind: "input" },
+      chat: { kind: "input" },
+    },
+  },
   async run(values) {
     const flag = oneOf(values, ["model", "tokenizer"]);
     const input = oneOf(values, ["text", "file", "chat"]);
