@@ -2,7 +2,14 @@ import { readFileSync } from "node:fs";
 import { isPeftjsError } from "@peftjs/io";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { Llama2cTokenizer, TokenIdError, TokenizerFormatError } from "../src/index.js";
+import {
+  filesModelSource,
+  Llama2cTokenizer,
+  loadTokenizerFromSource,
+  TokenIdError,
+  TokenizerFormatError,
+  TokenizerNotFoundError,
+} from "../src/index.js";
 
 /** llama2.c's fixed ids of BOS and EOS. */
 const BOS_TOKEN_ID = 1;
@@ -224,5 +231,23 @@ describe("decode (run.c semantics)", () => {
 
   it("keeps special pieces when asked", () => {
     expect(tokenizer.decode([BOS_TOKEN_ID, 403], { skipSpecialTokens: false })).toBe("\n<s>\nOnce");
+  });
+});
+
+describe("loadTokenizerFromSource without a readable tokenizer", () => {
+  it("names tokenizer.model and the missing tokenizer.json for a SentencePiece-only checkpoint", async () => {
+    const source = filesModelSource({ "tokenizer.model": new Uint8Array([10, 0]) }, "llama-2-slow");
+    const error = await loadTokenizerFromSource(source).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(TokenizerNotFoundError);
+    expect((error as TokenizerNotFoundError).code).toBe("tokenizer_not_found");
+    expect((error as Error).message).toMatch(
+      /llama-2-slow has only a SentencePiece tokenizer\.model, which peftjs does not read; tokenizer\.json is missing/,
+    );
+    const empty = await loadTokenizerFromSource(filesModelSource({}, "empty")).catch(
+      (caught: unknown) => caught,
+    );
+    expect((empty as Error).message).toBe(
+      "empty has no tokenizer: looked for tokenizer.json, tok512.bin, tokenizer.bin",
+    );
   });
 });

@@ -25,6 +25,9 @@ import { TokenizerNotFoundError } from "./tokenizer-errors.js";
 /** llama2.c tokenizer file names, in the order they are looked for. */
 export const LLAMA2C_TOKENIZER_FILES = ["tok512.bin", "tokenizer.bin"] as const;
 
+/** SentencePiece's model file (a protobuf), the slow tokenizer of Llama 2 / Mistral / Gemma checkpoints. */
+const SENTENCEPIECE_MODEL_FILE = "tokenizer.model";
+
 /** The chat template file transformers ≥ 4.43 writes beside tokenizer_config.json; it takes precedence. */
 async function readChatTemplateFile(source: ModelSource): Promise<ChatTemplateSet | undefined> {
   if (await source.has("chat_template.jinja")) return readSourceText(source, "chat_template.jinja");
@@ -62,15 +65,21 @@ export async function loadHuggingFaceTokenizer(source: ModelSource): Promise<Hug
  * The tokenizer of a model source: a Hugging Face `tokenizer.json` if present, else llama2.c's `tok512.bin` /
  * `tokenizer.bin`.
  *
- * @throws TokenizerNotFoundError when the source has none of them; the format errors of each tokenizer.
+ * @throws TokenizerNotFoundError when the source has none of them (naming `tokenizer.model` when that is all it
+ *   has: SentencePiece's protobuf is not read); the format errors of each tokenizer.
  */
 export async function loadTokenizerFromSource(source: ModelSource): Promise<Tokenizer> {
   if (await source.has("tokenizer.json")) return loadHuggingFaceTokenizer(source);
   for (const file of LLAMA2C_TOKENIZER_FILES) {
     if (await source.has(file)) return Llama2cTokenizer.fromBytes(await source.readBytes(file));
   }
+  // A SentencePiece checkpoint saved without its fast tokenizer (Llama 2, Mistral, Gemma repositories from
+  // before tokenizer.json) has only this protobuf, which peftjs does not parse.
+  const sentencePieceOnly = await source.has(SENTENCEPIECE_MODEL_FILE);
   throw new TokenizerNotFoundError(
-    `${source.description} has no tokenizer: looked for tokenizer.json, ${LLAMA2C_TOKENIZER_FILES.join(", ")}`,
+    sentencePieceOnly
+      ? `${source.description} has only a SentencePiece ${SENTENCEPIECE_MODEL_FILE}, which peftjs does not read; tokenizer.json is missing: write it with transformers (AutoTokenizer.from_pretrained(folder).save_pretrained(folder) converts tokenizer.model to tokenizer.json)`
+      : `${source.description} has no tokenizer: looked for tokenizer.json, ${LLAMA2C_TOKENIZER_FILES.join(", ")}`,
   );
 }
 
