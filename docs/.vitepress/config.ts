@@ -60,6 +60,7 @@ const guideSidebar: DefaultTheme.SidebarItem[] = [
     text: "When things go wrong",
     items: [
       { text: "Troubleshooting", link: "/guide/troubleshooting" },
+      { text: "What peftjs guarantees", link: "/guide/guarantees" },
       { text: "Checkpoint format", link: "/guide/checkpoint-format" },
     ],
   },
@@ -75,6 +76,7 @@ const guideSidebar: DefaultTheme.SidebarItem[] = [
       { text: "@peftjs/nn", link: "/packages/nn" },
       { text: "@peftjs/adapters", link: "/packages/adapters" },
       { text: "@peftjs/models", link: "/packages/models" },
+      { text: "@peftjs/gguf", link: "/packages/gguf" },
       { text: "peftjs (command line)", link: "/packages/cli" },
     ],
   },

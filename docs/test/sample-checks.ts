@@ -157,6 +157,9 @@ export const sampleChecks: Record<string, (output: string) => void> = {
   "guide/state.md#3": (output) => {
     prints(output, "base unchanged: true", "restored: true", "[ 'mutate', 'restore' ]");
   },
+  "guide/guarantees.md#1": (output) => {
+    prints(output, `base ${modelFingerprint}`, "refused adapter_too_large r 1000000000", "adapters 0");
+  },
   "guide/state.md#4": (output) => {
     prints(output, "original true", `pt ${modelFingerprint}`);
   },
