@@ -16,6 +16,7 @@ const pathFlags = new Set([
   "input",
   "file",
   "chat",
+  "messages",
   "log",
   "out",
   "residual-out",
@@ -24,7 +25,10 @@ const pathFlags = new Set([
 describe("file plans", () => {
   it.each(Object.keys(commands))("%s declares every path flag it accepts", (name) => {
     const command = commands[name]!;
-    const accepted = Object.keys(command.options ?? {}).filter((flag) => pathFlags.has(flag));
+    // Only flags that take a value name a path (`generate --chat` is a switch; `tokenize --chat` a file).
+    const accepted = Object.entries(command.options ?? {})
+      .filter(([flag, option]) => option.type === "string" && pathFlags.has(flag))
+      .map(([flag]) => flag);
     const declared = Object.keys(command.files?.flags ?? {});
     expect(accepted.filter((flag) => !declared.includes(flag))).toEqual([]);
   });

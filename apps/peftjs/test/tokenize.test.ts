@@ -208,7 +208,7 @@ describe("peftjs tokenize", () => {
     expectUserError(await tokenize(["--model", spBpe, "--text", "x", "--generation-prompt"]), /--chat only/);
     expectUserError(
       await tokenize(["--model", "no-such-folder", "--text", "x"]),
-      /neither an existing folder nor a Hub model id/,
+      /--model no-such-folder does not exist/,
     );
     expectUserError(
       await tokenize(["--model", "test-org/missing", "--text", "x"], {
