@@ -85,3 +85,23 @@ export class UnsupportedModelTypeError extends PeftjsError {
     this.modelType = modelType;
   }
 }
+
+/**
+ * `config.json` turns on a documented option of its architecture that this implementation does not compute
+ * (Gemma's logit soft-capping, bidirectional attention, …). Refused rather than approximated.
+ */
+export class UnsupportedModelOptionError extends PeftjsError {
+  /** The `config.json` field, e.g. `"final_logit_softcapping"`. */
+  readonly option: string;
+  /** Its value as read. */
+  readonly value: unknown;
+
+  constructor(modelType: string, option: string, value: unknown, supported: string) {
+    super(
+      "unsupported_model_option",
+      `${modelType}: config.json "${option}" = ${JSON.stringify(value)} is not supported (supported: ${supported})`,
+    );
+    this.option = option;
+    this.value = value;
+  }
+}

@@ -6,6 +6,20 @@
  */
 export type { Architecture } from "./architectures/architecture.js";
 export {
+  Gemma3Attention,
+  Gemma3DecoderLayer,
+  Gemma3ForCausalLM,
+  type Gemma3LayerContext,
+  Gemma3MLP,
+  Gemma3TextModel,
+  gemma3Text,
+} from "./architectures/gemma3.js";
+export {
+  type Gemma3LayerType,
+  type Gemma3TextConfig,
+  parseGemma3TextConfig,
+} from "./architectures/gemma3-config.js";
+export {
   type LayerContext,
   LlamaAttention,
   type LlamaConfig,
@@ -44,6 +58,7 @@ export {
   TokenIdError,
   TokenizerFormatError,
   TrainingDivergedError,
+  UnsupportedModelOptionError,
   UnsupportedModelTypeError,
   UnsupportedRopeTypeError,
 } from "./errors.js";

@@ -4,12 +4,13 @@ import { type CausalLMConfig, isJsonObject } from "../config/parse.js";
 import { ModelConfigError, UnsupportedModelTypeError } from "../errors.js";
 import { CheckpointWeights, type ModelWeights } from "../loading/checkpoint-weights.js";
 import type { Architecture } from "./architecture.js";
+import { gemma3Text } from "./gemma3.js";
 import { llama } from "./llama.js";
 import { mistral } from "./mistral.js";
 
 /** The architectures by `model_type`. A new architecture is one file in this folder and one entry here. */
 const architectures = new Map<string, Architecture>(
-  [llama, mistral].map((entry) => [entry.modelType, entry]),
+  [llama, mistral, gemma3Text].map((entry) => [entry.modelType, entry]),
 );
 
 /**
