@@ -1,5 +1,5 @@
 /**
- * `@peftjs/models`: causal language models by `model_type` (Llama, Mistral, Gemma 3) built from `@peftjs/nn` modules,
+ * `@peftjs/models`: causal language models by `model_type` (Llama, Mistral) built from `@peftjs/nn` modules,
  * behind one {@link CausalLM} interface that generation, training, the adapters and the command line use;
  * AdamW and the causal-LM loss; tokenizers. Loading from disk is in `@peftjs/models/node`.
  * @packageDocumentation

@@ -103,6 +103,19 @@ describe("Gemma 3 (gemma3_text) config and module tree", () => {
     const refused = (change: Record<string, unknown>) => () => parseModelConfig({ ...configJson, ...change });
     expect(refused({ final_logit_softcapping: 30 })).toThrow(UnsupportedModelOptionError);
     expect(refused({ final_logit_softcapping: 30 })).toThrow(/final_logit_softcapping/);
+    const caught = (() => {
+      try {
+        refused({ attn_logit_softcapping: 50 })();
+      } catch (error) {
+        return error;
+      }
+      return undefined;
+    })();
+    expect(caught).toMatchObject({
+      code: "unsupported_model_option",
+      option: "attn_logit_softcapping",
+      value: 50,
+    });
     expect(refused({ attn_logit_softcapping: 50 })).toThrow(/attn_logit_softcapping/);
     expect(refused({ use_bidirectional_attention: true })).toThrow(/use_bidirectional_attention/);
     expect(refused({ attention_dropout: 0.1 })).toThrow(/attention_dropout/);
