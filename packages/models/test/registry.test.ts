@@ -15,14 +15,14 @@ import {
 import { randomCheckpoint, tinyLlamaConfig } from "./tiny-model.js";
 
 describe("the architecture registry", () => {
-  it("has llama and mistral, and refuses unknown or missing model types by name", () => {
-    expect(listArchitectures()).toEqual(["llama", "mistral"]);
+  it("has llama, mistral and gemma3_text, and refuses unknown or missing model types by name", () => {
+    expect(listArchitectures()).toEqual(["llama", "mistral", "gemma3_text"]);
     expect(architectureFor("mistral").modelType).toBe("mistral");
     expect(() => parseModelConfig({ ...tinyLlamaConfig, model_type: "qwen9" })).toThrow(
       UnsupportedModelTypeError,
     );
     expect(() => parseModelConfig({ ...tinyLlamaConfig, model_type: "qwen9" })).toThrow(
-      'model_type "qwen9" is not supported; supported: "llama", "mistral"',
+      'model_type "qwen9" is not supported; supported: "llama", "mistral", "gemma3_text"',
     );
     expect(() => parseModelConfig({ ...tinyLlamaConfig, model_type: undefined })).toThrow(
       /"model_type" must name the architecture/,
