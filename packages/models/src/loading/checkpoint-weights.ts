@@ -1,7 +1,7 @@
 import { type RawTensor, toFloat32 } from "@peftjs/io";
 import { Embedding, Linear, RMSNorm, type RMSNormOptions } from "@peftjs/nn";
 import { WeightStore, type WeightStoreOptions } from "@peftjs/state";
-import { keep, type Tensor, tensor } from "@peftjs/tensor";
+import { type HalfDType, keep, type Tensor, tensor, tensorFromBits } from "@peftjs/tensor";
 import { ModelWeightsError } from "../errors.js";
 
 /** Weights by Hugging Face key, as read from a checkpoint (any float dtype). */
@@ -9,6 +9,25 @@ export type ModelWeights = ReadonlyMap<string, RawTensor> | Readonly<Record<stri
 
 /** Weight dtypes a model accepts; each converts exactly to float32 (F64 rounds to nearest). */
 const floatingPointDtypes = new Set<string>(["F32", "F16", "BF16", "F64"]);
+
+/** The 16-bit checkpoint dtypes kept 16-bit in memory, and their `@peftjs/tensor` storage dtype. */
+const halfDtypes: ReadonlyMap<string, HalfDType> = new Map([
+  ["BF16", "bfloat16"],
+  ["F16", "float16"],
+]);
+
+/**
+ * The tensor of a checkpoint weight: 16-bit weights keep their bit patterns (2 bytes per element; every op
+ * reads them as their exact float32 values, matmul without a float32 copy), other float dtypes become float32.
+ */
+function weightTensor(raw: RawTensor, shape: readonly number[]): Tensor {
+  const half = halfDtypes.get(raw.dtype);
+  if (half === undefined) return tensor(toFloat32(raw), shape);
+  const { data } = raw;
+  // A Uint16Array view needs an even byte offset; safetensors does not promise one, so copy when it is odd.
+  const aligned = data.byteOffset % 2 === 0 ? data : data.slice();
+  return tensorFromBits(new Uint16Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 2), shape, half);
+}
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((extent, axis) => extent === b[axis]);
@@ -33,8 +52,9 @@ export class CheckpointWeights {
   }
 
   /**
-   * The tensor `key` as a float32 parameter of shape `shape` (kept: it outlives any `tidy()`), recorded as
-   * part of the model's identity.
+   * The tensor `key` as a parameter of shape `shape` (kept: it outlives any `tidy()`), recorded as part of the
+   * model's identity: float32 for F32/F64 checkpoints, and bfloat16/float16 (half the bytes) for BF16/F16 ones,
+   * which every op computes with in float32.
    *
    * @throws ModelWeightsError naming a missing key, a shape that does not fit the config, or a non-float dtype.
    */
@@ -50,7 +70,7 @@ export class CheckpointWeights {
     if (!floatingPointDtypes.has(raw.dtype)) {
       throw new ModelWeightsError(`weight "${key}" has dtype ${raw.dtype}; expected F32, F16, BF16 or F64`);
     }
-    const value = keep(tensor(toFloat32(raw), shape));
+    const value = keep(weightTensor(raw, shape));
     this.#taken.set(key, raw);
     this.#created.push(value);
     return value;
