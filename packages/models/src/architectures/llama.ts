@@ -9,7 +9,15 @@ import {
   type RMSNorm,
 } from "@peftjs/nn";
 import type { WeightStoreOptions } from "@peftjs/state";
-import { add, applyRotaryEmbedding, mul, reshape, rotaryTables, type Tensor } from "@peftjs/tensor";
+import {
+  add,
+  applyRotaryEmbedding,
+  mul,
+  reshape,
+  rotaryTables,
+  swiGlu,
+  type Tensor,
+} from "@peftjs/tensor";
 import { CausalLM, type DecoderInput } from "../causal-lm.js";
 import {
   booleanField,
@@ -153,16 +161,21 @@ export class LlamaAttention extends Module {
   }
 }
 
+/** The `hidden_act` names whose gated MLP is SwiGLU, run as one fused kernel. */
+const swiGluActivations = new Set(["silu", "swish"]);
+
 /** `mlp`: `down(act(gate(x)) · up(x))` (SwiGLU for `hidden_act: "silu"`). */
 export class LlamaMLP extends Module {
   gate_proj: LinearLike;
   up_proj: LinearLike;
   down_proj: LinearLike;
   readonly #activation: Activation;
+  readonly #swiGlu: boolean;
 
   constructor(config: LlamaConfig, weights: CheckpointWeights, path: string) {
     super();
     const { hiddenSize, intermediateSize, mlpBias } = config;
+    this.#swiGlu = swiGluActivations.has(config.hiddenAct);
     this.gate_proj = weights.linear(`${path}.gate_proj`, hiddenSize, intermediateSize, mlpBias);
     this.up_proj = weights.linear(`${path}.up_proj`, hiddenSize, intermediateSize, mlpBias);
     this.down_proj = weights.linear(`${path}.down_proj`, intermediateSize, hiddenSize, mlpBias);
@@ -171,7 +184,9 @@ export class LlamaMLP extends Module {
 
   /** `[B·T, hidden]` → `[B·T, hidden]`. */
   forward(input: Tensor): Tensor {
-    const gated = mul(this.#activation(this.gate_proj.forward(input)), this.up_proj.forward(input));
+    const gate = this.gate_proj.forward(input);
+    const up = this.up_proj.forward(input);
+    const gated = this.#swiGlu ? swiGlu(gate, up) : mul(this.#activation(gate), up);
     return this.down_proj.forward(gated);
   }
 }

@@ -1,4 +1,4 @@
-import { add, matmul, reshape, scale, softmax, type Tensor, tensor, transpose } from "@peftjs/tensor";
+import { matmul, reshape, softmax, type Tensor, tensor, transpose } from "@peftjs/tensor";
 
 /** The shapes of one attention computation. */
 export interface AttentionShape {
@@ -70,9 +70,14 @@ export function groupedQueryAttention(
   const keyLength = keys.shape[1]!;
   // [B·kvHeads, group·T, d]: the group's query heads are contiguous, so this reshape needs no copy.
   const grouped = reshape(queries, [batchSize * numKeyValueHeads, groupSize * length, headDim]);
-  const scores = scale(matmul(grouped, keys, { transposeB: true }), scaling);
-  const masked = add(reshape(scores, [batchSize * numKeyValueHeads, groupSize, length, keyLength]), mask);
-  const probabilities = reshape(softmax(masked), [
+  const scores = reshape(matmul(grouped, keys, { transposeB: true }), [
+    batchSize * numKeyValueHeads,
+    groupSize,
+    length,
+    keyLength,
+  ]);
+  // softmax(scale·scores + mask) in one fused pass: no scaled or masked copy of the scores.
+  const probabilities = reshape(softmax(scores, { scale: scaling, mask }), [
     batchSize * numKeyValueHeads,
     groupSize * length,
     keyLength,
