@@ -25,6 +25,7 @@ export {
   truncatedSvd,
 } from "./math/decompositions.js";
 export { roundThroughDtype } from "./math/dtype-rounding.js";
+export { subtractScaledProduct } from "./math/host-tensor.js";
 export {
   addScaled,
   concatColumns,

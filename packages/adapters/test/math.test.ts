@@ -123,3 +123,43 @@ describe("decompositions", () => {
     }
   });
 });
+
+describe("multiply", () => {
+  /** The textbook float64 product: entry (i, j) sums a[i,k]·b[k,j] over ascending k, skipping zero a[i,k]. */
+  function referenceProduct(a: ReturnType<typeof matrix>, b: ReturnType<typeof matrix>): Float32Array {
+    const result = new Float32Array(a.rows * b.columns);
+    for (let i = 0; i < a.rows; i++) {
+      for (let j = 0; j < b.columns; j++) {
+        let sum = 0;
+        for (let k = 0; k < a.columns; k++) {
+          const factor = a.data[i * a.columns + k] as number;
+          if (factor !== 0) sum += factor * (b.data[k * b.columns + j] as number);
+        }
+        result[i * b.columns + j] = sum;
+      }
+    }
+    return result;
+  }
+
+  it("is bit-identical to the float64 textbook product, zeros and infinities included (property)", () => {
+    const special = fc.constantFrom(0, -0, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 1e30, -3.5);
+    const entry = fc.oneof(fc.float({ noNaN: true, noDefaultInfinity: true }), special);
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 7 }),
+        fc.integer({ min: 1, max: 20 }),
+        fc.integer({ min: 1, max: 9 }),
+        fc.infiniteStream(entry),
+        (rows, inner, columns, values) => {
+          const take = (count: number) => Array.from(values.take(count));
+          const a = matrix(rows, inner, take(rows * inner));
+          const b = matrix(inner, columns, take(inner * columns));
+          const product = multiply(a, b);
+          expect([product.rows, product.columns]).toEqual([rows, columns]);
+          expect(Array.from(product.data)).toEqual(Array.from(referenceProduct(a, b)));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});

@@ -1,4 +1,4 @@
-import { type Tensor, tensor } from "@peftjs/tensor";
+import { matmul, scale, sub, type Tensor, tensor, tidy } from "@peftjs/tensor";
 import type { Matrix } from "./matrix.js";
 
 // The one bridge between host matrices (float64-accumulated math: inits, conversion, combination, files) and
@@ -19,4 +19,15 @@ export function takeMatrix(value: Tensor): Matrix {
   const result = tensorToMatrix(value);
   value.dispose();
   return result;
+}
+
+/**
+ * `a − factor·(b·c)` computed on the active backend in float32, as PEFT computes an init's residual
+ * (`weight − scaling · lora_B @ lora_A`): `(factor·b)·c` is one backend GEMM (wasm SIMD) instead of a host
+ * float64 loop over `rows · columns · rank` products, which dominated a PiSSA/OLoRA init of a real model.
+ */
+export function subtractScaledProduct(a: Matrix, b: Matrix, c: Matrix, factor: number): Matrix {
+  return takeMatrix(
+    tidy(() => sub(matrixToTensor(a), matmul(scale(matrixToTensor(b), factor), matrixToTensor(c)))),
+  );
 }

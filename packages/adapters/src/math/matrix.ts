@@ -37,25 +37,48 @@ function assertSameShape(a: Matrix, b: Matrix, what: string): void {
   }
 }
 
-/** a · b, accumulated in float64 and rounded once to float32. */
+/**
+ * a · b, accumulated in float64 and rounded once to float32. Each entry is a dot product over k in ascending
+ * order, starting from 0 and skipping zero factors of `a` (so a zero never multiplies an infinity of `b`): the
+ * columns of `b` are copied once into contiguous float64 rows so that the inner loop reads both operands in
+ * sequence and keeps the sum in a register (adapter products have a short inner dimension, the rank).
+ */
 export function multiply(a: Matrix, b: Matrix): Matrix {
   if (a.columns !== b.rows) {
     throw new AdapterShapeError(`cannot multiply [${a.rows}, ${a.columns}] by [${b.rows}, ${b.columns}]`);
   }
-  const result = new Float32Array(a.rows * b.columns);
-  const row = new Float64Array(b.columns);
-  for (let i = 0; i < a.rows; i++) {
-    row.fill(0);
-    for (let k = 0; k < a.columns; k++) {
-      const factor = a.data[i * a.columns + k] as number;
-      if (factor === 0) continue;
-      const offset = k * b.columns;
-      for (let j = 0; j < b.columns; j++)
-        row[j] = (row[j] as number) + factor * (b.data[offset + j] as number);
-    }
-    result.set(row, i * b.columns);
+  const inner = a.columns;
+  const columns = b.columns;
+  const result = new Float32Array(a.rows * columns);
+  const bColumns = new Float64Array(columns * inner);
+  for (let k = 0; k < inner; k++) {
+    const offset = k * columns;
+    for (let j = 0; j < columns; j++) bColumns[j * inner + k] = b.data[offset + j] as number;
   }
-  return { rows: a.rows, columns: b.columns, data: result };
+  const aRow = new Float64Array(inner);
+  for (let i = 0; i < a.rows; i++) {
+    let hasZero = false;
+    for (let k = 0; k < inner; k++) {
+      const factor = a.data[i * inner + k] as number;
+      aRow[k] = factor;
+      if (factor === 0) hasZero = true;
+    }
+    const rowOffset = i * columns;
+    for (let j = 0; j < columns; j++) {
+      const offset = j * inner;
+      let sum = 0;
+      if (hasZero) {
+        for (let k = 0; k < inner; k++) {
+          const factor = aRow[k] as number;
+          if (factor !== 0) sum += factor * (bColumns[offset + k] as number);
+        }
+      } else {
+        for (let k = 0; k < inner; k++) sum += (aRow[k] as number) * (bColumns[offset + k] as number);
+      }
+      result[rowOffset + j] = sum;
+    }
+  }
+  return { rows: a.rows, columns, data: result };
 }
 
 /** The transpose. */

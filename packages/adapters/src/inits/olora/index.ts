@@ -1,11 +1,11 @@
 import {
   AdapterInitError,
-  addScaled,
   type InitMethod,
   multiply,
   reducedQr,
   roundThroughDtype,
   sliceColumns,
+  subtractScaledProduct,
   transpose,
 } from "../../init-api.js";
 
@@ -38,7 +38,7 @@ export const oloraInit: InitMethod = {
     return {
       loraA: roundThroughDtype(loraA, weight.dtype),
       loraB: roundThroughDtype(loraB, weight.dtype),
-      residual: addScaled(values, multiply(loraB, loraA), -scaling),
+      residual: subtractScaledProduct(values, loraB, loraA, scaling),
     };
   },
 };

@@ -3,7 +3,8 @@ import { pissaIterations } from "../../config/lora-config.js";
 import { AdapterInitError } from "../../errors.js";
 import { randomizedSvd, truncatedSvd } from "../../math/decompositions.js";
 import { roundThroughDtype } from "../../math/dtype-rounding.js";
-import { addScaled, multiply, scaleColumns, scaleRows, transpose } from "../../math/matrix.js";
+import { subtractScaledProduct } from "../../math/host-tensor.js";
+import { scaleColumns, scaleRows, transpose } from "../../math/matrix.js";
 import type { InitMethod } from "../registry.js";
 
 /** A 24-bit seed for the randomized SVD's test matrix, drawn from the adapter's stream (one per module). */
@@ -43,7 +44,7 @@ export const pissaInit: InitMethod = {
     const root = Float32Array.from(factors.singularValues, (value) => Math.sqrt(value / scaling));
     const loraA = scaleRows(factors.rightTransposed, root);
     const loraB = scaleColumns(factors.left, root);
-    const residualOriented = addScaled(oriented, multiply(loraB, loraA), -scaling);
+    const residualOriented = subtractScaledProduct(oriented, loraB, loraA, scaling);
     return {
       loraA: roundThroughDtype(loraA, weight.dtype),
       loraB: roundThroughDtype(loraB, weight.dtype),
