@@ -46,7 +46,8 @@ export abstract class CausalLM<Config extends CausalLMConfig = CausalLMConfig> e
   readonly config: Config;
   /** The module path of the output projection (never a target of PEFT's `"all-linear"`). */
   readonly outputModuleName: string = "lm_head";
-  readonly #checkpoint: CheckpointWeights;
+  /** The checkpoint the store is built from; dropped once it is (the store holds its own copy of the bytes). */
+  #checkpoint: CheckpointWeights | undefined;
   readonly #weightStoreOptions: WeightStoreOptions;
   #weights: WeightStore | undefined;
   #disposed = false;
@@ -65,7 +66,11 @@ export abstract class CausalLM<Config extends CausalLMConfig = CausalLMConfig> e
    * through its journaled `mutate`. Built on first use.
    */
   get weights(): WeightStore {
-    this.#weights ??= this.#checkpoint.toWeightStore(this.#weightStoreOptions);
+    if (this.#weights === undefined) {
+      this.#weights = this.#checkpoint!.toWeightStore(this.#weightStoreOptions);
+      // The checkpoint's bytes are now copied into the store: release them rather than hold the weights twice.
+      this.#checkpoint = undefined;
+    }
     return this.#weights;
   }
 
