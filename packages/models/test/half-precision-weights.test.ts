@@ -70,7 +70,9 @@ describe.each(available)("16-bit checkpoints on the %s backend", (backend) => {
       expect(logitsOf(half.model)).toEqual(logitsOf(full.model));
       const prompt = [1];
       const options = { maxNewTokens: 24, stopTokens: [] };
-      expect(await generate(half.model, prompt, options)).toEqual(await generate(full.model, prompt, options));
+      expect(await generate(half.model, prompt, options)).toEqual(
+        await generate(full.model, prompt, options),
+      );
       // The identity keeps the stored dtype.
       expect(half.model.weights.get("model.norm.weight").dtype).toBe(dtype);
       half.model.dispose();

@@ -9,15 +9,7 @@ import {
   type RMSNorm,
 } from "@peftjs/nn";
 import type { WeightStoreOptions } from "@peftjs/state";
-import {
-  add,
-  applyRotaryEmbedding,
-  mul,
-  reshape,
-  rotaryTables,
-  swiGlu,
-  type Tensor,
-} from "@peftjs/tensor";
+import { add, applyRotaryEmbedding, mul, reshape, rotaryTables, swiGlu, type Tensor } from "@peftjs/tensor";
 import { CausalLM, type DecoderInput } from "../causal-lm.js";
 import {
   booleanField,

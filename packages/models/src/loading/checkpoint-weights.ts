@@ -26,7 +26,11 @@ function weightTensor(raw: RawTensor, shape: readonly number[]): Tensor {
   const { data } = raw;
   // A Uint16Array view needs an even byte offset; safetensors does not promise one, so copy when it is odd.
   const aligned = data.byteOffset % 2 === 0 ? data : data.slice();
-  return tensorFromBits(new Uint16Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 2), shape, half);
+  return tensorFromBits(
+    new Uint16Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 2),
+    shape,
+    half,
+  );
 }
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
