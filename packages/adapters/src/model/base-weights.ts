@@ -1,6 +1,6 @@
 import { fromFloat32, type RawTensor, toFloat32 } from "@peftjs/io";
 import type { WeightStore } from "@peftjs/state";
-import { keep, type Tensor, tensor } from "@peftjs/tensor";
+import { fromRaw, keep, type Tensor } from "@peftjs/tensor";
 import type { BaseWeight, BaseWeightDtype } from "../inits/registry.js";
 import { type Matrix, matrix } from "../math/matrix.js";
 
@@ -41,7 +41,8 @@ export function readBaseWeight(store: WeightStore, modulePath: string, layerWeig
 /**
  * Replaces a module's base weight by `values` through the store's `mutate` (journaled, warned by the store's
  * policy; a module without its own tensor there is left out of the store) and returns the float32 tensor the
- * layer computes with: the values rounded through the stored dtype, so what runs is what is stored.
+ * layer computes with: the values rounded through the stored dtype, so what runs is what is stored (a BF16/F16
+ * weight stays 16-bit on the device, as the model loads it).
  */
 export function rewriteBaseWeight(
   store: WeightStore,
@@ -57,5 +58,6 @@ export function rewriteBaseWeight(
     data: fromFloat32(values.data, dtype),
   };
   if (store.has(key)) store.mutate(key, stored, { reason, by: actor });
-  return keep(tensor(toFloat32(stored), stored.shape));
+  const deviceDtype = dtype === "BF16" ? "bfloat16" : dtype === "F16" ? "float16" : "float32";
+  return keep(fromRaw(stored, { dtype: deviceDtype }));
 }

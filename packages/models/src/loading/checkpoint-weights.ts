@@ -1,7 +1,7 @@
 import { type RawTensor, toFloat32 } from "@peftjs/io";
 import { Embedding, Linear, RMSNorm, type RMSNormOptions } from "@peftjs/nn";
 import { WeightStore, type WeightStoreOptions } from "@peftjs/state";
-import { type HalfDType, keep, type Tensor, tensor, tensorFromBits } from "@peftjs/tensor";
+import { fromRaw, type HalfDType, keep, type Tensor, tensor } from "@peftjs/tensor";
 import { ModelWeightsError } from "../errors.js";
 
 /** Weights by Hugging Face key, as read from a checkpoint (any float dtype). */
@@ -17,20 +17,12 @@ const halfDtypes: ReadonlyMap<string, HalfDType> = new Map([
 ]);
 
 /**
- * The tensor of a checkpoint weight: 16-bit weights keep their bit patterns (2 bytes per element; every op
- * reads them as their exact float32 values, matmul without a float32 copy), other float dtypes become float32.
+ * The tensor of a checkpoint weight: 16-bit weights keep their bytes (2 per element; every op reads them as their
+ * exact float32 values, matmul without a float32 copy), other float dtypes become float32.
  */
 function weightTensor(raw: RawTensor, shape: readonly number[]): Tensor {
   const half = halfDtypes.get(raw.dtype);
-  if (half === undefined) return tensor(toFloat32(raw), shape);
-  const { data } = raw;
-  // A Uint16Array view needs an even byte offset; safetensors does not promise one, so copy when it is odd.
-  const aligned = data.byteOffset % 2 === 0 ? data : data.slice();
-  return tensorFromBits(
-    new Uint16Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 2),
-    shape,
-    half,
-  );
+  return half === undefined ? tensor(toFloat32(raw), shape) : fromRaw(raw, { dtype: half });
 }
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
