@@ -22,6 +22,22 @@ export interface LoraFactors {
   readonly loraB: Matrix;
   /** The variant's extra parameters by PEFT name (absent for plain LoRA). */
   readonly extras?: ReadonlyMap<string, HostTensor>;
+  /**
+   * `"embedding"` for LoRA on an `nn.Embedding` (PEFT's `lora_embedding_A` [r, vocab] = loraA and
+   * `lora_embedding_B` [dim, r] = loraB; s·B·A is then ΔEᵀ, `[dim, vocab]`); absent for a Linear.
+   */
+  readonly kind?: "embedding";
+}
+
+/**
+ * The rows `trainable_token_indices` trains in one embedding: PEFT's `trainable_tokens_delta`, which holds the new
+ * rows themselves (they replace rows `indices` of the embedding, in list order), not a difference.
+ */
+export interface TrainableTokenRows {
+  /** The token ids, in the config's order. */
+  readonly indices: readonly number[];
+  /** The new rows, `[indices.length, dim]`. */
+  readonly rows: Matrix;
 }
 
 /**
@@ -35,6 +51,8 @@ export interface LoraAdapter {
   readonly config: LoraConfig;
   /** Factors per module name, in the order PEFT writes them. */
   readonly modules: ReadonlyMap<string, LoraFactors>;
+  /** `trainable_token_indices`: the trained rows per embedding module name (absent when the config has none). */
+  readonly trainableTokens?: ReadonlyMap<string, TrainableTokenRows>;
   /** Extra safetensors metadata read from or to be written to the file (e.g. the `peftjs.*` record). */
   readonly metadata: Readonly<Record<string, string>>;
 }
@@ -49,6 +67,13 @@ export function validateAdapter(adapter: LoraAdapter): void {
       );
     }
   }
+  for (const [name, { indices, rows }] of adapter.trainableTokens ?? []) {
+    if (rows.rows !== indices.length) {
+      throw new AdapterFileError(
+        `module "${name}": trainable_tokens_delta has ${rows.rows} rows for ${indices.length} token indices ${JSON.stringify(indices)}`,
+      );
+    }
+  }
 }
 
 /** The scaling s of module `name` in this adapter (α/r or α/√r, patterns applied). */
@@ -56,7 +81,10 @@ export function adapterScaling(adapter: LoraAdapter, name: string): number {
   return moduleLoraSettings(adapter.config, name).scaling;
 }
 
-/** The weight delta s·B·A of one module ([out, in], float64 accumulation). */
+/**
+ * The weight delta s·B·A of one module ([out, in], float64 accumulation; for an embedding module `[dim, vocab]`,
+ * the transpose of ΔE).
+ */
 export function moduleDelta(adapter: LoraAdapter, name: string): Matrix {
   const factors = adapter.modules.get(name);
   if (factors === undefined) throw new AdapterFileError(`the adapter has no module "${name}"`);

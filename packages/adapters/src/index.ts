@@ -12,6 +12,7 @@ export {
   type LoraAdapter,
   type LoraFactors,
   moduleDelta,
+  type TrainableTokenRows,
   validateAdapter,
 } from "./adapter.js";
 export * from "./combine/index.js";
@@ -71,6 +72,7 @@ export {
   type EncodedPeftAdapter,
   type EncodePeftAdapterOptions,
   encodePeftAdapter,
+  tokenIndicesFor,
 } from "./files/peft-format.js";
 export * from "./init-api.js";
 export { checkInitialAdapter, MIN_INITIAL_COSINE } from "./initial-adapter-check.js";
@@ -86,6 +88,7 @@ export { gaussianInit } from "./inits/gaussian/index.js";
 export { oloraInit } from "./inits/olora/index.js";
 export { pissaInit } from "./inits/pissa/index.js";
 export { randomInit } from "./inits/random/index.js";
+export { type EmbeddingLayerAdapter, LoraEmbedding } from "./layer/lora-embedding.js";
 export {
   type LayerAdapter,
   LoraLinear,
@@ -96,10 +99,15 @@ export {
   adapterParameterName,
   LORA_A,
   LORA_B,
+  LORA_EMBEDDING_A,
+  LORA_EMBEDDING_B,
   PEFT_KEY_PREFIX,
   parsePeftKey,
   peftKey,
+  TRAINABLE_TOKENS_DELTA,
 } from "./layer/parameter-keys.js";
+export { TiedOutputHead } from "./layer/tied-output-head.js";
+export { TrainableTokensLayer } from "./layer/trainable-tokens.js";
 export { matrixToTensor, takeMatrix, tensorToMatrix } from "./math/host-tensor.js";
 export {
   OLORA_LEADING_COLUMNS_THRESHOLD,
@@ -123,7 +131,7 @@ export {
   isUnconvertedAdapter,
   type PissaMode,
 } from "./model/placement.js";
-export { TrainableAdapters } from "./model/trainable.js";
+export { TrainableAdapters, type TrainableLayer } from "./model/trainable.js";
 export { plainVariant } from "./variants/plain/index.js";
 export {
   knownParameterNames,

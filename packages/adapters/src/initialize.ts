@@ -6,7 +6,7 @@ import { type SelectTargetModulesOptions, selectTargetModules } from "./config/t
 import { AdapterInitError, AdapterTooLargeError } from "./errors.js";
 import { type BaseWeight, initMethodFor } from "./inits/registry.js";
 import { roundThroughDtype } from "./math/dtype-rounding.js";
-import type { Matrix } from "./math/matrix.js";
+import { type Matrix, matrix } from "./math/matrix.js";
 
 /** A module an adapter is initialised for: its sizes, and its base weight for the inits that read it. */
 export interface InitTarget {
@@ -16,6 +16,11 @@ export interface InitTarget {
   readonly inFeatures: number;
   /** Reads the base weight (called only by inits with `readsBaseWeight`: PiSSA, OLoRA). */
   readWeight(): BaseWeight;
+  /**
+   * `"embedding"` for an `nn.Embedding` (then inFeatures is the vocabulary, outFeatures the row width, as PEFT's
+   * `lora.Embedding` counts them); absent for a Linear.
+   */
+  readonly kind?: "embedding";
 }
 
 /** Options for {@link initializeAdapter}. */
@@ -88,7 +93,10 @@ export function initializeAdapter(
   modules: ReadonlyMap<string, InitTarget>,
   options: InitializeAdapterOptions = {},
 ): InitializedAdapter {
-  const targets = selectTargetModules(config, [...modules.keys()], options);
+  const targets = selectTargetModules(config, [...modules.keys()], {
+    ...options,
+    embeddingModuleNames: embeddingNames(modules),
+  });
   assertAdapterFits(config, targets, modules);
   const method = initMethodFor(config.init_lora_weights);
   const generator = createGenerator(options.seed ?? 0);
@@ -97,6 +105,10 @@ export function initializeAdapter(
   for (const moduleName of targets) {
     const target = modules.get(moduleName)!;
     const { r, scaling } = moduleLoraSettings(config, moduleName);
+    if (target.kind === "embedding") {
+      factors.set(moduleName, embeddingInit(config.init_lora_weights, r, target, generator));
+      continue;
+    }
     const weight = method.readsBaseWeight ? target.readWeight() : undefined;
     const { inFeatures, outFeatures } = target;
     const result = method.initialize({
@@ -127,7 +139,33 @@ export function initializeAdapter(
   }
   return {
     adapter: { config, modules: factors, metadata: {} },
+    // (residuals exist only for Linear modules: PEFT gives an embedding its own init whatever the method)
     residuals,
     movesBaseWeight: method.movesBaseWeight,
   };
+}
+
+/**
+ * PEFT's `lora.Embedding` init: lora_embedding_A `[r, vocab]` = 0 and lora_embedding_B `[dim, r]` ~ N(0, 1) for
+ * every init except `false` (both N(0, 1)) — PiSSA, OLoRA and the Gaussian init apply to Linear modules only, an
+ * embedding in the same adapter gets this init. Draws come from the adapter's stream, in model order.
+ */
+function embeddingInit(
+  init: LoraConfig["init_lora_weights"],
+  r: number,
+  target: InitTarget,
+  generator: ReturnType<typeof createGenerator>,
+): LoraFactors {
+  const { inFeatures: vocabulary, outFeatures: width } = target;
+  const loraA =
+    init === false
+      ? matrix(r, vocabulary, generator.normalValues(r * vocabulary))
+      : matrix(r, vocabulary, new Float32Array(r * vocabulary));
+  const loraB = matrix(width, r, generator.normalValues(width * r));
+  return { loraA, loraB, kind: "embedding" };
+}
+
+/** The embedding modules among `modules` (never selected by `"all-linear"`). */
+export function embeddingNames(modules: ReadonlyMap<string, InitTarget>): string[] {
+  return [...modules].filter(([, target]) => target.kind === "embedding").map(([name]) => name);
 }

@@ -65,6 +65,12 @@ export interface LoraConfig {
   rank_pattern: Record<string, number>;
   /** Per-module alphas, matched as {@link LoraConfig.rank_pattern}. */
   alpha_pattern: Record<string, number>;
+  /**
+   * Rows of an embedding to train on their own (PEFT's `TrainableTokensWrapper`): a list of token ids for the
+   * model's input embedding, or `{ "<embedding module>": ids }`; null for none. On a model whose output head is
+   * tied to the embedding, the head uses the same rows.
+   */
+  trainable_token_indices: number[] | Record<string, number[]> | null;
   /** Every other field of `adapter_config.json`, kept verbatim and written back. */
   otherFields: Record<string, unknown>;
 }
@@ -97,6 +103,7 @@ const typedFieldNames = [
   "layers_pattern",
   "rank_pattern",
   "alpha_pattern",
+  "trainable_token_indices",
 ] as const;
 
 /**
@@ -121,7 +128,6 @@ const peftInertDefaults: Record<string, unknown> = {
   peft_version: PEFT_COMPATIBLE_VERSION,
   qalora_group_size: 16,
   target_parameters: null,
-  trainable_token_indices: null,
   use_bdlora: null,
   use_dora: false,
   use_qalora: false,
@@ -149,7 +155,7 @@ const unsupportedWhenSet: Record<string, string> = {
   layer_replication: "layer replication",
   megatron_config: "Megatron parallel layers",
   target_parameters: "targeting nn.Parameter (MoE experts)",
-  trainable_token_indices: "trainable tokens",
+  ensure_weight_tying: "adapting the output head tied to an adapted embedding (ensure_weight_tying)",
 };
 
 function isOff(value: unknown): boolean {
@@ -232,6 +238,37 @@ function validatePositiveInteger(field: string, value: unknown): number {
   return value;
 }
 
+function validateTokenIdList(field: string, value: unknown): void {
+  if (!Array.isArray(value) || value.length === 0) {
+    throw new LoraConfigError(`${field} must be a non-empty list of token ids, got ${describe(value)}`);
+  }
+  const seen = new Set<number>();
+  for (const id of value) {
+    if (typeof id !== "number" || !Number.isInteger(id) || id < 0) {
+      throw new LoraConfigError(`${field} must hold token ids (integers ≥ 0), got ${describe(id)}`);
+    }
+    // PEFT writes the rows with index_copy, whose result is undefined for a repeated index
+    if (seen.has(id)) throw new LoraConfigError(`${field} repeats token id ${id}`);
+    seen.add(id);
+  }
+}
+
+function validateTokenIndices(value: unknown): void {
+  if (value === null) return;
+  if (Array.isArray(value)) {
+    validateTokenIdList("trainable_token_indices", value);
+    return;
+  }
+  if (typeof value !== "object") {
+    throw new LoraConfigError(
+      `trainable_token_indices must be a list of token ids, an object of lists or null, got ${describe(value)}`,
+    );
+  }
+  for (const [module, ids] of Object.entries(value as Record<string, unknown>)) {
+    validateTokenIdList(`trainable_token_indices["${module}"]`, ids);
+  }
+}
+
 /**
  * Checks a config for values peftjs cannot honour and for contradictions PEFT also rejects, and throws
  * {@link LoraConfigError} or {@link UnsupportedLoraOptionError} naming the offending field and value.
@@ -266,6 +303,7 @@ export function validateLoraConfig(config: LoraConfig): void {
       `modules_to_save ${describe(config.modules_to_save)} is not supported: peftjs saves adapter weights only`,
     );
   }
+  validateTokenIndices(config.trainable_token_indices);
   const usesLayerIndexes =
     config.layers_to_transform !== null &&
     !(Array.isArray(config.layers_to_transform) && config.layers_to_transform.length === 0);
@@ -319,6 +357,7 @@ export function createLoraConfig(input: LoraConfigInput = {}): LoraConfig {
     layers_pattern: null,
     rank_pattern: {},
     alpha_pattern: {},
+    trainable_token_indices: null,
     ...stripUndefined(fields),
     otherFields: { ...(otherFields ?? {}) },
   };
@@ -403,6 +442,8 @@ export function parseLoraConfig(json: unknown): LoraConfig {
     layers_pattern: expectStringListOrString("layers_pattern", source.layers_pattern),
     rank_pattern: expectNumberRecord("rank_pattern", source.rank_pattern),
     alpha_pattern: expectNumberRecord("alpha_pattern", source.alpha_pattern),
+    trainable_token_indices: (source.trainable_token_indices ??
+      null) as LoraConfig["trainable_token_indices"],
     otherFields,
   });
 }

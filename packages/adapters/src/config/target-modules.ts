@@ -83,11 +83,13 @@ export interface SelectTargetModulesOptions {
   outputModuleName?: string;
   /** `config.json`'s `model_type`, used for PEFT's defaults when target_modules is null. */
   modelType?: string;
+  /** The model's embedding modules among the names given: targets by name, never selected by `"all-linear"`. */
+  embeddingModuleNames?: readonly string[];
 }
 
 /**
- * The names among `linearModuleNames` (a model's linear layers, in model order) that the config wraps, as PEFT
- * selects them. Throws {@link LoraConfigError} when nothing matches (PEFT: "Target modules … not found").
+ * The names among `linearModuleNames` (a model's linear layers, in model order, and its embeddings named in
+ * `options.embeddingModuleNames`) that the config wraps, as PEFT selects them. Throws {@link LoraConfigError} when nothing matches (PEFT: "Target modules … not found").
  */
 export function selectTargetModules(
   config: LoraConfig,
@@ -96,7 +98,10 @@ export function selectTargetModules(
 ): string[] {
   let effective: LoraConfig = config;
   if (typeof config.target_modules === "string" && config.target_modules.toLowerCase() === ALL_LINEAR) {
-    const names = linearModuleNames.filter((name) => name !== options.outputModuleName);
+    const embeddings = new Set(options.embeddingModuleNames ?? []);
+    const names = linearModuleNames.filter(
+      (name) => name !== options.outputModuleName && !embeddings.has(name),
+    );
     effective = { ...config, target_modules: names };
   } else if (config.target_modules === null) {
     const defaults = options.modelType === undefined ? undefined : DEFAULT_TARGET_MODULES[options.modelType];

@@ -6,11 +6,19 @@ import {
   serialize,
   toFloat32,
 } from "@peftjs/io";
-import type { HostTensor, LoraAdapter, LoraFactors } from "../adapter.js";
+import type { HostTensor, LoraAdapter, LoraFactors, TrainableTokenRows } from "../adapter.js";
 import { validateAdapter } from "../adapter.js";
-import { parseLoraConfig, serializeLoraConfig } from "../config/lora-config.js";
+import { type LoraConfig, parseLoraConfig, serializeLoraConfig } from "../config/lora-config.js";
 import { AdapterFileError, AdapterNonFiniteError } from "../errors.js";
-import { LORA_A, LORA_B, parsePeftKey, peftKey } from "../layer/parameter-keys.js";
+import {
+  LORA_A,
+  LORA_B,
+  LORA_EMBEDDING_A,
+  LORA_EMBEDDING_B,
+  parsePeftKey,
+  peftKey,
+  TRAINABLE_TOKENS_DELTA,
+} from "../layer/parameter-keys.js";
 import { type Matrix, matrix } from "../math/matrix.js";
 import { knownParameterNames } from "../variants/registry.js";
 
@@ -47,11 +55,25 @@ function toMatrix(key: string, raw: RawTensor): Matrix {
 }
 
 /**
+ * The token ids `trainable_token_indices` gives the embedding `modulePath`: the list itself, or the entry of the
+ * object whose key is the module's name or a `.`-suffix of it; undefined when the config names none.
+ */
+export function tokenIndicesFor(config: LoraConfig, modulePath: string): readonly number[] | undefined {
+  const indices = config.trainable_token_indices;
+  if (indices === null) return undefined;
+  if (Array.isArray(indices)) return indices;
+  const key = Object.keys(indices).find((entry) => modulePath === entry || modulePath.endsWith(`.${entry}`));
+  return key === undefined ? undefined : indices[key];
+}
+
+/**
  * Builds an adapter from the parsed `adapter_config.json` object and the bytes of `adapter_model.safetensors`.
- * Every key must be a PEFT adapter key `base_model.model.<module>.<parameter>.weight` whose parameter is
- * `lora_A`, `lora_B` or an extra parameter of a registered LoRA variant; anything else (embeddings,
- * modules_to_save copies, parameters of unregistered variants) is refused with {@link AdapterFileError}, and a
- * tensor holding NaN or ±Infinity with {@link AdapterNonFiniteError}.
+ * Every key must be a PEFT adapter key: `base_model.model.<module>.<parameter>.weight` whose parameter is
+ * `lora_A`, `lora_B` or an extra parameter of a registered LoRA variant, `….lora_embedding_A` /
+ * `….lora_embedding_B` (LoRA on an embedding), or `….token_adapter.trainable_tokens_delta`
+ * (`trainable_token_indices`); anything else (full embeddings, modules_to_save copies, parameters of
+ * unregistered variants) is refused with {@link AdapterFileError}, and a tensor holding NaN or ±Infinity with
+ * {@link AdapterNonFiniteError}.
  */
 export function decodePeftAdapter(configJson: unknown, weights: Uint8Array): LoraAdapter {
   const { tensors, metadata } = deserialize(weights);
@@ -65,34 +87,64 @@ export function adapterFromPeftTensors(
   metadata: Readonly<Record<string, string>> | null,
 ): LoraAdapter {
   const config = parseLoraConfig(configJson);
-  const parameterNames = knownParameterNames();
-  type Collected = { loraA?: Matrix; loraB?: Matrix; extras: Map<string, HostTensor> };
+  const parameterNames = [
+    ...knownParameterNames(),
+    LORA_EMBEDDING_A,
+    LORA_EMBEDDING_B,
+    TRAINABLE_TOKENS_DELTA,
+  ];
+  type Collected = { loraA?: Matrix; loraB?: Matrix; embedding: boolean; extras: Map<string, HostTensor> };
   const partial = new Map<string, Collected>();
+  const trainableTokens = new Map<string, TrainableTokenRows>();
   for (const [key, raw] of tensors) {
     const parsed = parsePeftKey(key, parameterNames);
     if (parsed === undefined) {
       throw new AdapterFileError(
-        `"${key}" is not a PEFT LoRA key (expected base_model.model.<module>.<parameter>.weight with parameter ${parameterNames.join(", ")})`,
+        `"${key}" is not a PEFT LoRA key (expected base_model.model.<module>.<parameter>.weight with parameter ${knownParameterNames().join(", ")}, or …${LORA_EMBEDDING_A}, …${LORA_EMBEDDING_B}, …${TRAINABLE_TOKENS_DELTA})`,
       );
     }
-    const entry: Collected = partial.get(parsed.modulePath) ?? { extras: new Map() };
-    if (parsed.parameter === LORA_A) entry.loraA = toMatrix(key, raw);
-    else if (parsed.parameter === LORA_B) entry.loraB = toMatrix(key, raw);
+    if (parsed.parameter === TRAINABLE_TOKENS_DELTA) {
+      const indices = tokenIndicesFor(config, parsed.modulePath);
+      if (indices === undefined) {
+        throw new AdapterFileError(
+          `"${key}" holds trainable token rows, but the config's trainable_token_indices ${JSON.stringify(config.trainable_token_indices)} names no ids for "${parsed.modulePath}"`,
+        );
+      }
+      trainableTokens.set(parsed.modulePath, { indices, rows: toMatrix(key, raw) });
+      continue;
+    }
+    const entry: Collected = partial.get(parsed.modulePath) ?? { embedding: false, extras: new Map() };
+    const embeddingKey = parsed.parameter === LORA_EMBEDDING_A || parsed.parameter === LORA_EMBEDDING_B;
+    if (partial.has(parsed.modulePath) && entry.embedding !== embeddingKey) {
+      throw new AdapterFileError(
+        `module "${parsed.modulePath}" mixes Linear LoRA keys (lora_A/lora_B) with embedding keys (lora_embedding_A/B)`,
+      );
+    }
+    entry.embedding = embeddingKey;
+    if (parsed.parameter === LORA_A || parsed.parameter === LORA_EMBEDDING_A)
+      entry.loraA = toMatrix(key, raw);
+    else if (parsed.parameter === LORA_B || parsed.parameter === LORA_EMBEDDING_B)
+      entry.loraB = toMatrix(key, raw);
     else entry.extras.set(parsed.parameter, toHostTensor(key, raw));
     partial.set(parsed.modulePath, entry);
   }
   const modules = new Map<string, LoraFactors>();
-  for (const [name, { loraA, loraB, extras }] of partial) {
+  for (const [name, { loraA, loraB, embedding, extras }] of partial) {
+    const [nameA, nameB] = embedding ? [LORA_EMBEDDING_A, LORA_EMBEDDING_B] : [LORA_A, LORA_B];
     if (loraA === undefined || loraB === undefined) {
       throw new AdapterFileError(
-        `module "${name}" has ${loraA ? "lora_A" : "lora_B"} but no ${loraA ? "lora_B" : "lora_A"}`,
+        `module "${name}" has ${loraA ? nameA : nameB} but no ${loraA ? nameB : nameA}`,
       );
     }
-    modules.set(name, extras.size === 0 ? { loraA, loraB } : { loraA, loraB, extras });
+    const factors: LoraFactors = embedding ? { loraA, loraB, kind: "embedding" } : { loraA, loraB };
+    modules.set(name, extras.size === 0 ? factors : { ...factors, extras });
   }
   const kept: Record<string, string> = {};
   for (const [key, value] of Object.entries(metadata ?? {})) if (key !== "format") kept[key] = value;
-  const adapter: LoraAdapter = { config, modules, metadata: kept };
+  const adapter: LoraAdapter =
+    trainableTokens.size === 0
+      ? { config, modules, metadata: kept }
+      : { config, modules, trainableTokens, metadata: kept };
   validateAdapter(adapter);
   return adapter;
 }
@@ -128,13 +180,14 @@ export function adapterToPeftTensors(
   validateAdapter(adapter);
   const dtype = options.dtype ?? "F32";
   const tensors = new Map<string, RawTensor>();
-  for (const [name, { loraA, loraB, extras }] of adapter.modules) {
-    tensors.set(peftKey(name, LORA_A), {
+  for (const [name, { loraA, loraB, extras, kind }] of adapter.modules) {
+    const embedding = kind === "embedding";
+    tensors.set(peftKey(name, embedding ? LORA_EMBEDDING_A : LORA_A), {
       dtype,
       shape: [loraA.rows, loraA.columns],
       data: fromFloat32(loraA.data, dtype),
     });
-    tensors.set(peftKey(name, LORA_B), {
+    tensors.set(peftKey(name, embedding ? LORA_EMBEDDING_B : LORA_B), {
       dtype,
       shape: [loraB.rows, loraB.columns],
       data: fromFloat32(loraB.data, dtype),
@@ -146,6 +199,13 @@ export function adapterToPeftTensors(
         data: fromFloat32(value.data, dtype),
       });
     }
+  }
+  for (const [name, { rows }] of adapter.trainableTokens ?? []) {
+    tensors.set(peftKey(name, TRAINABLE_TOKENS_DELTA), {
+      dtype,
+      shape: [rows.rows, rows.columns],
+      data: fromFloat32(rows.data, dtype),
+    });
   }
   return { tensors, metadata: { ...adapter.metadata, format: "pt" } };
 }

@@ -6,13 +6,35 @@ export const LORA_A = "lora_A";
 /** See {@link LORA_A}. */
 export const LORA_B = "lora_B";
 
+/** PEFT's names of LoRA's factors on an `nn.Embedding`: lora_embedding_A `[r, vocab]`, lora_embedding_B `[dim, r]`. */
+export const LORA_EMBEDDING_A = "lora_embedding_A";
+/** See {@link LORA_EMBEDDING_A}. */
+export const LORA_EMBEDDING_B = "lora_embedding_B";
+/**
+ * PEFT's name of the rows `trainable_token_indices` trains (`TrainableTokensWrapper.token_adapter`): despite the
+ * name, the new rows themselves `[tokens, dim]`, not a difference.
+ */
+export const TRAINABLE_TOKENS_DELTA = "token_adapter.trainable_tokens_delta";
+
+/**
+ * Parameters PEFT keeps as bare `nn.Parameter`s in a `ParameterDict` rather than as the weight of a per-adapter
+ * module: their names carry no `.weight` (`lora_embedding_A.default`, file key `….lora_embedding_A`).
+ */
+const bareParameters: ReadonlySet<string> = new Set([
+  LORA_EMBEDDING_A,
+  LORA_EMBEDDING_B,
+  TRAINABLE_TOKENS_DELTA,
+]);
+
 /**
  * The name of one adapter parameter inside a LoRA layer, PEFT's: `<parameter>.<adapter>.weight` (the
  * parameter lives in a per-adapter module, e.g. `lora_A.default.weight`), or `<parameter>.weight` without an
- * adapter name, as PEFT's files strip it.
+ * adapter name, as PEFT's files strip it. Bare parameters (`lora_embedding_A`, trainable tokens) have no
+ * `.weight`: `lora_embedding_A.default`, `lora_embedding_A`.
  */
 export function adapterParameterName(parameter: string, adapterName?: string): string {
-  return adapterName === undefined ? `${parameter}.weight` : `${parameter}.${adapterName}.weight`;
+  const suffix = bareParameters.has(parameter) ? "" : ".weight";
+  return adapterName === undefined ? `${parameter}${suffix}` : `${parameter}.${adapterName}${suffix}`;
 }
 
 /**

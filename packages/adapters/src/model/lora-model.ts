@@ -1,5 +1,5 @@
 import { PeftjsError } from "@peftjs/io";
-import { Linear, type Module } from "@peftjs/nn";
+import { Embedding, Linear, type Module } from "@peftjs/nn";
 import {
   type AdapterRecord,
   adapterRecordToMetadata,
@@ -7,15 +7,18 @@ import {
   type WeightStore,
 } from "@peftjs/state";
 import { createGenerator, type Tensor, tensor } from "@peftjs/tensor";
-import type { LoraAdapter, LoraFactors } from "../adapter.js";
+import type { LoraAdapter, LoraFactors, TrainableTokenRows } from "../adapter.js";
 import { type LoraConfig, loraConfigToJson } from "../config/lora-config.js";
 import { moduleLoraSettings } from "../config/scaling.js";
 import type { SelectTargetModulesOptions } from "../config/target-modules.js";
 import { AdapterShapeError } from "../errors.js";
 import { type InitTarget, initializeAdapter } from "../initialize.js";
 import { initMethodFor } from "../inits/registry.js";
+import { LoraEmbedding } from "../layer/lora-embedding.js";
 import { LoraLinear } from "../layer/lora-linear.js";
-import { LORA_A, LORA_B } from "../layer/parameter-keys.js";
+import { LORA_A, LORA_B, LORA_EMBEDDING_A, LORA_EMBEDDING_B } from "../layer/parameter-keys.js";
+import { TiedOutputHead } from "../layer/tied-output-head.js";
+import { TrainableTokensLayer } from "../layer/trainable-tokens.js";
 import { matrixToTensor, tensorToMatrix } from "../math/host-tensor.js";
 import type { Matrix } from "../math/matrix.js";
 import { loraVariantFor } from "../variants/registry.js";
@@ -32,7 +35,11 @@ import {
   planAdapterLoad,
   recordedInitSeed,
 } from "./placement.js";
+import { initialTokenRows } from "./token-targets.js";
 import { TrainableAdapters } from "./trainable.js";
+
+/** A layer carrying adapters: LoRA on a Linear or an Embedding, or trainable token rows. */
+type AdapterLayer = LoraLinear | LoraEmbedding | TrainableTokensLayer;
 
 /**
  * What {@link LoraModel.create} needs of a model: a module tree with linear layers at Hugging Face paths, and
@@ -81,6 +88,8 @@ interface AdapterEntry {
   readonly mode: PissaMode | null;
   readonly modules: readonly string[];
   readonly initSeed: number | null;
+  /** The embeddings whose token rows the adapter trains (`trainable_token_indices`). */
+  readonly tokenModules: readonly string[];
 }
 
 interface Placement {
@@ -104,7 +113,9 @@ interface Placement {
 export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
   /** The wrapped model (its linear slots now hold LoRA layers where adapters are). */
   readonly model: Model;
-  readonly #layers = new Map<string, LoraLinear>();
+  readonly #layers = new Map<string, AdapterLayer>();
+  /** Output heads tied to an embedding that carries LoRA (PEFT leaves them unadapted). */
+  readonly #tiedHeads = new Map<string, TiedOutputHead>();
   readonly #adapters = new Map<string, AdapterEntry>();
   #active: string[] = [];
   #disabled = false;
@@ -162,7 +173,8 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
     if (mode === "residual") assertBaseUnshared(context, name, options.guard ?? true);
     const initialized = initializeAdapter(config, context.modules, { seed, ...context.targeting });
     const record = deriveAdapterRecord(loraConfigToJson(config), { name });
-    this.#place(name, initialized.adapter, {
+    const trainableTokens = initialTokenRows(config, context);
+    this.#place(name, trainableTokens ? { ...initialized.adapter, trainableTokens } : initialized.adapter, {
       record: {
         ...record,
         baseFingerprint: this.store.modelFingerprint(),
@@ -196,9 +208,10 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
     for (const target of plan.targets) {
       modules.set(target, plan.adapter.modules.get(target) ?? initial!.adapter.modules.get(target)!);
     }
+    const trainableTokens = initialTokenRows(plan.adapter.config, context, plan.adapter.trainableTokens);
     this.#place(
       name,
-      { ...plan.adapter, modules },
+      trainableTokens ? { ...plan.adapter, modules, trainableTokens } : { ...plan.adapter, modules },
       {
         record: plan.record,
         mode: plan.mode,
@@ -269,8 +282,10 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
 
   /** Deletes adapter `name` from every layer. Its residual (residual mode) stays in the store's journal. */
   deleteAdapter(name: string): void {
-    const entry = this.#entry(name);
-    for (const moduleName of entry.modules) this.#layers.get(moduleName)?.deleteAdapter(name);
+    this.#entry(name);
+    // every layer (deleting an adapter a layer does not carry does nothing); tied token heads read the
+    // embedding's rows, so they let go first
+    for (const { layer } of this.#layersTiedFirst()) layer.deleteAdapter(name);
     this.#adapters.delete(name);
     this.#active = this.#active.filter((active) => active !== name);
   }
@@ -327,6 +342,12 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
     for (const name of names) this.#entry(name);
     const merged = new Map<string, Tensor>();
     for (const [moduleName, layer] of this.#layers) {
+      if (!(layer instanceof LoraLinear)) {
+        if (!(layer instanceof TrainableTokensLayer && layer.isTied)) {
+          merged.set(moduleName, this.#mergeAndUnloadEmbedding(moduleName, layer, names));
+        }
+        continue;
+      }
       const relevant = names.filter((name) => layer.hasAdapter(name));
       let base = layer.base_layer;
       if (relevant.length > 0) {
@@ -353,7 +374,46 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
    */
   unload(): void {
     for (const [moduleName, layer] of this.#layers) this.#unwrap(moduleName, layer, layer.base_layer);
+    for (const [moduleName, head] of this.#tiedHeads)
+      this.model.replaceModule(moduleName, () => head.base_layer);
     this.#forget();
+  }
+
+  /**
+   * mergeAndUnload of an embedding (LoRA or token rows): E + ΣΔE, or E with the rows written in, goes into the
+   * store, and an output head tied to the embedding gets the same new tensor — as in PEFT, where the merge writes
+   * into the tensor both share (so a LoRA embedding's merged model differs from its unmerged one: see
+   * {@link TiedOutputHead}). Returns the embedding's weight.
+   */
+  #mergeAndUnloadEmbedding(
+    moduleName: string,
+    layer: LoraEmbedding | TrainableTokensLayer,
+    names: readonly string[],
+  ): Tensor {
+    const relevant = names.filter((name) => layer.hasAdapter(name));
+    const original = layer.base_layer as Embedding;
+    let base = original;
+    if (relevant.length > 0) {
+      const weight = layer.mergedWeightFor(relevant);
+      const stored = rewriteBaseWeight(
+        this.store,
+        moduleName,
+        tensorToMatrix(weight),
+        `merge_and_unload of adapters ${JSON.stringify(relevant)}`,
+      );
+      weight.dispose();
+      base = new Embedding(stored);
+    }
+    const head = this.#tiedHeadPath(original);
+    if (head !== undefined) {
+      const headLayer = this.#layers.get(head);
+      if (headLayer instanceof TrainableTokensLayer) headLayer.dispose();
+      this.#layers.delete(head);
+      this.#tiedHeads.delete(head);
+      this.model.replaceModule(head, () => new Linear(base.weight));
+    }
+    this.#unwrap(moduleName, layer, base);
+    return base.weight;
   }
 
   /**
@@ -402,11 +462,22 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
     const modules = new Map<string, LoraFactors>();
     for (const moduleName of entry.modules) {
       const layer = this.#layers.get(moduleName);
-      if (layer?.hasAdapter(name)) modules.set(moduleName, layer.readAdapter(name));
+      if (layer?.hasAdapter(name) && !(layer instanceof TrainableTokensLayer)) {
+        modules.set(moduleName, layer.readAdapter(name));
+      }
+    }
+    const trainableTokens = new Map<string, TrainableTokenRows>();
+    for (const moduleName of entry.tokenModules) {
+      const layer = this.#layers.get(moduleName);
+      if (layer instanceof TrainableTokensLayer && layer.hasAdapter(name)) {
+        trainableTokens.set(moduleName, layer.readAdapter(name));
+      }
     }
     const metadata: Record<string, string> = { ...adapterRecordToMetadata(entry.record) };
     if (entry.initSeed !== null) metadata[INIT_SEED_METADATA_KEY] = String(entry.initSeed);
-    return { config: entry.config, modules, metadata };
+    return trainableTokens.size === 0
+      ? { config: entry.config, modules, metadata }
+      : { config: entry.config, modules, trainableTokens, metadata };
   }
 
   #entry(name: string): AdapterEntry {
@@ -422,30 +493,69 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
   }
 
   /** The model's linear layers by path, in model order: plain ones and the base layers of wrapped ones. */
-  #linearLayers(): Map<string, Linear> {
-    const result = new Map<string, Linear>();
+  #linearLayers(): Map<string, Linear | Embedding> {
+    const result = new Map<string, Linear | Embedding>();
     let inside: string | undefined;
     for (const [path, module] of this.model.namedModules()) {
       if (inside !== undefined && path.startsWith(`${inside}.`)) continue;
       inside = undefined;
-      if (module instanceof LoraLinear) {
+      if (
+        module instanceof LoraLinear ||
+        module instanceof LoraEmbedding ||
+        module instanceof TrainableTokensLayer ||
+        module instanceof TiedOutputHead
+      ) {
         result.set(path, module.base_layer);
         inside = path;
-      } else if (module instanceof Linear) {
+      } else if (module instanceof Linear || module instanceof Embedding) {
         result.set(path, module);
       }
     }
     return result;
   }
 
+  /** The path of the output head tied to `embedding` (a head whose weight is the embedding's), if any. */
+  #tiedHeadPath(embedding: Embedding): string | undefined {
+    const path = this.model.outputModuleName;
+    let head: Module;
+    try {
+      head = this.model.getModule(path);
+    } catch {
+      return undefined;
+    }
+    const base =
+      head instanceof TiedOutputHead || head instanceof TrainableTokensLayer || head instanceof LoraLinear
+        ? head.base_layer
+        : head;
+    return base instanceof Linear && base.weight === embedding.weight ? path : undefined;
+  }
+
+  /** Every adapter layer with its path, output heads tied to a token layer first (they read its rows). */
+  #layersTiedFirst(): { path: string; layer: AdapterLayer }[] {
+    const all = [...this.#layers].map(([path, layer]) => ({ path, layer }));
+    const tied = (entry: { layer: AdapterLayer }) =>
+      entry.layer instanceof TrainableTokensLayer && entry.layer.isTied ? 0 : 1;
+    return all.sort((a, b) => tied(a) - tied(b));
+  }
+
   #context(): PlacementContext {
     const modules = new Map<string, InitTarget>();
     for (const [path, layer] of this.#linearLayers()) {
-      modules.set(path, {
-        inFeatures: layer.inFeatures,
-        outFeatures: layer.outFeatures,
-        readWeight: () => readBaseWeight(this.store, path, layer.weight),
-      });
+      modules.set(
+        path,
+        layer instanceof Embedding
+          ? {
+              inFeatures: layer.numEmbeddings,
+              outFeatures: layer.embeddingDim,
+              readWeight: () => readBaseWeight(this.store, path, layer.weight),
+              kind: "embedding",
+            }
+          : {
+              inFeatures: layer.inFeatures,
+              outFeatures: layer.outFeatures,
+              readWeight: () => readBaseWeight(this.store, path, layer.weight),
+            },
+      );
     }
     const targeting: SelectTargetModulesOptions = {
       outputModuleName: this.model.outputModuleName,
@@ -468,9 +578,32 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
       layer.replaceBase(new Linear(weight, previous.bias));
       this.#releaseIfUnused([previous.weight]);
     }
+    for (const [moduleName, rows] of adapter.trainableTokens ?? []) {
+      if (adapter.modules.has(moduleName)) {
+        throw new AdapterLoadError(
+          `adapter "${name}" both targets "${moduleName}" with LoRA and trains token rows of it; PEFT allows one or the other`,
+        );
+      }
+      this.#wrapTokens(moduleName).setAdapter(name, rows.indices, matrixToTensor(rows.rows));
+    }
     for (const [moduleName, factors] of adapter.modules) {
-      const layer = this.#wrap(moduleName);
       const { scaling } = moduleLoraSettings(adapter.config, moduleName);
+      if (factors.kind === "embedding") {
+        if (variant.extraParameters.length > 0) {
+          throw new AdapterLoadError(
+            `adapter "${name}": variant "${variant.name}" is not supported on the embedding "${moduleName}" (only plain LoRA is)`,
+          );
+        }
+        this.#wrapEmbedding(moduleName).setAdapter(name, {
+          scaling: scaling * placement.weight,
+          parameters: new Map([
+            [LORA_EMBEDDING_A, matrixToTensor(factors.loraA)],
+            [LORA_EMBEDDING_B, matrixToTensor(factors.loraB)],
+          ]),
+        });
+        continue;
+      }
+      const layer = this.#wrap(moduleName);
       const parameters = new Map<string, Tensor>([
         [LORA_A, matrixToTensor(factors.loraA)],
         [LORA_B, matrixToTensor(factors.loraB)],
@@ -500,6 +633,7 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
       mode: placement.mode,
       modules: [...adapter.modules.keys()],
       initSeed: placement.initSeed,
+      tokenModules: [...(adapter.trainableTokens?.keys() ?? [])],
     });
     if (placement.activate ?? this.#active.length === 0) this.setActiveAdapters([name]);
     else this.setActiveAdapters(this.#active);
@@ -507,7 +641,9 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
 
   #wrap(moduleName: string): LoraLinear {
     const existing = this.#layers.get(moduleName);
-    if (existing) return existing;
+    if (existing instanceof LoraLinear) return existing;
+    if (existing)
+      throw new AdapterShapeError(`"${moduleName}" is not a Linear layer, so LoRA cannot wrap it`);
     let created: LoraLinear | undefined;
     this.model.replaceModule(moduleName, (current) => {
       if (!(current instanceof Linear)) {
@@ -522,8 +658,76 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
     return layer;
   }
 
+  /** Wraps the embedding `moduleName` for LoRA, and an output head tied to it in a {@link TiedOutputHead}. */
+  #wrapEmbedding(moduleName: string): LoraEmbedding {
+    const existing = this.#layers.get(moduleName);
+    if (existing instanceof LoraEmbedding) return existing;
+    if (existing) {
+      throw new AdapterLoadError(
+        `"${moduleName}" already trains token rows of another adapter; LoRA on the same embedding is not supported`,
+      );
+    }
+    let created: LoraEmbedding | undefined;
+    this.model.replaceModule(moduleName, (current) => {
+      if (!(current instanceof Embedding)) {
+        throw new AdapterShapeError(`"${moduleName}" is not an Embedding, so embedding LoRA cannot wrap it`);
+      }
+      created = new LoraEmbedding(current);
+      return created;
+    });
+    const layer = created!;
+    this.#layers.set(moduleName, layer);
+    layer.setDisabled(this.#disabled);
+    const head = this.#tiedHeadPath(layer.base_layer);
+    if (head !== undefined && !this.#layers.has(head)) {
+      this.model.replaceModule(head, (current) => {
+        const tied = new TiedOutputHead(current as Linear, layer);
+        this.#tiedHeads.set(head, tied);
+        return tied;
+      });
+    }
+    return layer;
+  }
+
+  /**
+   * Wraps the embedding `moduleName` for trainable token rows, and an output head tied to it in a token layer
+   * that follows the embedding's rows (PEFT ties the head's token adapter to the embedding's).
+   */
+  #wrapTokens(moduleName: string): TrainableTokensLayer {
+    const existing = this.#layers.get(moduleName);
+    if (existing instanceof TrainableTokensLayer) return existing;
+    if (existing) {
+      throw new AdapterLoadError(
+        `"${moduleName}" already carries LoRA of another adapter; trainable tokens on the same embedding are not supported`,
+      );
+    }
+    let created: TrainableTokensLayer | undefined;
+    this.model.replaceModule(moduleName, (current) => {
+      if (!(current instanceof Embedding)) {
+        throw new AdapterShapeError(
+          `"${moduleName}" is not an Embedding, so its token rows cannot be trained`,
+        );
+      }
+      created = new TrainableTokensLayer(current);
+      return created;
+    });
+    const layer = created!;
+    this.#layers.set(moduleName, layer);
+    layer.setDisabled(this.#disabled);
+    const head = this.#tiedHeadPath(layer.base_layer as Embedding);
+    if (head !== undefined && !this.#layers.has(head)) {
+      this.model.replaceModule(head, (current) => {
+        const tied = new TrainableTokensLayer(current as Linear, layer);
+        tied.setDisabled(this.#disabled);
+        this.#layers.set(head, tied);
+        return tied;
+      });
+    }
+    return layer;
+  }
+
   /** Puts `base` back in place of a wrapped layer and releases the layer's adapter tensors. */
-  #unwrap(moduleName: string, layer: LoraLinear, base: Linear): void {
+  #unwrap(moduleName: string, layer: AdapterLayer, base: Module & { weight: Tensor }): void {
     const replaced = layer.base_layer.weight;
     this.model.replaceModule(moduleName, () => base);
     layer.dispose();
@@ -538,6 +742,7 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
 
   #forget(): void {
     this.#layers.clear();
+    this.#tiedHeads.clear();
     this.#adapters.clear();
     this.#active = [];
   }

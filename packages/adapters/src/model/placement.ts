@@ -12,7 +12,12 @@ import { type LoraConfig, loraConfigToJson, pissaIterations, withLoraConfig } fr
 import { moduleLoraSettings } from "../config/scaling.js";
 import { type SelectTargetModulesOptions, selectTargetModules } from "../config/target-modules.js";
 import { AdapterShapeError } from "../errors.js";
-import { type InitializedAdapter, type InitTarget, initializeAdapter } from "../initialize.js";
+import {
+  embeddingNames,
+  type InitializedAdapter,
+  type InitTarget,
+  initializeAdapter,
+} from "../initialize.js";
 import { initMethodFor, initMovesBaseWeight } from "../inits/registry.js";
 import { addScaled, type Matrix, multiply } from "../math/matrix.js";
 import {
@@ -169,7 +174,10 @@ export function planAdapterLoad(
   const resolved = resolveInitAdapter(adapter, context.store.modelFingerprint(), options.initialAdapter);
   const config = resolved.adapter.config;
   assertLinearLayout(name, config);
-  const targets = selectTargetModules(config, [...context.modules.keys()], context.targeting);
+  const targets = selectTargetModules(config, [...context.modules.keys()], {
+    ...context.targeting,
+    embeddingModuleNames: embeddingNames(context.modules),
+  });
   const fileModules = [...resolved.adapter.modules.keys()];
   const targetSet = new Set(targets);
   const unexpectedModules = fileModules.filter((module) => !targetSet.has(module));
@@ -178,6 +186,11 @@ export function planAdapterLoad(
     const factors = resolved.adapter.modules.get(module);
     const target = context.modules.get(module)!;
     const { r } = moduleLoraSettings(config, module);
+    if (factors !== undefined && (factors.kind === "embedding") !== (target.kind === "embedding")) {
+      throw new AdapterShapeError(
+        `adapter "${name}" has ${factors.kind === "embedding" ? "embedding (lora_embedding_A/B)" : "Linear (lora_A/B)"} factors for "${module}", which is ${target.kind === "embedding" ? "an embedding" : "a Linear layer"}`,
+      );
+    }
     if (
       factors !== undefined &&
       (factors.loraA.columns !== target.inFeatures ||
@@ -245,6 +258,7 @@ export function initialFactors(
   if (plan.needsInit && plan.initialAdapter !== undefined) {
     const residuals = new Map<string, Matrix>();
     for (const moduleName of plan.targets) {
+      if (context.modules.get(moduleName)!.kind === "embedding") continue;
       const start = plan.initialAdapter.modules.get(moduleName);
       if (start === undefined) {
         throw new AdapterLoadError(`the initial adapter of "${name}" has no module "${moduleName}"`);
@@ -294,7 +308,8 @@ function assertOriginalSubspace(
   const init = adapter.config.init_lora_weights;
   const shares: [string, number][] = [];
   for (const [moduleName, factors] of adapter.modules) {
-    if (!targets.has(moduleName)) continue;
+    // an embedding gets PEFT's embedding init whatever the method: nothing of it moved out of the base
+    if (!targets.has(moduleName) || factors.kind === "embedding") continue;
     const weight = context.modules.get(moduleName)!.readWeight().values;
     if (init === "olora") {
       const share = oloraLeadingColumnsShare(factors, weight);

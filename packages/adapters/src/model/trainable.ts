@@ -1,12 +1,23 @@
 import type { Tensor } from "@peftjs/tensor";
 import { AdapterShapeError } from "../errors.js";
-import type { LoraLinear } from "../layer/lora-linear.js";
+/** What the trainable view needs of an adapter layer (LoraLinear, LoraEmbedding, TrainableTokensLayer). */
+export interface TrainableLayer {
+  /** Whether the layer carries adapter `name`. */
+  hasAdapter(name: string): boolean;
+  /** The trainable parameter names of adapter `name` in this layer. */
+  parameterNames(name: string): string[];
+  /** One parameter's current tensor. */
+  parameter(name: string, parameter: string): Tensor;
+  /** Installs one parameter's new tensor. */
+  setParameter(name: string, parameter: string, value: Tensor): void;
+}
+
 import { peftKey } from "../layer/parameter-keys.js";
 
 /** One trainable tensor: where it lives and the key it is trained and saved under. */
 interface TrainableSlot {
   readonly key: string;
-  readonly layer: LoraLinear;
+  readonly layer: TrainableLayer;
   readonly adapter: string;
   readonly parameter: string;
 }
@@ -19,11 +30,11 @@ interface TrainableSlot {
  * installing parameters touches only device tensors: nothing is read back to the host.
  */
 export class TrainableAdapters {
-  readonly #layers: () => ReadonlyMap<string, LoraLinear>;
+  readonly #layers: () => ReadonlyMap<string, TrainableLayer>;
   readonly #active: () => readonly string[];
 
   /** @internal Built by `LoraModel.trainable`. */
-  constructor(layers: () => ReadonlyMap<string, LoraLinear>, active: () => readonly string[]) {
+  constructor(layers: () => ReadonlyMap<string, TrainableLayer>, active: () => readonly string[]) {
     this.#layers = layers;
     this.#active = active;
   }
