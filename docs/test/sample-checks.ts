@@ -41,6 +41,27 @@ export const sampleChecks: Record<string, (output: string) => void> = {
     const [first, last] = /^loss ([\d.]+) → ([\d.]+)$/m.exec(output)!.slice(1).map(Number);
     expect(last!).toBeLessThan(first!);
   },
+  "guide/embeddings-and-tokens.md#1": (output) => {
+    prints(
+      output,
+      "base_model.model.model.embed_tokens.lora_embedding_A",
+      "base_model.model.model.embed_tokens.lora_embedding_B",
+      "unmerge restores bit for bit: true",
+      "disabled is the base: true",
+    );
+    // PEFT's tied head: the merge reaches the output, the unmerged adapter does not (13.4 on its fixture)
+    expect(numberAfter(output, "merged vs unmerged:")).toBeGreaterThan(1);
+  },
+  "guide/embeddings-and-tokens.md#2": (output) => {
+    prints(
+      output,
+      "base_model.model.model.embed_tokens.token_adapter.trainable_tokens_delta",
+      "rows moved: 300=true 261=true",
+      "base unchanged: true",
+    );
+    const [first, last] = /^loss ([\d.]+) → ([\d.]+)$/m.exec(output)!.slice(1).map(Number);
+    expect(last!).toBeLessThan(first!);
+  },
   "guide/getting-started.md#1": (output) => {
     expect(output).toMatch(/^Once upon a time/);
     const losses = lines(output)

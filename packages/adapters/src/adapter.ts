@@ -51,6 +51,11 @@ export interface LoraAdapter {
   readonly config: LoraConfig;
   /** Factors per module name, in the order PEFT writes them. */
   readonly modules: ReadonlyMap<string, LoraFactors>;
+  /**
+   * `modules_to_save`: the full trained copy of each such module, by module name, then by local parameter name
+   * (`weight`, `bias`); absent when the config has none.
+   */
+  readonly modulesToSave?: ReadonlyMap<string, ReadonlyMap<string, HostTensor>>;
   /** `trainable_token_indices`: the trained rows per embedding module name (absent when the config has none). */
   readonly trainableTokens?: ReadonlyMap<string, TrainableTokenRows>;
   /** Extra safetensors metadata read from or to be written to the file (e.g. the `peftjs.*` record). */

@@ -35,6 +35,7 @@ function doublePattern(pattern: Record<string, number>): Record<string, number> 
  * A pair that cannot belong together is refused first ({@link checkInitialAdapter}). Neither input is modified.
  */
 export function convertToLora(trained: LoraAdapter, initial: LoraAdapter): LoraAdapter {
+  assertLinearOnly(trained, "convert");
   const config = trained.config;
   const hasPatterns =
     Object.keys(config.rank_pattern).length > 0 || Object.keys(config.alpha_pattern).length > 0;
@@ -149,6 +150,7 @@ export interface RecompressionResult {
  * norm (Eckart–Young). PEFT has no equivalent; the report says what the truncation costs.
  */
 export function recompressAdapter(adapter: LoraAdapter, rank: number): RecompressionResult {
+  assertLinearOnly(adapter, "recompress");
   if (!Number.isInteger(rank) || rank <= 0) {
     throw new AdapterConversionError(`recompression rank must be a positive integer, got ${rank}`);
   }
@@ -177,4 +179,14 @@ export function recompressAdapter(adapter: LoraAdapter, rank: number): Recompres
     adapter: { config, modules, metadata: { ...adapter.metadata } },
     report: compareDeltas(approximate, exact),
   };
+}
+
+/** Conversion and recompression handle LoRA on Linear modules only (an embedding's layout would be lost). */
+function assertLinearOnly(adapter: LoraAdapter, what: string): void {
+  const embedding = [...adapter.modules].find(([, factors]) => factors.kind === "embedding");
+  if (embedding !== undefined || (adapter.trainableTokens?.size ?? 0) > 0) {
+    throw new AdapterConversionError(
+      `cannot ${what} an adapter with ${embedding ? `LoRA on the embedding "${embedding[0]}"` : "trainable token rows"}: only LoRA on Linear modules is supported`,
+    );
+  }
 }

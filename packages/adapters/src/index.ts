@@ -72,6 +72,7 @@ export {
   type EncodedPeftAdapter,
   type EncodePeftAdapterOptions,
   encodePeftAdapter,
+  isModuleToSave,
   tokenIndicesFor,
 } from "./files/peft-format.js";
 export * from "./init-api.js";
@@ -95,8 +96,11 @@ export {
   NonFiniteMergeError,
   type OverlayCorrection,
 } from "./layer/lora-linear.js";
+export { type CopyableModule, isCopyableModule, ModulesToSaveLayer } from "./layer/modules-to-save.js";
 export {
   adapterParameterName,
+  copiedParameter,
+  copiedParameterName,
   LORA_A,
   LORA_B,
   LORA_EMBEDDING_A,

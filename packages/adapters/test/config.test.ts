@@ -53,7 +53,14 @@ describe("LoraConfig defaults and validation", () => {
     expect(() => parseLoraConfig({ init_lora_weights: "corda" })).toThrow(/corda/);
     expect(() => parseLoraConfig({ loftq_config: { loftq_bits: 4 } })).toThrow(/LoftQ/);
     expect(() => parseLoraConfig({ bias: "all" })).toThrow(UnsupportedLoraOptionError);
-    expect(() => parseLoraConfig({ modules_to_save: ["lm_head"] })).toThrow(/modules_to_save/);
+    expect(() => parseLoraConfig({ ensure_weight_tying: true })).toThrow(/ensure_weight_tying/);
+    // supported now (embeddings.test.ts, modules-to-save.test.ts); malformed values are still refused
+    expect(parseLoraConfig({ modules_to_save: ["lm_head"] }).modules_to_save).toEqual(["lm_head"]);
+    expect(() => parseLoraConfig({ modules_to_save: [""] })).toThrow(/modules_to_save/);
+    expect(parseLoraConfig({ trainable_token_indices: [5, 3] }).trainable_token_indices).toEqual([5, 3]);
+    expect(() => parseLoraConfig({ trainable_token_indices: [5, 5] })).toThrow(/repeats token id 5/);
+    expect(() => parseLoraConfig({ trainable_token_indices: [-1] })).toThrow(/token ids/);
+    expect(() => parseLoraConfig({ trainable_token_indices: { embed_tokens: [] } })).toThrow(/non-empty/);
     expect(() => parseLoraConfig({ peft_type: "IA3" })).toThrow(UnsupportedLoraOptionError);
   });
 

@@ -7,7 +7,7 @@ import {
   selectTargetModules,
 } from "@peftjs/adapters";
 import type { CausalLM } from "@peftjs/models";
-import { Linear } from "@peftjs/nn";
+import { Embedding, Linear } from "@peftjs/nn";
 import { embeddedModelDir } from "../assets.js";
 import { CliUsageError } from "../cli-error.js";
 import type { FlagValues } from "../commands/command.js";
@@ -20,6 +20,7 @@ export const loraFlagOptions = {
   alpha: { type: "string" },
   rslora: { type: "boolean" },
   target: { type: "string" },
+  "trainable-tokens": { type: "string" },
 } as const;
 
 /** `--help` lines of {@link loraFlagOptions}. */
@@ -27,7 +28,10 @@ export const loraFlagHelp = `  --method NAME     lora | gaussian | pissa | pissa
   --r N             rank (default 8)
   --alpha N         lora_alpha (default 8); scaling alpha/r, or alpha/sqrt(r) with --rslora
   --rslora          rank-stabilised scaling
-  --target LIST     comma-separated module names, e.g. q_proj,v_proj, or all-linear (default q_proj,v_proj)`;
+  --target LIST     comma-separated module names, e.g. q_proj,v_proj, or all-linear (default q_proj,v_proj);
+                    embeddings too (embed_tokens: PEFT's lora_embedding_A/B; all-linear never takes them)
+  --trainable-tokens IDS  comma-separated token ids whose embedding rows train on their own (PEFT's
+                    trainable_token_indices; a head tied to the embedding uses the same rows)`;
 
 /** `--method` as PEFT's `init_lora_weights`. */
 export function initLoraWeightsOf(method: string): InitLoraWeights {
@@ -61,7 +65,24 @@ export function loraConfigFromFlags(values: FlagValues, modelDir: string): LoraC
     use_rslora: values.rslora === true,
     target_modules: targets.length === 1 && targets[0] === "all-linear" ? "all-linear" : targets,
     init_lora_weights: initLoraWeightsOf(method),
+    trainable_token_indices: tokenIdsOf(values["trainable-tokens"]),
   });
+}
+
+/** `--trainable-tokens 5,17,300` as PEFT's `trainable_token_indices` (null without the flag). */
+function tokenIdsOf(value: unknown): number[] | null {
+  if (typeof value !== "string") return null;
+  const entries = value.split(",").map((entry) => entry.trim());
+  const ids = entries.map(Number);
+  const bad = entries.find(
+    (entry, index) => entry === "" || !Number.isInteger(ids[index]) || ids[index]! < 0,
+  );
+  if (bad !== undefined) {
+    throw new CliUsageError(
+      `--trainable-tokens ${JSON.stringify(value)}: ${JSON.stringify(bad)} is not a token id (an integer ≥ 0)`,
+    );
+  }
+  return ids;
 }
 
 /** A short name for the model folder, for messages. */
@@ -76,10 +97,21 @@ export function modelLabel(modelDir: string): string {
  * parameters, and a rank such as 10⁹ would not fit in memory. Checked before any factor is allocated.
  */
 export function checkRankFits(config: LoraConfig, model: CausalLM): void {
-  const layers = new Map(
-    [...model.namedModules()].filter((entry): entry is [string, Linear] => entry[1] instanceof Linear),
-  );
-  const targeting = { outputModuleName: model.outputModuleName, modelType: model.config.modelType };
+  // Linear [out, in]; an embedding [vocab, dim] counts as in = vocab, out = dim (PEFT's lora.Embedding)
+  const layers = new Map<string, { inFeatures: number; outFeatures: number }>();
+  const embeddings: string[] = [];
+  for (const [name, module] of model.namedModules()) {
+    if (module instanceof Linear) layers.set(name, module);
+    if (module instanceof Embedding) {
+      layers.set(name, { inFeatures: module.numEmbeddings, outFeatures: module.embeddingDim });
+      embeddings.push(name);
+    }
+  }
+  const targeting = {
+    outputModuleName: model.outputModuleName,
+    modelType: model.config.modelType,
+    embeddingModuleNames: embeddings,
+  };
   for (const name of selectTargetModules(config, [...layers.keys()], targeting)) {
     const layer = layers.get(name)!;
     const { r } = moduleLoraSettings(config, name);

@@ -138,6 +138,15 @@ export function combineWithMaskSource(
   if (weights.length !== adapters.length) {
     throw new AdapterCombinationError(`${adapters.length} adapters but ${weights.length} weights`);
   }
+  // embedding LoRA and token rows are not combined yet: their layouts would be lost in the result
+  adapters.forEach((adapter, index) => {
+    const embedding = [...adapter.modules].find(([, factors]) => factors.kind === "embedding");
+    if (embedding !== undefined || (adapter.trainableTokens?.size ?? 0) > 0) {
+      throw new AdapterCombinationError(
+        `adapter ${index} has ${embedding ? `LoRA on the embedding "${embedding[0]}"` : "trainable token rows"}, which combineAdapters does not support`,
+      );
+    }
+  });
   weights.forEach((weight, index) => {
     if (!Number.isFinite(weight)) {
       throw new AdapterCombinationError(`weight ${weight} of adapter ${index} is not finite`);

@@ -53,7 +53,10 @@ export interface LoraConfig {
   bias: LoraBias;
   /** Rank-stabilised scaling α/√r instead of α/r. */
   use_rslora: boolean;
-  /** Extra modules trained and saved in full; not supported yet (must be null or empty). */
+  /**
+   * Modules trained and saved in full (PEFT's `ModulesToSaveWrapper`): an entry names every module whose name
+   * ends with it (Linear, Embedding or RMSNorm modules), e.g. `["lm_head"]`.
+   */
   modules_to_save: string[] | null;
   /** The init, see {@link InitLoraWeights}. */
   init_lora_weights: InitLoraWeights;
@@ -297,11 +300,10 @@ export function validateLoraConfig(config: LoraConfig): void {
       `bias "${config.bias}" is not supported (only "none"): peftjs does not train base-layer biases`,
     );
   }
-  if (config.modules_to_save !== null && config.modules_to_save.length > 0) {
-    throw new UnsupportedLoraOptionError(
-      "modules_to_save",
-      `modules_to_save ${describe(config.modules_to_save)} is not supported: peftjs saves adapter weights only`,
-    );
+  for (const entry of config.modules_to_save ?? []) {
+    if (typeof entry !== "string" || entry === "") {
+      throw new LoraConfigError(`modules_to_save must hold module names, got ${describe(entry)}`);
+    }
   }
   validateTokenIndices(config.trainable_token_indices);
   const usesLayerIndexes =

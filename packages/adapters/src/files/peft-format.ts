@@ -11,6 +11,8 @@ import { validateAdapter } from "../adapter.js";
 import { type LoraConfig, parseLoraConfig, serializeLoraConfig } from "../config/lora-config.js";
 import { AdapterFileError, AdapterNonFiniteError } from "../errors.js";
 import {
+  copiedParameter,
+  copiedParameterName,
   LORA_A,
   LORA_B,
   LORA_EMBEDDING_A,
@@ -55,6 +57,15 @@ function toMatrix(key: string, raw: RawTensor): Matrix {
 }
 
 /**
+ * Whether `modules_to_save` names the module `modulePath`: as PEFT's `_set_trainable`, an entry matches every
+ * module whose name ends with it (a plain string suffix: `"norm"` matches `model.norm` and every
+ * `…input_layernorm`).
+ */
+export function isModuleToSave(config: LoraConfig, modulePath: string): boolean {
+  return (config.modules_to_save ?? []).some((entry) => modulePath.endsWith(entry));
+}
+
+/**
  * The token ids `trainable_token_indices` gives the embedding `modulePath`: the list itself, or the entry of the
  * object whose key is the module's name or a `.`-suffix of it; undefined when the config names none.
  */
@@ -71,7 +82,8 @@ export function tokenIndicesFor(config: LoraConfig, modulePath: string): readonl
  * Every key must be a PEFT adapter key: `base_model.model.<module>.<parameter>.weight` whose parameter is
  * `lora_A`, `lora_B` or an extra parameter of a registered LoRA variant, `….lora_embedding_A` /
  * `….lora_embedding_B` (LoRA on an embedding), or `….token_adapter.trainable_tokens_delta`
- * (`trainable_token_indices`); anything else (full embeddings, modules_to_save copies, parameters of
+ * (`trainable_token_indices`), or `<module>.weight` / `<module>.bias` of a module `modules_to_save` names (its
+ * trained copy); anything else (full embeddings, modules_to_save copies, parameters of
  * unregistered variants) is refused with {@link AdapterFileError}, and a tensor holding NaN or ±Infinity with
  * {@link AdapterNonFiniteError}.
  */
@@ -96,7 +108,16 @@ export function adapterFromPeftTensors(
   type Collected = { loraA?: Matrix; loraB?: Matrix; embedding: boolean; extras: Map<string, HostTensor> };
   const partial = new Map<string, Collected>();
   const trainableTokens = new Map<string, TrainableTokenRows>();
+  const modulesToSave = new Map<string, Map<string, HostTensor>>();
+  const copied = [copiedParameterName("weight"), copiedParameterName("bias")];
   for (const [key, raw] of tensors) {
+    const copy = parsePeftKey(key, parameterNames) === undefined ? parsePeftKey(key, copied) : undefined;
+    if (copy !== undefined && isModuleToSave(config, copy.modulePath)) {
+      const entry = modulesToSave.get(copy.modulePath) ?? new Map<string, HostTensor>();
+      entry.set(copiedParameter(copy.parameter), toHostTensor(key, raw));
+      modulesToSave.set(copy.modulePath, entry);
+      continue;
+    }
     const parsed = parsePeftKey(key, parameterNames);
     if (parsed === undefined) {
       throw new AdapterFileError(
@@ -141,10 +162,13 @@ export function adapterFromPeftTensors(
   }
   const kept: Record<string, string> = {};
   for (const [key, value] of Object.entries(metadata ?? {})) if (key !== "format") kept[key] = value;
-  const adapter: LoraAdapter =
-    trainableTokens.size === 0
-      ? { config, modules, metadata: kept }
-      : { config, modules, trainableTokens, metadata: kept };
+  const adapter: LoraAdapter = {
+    config,
+    modules,
+    ...(trainableTokens.size === 0 ? {} : { trainableTokens }),
+    ...(modulesToSave.size === 0 ? {} : { modulesToSave }),
+    metadata: kept,
+  };
   validateAdapter(adapter);
   return adapter;
 }
@@ -194,6 +218,15 @@ export function adapterToPeftTensors(
     });
     for (const [parameter, value] of extras ?? []) {
       tensors.set(peftKey(name, parameter), {
+        dtype,
+        shape: [...value.shape],
+        data: fromFloat32(value.data, dtype),
+      });
+    }
+  }
+  for (const [name, parameters] of adapter.modulesToSave ?? []) {
+    for (const [local, value] of parameters) {
+      tensors.set(peftKey(name, copiedParameterName(local)), {
         dtype,
         shape: [...value.shape],
         data: fromFloat32(value.data, dtype),

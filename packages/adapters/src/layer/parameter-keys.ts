@@ -26,13 +26,32 @@ const bareParameters: ReadonlySet<string> = new Set([
   TRAINABLE_TOKENS_DELTA,
 ]);
 
+/** The marker of a `modules_to_save` copy's parameter among an adapter's parameter names (`modules_to_save/weight`). */
+const copiedPrefix = "modules_to_save/";
+
+/** The adapter parameter name of parameter `local` (`weight`, `bias`) of a `modules_to_save` copy. */
+export function copiedParameterName(local: string): string {
+  return `${copiedPrefix}${local}`;
+}
+
+/** The local name (`weight`) of a `modules_to_save` copy's parameter name; other names are returned as they are. */
+export function copiedParameter(parameter: string): string {
+  return parameter.startsWith(copiedPrefix) ? parameter.slice(copiedPrefix.length) : parameter;
+}
+
 /**
  * The name of one adapter parameter inside a LoRA layer, PEFT's: `<parameter>.<adapter>.weight` (the
  * parameter lives in a per-adapter module, e.g. `lora_A.default.weight`), or `<parameter>.weight` without an
  * adapter name, as PEFT's files strip it. Bare parameters (`lora_embedding_A`, trainable tokens) have no
- * `.weight`: `lora_embedding_A.default`, `lora_embedding_A`.
+ * `.weight`: `lora_embedding_A.default`, `lora_embedding_A`. A `modules_to_save` copy's parameter
+ * (`modules_to_save/weight`, see {@link copiedParameterName}) is `modules_to_save.<adapter>.weight`, or `weight`.
  */
 export function adapterParameterName(parameter: string, adapterName?: string): string {
+  // a modules_to_save copy: PEFT's `modules_to_save.<adapter>.weight` in the model, plain `weight` in files
+  if (parameter.startsWith(copiedPrefix)) {
+    const local = copiedParameter(parameter);
+    return adapterName === undefined ? local : `modules_to_save.${adapterName}.${local}`;
+  }
   const suffix = bareParameters.has(parameter) ? "" : ".weight";
   return adapterName === undefined ? `${parameter}${suffix}` : `${parameter}.${adapterName}${suffix}`;
 }

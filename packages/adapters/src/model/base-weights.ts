@@ -61,3 +61,21 @@ export function rewriteBaseWeight(
   const deviceDtype = dtype === "BF16" ? "bfloat16" : dtype === "F16" ? "float16" : "float32";
   return keep(fromRaw(stored, { dtype: deviceDtype }));
 }
+
+/**
+ * Replaces the stored tensor `key` (any shape, e.g. a norm's `[hidden]` weight) by `values` through the store's
+ * `mutate`, rounded to its stored dtype; returns the float32 tensor the model computes with. A key the store does
+ * not hold (a tied head's weight) is left out of the store.
+ */
+export function rewriteBaseTensor(
+  store: WeightStore,
+  key: string,
+  values: Float32Array,
+  shape: readonly number[],
+  reason: string,
+): Tensor {
+  const dtype = store.has(key) ? storageDtype(store.get(key).dtype) : "F32";
+  const stored: RawTensor = { dtype, shape: [...shape], data: fromFloat32(values, dtype) };
+  if (store.has(key)) store.mutate(key, stored, { reason, by: actor });
+  return keep(tensor(toFloat32(stored), stored.shape));
+}

@@ -1,5 +1,5 @@
 import { PeftjsError } from "@peftjs/io";
-import { Embedding, Linear, type Module } from "@peftjs/nn";
+import { Embedding, Linear, type Module, RMSNorm } from "@peftjs/nn";
 import {
   type AdapterRecord,
   adapterRecordToMetadata,
@@ -7,22 +7,23 @@ import {
   type WeightStore,
 } from "@peftjs/state";
 import { createGenerator, type Tensor, tensor } from "@peftjs/tensor";
-import type { LoraAdapter, LoraFactors, TrainableTokenRows } from "../adapter.js";
+import type { HostTensor, LoraAdapter, LoraFactors, TrainableTokenRows } from "../adapter.js";
 import { type LoraConfig, loraConfigToJson } from "../config/lora-config.js";
 import { moduleLoraSettings } from "../config/scaling.js";
 import type { SelectTargetModulesOptions } from "../config/target-modules.js";
-import { AdapterShapeError } from "../errors.js";
+import { AdapterShapeError, LoraConfigError } from "../errors.js";
 import { type InitTarget, initializeAdapter } from "../initialize.js";
 import { initMethodFor } from "../inits/registry.js";
 import { LoraEmbedding } from "../layer/lora-embedding.js";
 import { LoraLinear } from "../layer/lora-linear.js";
+import { isCopyableModule, ModulesToSaveLayer } from "../layer/modules-to-save.js";
 import { LORA_A, LORA_B, LORA_EMBEDDING_A, LORA_EMBEDDING_B } from "../layer/parameter-keys.js";
 import { TiedOutputHead } from "../layer/tied-output-head.js";
 import { TrainableTokensLayer } from "../layer/trainable-tokens.js";
 import { matrixToTensor, tensorToMatrix } from "../math/host-tensor.js";
 import type { Matrix } from "../math/matrix.js";
 import { loraVariantFor } from "../variants/registry.js";
-import { readBaseWeight, rewriteBaseWeight } from "./base-weights.js";
+import { readBaseWeight, rewriteBaseTensor, rewriteBaseWeight } from "./base-weights.js";
 import {
   AdapterLoadError,
   type AdapterPlacementOptions,
@@ -39,7 +40,7 @@ import { initialTokenRows } from "./token-targets.js";
 import { TrainableAdapters } from "./trainable.js";
 
 /** A layer carrying adapters: LoRA on a Linear or an Embedding, or trainable token rows. */
-type AdapterLayer = LoraLinear | LoraEmbedding | TrainableTokensLayer;
+type AdapterLayer = LoraLinear | LoraEmbedding | TrainableTokensLayer | ModulesToSaveLayer;
 
 /**
  * What {@link LoraModel.create} needs of a model: a module tree with linear layers at Hugging Face paths, and
@@ -90,6 +91,8 @@ interface AdapterEntry {
   readonly initSeed: number | null;
   /** The embeddings whose token rows the adapter trains (`trainable_token_indices`). */
   readonly tokenModules: readonly string[];
+  /** The modules the adapter holds a full trainable copy of (`modules_to_save`). */
+  readonly copyModules: readonly string[];
 }
 
 interface Placement {
@@ -342,6 +345,10 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
     for (const name of names) this.#entry(name);
     const merged = new Map<string, Tensor>();
     for (const [moduleName, layer] of this.#layers) {
+      if (layer instanceof ModulesToSaveLayer) {
+        this.#unloadCopy(moduleName, layer, names);
+        continue;
+      }
       if (!(layer instanceof LoraLinear)) {
         if (!(layer instanceof TrainableTokensLayer && layer.isTied)) {
           merged.set(moduleName, this.#mergeAndUnloadEmbedding(moduleName, layer, names));
@@ -377,6 +384,82 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
     for (const [moduleName, head] of this.#tiedHeads)
       this.model.replaceModule(moduleName, () => head.base_layer);
     this.#forget();
+  }
+
+  /**
+   * mergeAndUnload of a `modules_to_save` module (PEFT's `unload_and_optionally_merge_module`): the copy of the
+   * first of `names` that has one takes the module's place, its parameters written into the store (journaled);
+   * without one the original comes back.
+   */
+  #unloadCopy(moduleName: string, layer: ModulesToSaveLayer, names: readonly string[]): void {
+    const owner = names.find((name) => layer.hasAdapter(name));
+    if (owner === undefined) {
+      this.#unwrap(moduleName, layer, layer.original_module);
+      return;
+    }
+    const copy = layer.releaseModule(owner);
+    const parameters = copy.namedParameters();
+    const stored = new Map<string, Tensor>();
+    for (const [local, value] of parameters) {
+      stored.set(
+        local,
+        rewriteBaseTensor(
+          this.store,
+          `${moduleName}.${local}`,
+          value.toFloat32Array(),
+          value.shape,
+          `merge_and_unload of adapter "${owner}" (modules_to_save)`,
+        ),
+      );
+      value.dispose();
+    }
+    const weight = stored.get("weight")!;
+    const original = layer.original_module;
+    const module =
+      original instanceof Linear
+        ? new Linear(weight, stored.get("bias"))
+        : original instanceof Embedding
+          ? new Embedding(weight)
+          : new RMSNorm(weight, { eps: original.eps, unitOffset: original.unitOffset });
+    this.#unwrap(moduleName, layer, module);
+  }
+
+  /**
+   * The modules `modules_to_save` names (PEFT's string-suffix match over the model's modules), outside adapter
+   * layers' insides, in model order.
+   *
+   * @throws LoraConfigError when an entry matches nothing; AdapterLoadError for a module that cannot be copied
+   *   or that already carries LoRA or token rows.
+   */
+  #copyTargets(name: string, config: LoraConfig): string[] {
+    const entries = config.modules_to_save ?? [];
+    if (entries.length === 0) return [];
+    const targets: string[] = [];
+    let inside: string | undefined;
+    for (const [path, module] of this.model.namedModules()) {
+      if (inside !== undefined && path.startsWith(`${inside}.`)) continue;
+      inside = this.#layers.has(path) || this.#tiedHeads.has(path) ? path : undefined;
+      if (path === "" || !entries.some((entry) => path.endsWith(entry))) continue;
+      const layer = this.#layers.get(path);
+      if (layer !== undefined && !(layer instanceof ModulesToSaveLayer)) {
+        throw new AdapterLoadError(
+          `modules_to_save of adapter "${name}" names "${path}", which already carries LoRA or token rows`,
+        );
+      }
+      if (layer === undefined && !isCopyableModule(module)) {
+        throw new AdapterLoadError(
+          `modules_to_save of adapter "${name}" names "${path}", a ${module.constructor.name}; peftjs copies Linear, Embedding and RMSNorm modules`,
+        );
+      }
+      targets.push(path);
+    }
+    const unmatched = entries.filter((entry) => !targets.some((path) => path.endsWith(entry)));
+    if (unmatched.length > 0) {
+      throw new LoraConfigError(
+        `modules_to_save ${JSON.stringify(unmatched)} matches no module of the model (PEFT matches by name suffix, e.g. "lm_head")`,
+      );
+    }
+    return targets;
   }
 
   /**
@@ -462,8 +545,16 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
     const modules = new Map<string, LoraFactors>();
     for (const moduleName of entry.modules) {
       const layer = this.#layers.get(moduleName);
-      if (layer?.hasAdapter(name) && !(layer instanceof TrainableTokensLayer)) {
+      if (layer instanceof LoraLinear || layer instanceof LoraEmbedding) {
+        if (!layer.hasAdapter(name)) continue;
         modules.set(moduleName, layer.readAdapter(name));
+      }
+    }
+    const modulesToSave = new Map<string, Map<string, HostTensor>>();
+    for (const moduleName of entry.copyModules) {
+      const layer = this.#layers.get(moduleName);
+      if (layer instanceof ModulesToSaveLayer && layer.hasAdapter(name)) {
+        modulesToSave.set(moduleName, layer.readAdapter(name));
       }
     }
     const trainableTokens = new Map<string, TrainableTokenRows>();
@@ -475,9 +566,13 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
     }
     const metadata: Record<string, string> = { ...adapterRecordToMetadata(entry.record) };
     if (entry.initSeed !== null) metadata[INIT_SEED_METADATA_KEY] = String(entry.initSeed);
-    return trainableTokens.size === 0
-      ? { config: entry.config, modules, metadata }
-      : { config: entry.config, modules, trainableTokens, metadata };
+    return {
+      config: entry.config,
+      modules,
+      ...(trainableTokens.size === 0 ? {} : { trainableTokens }),
+      ...(modulesToSave.size === 0 ? {} : { modulesToSave }),
+      metadata,
+    };
   }
 
   #entry(name: string): AdapterEntry {
@@ -499,7 +594,11 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
     for (const [path, module] of this.model.namedModules()) {
       if (inside !== undefined && path.startsWith(`${inside}.`)) continue;
       inside = undefined;
-      if (
+      if (module instanceof ModulesToSaveLayer) {
+        const original = module.original_module;
+        if (original instanceof Linear || original instanceof Embedding) result.set(path, original);
+        inside = path;
+      } else if (
         module instanceof LoraLinear ||
         module instanceof LoraEmbedding ||
         module instanceof TrainableTokensLayer ||
@@ -578,6 +677,13 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
       layer.replaceBase(new Linear(weight, previous.bias));
       this.#releaseIfUnused([previous.weight]);
     }
+    const copyModules = this.#copyTargets(name, adapter.config);
+    for (const moduleName of copyModules) {
+      const stored = adapter.modulesToSave?.get(moduleName);
+      const parameters =
+        stored && new Map([...stored].map(([local, value]) => [local, tensor(value.data, value.shape)]));
+      this.#wrapCopy(moduleName).setAdapter(name, parameters);
+    }
     for (const [moduleName, rows] of adapter.trainableTokens ?? []) {
       if (adapter.modules.has(moduleName)) {
         throw new AdapterLoadError(
@@ -634,6 +740,7 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
       modules: [...adapter.modules.keys()],
       initSeed: placement.initSeed,
       tokenModules: [...(adapter.trainableTokens?.keys() ?? [])],
+      copyModules,
     });
     if (placement.activate ?? this.#active.length === 0) this.setActiveAdapters([name]);
     else this.setActiveAdapters(this.#active);
@@ -650,6 +757,24 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
         throw new AdapterShapeError(`"${moduleName}" is not a Linear layer, so LoRA cannot wrap it`);
       }
       created = new LoraLinear(current);
+      return created;
+    });
+    const layer = created!;
+    this.#layers.set(moduleName, layer);
+    layer.setDisabled(this.#disabled);
+    return layer;
+  }
+
+  /** Wraps the module `moduleName` for `modules_to_save` copies. */
+  #wrapCopy(moduleName: string): ModulesToSaveLayer {
+    const existing = this.#layers.get(moduleName);
+    if (existing instanceof ModulesToSaveLayer) return existing;
+    let created: ModulesToSaveLayer | undefined;
+    this.model.replaceModule(moduleName, (current) => {
+      if (!isCopyableModule(current)) {
+        throw new AdapterShapeError(`"${moduleName}" cannot be copied for modules_to_save`);
+      }
+      created = new ModulesToSaveLayer(current);
       return created;
     });
     const layer = created!;
