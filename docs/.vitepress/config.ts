@@ -48,7 +48,7 @@ const guideSidebar: DefaultTheme.SidebarItem[] = [
       { text: "Merging and combining", link: "/guide/merging" },
       { text: "Serve with llama.cpp / wllama", link: "/guide/gguf" },
       { text: "Many adapters on one model", link: "/guide/many-adapters" },
-      { text: "Embeddings and trainable tokens", link: "/guide/embeddings-and-tokens" },
+      { text: "Embeddings, tokens, modules to save", link: "/guide/embeddings-and-tokens" },
       { text: "The base-mutation hazard", link: "/guide/hazard" },
       { text: "Snapshots, fingerprints, journal", link: "/guide/state" },
       { text: "Tokenizers and chat templates", link: "/guide/tokenizers-and-chat" },

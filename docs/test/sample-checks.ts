@@ -62,6 +62,11 @@ export const sampleChecks: Record<string, (output: string) => void> = {
     const [first, last] = /^loss ([\d.]+) → ([\d.]+)$/m.exec(output)!.slice(1).map(Number);
     expect(last!).toBeLessThan(first!);
   },
+  "guide/embeddings-and-tokens.md#3": (output) => {
+    prints(output, "base_model.model.lm_head.weight", "tied embedding untouched: true");
+    const [first, last] = /^loss ([\d.]+) → ([\d.]+)$/m.exec(output)!.slice(1).map(Number);
+    expect(last!).toBeLessThan(first!);
+  },
   "guide/getting-started.md#1": (output) => {
     expect(output).toMatch(/^Once upon a time/);
     const losses = lines(output)

@@ -6,7 +6,7 @@ import { readJsonFile } from "@peftjs/io/node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectUserError, fixture, maxAbsDifference, peftjs, peftjsJson, tensorsOf } from "./helpers.js";
 
-// `--target embed_tokens` (LoRA on the embedding) and `--trainable-tokens` through `peftjs init`, `train` and
+// `--target embed_tokens` (LoRA on the embedding), `--trainable-tokens` and `--modules-to-save` through `peftjs init`, `train` and
 // `logits`, against PEFT 0.21's files for the same settings (test/fixtures/peft/{lora_embedding,trainable_tokens}).
 
 const work = mkdtempSync(join(tmpdir(), "peftjs-embeddings-"));
@@ -66,6 +66,30 @@ describe("peftjs init with embeddings", () => {
       join(out, "adapter_config.json"),
     );
     expect(config.trainable_token_indices).toEqual([5, 17, 300, 286, 261]);
+  });
+
+  it("--modules-to-save lm_head saves the copy under PEFT's key base_model.model.lm_head.weight", async () => {
+    const out = join(work, "init-copy");
+    init(out, "--target", "q_proj", "--modules-to-save", "lm_head");
+    const ours = await tensorsOf(join(out, "adapter_model.safetensors"));
+    expect(ours.get("base_model.model.lm_head.weight")?.shape).toEqual([512, 64]);
+    const config = await readJsonFile<{ modules_to_save: string[] }>(join(out, "adapter_config.json"));
+    expect(config.modules_to_save).toEqual(["lm_head"]);
+    expectUserError(
+      peftjs(
+        "init",
+        "--model",
+        "embedded",
+        "--method",
+        "lora",
+        "--modules-to-save",
+        "score",
+        "--out",
+        join(work, "bad0"),
+      ),
+      "init",
+      /modules_to_save \["score"\] matches no module/,
+    );
   });
 
   it("refuses token ids that are not ids, repeated, or outside the vocabulary", () => {

@@ -25,7 +25,7 @@ export interface InitReport {
 export const initCommand: Command = {
   summary: "create a fresh LoRA / PiSSA / OLoRA adapter for a model (PEFT folder)",
   help: `Usage: peftjs init --model DIR --method NAME [--r N] [--alpha N] [--rslora] [--target LIST] [--trainable-tokens IDS]
-                   [--seed S] --out DIR [--residual-out DIR] [--backend NAME] [--json]
+                   [--modules-to-save LIST] [--seed S] --out DIR [--residual-out DIR] [--backend NAME] [--json]
 
 Initialises an adapter as PEFT's get_peft_model does and saves it as PEFT's save_pretrained would
 (adapter_config.json + adapter_model.safetensors). The base is never changed.

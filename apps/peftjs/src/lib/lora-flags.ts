@@ -21,6 +21,7 @@ export const loraFlagOptions = {
   rslora: { type: "boolean" },
   target: { type: "string" },
   "trainable-tokens": { type: "string" },
+  "modules-to-save": { type: "string" },
 } as const;
 
 /** `--help` lines of {@link loraFlagOptions}. */
@@ -31,7 +32,9 @@ export const loraFlagHelp = `  --method NAME     lora | gaussian | pissa | pissa
   --target LIST     comma-separated module names, e.g. q_proj,v_proj, or all-linear (default q_proj,v_proj);
                     embeddings too (embed_tokens: PEFT's lora_embedding_A/B; all-linear never takes them)
   --trainable-tokens IDS  comma-separated token ids whose embedding rows train on their own (PEFT's
-                    trainable_token_indices; a head tied to the embedding uses the same rows)`;
+                    trainable_token_indices; a head tied to the embedding uses the same rows)
+  --modules-to-save LIST  comma-separated module names trained and saved in full (PEFT's modules_to_save;
+                    an entry names every module whose name ends with it), e.g. lm_head`;
 
 /** `--method` as PEFT's `init_lora_weights`. */
 export function initLoraWeightsOf(method: string): InitLoraWeights {
@@ -66,7 +69,19 @@ export function loraConfigFromFlags(values: FlagValues, modelDir: string): LoraC
     target_modules: targets.length === 1 && targets[0] === "all-linear" ? "all-linear" : targets,
     init_lora_weights: initLoraWeightsOf(method),
     trainable_token_indices: tokenIdsOf(values["trainable-tokens"]),
+    modules_to_save: moduleListOf(values["modules-to-save"]),
   });
+}
+
+/** `--modules-to-save lm_head,model.norm` as PEFT's `modules_to_save` (null without the flag). */
+function moduleListOf(value: unknown): string[] | null {
+  if (typeof value !== "string") return null;
+  const names = value
+    .split(",")
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== "");
+  if (names.length === 0) throw new CliUsageError("--modules-to-save names no module");
+  return names;
 }
 
 /** `--trainable-tokens 5,17,300` as PEFT's `trainable_token_indices` (null without the flag). */
