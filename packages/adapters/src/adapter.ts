@@ -56,6 +56,12 @@ export interface LoraAdapter {
    * (`weight`, `bias`); absent when the config has none.
    */
   readonly modulesToSave?: ReadonlyMap<string, ReadonlyMap<string, HostTensor>>;
+  /**
+   * Full base embeddings PEFT stored beside an embedding's LoRA (`save_embedding_layers`, its default when an
+   * embedding is targeted: `<module>.base_layer.weight`), by module name. Never applied: a load checks that they
+   * equal the model's (peftjs does not rewrite base weights from an adapter file). Not written back.
+   */
+  readonly savedEmbeddings?: ReadonlyMap<string, HostTensor>;
   /** `trainable_token_indices`: the trained rows per embedding module name (absent when the config has none). */
   readonly trainableTokens?: ReadonlyMap<string, TrainableTokenRows>;
   /** Extra safetensors metadata read from or to be written to the file (e.g. the `peftjs.*` record). */

@@ -1,9 +1,12 @@
+import { readFile } from "node:fs/promises";
 import { toFloat32 } from "@peftjs/io";
 import { AdamW, type CausalLM, causalLanguageModelLoss, train } from "@peftjs/models";
 import { getBackend, probeBackends, setBackend, valueAndGradients } from "@peftjs/tensor";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  AdapterLoadError,
   adapterDeltas,
+  adapterFromPeftTensors,
   adapterToPeftTensors,
   decodePeftAdapter,
   encodePeftAdapter,
@@ -248,5 +251,33 @@ describe.each(backends)("on the %s backend", (backend) => {
       );
       model.dispose();
     });
+  });
+});
+
+describe("PEFT's save_embedding_layers (its default when an embedding is targeted)", () => {
+  it("accepts the stored base embedding when it is the model's, and refuses a different one", async () => {
+    const tensors = new Map(await readRaw("peft/lora_embedding/adapter_trained/adapter_model.safetensors"));
+    const config = JSON.parse(
+      await readFile(fixturePath("peft/lora_embedding/adapter_trained/adapter_config.json"), "utf8"),
+    );
+    const embedding = (await readRaw("stories260k/model.safetensors")).get("model.embed_tokens.weight")!;
+    // the extra key PEFT writes with save_embedding_layers="auto" (case.json: save_embedding_layers_auto)
+    const key = "base_model.model.model.embed_tokens.base_layer.weight";
+    tensors.set(key, embedding);
+    const adapter = adapterFromPeftTensors(config, tensors, { format: "pt" });
+    expect([...adapter.savedEmbeddings!.keys()]).toEqual(["model.embed_tokens"]);
+    // never written back (peftjs saves as save_embedding_layers=False)
+    expect(adapterToPeftTensors(adapter).tensors.has(key)).toBe(false);
+    const model = await storiesModel();
+    const lora = LoraModel.create(model);
+    lora.loadAdapter("default", adapter);
+    const { inputIds, logits } = await referenceLogits("lora_embedding");
+    expect(maxAbs(logitsOf(model, inputIds), logits.get("trained")!)).toBeLessThan(1e-3);
+    const changed = toFloat32(embedding).map((value, index) => (index === 7 ? value + 1 : value));
+    tensors.set(key, { dtype: "F32", shape: embedding.shape, data: new Uint8Array(changed.buffer) });
+    const other = adapterFromPeftTensors(config, tensors, { format: "pt" });
+    expect(() => lora.loadAdapter("other", other)).toThrow(AdapterLoadError);
+    expect(() => lora.loadAdapter("other", other)).toThrow(/first at element 7/);
+    model.dispose();
   });
 });

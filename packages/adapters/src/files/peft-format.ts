@@ -17,6 +17,7 @@ import {
   LORA_B,
   LORA_EMBEDDING_A,
   LORA_EMBEDDING_B,
+  PEFT_KEY_PREFIX,
   parsePeftKey,
   peftKey,
   TRAINABLE_TOKENS_DELTA,
@@ -110,7 +111,22 @@ export function adapterFromPeftTensors(
   const trainableTokens = new Map<string, TrainableTokenRows>();
   const modulesToSave = new Map<string, Map<string, HostTensor>>();
   const copied = [copiedParameterName("weight"), copiedParameterName("bias")];
+  const savedEmbeddings = new Map<string, HostTensor>();
+  const embeddingModules = new Set(
+    [...tensors.keys()].flatMap((key) => {
+      const parsed = parsePeftKey(key, [LORA_EMBEDDING_A]);
+      return parsed === undefined ? [] : [parsed.modulePath];
+    }),
+  );
   for (const [key, raw] of tensors) {
+    // PEFT's save_embedding_layers: the full base embedding of a LoRA-targeted embedding, `<module>.base_layer.weight`
+    const savedModule = key.endsWith(".base_layer.weight")
+      ? key.slice(PEFT_KEY_PREFIX.length, -".base_layer.weight".length)
+      : undefined;
+    if (key.startsWith(PEFT_KEY_PREFIX) && savedModule !== undefined && embeddingModules.has(savedModule)) {
+      savedEmbeddings.set(savedModule, toHostTensor(key, raw));
+      continue;
+    }
     const copy = parsePeftKey(key, parameterNames) === undefined ? parsePeftKey(key, copied) : undefined;
     if (copy !== undefined && isModuleToSave(config, copy.modulePath)) {
       const entry = modulesToSave.get(copy.modulePath) ?? new Map<string, HostTensor>();
@@ -167,6 +183,7 @@ export function adapterFromPeftTensors(
     modules,
     ...(trainableTokens.size === 0 ? {} : { trainableTokens }),
     ...(modulesToSave.size === 0 ? {} : { modulesToSave }),
+    ...(savedEmbeddings.size === 0 ? {} : { savedEmbeddings }),
     metadata: kept,
   };
   validateAdapter(adapter);

@@ -202,6 +202,9 @@ export function planAdapterLoad(
       );
     }
   }
+  for (const [module, saved] of resolved.adapter.savedEmbeddings ?? []) {
+    assertSavedEmbeddingMatches(context, name, module, saved);
+  }
   const record = adapterRecordOf(resolved.adapter, name);
   const movesBase = record.needsMutatedBase && initMethodFor(config.init_lora_weights).movesBaseWeight;
   const mode: PissaMode | null = movesBase ? (options.mode ?? "overlay") : null;
@@ -328,6 +331,31 @@ function assertOriginalSubspace(
     const [worstModule, worstShare] = shares.reduce((worst, entry) => (entry[1] < worst[1] ? entry : worst));
     throw new AdapterLoadError(
       `adapter "${name}" (unconverted ${JSON.stringify(init)}) needs the original base, but on average only ${(mean * 100).toFixed(1)} % of its lora_A lies in the base's top-r right singular subspace (least: ${(worstShare * 100).toFixed(1)} % in "${worstModule}"): this base looks like a PiSSA residual (PEFT would subtract s·B₀A₀ twice). Load it on the original weights, or convert it to LoRA`,
+    );
+  }
+}
+
+/**
+ * PEFT's `save_embedding_layers` stores the full base embedding beside an embedding's LoRA, and PEFT's loader
+ * writes it into the model. peftjs never rewrites base weights from an adapter file: the stored embedding must
+ * equal the model's, else the load is refused (a resized or retrained vocabulary belongs in the model folder).
+ */
+function assertSavedEmbeddingMatches(
+  context: PlacementContext,
+  name: string,
+  module: string,
+  saved: { readonly shape: readonly number[]; readonly data: Float32Array },
+): void {
+  const target = context.modules.get(module);
+  if (target === undefined) return; // not a module of this model: reported as unexpected by the targeting
+  const weight = target.readWeight().values;
+  const sameShape = saved.shape[0] === weight.rows && saved.shape[1] === weight.columns;
+  const firstDifference = sameShape
+    ? saved.data.findIndex((value, index) => value !== weight.data[index])
+    : 0;
+  if (firstDifference >= 0) {
+    throw new AdapterLoadError(
+      `adapter "${name}" carries a full base embedding for "${module}" (PEFT's save_embedding_layers, [${saved.shape.join(", ")}]) that differs from the model's [${weight.rows}, ${weight.columns}]${sameShape ? ` first at element ${firstDifference}` : ""}: PEFT would overwrite the base with it; peftjs never rewrites base weights from an adapter file — load the model those weights belong to`,
     );
   }
 }
