@@ -1,6 +1,6 @@
 import { fromFloat32, type RawTensor, toFloat32 } from "@peftjs/io";
 import type { WeightStore } from "@peftjs/state";
-import { fromRaw, keep, type Tensor } from "@peftjs/tensor";
+import { fromRaw, keep, type Tensor, tensor } from "@peftjs/tensor";
 import type { BaseWeight, BaseWeightDtype } from "../inits/registry.js";
 import { type Matrix, matrix } from "../math/matrix.js";
 
