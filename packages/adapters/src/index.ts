@@ -98,6 +98,14 @@ export {
 } from "./layer/lora-linear.js";
 export { type CopyableModule, isCopyableModule, ModulesToSaveLayer } from "./layer/modules-to-save.js";
 export {
+  BASE_ADAPTER_NAME,
+  MixedBatchError,
+  type MixedBatchProblem,
+  mixedBatchForward,
+  type RowGroup,
+  rowGroups,
+} from "./layer/mixed-batch.js";
+export {
   adapterParameterName,
   copiedParameter,
   copiedParameterName,
@@ -120,12 +128,21 @@ export {
   pissaSubspaceShare,
 } from "./model/guards.js";
 export {
+  assertHotswapConfigsCompatible,
+  HOTSWAP_CONFIG_FIELDS,
+  HotswapError,
+} from "./model/hotswap.js";
+export {
   type AdaptableModel,
   type AdapterCheck,
   type AdapterLoadResult,
+  type HotswapOptions,
+  type HotswapResult,
+  type LoraForwardOptions,
   LoraModel,
   UnknownAdapterError,
 } from "./model/lora-model.js";
+export { assertMixedBatchAllowed, type MixedBatchState } from "./model/mixed-batch-check.js";
 export {
   AdapterLoadError,
   type AdapterPlacementOptions,

@@ -64,6 +64,7 @@ export {
 } from "./errors.js";
 export type { GenerateOptions } from "./generation/generate.js";
 export { generate } from "./generation/generate.js";
+export { type GenerateBatchOptions, generateBatch } from "./generation/generate-batch.js";
 export { KeyValueCache } from "./generation/kv-cache.js";
 export type { SamplingOptions } from "./generation/sampling.js";
 export { argmaxIndex, sampleToken } from "./generation/sampling.js";

@@ -16,6 +16,7 @@ import type { HostTensor, LoraFactors } from "../adapter.js";
 import { AdapterShapeError } from "../errors.js";
 import { tensorToMatrix } from "../math/host-tensor.js";
 import type { LoraVariant, VariantContext } from "../variants/registry.js";
+import { mixedBatchForward } from "./mixed-batch.js";
 import { adapterParameterName, LORA_A, LORA_B } from "./parameter-keys.js";
 
 /** Thrown when a safe merge would produce non-finite weights; nothing is changed. */
@@ -54,6 +55,7 @@ export interface LayerAdapter {
 
 interface AdapterState extends LayerAdapter {
   parameters: Map<string, Tensor>;
+  scaling: number;
 }
 
 /**
@@ -78,6 +80,7 @@ export class LoraLinear extends Module implements LinearLike {
   #disabled = false;
   #merged: string[] = [];
   #mergedWeight: Tensor | undefined;
+  #rowAdapters: readonly string[] | undefined;
 
   constructor(base: Linear) {
     super();
@@ -216,6 +219,50 @@ export class LoraLinear extends Module implements LinearLike {
     this.#disabled = disabled;
   }
 
+  /**
+   * A mixed batch (PEFT's `adapter_names`): while set, each forward runs batch row `i` with adapter
+   * `names[i]` alone (`"__base__"`, or an adapter this layer does not carry, adds nothing), whatever is
+   * active; undefined returns to the active adapters. The input's rows must split evenly into
+   * `names.length` contiguous groups (row-major `[B·T, in]` or `[B, T, in]`).
+   */
+  setRowAdapters(names: readonly string[] | undefined): void {
+    this.#rowAdapters = names === undefined ? undefined : [...names];
+  }
+
+  /**
+   * Replaces adapter `name`'s parameter tensors and scaling in place (PEFT's hot-swap): same parameter names
+   * and shapes, the same variant, dropout and layer. The layer takes ownership of `parameters` and disposes
+   * the tensors they replace.
+   *
+   * @throws AdapterShapeError when a parameter is missing, extra or of another shape, or the adapter is merged.
+   */
+  swapAdapter(name: string, parameters: ReadonlyMap<string, Tensor>, scaling: number): void {
+    const state = this.#state(name);
+    if (this.#merged.includes(name)) {
+      throw new AdapterShapeError(`adapter "${name}" is merged; unmerge it before swapping its weights`);
+    }
+    const expected = [...state.parameters.keys()].sort().join(", ");
+    if ([...parameters.keys()].sort().join(", ") !== expected) {
+      throw new AdapterShapeError(
+        `the new weights of adapter "${name}" have parameters [${[...parameters.keys()].join(", ")}], the layer holds [${expected}]`,
+      );
+    }
+    for (const [parameter, value] of parameters) {
+      const current = state.parameters.get(parameter)!;
+      if (value.shape.join() !== current.shape.join()) {
+        throw new AdapterShapeError(
+          `new ${parameter} of adapter "${name}" is [${value.shape.join(", ")}], the layer holds [${current.shape.join(", ")}]`,
+        );
+      }
+    }
+    for (const [parameter, value] of parameters) {
+      const current = state.parameters.get(parameter)!;
+      if (value !== current) current.dispose();
+      state.parameters.set(parameter, keep(value));
+    }
+    state.scaling = scaling;
+  }
+
   /** The merged adapters, oldest first. */
   get mergedAdapters(): readonly string[] {
     return this.#merged;
@@ -278,22 +325,44 @@ export class LoraLinear extends Module implements LinearLike {
   /** The base layer's output (or the merged weight's) with every active, unmerged adapter applied. */
   forward(input: Tensor): Tensor {
     if (this.#disabled) return this.base_layer.forward(input);
+    const rowAdapters = this.#rowAdapters;
+    if (rowAdapters !== undefined) {
+      if (this.#merged.length > 0) {
+        throw new AdapterShapeError(
+          `adapters ${JSON.stringify(this.#merged)} are merged; a mixed batch needs them unmerged`,
+        );
+      }
+      return tidy(() =>
+        mixedBatchForward(
+          input,
+          this.base_layer.forward(input),
+          rowAdapters,
+          (name) => this.#adapters.has(name),
+          (name, rows, result) => this.#applyAdapter(this.#adapters.get(name)!, rows, result),
+        ),
+      );
+    }
     return tidy(() => {
       let result = this.#mergedWeight
         ? linear(input, this.#mergedWeight, this.base_layer.bias)
         : this.base_layer.forward(input);
       for (const name of this.#active) {
         if (this.#merged.includes(name)) continue;
-        const state = this.#adapters.get(name)!;
-        if (state.correction !== undefined) {
-          // overlay mode: the adapter stands on W − s·B₀A₀, so s·B₀A₀·x comes out first
-          const { loraA, loraB, scaling } = state.correction;
-          result = sub(result, scale(linear(linear(input, loraA), loraB), scaling));
-        }
-        result = state.variant.forward(this.#context(state), input, result);
+        result = this.#applyAdapter(this.#adapters.get(name)!, input, result);
       }
       return result;
     });
+  }
+
+  /** `result` with one unmerged adapter applied to `input` (overlay correction first, then its variant). */
+  #applyAdapter(state: AdapterState, input: Tensor, result: Tensor): Tensor {
+    let output = result;
+    if (state.correction !== undefined) {
+      // overlay mode: the adapter stands on W − s·B₀A₀, so s·B₀A₀·x comes out first
+      const { loraA, loraB, scaling } = state.correction;
+      output = sub(output, scale(linear(linear(input, loraA), loraB), scaling));
+    }
+    return state.variant.forward(this.#context(state), input, output);
   }
 
   /** Adapter `name`'s parameters read back to the host (for saving). */

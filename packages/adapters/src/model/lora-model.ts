@@ -6,7 +6,7 @@ import {
   deriveAdapterRecord,
   type WeightStore,
 } from "@peftjs/state";
-import { createGenerator, type Tensor, tensor } from "@peftjs/tensor";
+import { createGenerator, type Tensor, tensor, zeros } from "@peftjs/tensor";
 import type { HostTensor, LoraAdapter, LoraFactors, TrainableTokenRows } from "../adapter.js";
 import { type LoraConfig, loraConfigToJson } from "../config/lora-config.js";
 import { moduleLoraSettings } from "../config/scaling.js";
@@ -16,6 +16,7 @@ import { type InitTarget, initializeAdapter } from "../initialize.js";
 import { initMethodFor } from "../inits/registry.js";
 import { LoraEmbedding } from "../layer/lora-embedding.js";
 import { LoraLinear } from "../layer/lora-linear.js";
+import { MixedBatchError } from "../layer/mixed-batch.js";
 import { isCopyableModule, ModulesToSaveLayer } from "../layer/modules-to-save.js";
 import { LORA_A, LORA_B, LORA_EMBEDDING_A, LORA_EMBEDDING_B } from "../layer/parameter-keys.js";
 import { TiedOutputHead } from "../layer/tied-output-head.js";
@@ -24,6 +25,8 @@ import { matrixToTensor, tensorToMatrix } from "../math/host-tensor.js";
 import type { Matrix } from "../math/matrix.js";
 import { loraVariantFor } from "../variants/registry.js";
 import { readBaseWeight, rewriteBaseTensor, rewriteBaseWeight } from "./base-weights.js";
+import { assertHotswapConfigsCompatible, assertHotswapWeightsFit, HotswapError } from "./hotswap.js";
+import { assertMixedBatchAllowed } from "./mixed-batch-check.js";
 import {
   AdapterLoadError,
   type AdapterPlacementOptions,
@@ -83,6 +86,31 @@ export interface AdapterCheck extends AdapterLoadResult {
   readonly record: AdapterRecord;
 }
 
+/** Options of {@link LoraModel.forward}. */
+export interface LoraForwardOptions {
+  /**
+   * A mixed batch, PEFT's `adapter_names`: one adapter name per batch row (`"__base__"` for the base model);
+   * see {@link LoraModel.withAdapterNames}. Without it the active adapters run.
+   */
+  readonly adapterNames?: readonly string[];
+  /** Every other option goes to the model's own `forward` (e.g. a `CausalLM`'s `cache`). */
+  readonly [option: string]: unknown;
+}
+
+/** Options of {@link LoraModel.hotswapAdapter}. */
+export interface HotswapOptions {
+  /** The state compatibility check of a load (default true; false forces, as PEFT does not check). */
+  guard?: boolean;
+  /** Multiplies the new adapter's delta, as `weight` of a load (default 1). */
+  weight?: number;
+}
+
+/** What {@link LoraModel.hotswapAdapter} did. */
+export interface HotswapResult {
+  /** Modules of the adapter that the new weights do not cover: their factors are now zero, as in PEFT. */
+  readonly zeroedModules: readonly string[];
+}
+
 interface AdapterEntry {
   readonly config: LoraConfig;
   readonly record: AdapterRecord;
@@ -122,6 +150,7 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
   readonly #adapters = new Map<string, AdapterEntry>();
   #active: string[] = [];
   #disabled = false;
+  #training = false;
 
   private constructor(model: Model) {
     this.model = model;
@@ -500,6 +529,128 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
   }
 
   /**
+   * Runs `run` with a mixed batch (PEFT's `adapter_names`): every forward inside it takes batch row `i` through
+   * adapter `adapterNames[i]` alone — `"__base__"` for the base model — whatever is active, so one batch serves
+   * many adapters without merging. Each layer gathers the rows of each adapter on the device (no read-back),
+   * and rows keep their adapter across a generation's cache steps. `run` may be async (the names stay set
+   * until its promise settles; do not run other forwards of this model meanwhile). Every forward inside must
+   * have `adapterNames.length` rows.
+   *
+   * @throws MixedBatchError (before running anything) for an empty list, unknown names, training mode, merged
+   *   adapters or a variant adapter (DoRA), as PEFT refuses them; from a forward whose rows do not match.
+   */
+  withAdapterNames<T>(adapterNames: readonly string[], run: () => T): T {
+    const entries = new Map([...this.#adapters].map(([name, entry]) => [name, entry.config]));
+    assertMixedBatchAllowed(adapterNames, {
+      adapters: entries,
+      training: this.#training,
+      merged: this.mergedAdapters,
+    });
+    const layers = [...this.#layers.values()];
+    for (const layer of layers) layer.setRowAdapters(adapterNames);
+    const restore = () => {
+      for (const layer of layers) layer.setRowAdapters(undefined);
+    };
+    let result: T;
+    try {
+      result = run();
+    } catch (error) {
+      restore();
+      throw error;
+    }
+    if (result instanceof Promise) return result.finally(restore) as T;
+    restore();
+    return result;
+  }
+
+  /**
+   * The wrapped model's forward over a batch of token ids, as PEFT's `model(input_ids, adapter_names=…)`:
+   * with `adapterNames` a mixed batch ({@link LoraModel.withAdapterNames}), else the active adapters. Other
+   * options (a `CausalLM`'s `cache`) are passed on.
+   *
+   * @throws MixedBatchError when `adapterNames` does not have one name per batch row, or as
+   *   {@link LoraModel.withAdapterNames}; AdapterLoadError when the model has no `forward`.
+   */
+  forward(inputIds: readonly (readonly number[])[] | Tensor, options: LoraForwardOptions = {}): Tensor {
+    const { adapterNames, ...modelOptions } = options;
+    const model = this.model as unknown as {
+      forward?: (ids: typeof inputIds, options: Record<string, unknown>) => Tensor;
+    };
+    if (typeof model.forward !== "function") {
+      throw new AdapterLoadError("the wrapped model has no forward(inputIds, options) method");
+    }
+    const run = () => model.forward!(inputIds, modelOptions);
+    if (adapterNames === undefined) return run();
+    const rows = Array.isArray(inputIds) ? inputIds.length : (inputIds as Tensor).shape[0];
+    if (rows !== adapterNames.length) {
+      throw new MixedBatchError(
+        "length",
+        `adapterNames has ${adapterNames.length} names (${JSON.stringify(adapterNames)}) but the batch has ${rows} rows; give one name per row`,
+      );
+    }
+    return this.withAdapterNames(adapterNames, run);
+  }
+
+  /**
+   * PEFT's `hotswap_adapter`: replaces the weights of loaded adapter `name` with `adapter`'s, in the layers
+   * that already hold it — no module is wrapped, replaced or rebuilt, the base is not touched and the name,
+   * active state and other adapters stay. The scaling is recomputed per module from the new config (`r`,
+   * `lora_alpha`, `rank_pattern` may differ). Modules the new file does not cover get zero factors, as in
+   * PEFT. The model's config and record of `name` become the new adapter's, so saving it writes the new one.
+   *
+   * @throws HotswapError when the configs differ in `use_rslora`, `lora_dropout`, `alpha_pattern` or
+   *   `use_dora` (PEFT's check), the new weights target other modules or another rank, `name` is merged, or
+   *   either adapter is an unconverted PiSSA/OLoRA one; the load checks' errors (base compatibility, shapes).
+   *   Nothing changes when it throws.
+   */
+  hotswapAdapter(name: string, adapter: LoraAdapter, options: HotswapOptions = {}): HotswapResult {
+    const entry = this.#entry(name);
+    if (entry.mode !== null) {
+      throw new HotswapError(
+        `cannot hot-swap adapter "${name}": it is a PiSSA/OLoRA adapter in ${entry.mode} mode, whose correction depends on its init; delete it and load the new one instead`,
+      );
+    }
+    if (this.mergedAdapters.includes(name)) {
+      throw new HotswapError(`cannot hot-swap adapter "${name}": it is merged; unmerge it first`);
+    }
+    assertHotswapConfigsCompatible(name, entry.config, adapter.config);
+    const plan = planAdapterLoad(this.#context(), name, adapter, { guard: options.guard });
+    if (plan.mode !== null) {
+      throw new HotswapError(
+        `cannot hot-swap adapter "${name}" with an unconverted ${JSON.stringify(plan.adapter.config.init_lora_weights)} adapter (its init must be recomputed); convert it to LoRA first`,
+      );
+    }
+    const layerOf = (module: string) => this.#layers.get(module)!;
+    assertHotswapWeightsFit(name, entry.modules, plan.adapter, (module) => {
+      const layer = layerOf(module);
+      return new Map(
+        layer.parameterNames(name).map((parameter) => [parameter, layer.parameter(name, parameter).shape]),
+      );
+    });
+    const weight = options.weight ?? 1;
+    const zeroedModules: string[] = [];
+    for (const module of entry.modules) {
+      const layer = layerOf(module);
+      const factors = plan.adapter.modules.get(module);
+      const parameters = new Map<string, Tensor>();
+      if (factors === undefined) {
+        for (const parameter of layer.parameterNames(name))
+          parameters.set(parameter, zeros(layer.parameter(name, parameter).shape));
+        zeroedModules.push(module);
+      } else {
+        parameters.set(LORA_A, matrixToTensor(factors.loraA));
+        parameters.set(LORA_B, matrixToTensor(factors.loraB));
+        for (const [parameter, value] of factors.extras ?? [])
+          parameters.set(parameter, tensor(value.data, value.shape));
+      }
+      const { scaling } = moduleLoraSettings(plan.adapter.config, module);
+      layer.swapAdapter(name, parameters, scaling * weight);
+    }
+    this.#adapters.set(name, { ...entry, config: plan.adapter.config, record: plan.record });
+    return { zeroedModules };
+  }
+
+  /**
    * The trainable parameters of the active adapters keyed by PEFT's file keys
    * (`base_model.model.<module>.lora_A.weight`; with several active adapters the in-model keys
    * `….lora_A.<adapter>.weight`). Base weights and frozen corrections are never in it.
@@ -529,6 +680,7 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
 
   /** Switches dropout on (training) or off for every wrapped layer; `seed` seeds the dropout masks. */
   setTraining(training: boolean, seed = 0): void {
+    this.#training = training;
     const generator = createGenerator(seed);
     for (const layer of this.#layers.values()) {
       layer.training = training;

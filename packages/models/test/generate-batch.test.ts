@@ -1,0 +1,76 @@
+import { readFileSync } from "node:fs";
+import { deserialize } from "@peftjs/io";
+import { afterAll, describe, expect, it } from "vitest";
+import { createModel, generate, generateBatch, ModelInputError } from "../src/index.js";
+
+/** stories260K (llama2.c) starts every sequence with BOS = 1. */
+const BOS_TOKEN_ID = 1;
+
+describe("generateBatch on stories260K", () => {
+  const fixtures = new URL("./fixtures/stories260k/", import.meta.url);
+  const model = createModel(
+    JSON.parse(readFileSync(new URL("config.json", fixtures), "utf8")),
+    deserialize(new Uint8Array(readFileSync(new URL("model.safetensors", fixtures)))).tensors,
+  );
+  const reference = JSON.parse(readFileSync(new URL("reference.json", fixtures), "utf8")) as {
+    greedy_token_ids: number[];
+  };
+  afterAll(() => model.dispose());
+
+  it("gives each greedy row what generate gives it alone (llama2.c's reference for the BOS row)", async () => {
+    const prompts = [
+      [BOS_TOKEN_ID, 326, 269],
+      [BOS_TOKEN_ID, 291, 276],
+      [BOS_TOKEN_ID, 403, 407],
+    ];
+    const rows = await generateBatch(model, prompts, { maxNewTokens: 24, stopTokens: [] });
+    for (const [row, prompt] of prompts.entries()) {
+      expect(rows[row]).toEqual(await generate(model, prompt, { maxNewTokens: 24, stopTokens: [] }));
+    }
+    const fromBos = await generateBatch(model, [[BOS_TOKEN_ID], [BOS_TOKEN_ID]], {
+      maxNewTokens: 30,
+      stopTokens: [],
+    });
+    const expected = reference.greedy_token_ids.slice(0, 30);
+    expect(fromBos).toEqual([expected, expected]);
+  });
+
+  it("stops each row at its own stop token and reports tokens per row", async () => {
+    const alone = await generate(model, [BOS_TOKEN_ID, 291, 276], { maxNewTokens: 12, stopTokens: [] });
+    const stop = alone[4]!;
+    const seen: [number, number, number][] = [];
+    const rows = await generateBatch(
+      model,
+      [
+        [BOS_TOKEN_ID, 326, 269],
+        [BOS_TOKEN_ID, 291, 276],
+      ],
+      {
+        maxNewTokens: 12,
+        stopTokens: [stop],
+        onToken: (token, index, row) => void seen.push([token, index, row]),
+      },
+    );
+    expect(rows[1]).toEqual(alone.slice(0, alone.indexOf(stop) + 1));
+    expect(rows[0]!.length).toBeGreaterThan(0);
+    expect(seen.filter(([, , row]) => row === 1).map(([token]) => token)).toEqual(rows[1]);
+    expect(seen.filter(([, , row]) => row === 0).map(([, index]) => index)).toEqual(
+      rows[0]!.map((_, i) => i),
+    );
+  });
+
+  it("samples reproducibly from the seed", async () => {
+    const options = { maxNewTokens: 10, temperature: 1, seed: 5, stopTokens: [] };
+    const prompts = [[BOS_TOKEN_ID], [BOS_TOKEN_ID]];
+    const first = await generateBatch(model, prompts, options);
+    expect(await generateBatch(model, prompts, options)).toEqual(first);
+    expect(await generateBatch(model, prompts, { ...options, seed: 6 })).not.toEqual(first);
+  });
+
+  it("refuses ragged, empty or missing prompts naming them", async () => {
+    await expect(generateBatch(model, [], { maxNewTokens: 1 })).rejects.toThrow(ModelInputError);
+    await expect(generateBatch(model, [[1, 2], [1]], { maxNewTokens: 1 })).rejects.toThrow(/prompt 1 has 1/);
+    await expect(generateBatch(model, [[1], []], { maxNewTokens: 1 })).rejects.toThrow(/prompt 1 is empty/);
+    await expect(generateBatch(model, [[1]], { maxNewTokens: 1.5 })).rejects.toThrow(/1.5/);
+  });
+});
