@@ -1,9 +1,10 @@
-import type { ChatMessage, Tokenizer } from "@peftjs/models";
+import { type ChatMessage, generateBatch, type Tokenizer } from "@peftjs/models";
 import { setBackend } from "@peftjs/tensor";
 import { CliUsageError } from "../cli-error.js";
 import { loadAdaptedModel } from "../lib/adapted-model.js";
+import { parseAdapterNames } from "../lib/adapter-names.js";
 import { parseAdapterSpecs } from "../lib/adapter-spec.js";
-import { chatPromptIds, chatTokenizer, generateReply, readMessagesFile } from "../lib/chat.js";
+import { chatPromptIds, chatTokenizer, generateReply, readMessagesFile, stopTokenIds } from "../lib/chat.js";
 import {
   optionalInteger,
   optionalNumber,
@@ -12,7 +13,7 @@ import {
   stringList,
 } from "../lib/cli-options.js";
 import { modelLocation } from "../lib/model-location.js";
-import { decodeModelIds, loadModelTokenizer } from "../lib/model-tokenizer.js";
+import { checkIdsFitModel, decodeModelIds, loadModelTokenizer } from "../lib/model-tokenizer.js";
 import type { Command, FlagValues } from "./command.js";
 
 /** What `peftjs generate --json` prints. */
@@ -23,6 +24,14 @@ export interface GenerateReport {
   text: string;
   /** The new token ids (a stop id that ended generation included). */
   tokens: number[];
+}
+
+/** What `peftjs generate --adapter-names … --json` prints: one continuation per name, as {@link GenerateReport}. */
+export interface GenerateRowsReport {
+  /** The prompt as given, or the rendered chat prompt. */
+  prompt: string;
+  /** Per name: the adapter, the text (plain: prompt and continuation; chat: the reply) and the new ids. */
+  rows: { adapter: string; text: string; tokens: number[] }[];
 }
 
 /** The prompt ids: plain text (encoded with the tokenizer's special tokens), or a chat rendered by its template. */
@@ -65,14 +74,15 @@ async function promptOf(
 /** `peftjs generate`: text from the model (with adapters), greedy or sampled, plain or with the chat template. */
 export const generateCommand: Command = {
   summary: "generate text with a model (and adapters), greedy or sampled; --chat applies the chat template",
-  help: `Usage: peftjs generate --model M [--adapter [NAME=]M[:WEIGHT] ...]
+  help: `Usage: peftjs generate --model M [--adapter [NAME=]M[:WEIGHT] ...] [--adapter-names A,B,...]
                        [--prompt TEXT | --chat --prompt TEXT [--system TEXT] | --messages FILE.json]
                        [--steps N] [--temperature T] [--seed S] [--backend NAME] [--json]
 
 Continues a prompt with the model's key/value cache and prints the text. Needs the model's tokenizer
 (tokenizer.json, or llama2.c's tok512.bin: the embedded stories260K has one). Generation stops at the
 model's EOS ids (generation_config.json's eos_token_id, else config.json's, and tokenizer_config.json's
-eos_token) or after --steps tokens.
+eos_token) or after --steps tokens. With --adapter-names, one batch generates a continuation per name, each
+row with that adapter alone (a mixed-adapter batch), printed as "[NAME] text".
 
 Plain mode (default): --prompt is encoded with the tokenizer's special tokens (BOS for Llama 2 / Mistral /
 stories260K); the prompt and its continuation are printed.
@@ -86,6 +96,7 @@ given); --messages FILE.json gives a whole conversation, a JSON array of {"role"
 Options:
   --model M         base model folder, Hub id, or "embedded" (stories260K)
   --adapter [NAME=]M[:W]  an adapter folder or Hub id, its delta scaled by W (default 1); repeat for several
+  --adapter-names A,B,...  one row per name, each with that --adapter alone ("__base__": no adapter)
   --prompt TEXT     the start of the text (default: nothing, just BOS); with --chat, the user's message
   --chat            apply the chat template to --prompt (and --system)
   --system TEXT     with --chat or --messages: a system message first
@@ -94,10 +105,12 @@ Options:
   --temperature T   0 = greedy (default); above 0 samples
   --seed S          seed of the sampling (default 0; same seed, same text on every backend)
   --backend NAME    auto | js | wasm | gpu (default auto)
-  --json            print {"prompt", "text", "tokens"} (chat mode: prompt = the rendered template, text = the reply)`,
+  --json            print {"prompt", "text", "tokens"} (chat mode: prompt = the rendered template, text = the reply;
+                    with --adapter-names: {"prompt", "rows": [{"adapter", "text", "tokens"}]})`,
   options: {
     model: { type: "string" },
     adapter: { type: "string", multiple: true },
+    "adapter-names": { type: "string" },
     prompt: { type: "string" },
     chat: { type: "boolean" },
     system: { type: "string" },
@@ -118,10 +131,29 @@ Options:
     const temperature = optionalNumber(values, "temperature", { min: 0 }) ?? 0;
     const seed = optionalInteger(values, "seed") ?? 0;
     const adapters = parseAdapterSpecs(stringList(values, "adapter"), { weights: "optional" });
+    const adapterNames = parseAdapterNames(optionalString(values, "adapter-names"), adapters);
     await setBackend(backend);
     const tokenizer = await loadModelTokenizer(location);
     const prompt = await promptOf(values, tokenizer, location);
-    const { model } = await loadAdaptedModel(location, adapters);
+    const { model, lora } = await loadAdaptedModel(location, adapters);
+    if (adapterNames !== undefined && lora !== undefined) {
+      // a mixed batch: the same prompt once per name, each row with its adapter through every cache step
+      checkIdsFitModel(prompt.ids, model.config.vocabSize, tokenizer, "the prompt");
+      const options = { maxNewTokens: steps, temperature, seed, stopTokens: stopTokenIds(model, tokenizer) };
+      const prompts = adapterNames.map(() => prompt.ids);
+      const generated = await lora.withAdapterNames(adapterNames, () =>
+        generateBatch(model, prompts, options),
+      );
+      const rows = generated.map((tokens, row) => ({
+        adapter: adapterNames[row]!,
+        text: decodeModelIds(tokenizer, prompt.chat ? tokens : [...prompt.ids, ...tokens]),
+        tokens,
+      }));
+      const report = { prompt: prompt.text, rows } satisfies GenerateRowsReport;
+      if (values.json) console.log(JSON.stringify(report, null, 2));
+      else for (const row of rows) console.log(`[${row.adapter}] ${row.text.trim()}`);
+      return;
+    }
     const reply = await generateReply(model, tokenizer, prompt.ids, {
       maxNewTokens: steps,
       temperature,
