@@ -141,6 +141,34 @@ describe.each(["js", "wasm"])("mixed-adapter batches (adapterNames) on the %s ba
   });
 });
 
+describe("mixed batches with a PiSSA adapter in overlay mode", () => {
+  it("runs its rows on W − s·B₀A₀ + s·B·A and the base rows on the true base", async () => {
+    const { inputIds, logits: reference } = await referenceLogits("pissa");
+    const { model, lora } = await mixedModel();
+    lora.loadAdapter("pissa", await loadPeftAdapter(fixturePath("peft/pissa/adapter_trained")));
+    expect(lora.adapterMode("pissa")).toBe("overlay");
+    const names = ["pissa", BASE_ADAPTER_NAME, "a", "pissa"].slice(0, inputIds.length);
+    const mixed = lora.forward(inputIds, { adapterNames: names }).toFloat32Array();
+    const perRow = mixed.length / names.length;
+    lora.setActiveAdapters("pissa");
+    const pissa = logitsOf(model, inputIds);
+    const base = lora.withAdaptersDisabled(() => logitsOf(model, inputIds));
+    // PEFT's trained PiSSA logits (residual base), the fixture README's 1e-3
+    expect(maxAbs(pissa, reference.get("trained")!)).toBeLessThan(peftTolerance);
+    for (const [row, name] of names.entries()) {
+      const alone = name === "pissa" ? pissa : name === BASE_ADAPTER_NAME ? base : undefined;
+      if (alone === undefined) continue;
+      expect(
+        maxAbs(rows(mixed, row, row + 1, perRow), rows(alone, row, row + 1, perRow)),
+      ).toBeLessThanOrEqual(rowTolerance);
+    }
+    expect(
+      maxAbs(rows(base, 1, 2, perRow), rows(reference.get("base_original")!, 1, 2, perRow)),
+    ).toBeLessThan(peftTolerance);
+    model.dispose();
+  });
+});
+
 describe("mixed-batch refusals (PEFT's, as typed errors naming the value)", () => {
   it("refuses unknown names, a wrong length, training mode, merged adapters and variants", async () => {
     const { inputIds } = await referenceLogits("mixed_batch");
