@@ -79,8 +79,8 @@ describe("hot-swapping an adapter's weights (PEFT's hotswap_adapter)", () => {
     expect(lora.activeAdapters).toEqual(["x"]);
     const saved = lora.getAdapter("x");
     for (const [module, factors] of b.modules) {
-      expect(saved.modules.get(module)!.loraA.values).toEqual(factors.loraA.values);
-      expect(saved.modules.get(module)!.loraB.values).toEqual(factors.loraB.values);
+      expect(saved.modules.get(module)!.loraA.data).toEqual(factors.loraA.data);
+      expect(saved.modules.get(module)!.loraB.data).toEqual(factors.loraB.data);
     }
     model.dispose();
   });

@@ -223,3 +223,25 @@ describe("mixed-batch refusals (PEFT's, as typed errors naming the value)", () =
     model.dispose();
   });
 });
+
+describe("withAdapterNames scopes", () => {
+  it("restores the enclosing names after a nested call, and the active adapters after the outer one", async () => {
+    const { inputIds } = await referenceLogits("mixed_batch");
+    const { model, lora } = await mixedModel();
+    const outer = lora.forward(inputIds, { adapterNames }).toFloat32Array();
+    const reversed = [...adapterNames].reverse();
+    const inner = lora.forward(inputIds, { adapterNames: reversed }).toFloat32Array();
+    expect(maxAbs(outer, inner)).toBeGreaterThan(0.1);
+    const [nested, after] = lora.withAdapterNames(adapterNames, () => [
+      lora.withAdapterNames(reversed, () => logitsOf(model, inputIds)),
+      logitsOf(model, inputIds),
+    ]);
+    expect(nested).toEqual(inner);
+    expect(after).toEqual(outer);
+    lora.setActiveAdapters("a");
+    const activeA = logitsOf(model, inputIds);
+    expect(maxAbs(activeA, outer)).toBeGreaterThan(0.1);
+    expect(lora.forward(inputIds, { adapterNames: ["a", "a", "a", "a"] }).toFloat32Array()).toEqual(activeA);
+    model.dispose();
+  });
+});

@@ -151,6 +151,7 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
   #active: string[] = [];
   #disabled = false;
   #training = false;
+  #rowAdapters: readonly string[] | undefined;
 
   private constructor(model: Model) {
     this.model = model;
@@ -546,11 +547,13 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
       training: this.#training,
       merged: this.mergedAdapters,
     });
-    const layers = [...this.#layers.values()];
-    for (const layer of layers) layer.setRowAdapters(adapterNames);
-    const restore = () => {
-      for (const layer of layers) layer.setRowAdapters(undefined);
+    const previous = this.#rowAdapters;
+    const setRows = (names: readonly string[] | undefined) => {
+      this.#rowAdapters = names;
+      for (const layer of this.#layers.values()) layer.setRowAdapters(names);
     };
+    setRows(adapterNames);
+    const restore = () => setRows(previous);
     let result: T;
     try {
       result = run();
@@ -914,6 +917,7 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
     const layer = created!;
     this.#layers.set(moduleName, layer);
     layer.setDisabled(this.#disabled);
+    layer.setRowAdapters(this.#rowAdapters);
     return layer;
   }
 
