@@ -144,6 +144,32 @@ describe("peftjs generate --adapter-names", () => {
     expect(plain.stdout.split("\n")[0]).toBe(`[a] ${expected[2]!.text.trim()}`);
   });
 
+  it("works in chat mode on a Mistral folder with tokenizer.json: each row's reply is its adapter's alone", () => {
+    type Report = { prompt: string; rows: { adapter: string; text: string; tokens: number[] }[] };
+    const mistral = fixture("hf_mistral/model");
+    const lora = `l=${fixture("hf_mistral/peft_lora/adapter_trained")}`;
+    const common = ["--model", mistral, "--chat", "--prompt", "hello", "--steps", "8", "--backend", "js"];
+    const mixed = peftjsJson<Report>(
+      "generate",
+      ...common,
+      "--adapter",
+      lora,
+      "--adapter-names",
+      "l,__base__,l",
+    );
+    expect(mixed.prompt).toBe("<s><|user|>\nhello\n<|assistant|>\n");
+    const alone = (...flags: string[]) =>
+      peftjsJson<{ text: string; tokens: number[] }>("generate", ...common, ...flags);
+    const adapted = alone("--adapter", lora);
+    const base = alone();
+    expect(adapted.tokens).not.toEqual(base.tokens);
+    expect(mixed.rows.map((row) => [row.adapter, row.text, row.tokens])).toEqual([
+      ["l", adapted.text, adapted.tokens],
+      ["__base__", base.text, base.tokens],
+      ["l", adapted.text, adapted.tokens],
+    ]);
+  });
+
   it("refuses an unknown name with exit 1", () => {
     expectUserError(
       peftjs(
