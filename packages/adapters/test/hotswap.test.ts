@@ -168,6 +168,13 @@ describe("hot-swapping an adapter's weights (PEFT's hotswap_adapter)", () => {
       ),
     ).toMatch(/unconverted "pissa" adapter/);
     expect(() => lora.hotswapAdapter("nope", b)).toThrow(UnknownAdapterError);
+    // an adapter with embedding LoRA: its embedding layer has no swap path, so the swap is refused whole
+    const withEmbedding = await madeAdapter({ r: 8, target_modules: ["embed_tokens", "q_proj"] });
+    lora.loadAdapter("e", withEmbedding, { activate: false });
+    expect(refusal(() => lora.hotswapAdapter("e", withEmbedding))).toContain(
+      'adapts "model.embed_tokens", which is not a LoRA linear layer',
+    );
+    lora.deleteAdapter("e");
     expect(logitsOf(model, inputIds)).toEqual(before);
     model.dispose();
   });

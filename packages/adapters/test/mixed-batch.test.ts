@@ -170,7 +170,7 @@ describe("mixed batches with a PiSSA adapter in overlay mode", () => {
 });
 
 describe("mixed-batch refusals (PEFT's, as typed errors naming the value)", () => {
-  it("refuses unknown names, a wrong length, training mode, merged adapters and variants", async () => {
+  it("refuses unknown names, a wrong length, training mode, merged adapters, variants and non-linear layers", async () => {
     const { inputIds } = await referenceLogits("mixed_batch");
     const { model, lora } = await mixedModel();
     const problem = (run: () => unknown) => {
@@ -218,6 +218,14 @@ describe("mixed-batch refusals (PEFT's, as typed errors naming the value)", () =
     } finally {
       unregisterLoraVariant(gainVariant.name);
     }
+    // embedding LoRA (and token rows, modules_to_save) would not follow the rows: refused, not computed wrongly
+    lora.addAdapter("emb", createLoraConfig({ r: 2, target_modules: ["embed_tokens", "q_proj"] }));
+    const [layer, layerMessage] = problem(() =>
+      lora.forward(inputIds, { adapterNames: ["a", "emb", "b", "a"] }),
+    );
+    expect(layer).toBe("layer");
+    expect(layerMessage).toContain('adapter "emb" adapts "model.embed_tokens"');
+    lora.deleteAdapter("emb");
     // after every refusal the model still runs mixed batches
     expect(lora.forward(inputIds, { adapterNames }).shape).toEqual([4, 16, 512]);
     model.dispose();

@@ -5,7 +5,7 @@ import { concat, gather, reshape, type Tensor, tensor } from "@peftjs/tensor";
 export const BASE_ADAPTER_NAME = "__base__";
 
 /** Why a mixed batch was refused. */
-export type MixedBatchProblem = "empty" | "length" | "unknown" | "training" | "merged" | "variant";
+export type MixedBatchProblem = "empty" | "length" | "unknown" | "training" | "merged" | "variant" | "layer";
 
 /**
  * A mixed batch (`adapterNames`, PEFT's `adapter_names`) cannot run as asked; `problem` says why and the

@@ -529,6 +529,36 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
     return base.weight;
   }
 
+  /** The modules adapter `name` adapts outside LoRA linear layers (embedding LoRA, token rows, copies). */
+  #nonLinearModules(name: string): string[] {
+    const entry = this.#entry(name);
+    return [
+      ...entry.modules.filter((module) => !(this.#layers.get(module) instanceof LoraLinear)),
+      ...entry.tokenModules,
+      ...entry.copyModules,
+    ];
+  }
+
+  /**
+   * Mixed batches route rows through LoRA layers on linear modules only: an adapter that also has embedding
+   * LoRA, trainable token rows or `modules_to_save` copies would have those parts applied to every row (or to
+   * none), so it is refused rather than computed wrongly.
+   *
+   * @throws MixedBatchError (`layer`) naming the adapter and the module.
+   */
+  #assertLinearOnly(adapterNames: readonly string[]): void {
+    for (const name of new Set(adapterNames)) {
+      if (!this.#adapters.has(name)) continue;
+      const other = this.#nonLinearModules(name);
+      if (other.length > 0) {
+        throw new MixedBatchError(
+          "layer",
+          `adapter "${name}" adapts ${JSON.stringify(other[0])}, which is not a LoRA linear layer (embedding LoRA, token rows or modules_to_save); a mixed batch supports LoRA on linear layers only: run its rows separately with setActiveAdapters`,
+        );
+      }
+    }
+  }
+
   /**
    * Runs `run` with a mixed batch (PEFT's `adapter_names`): every forward inside it takes batch row `i` through
    * adapter `adapterNames[i]` alone — `"__base__"` for the base model — whatever is active, so one batch serves
@@ -547,10 +577,11 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
       training: this.#training,
       merged: this.mergedAdapters,
     });
+    this.#assertLinearOnly(adapterNames);
     const previous = this.#rowAdapters;
     const setRows = (names: readonly string[] | undefined) => {
       this.#rowAdapters = names;
-      for (const layer of this.#layers.values()) layer.setRowAdapters(names);
+      for (const layer of this.#layers.values()) if (layer instanceof LoraLinear) layer.setRowAdapters(names);
     };
     setRows(adapterNames);
     const restore = () => setRows(previous);
@@ -616,6 +647,12 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
     if (this.mergedAdapters.includes(name)) {
       throw new HotswapError(`cannot hot-swap adapter "${name}": it is merged; unmerge it first`);
     }
+    const nonLinear = this.#nonLinearModules(name);
+    if (nonLinear.length > 0) {
+      throw new HotswapError(
+        `cannot hot-swap adapter "${name}": it adapts ${JSON.stringify(nonLinear[0])}, which is not a LoRA linear layer (embedding LoRA, token rows or modules_to_save); delete it and load the new one instead`,
+      );
+    }
     assertHotswapConfigsCompatible(name, entry.config, adapter.config);
     const plan = planAdapterLoad(this.#context(), name, adapter, { guard: options.guard });
     if (plan.mode !== null) {
@@ -623,7 +660,7 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
         `cannot hot-swap adapter "${name}" with an unconverted ${JSON.stringify(plan.adapter.config.init_lora_weights)} adapter (its init must be recomputed); convert it to LoRA first`,
       );
     }
-    const layerOf = (module: string) => this.#layers.get(module)!;
+    const layerOf = (module: string) => this.#layers.get(module) as LoraLinear;
     assertHotswapWeightsFit(name, entry.modules, plan.adapter, (module) => {
       const layer = layerOf(module);
       return new Map(
