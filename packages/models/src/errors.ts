@@ -26,12 +26,32 @@ export class UnsupportedRopeTypeError extends PeftjsError {
   /** The requested rope type, e.g. `"llama3"`. */
   readonly ropeType: string;
 
-  constructor(ropeType: string) {
+  constructor(ropeType: string, supported: readonly string[] = ["default"]) {
     super(
       "unsupported_rope_type",
-      `rope_type "${ropeType}" is not supported; supported rope types: "default"`,
+      `rope_type "${ropeType}" is not supported; supported rope types: ${supported.map((name) => `"${name}"`).join(", ")}`,
     );
     this.ropeType = ropeType;
+  }
+}
+
+/**
+ * `config.json` sets an option this implementation does not implement (a RoPE key the rope type does not read,
+ * `use_sliding_window: true` on Qwen, ...). The message names the field and its value; nothing is approximated.
+ */
+export class UnsupportedConfigOptionError extends PeftjsError {
+  /** The field, e.g. `"rope_parameters.short_factor"` or `"use_sliding_window"`. */
+  readonly option: string;
+  /** The value found. */
+  readonly value: unknown;
+
+  constructor(option: string, value: unknown, context?: string) {
+    super(
+      "unsupported_config_option",
+      `config.json "${option}" = ${JSON.stringify(value)} is not supported${context === undefined ? "" : ` for ${context}`}`,
+    );
+    this.option = option;
+    this.value = value;
   }
 }
 

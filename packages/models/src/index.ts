@@ -20,6 +20,7 @@ export {
   parseGemma3TextConfig,
 } from "./architectures/gemma3-config.js";
 export {
+  type AttentionBiases,
   type LayerContext,
   LlamaAttention,
   type LlamaConfig,
@@ -31,6 +32,20 @@ export {
   parseLlamaConfig,
 } from "./architectures/llama.js";
 export { type MistralConfig, MistralForCausalLM, mistral } from "./architectures/mistral.js";
+export {
+  assertFullAttention,
+  parseQwen2Config,
+  type Qwen2Config,
+  Qwen2ForCausalLM,
+  qwen2,
+} from "./architectures/qwen2.js";
+export {
+  parseQwen3Config,
+  Qwen3Attention,
+  type Qwen3Config,
+  Qwen3ForCausalLM,
+  qwen3,
+} from "./architectures/qwen3.js";
 export {
   architectureFor,
   type CreateModelOptions,
@@ -58,6 +73,7 @@ export {
   TokenIdError,
   TokenizerFormatError,
   TrainingDivergedError,
+  UnsupportedConfigOptionError,
   UnsupportedModelOptionError,
   UnsupportedModelTypeError,
   UnsupportedRopeTypeError,
@@ -114,6 +130,18 @@ export { openSourceCheckpoint } from "./hub/source-checkpoint.js";
 export type { ResponseCache, UrlModelSourceOptions } from "./hub/url-source.js";
 export { urlModelSource } from "./hub/url-source.js";
 export { type AttentionShape, causalMask, groupedQueryAttention, splitHeads } from "./layers/attention.js";
+export {
+  parseRopeParameters,
+  type RopeParameters,
+  type RopeType,
+  supportedRopeTypes,
+} from "./layers/rope-parameters.js";
+export {
+  type RopeFrequencies,
+  RotaryEmbedding,
+  type RotaryTables,
+  ropeFrequencies,
+} from "./layers/rope-scaling.js";
 export { CheckpointWeights, type ModelWeights } from "./loading/checkpoint-weights.js";
 export type { LoadModelFromUrlOptions } from "./loading/load-from-url.js";
 export { loadModelFromUrl } from "./loading/load-from-url.js";

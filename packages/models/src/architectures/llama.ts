@@ -9,12 +9,11 @@ import {
   type RMSNorm,
 } from "@peftjs/nn";
 import type { WeightStoreOptions } from "@peftjs/state";
-import { add, applyRotaryEmbedding, mul, reshape, rotaryTables, swiGlu, type Tensor } from "@peftjs/tensor";
+import { add, applyRotaryEmbedding, mul, reshape, swiGlu, type Tensor } from "@peftjs/tensor";
 import { CausalLM, type DecoderInput } from "../causal-lm.js";
 import {
   booleanField,
   type CausalLMConfig,
-  defaultRopeTheta,
   parseCausalLMConfig,
   positiveInteger,
   positiveNumber,
@@ -22,6 +21,8 @@ import {
 import { ModelConfigError } from "../errors.js";
 import type { KeyValueCache } from "../generation/kv-cache.js";
 import { causalMask, groupedQueryAttention, splitHeads } from "../layers/attention.js";
+import { parseRopeParameters, type RopeParameters } from "../layers/rope-parameters.js";
+import { RotaryEmbedding } from "../layers/rope-scaling.js";
 import type { CheckpointWeights } from "../loading/checkpoint-weights.js";
 import type { Architecture } from "./architecture.js";
 
@@ -44,6 +45,8 @@ export interface LlamaConfig extends CausalLMConfig {
   readonly rmsNormEps: number;
   /** RoPE base (`rope_parameters.rope_theta` or top-level `rope_theta`, default 10000). */
   readonly ropeTheta: number;
+  /** The rotary embedding's type and scaling (`rope_parameters`, or the older `rope_theta`/`rope_scaling`). */
+  readonly rope: RopeParameters;
   /** The MLP activation's name (`hidden_act`, default `"silu"`). */
   readonly hiddenAct: string;
   /** Whether q/k/v/o projections have biases (`attention_bias`, default false). */
@@ -56,7 +59,8 @@ export interface LlamaConfig extends CausalLMConfig {
  * Parses a Llama-family `config.json` object; `modelType` lets a derived architecture (Mistral) reuse it.
  *
  * @throws ModelConfigError for a missing or invalid field or another `model_type`; UnsupportedRopeTypeError
- *   for RoPE scaling; UnsupportedActivationError for a `hidden_act` that `@peftjs/nn` does not implement.
+ *   for a RoPE type other than default/linear/dynamic/llama3/yarn; UnsupportedConfigOptionError for a RoPE
+ *   option that type does not read; UnsupportedActivationError for a `hidden_act` that `@peftjs/nn` does not implement.
  */
 export function parseLlamaConfig(json: unknown, modelType = "llama"): LlamaConfig {
   const base = parseCausalLMConfig(json, modelType);
@@ -81,6 +85,7 @@ export function parseLlamaConfig(json: unknown, modelType = "llama"): LlamaConfi
     throw new ModelConfigError(`config.json "hidden_act" must be a string, got ${JSON.stringify(hiddenAct)}`);
   }
   activationByName(hiddenAct);
+  const rope = parseRopeParameters(raw);
   return {
     ...base,
     hiddenSize,
@@ -89,7 +94,8 @@ export function parseLlamaConfig(json: unknown, modelType = "llama"): LlamaConfi
     numKeyValueHeads,
     headDim,
     rmsNormEps: raw.rms_norm_eps === undefined ? 1e-6 : positiveNumber(raw.rms_norm_eps, "rms_norm_eps"),
-    ropeTheta: defaultRopeTheta(raw),
+    ropeTheta: rope.ropeTheta,
+    rope,
     hiddenAct,
     attentionBias: booleanField(raw, "attention_bias", false),
     mlpBias: booleanField(raw, "mlp_bias", false),
@@ -114,6 +120,14 @@ export interface LayerContext {
   readonly length: number;
 }
 
+/** Which attention projections have biases (Llama: all four or none, by `attention_bias`). */
+export interface AttentionBiases {
+  /** q_proj, k_proj, v_proj. */
+  readonly queryKeyValue: boolean;
+  /** o_proj. */
+  readonly output: boolean;
+}
+
 /** `self_attn`: grouped-query attention with RoPE on queries and keys. */
 export class LlamaAttention extends Module {
   q_proj: LinearLike;
@@ -122,14 +136,33 @@ export class LlamaAttention extends Module {
   o_proj: LinearLike;
   readonly #config: LlamaConfig;
 
-  constructor(config: LlamaConfig, weights: CheckpointWeights, path: string) {
+  constructor(
+    config: LlamaConfig,
+    weights: CheckpointWeights,
+    path: string,
+    biases: AttentionBiases = { queryKeyValue: config.attentionBias, output: config.attentionBias },
+  ) {
     super();
-    const { hiddenSize, numAttentionHeads, numKeyValueHeads, headDim, attentionBias } = config;
-    this.q_proj = weights.linear(`${path}.q_proj`, hiddenSize, numAttentionHeads * headDim, attentionBias);
-    this.k_proj = weights.linear(`${path}.k_proj`, hiddenSize, numKeyValueHeads * headDim, attentionBias);
-    this.v_proj = weights.linear(`${path}.v_proj`, hiddenSize, numKeyValueHeads * headDim, attentionBias);
-    this.o_proj = weights.linear(`${path}.o_proj`, numAttentionHeads * headDim, hiddenSize, attentionBias);
+    const { hiddenSize, numAttentionHeads, numKeyValueHeads, headDim } = config;
+    const { queryKeyValue, output } = biases;
+    this.q_proj = weights.linear(`${path}.q_proj`, hiddenSize, numAttentionHeads * headDim, queryKeyValue);
+    this.k_proj = weights.linear(`${path}.k_proj`, hiddenSize, numKeyValueHeads * headDim, queryKeyValue);
+    this.v_proj = weights.linear(`${path}.v_proj`, hiddenSize, numKeyValueHeads * headDim, queryKeyValue);
+    this.o_proj = weights.linear(`${path}.o_proj`, numAttentionHeads * headDim, hiddenSize, output);
     this.#config = config;
+  }
+
+  /**
+   * Hook between the head split and RoPE, `[B·heads, T, d]` → same shape; identity here. Qwen3 normalises
+   * each query and key head (q_norm/k_norm).
+   */
+  protected normalizeQueries(queries: Tensor): Tensor {
+    return queries;
+  }
+
+  /** Like {@link LlamaAttention.normalizeQueries}, for the keys. */
+  protected normalizeKeys(keys: Tensor): Tensor {
+    return keys;
   }
 
   /** `[B·T, hidden]` → `[B·T, hidden]`. */
@@ -138,8 +171,16 @@ export class LlamaAttention extends Module {
     const { batchSize, length, cos, sin, cache } = context;
     const heads = (projected: Tensor, count: number) =>
       splitHeads(projected, batchSize, length, count, headDim);
-    const queries = applyRotaryEmbedding(heads(this.q_proj.forward(input), numAttentionHeads), cos, sin);
-    let keys = applyRotaryEmbedding(heads(this.k_proj.forward(input), numKeyValueHeads), cos, sin);
+    const queries = applyRotaryEmbedding(
+      this.normalizeQueries(heads(this.q_proj.forward(input), numAttentionHeads)),
+      cos,
+      sin,
+    );
+    let keys = applyRotaryEmbedding(
+      this.normalizeKeys(heads(this.k_proj.forward(input), numKeyValueHeads)),
+      cos,
+      sin,
+    );
     let values = heads(this.v_proj.forward(input), numKeyValueHeads);
     if (cache !== undefined) ({ keys, values } = cache.append(context.layerIndex, keys, values));
     const attended = groupedQueryAttention(queries, keys, values, context.mask, 1 / Math.sqrt(headDim), {
@@ -190,10 +231,10 @@ export class LlamaDecoderLayer extends Module {
   input_layernorm: RMSNorm;
   post_attention_layernorm: RMSNorm;
 
-  constructor(config: LlamaConfig, weights: CheckpointWeights, path: string) {
+  constructor(config: LlamaConfig, weights: CheckpointWeights, path: string, attention?: LlamaAttention) {
     super();
     const norm = { eps: config.rmsNormEps };
-    this.self_attn = new LlamaAttention(config, weights, `${path}.self_attn`);
+    this.self_attn = attention ?? new LlamaAttention(config, weights, `${path}.self_attn`);
     this.mlp = new LlamaMLP(config, weights, `${path}.mlp`);
     this.input_layernorm = weights.rmsNorm(`${path}.input_layernorm`, config.hiddenSize, norm);
     this.post_attention_layernorm = weights.rmsNorm(
@@ -215,19 +256,28 @@ export class LlamaModel extends Module {
   embed_tokens: Embedding;
   layers: ModuleList<LlamaDecoderLayer>;
   norm: RMSNorm;
-  readonly #config: LlamaConfig;
+  /** The rotary embedding (its `frequencies` are transformers' `rotary_emb.inv_freq`). */
+  readonly rotaryEmbedding: RotaryEmbedding;
 
-  constructor(config: LlamaConfig, weights: CheckpointWeights) {
+  /**
+   * @param createAttention builds layer `path`'s `self_attn` (default {@link LlamaAttention}); Qwen2 and Qwen3
+   *   pass their own.
+   */
+  constructor(
+    config: LlamaConfig,
+    weights: CheckpointWeights,
+    createAttention?: (path: string) => LlamaAttention,
+  ) {
     super();
     this.embed_tokens = weights.embedding("model.embed_tokens", config.vocabSize, config.hiddenSize);
     this.layers = new ModuleList(
-      Array.from(
-        { length: config.numHiddenLayers },
-        (_, layer) => new LlamaDecoderLayer(config, weights, `model.layers.${layer}`),
-      ),
+      Array.from({ length: config.numHiddenLayers }, (_, layer) => {
+        const path = `model.layers.${layer}`;
+        return new LlamaDecoderLayer(config, weights, path, createAttention?.(`${path}.self_attn`));
+      }),
     );
     this.norm = weights.rmsNorm("model.norm", config.hiddenSize, { eps: config.rmsNormEps });
-    this.#config = config;
+    this.rotaryEmbedding = new RotaryEmbedding(config.rope, config.headDim);
   }
 
   /**
@@ -236,8 +286,7 @@ export class LlamaModel extends Module {
    */
   forward(input: DecoderInput, slidingWindow: (layer: number) => number | undefined): Tensor {
     const { batchSize, length, start, cache } = input;
-    const positions = Array.from({ length }, (_, index) => start + index);
-    const { cos, sin } = rotaryTables(positions, this.#config.headDim, this.#config.ropeTheta);
+    const { cos, sin } = this.rotaryEmbedding.tables(start, length);
     const masks = new Map<number | undefined, Tensor>();
     let hidden = this.embed_tokens.forward(input.ids);
     for (const [layerIndex, layer] of [...this.layers].entries()) {
@@ -263,10 +312,18 @@ export class LlamaForCausalLM<Config extends LlamaConfig = LlamaConfig> extends 
 
   constructor(config: Config, weights: CheckpointWeights, options?: WeightStoreOptions) {
     super(config, weights, options);
-    this.model = new LlamaModel(config, weights);
+    this.model = new LlamaModel(config, weights, (path) => this.createAttention(config, weights, path));
     this.lm_head = config.tieWordEmbeddings
       ? new Linear(this.model.embed_tokens.weight)
       : weights.linear("lm_head", config.hiddenSize, config.vocabSize);
+  }
+
+  /**
+   * Builds one layer's `self_attn` (called during construction, before subclass fields exist): Llama's
+   * attention with `attention_bias` on all four projections. Qwen2/Qwen3 override it.
+   */
+  protected createAttention(config: Config, weights: CheckpointWeights, path: string): LlamaAttention {
+    return new LlamaAttention(config, weights, path);
   }
 
   /**

@@ -7,10 +7,12 @@ import type { Architecture } from "./architecture.js";
 import { gemma3Text } from "./gemma3.js";
 import { llama } from "./llama.js";
 import { mistral } from "./mistral.js";
+import { qwen2 } from "./qwen2.js";
+import { qwen3 } from "./qwen3.js";
 
 /** The architectures by `model_type`. A new architecture is one file in this folder and one entry here. */
 const architectures = new Map<string, Architecture>(
-  [llama, mistral, gemma3Text].map((entry) => [entry.modelType, entry]),
+  [llama, mistral, qwen2, qwen3, gemma3Text].map((entry) => [entry.modelType, entry]),
 );
 
 /**
