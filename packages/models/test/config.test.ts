@@ -54,18 +54,18 @@ describe("parseLlamaConfig", () => {
   });
 
   it("rejects unsupported rope types with a typed error", () => {
-    const llama3 = {
+    const longrope = {
       ...storiesConfig,
-      rope_parameters: { rope_type: "llama3", rope_theta: 500000, factor: 8 },
+      rope_parameters: { rope_type: "longrope", rope_theta: 500000, short_factor: [1], long_factor: [2] },
     };
-    expect(() => parseLlamaConfig(llama3)).toThrow(UnsupportedRopeTypeError);
-    expect(() => parseLlamaConfig(llama3)).toThrow('rope_type "llama3" is not supported');
-    const linear = {
+    expect(() => parseLlamaConfig(longrope)).toThrow(UnsupportedRopeTypeError);
+    expect(() => parseLlamaConfig(longrope)).toThrow('rope_type "longrope" is not supported');
+    const unknown = {
       ...storiesConfig,
       rope_parameters: undefined,
-      rope_scaling: { type: "linear", factor: 2 },
+      rope_scaling: { type: "su", factor: 2 },
     };
-    expect(() => parseLlamaConfig(linear)).toThrow(UnsupportedRopeTypeError);
+    expect(() => parseLlamaConfig(unknown)).toThrow(UnsupportedRopeTypeError);
   });
 
   it("names the offending field and value", () => {

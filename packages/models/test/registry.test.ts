@@ -15,8 +15,8 @@ import {
 import { randomCheckpoint, tinyLlamaConfig } from "./tiny-model.js";
 
 describe("the architecture registry", () => {
-  it("has llama, mistral and gemma3_text, and refuses unknown or missing model types by name", () => {
-    expect(listArchitectures()).toEqual(["llama", "mistral", "gemma3_text"]);
+  it("has llama, mistral, qwen2, qwen3 and gemma3_text, and refuses unknown or missing model types by name", () => {
+    expect(listArchitectures()).toEqual(["llama", "mistral", "qwen2", "qwen3", "gemma3_text"]);
     expect(architectureFor("mistral").modelType).toBe("mistral");
     expect(() => parseModelConfig({ ...tinyLlamaConfig, model_type: "qwen9" })).toThrow(
       UnsupportedModelTypeError,
@@ -32,7 +32,7 @@ describe("the architecture registry", () => {
 
   it("refuses options it does not implement, naming them", () => {
     expect(() =>
-      parseModelConfig({ ...tinyLlamaConfig, rope_parameters: { rope_type: "yarn", factor: 4 } }),
+      parseModelConfig({ ...tinyLlamaConfig, rope_parameters: { rope_type: "longrope", factor: 4 } }),
     ).toThrow(UnsupportedRopeTypeError);
     expect(() => parseModelConfig({ ...tinyLlamaConfig, hidden_act: "gelu" })).toThrow(
       UnsupportedActivationError,

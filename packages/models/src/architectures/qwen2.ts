@@ -22,7 +22,11 @@ export type Qwen2Config = LlamaConfig;
 export function assertFullAttention(json: ConfigJson, modelType: string): void {
   const useSlidingWindow = json.use_sliding_window ?? false;
   if (useSlidingWindow !== false) {
-    throw new UnsupportedConfigOptionError("use_sliding_window", useSlidingWindow, `model_type "${modelType}"`);
+    throw new UnsupportedConfigOptionError(
+      "use_sliding_window",
+      useSlidingWindow,
+      `model_type "${modelType}"`,
+    );
   }
   const layerTypes = json.layer_types;
   if (layerTypes === undefined || layerTypes === null) return;

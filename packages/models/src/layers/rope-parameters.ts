@@ -118,7 +118,11 @@ export function parseRopeParameters(config: ConfigJson): RopeParameters {
         factor: requiredPositive(parameters, "factor", ropeType),
         lowFrequencyFactor: requiredPositive(parameters, "low_freq_factor", ropeType),
         highFrequencyFactor: requiredPositive(parameters, "high_freq_factor", ropeType),
-        originalMaxPositionEmbeddings: requiredPositive(parameters, "original_max_position_embeddings", ropeType),
+        originalMaxPositionEmbeddings: requiredPositive(
+          parameters,
+          "original_max_position_embeddings",
+          ropeType,
+        ),
       };
     case "yarn": {
       const original =

@@ -77,9 +77,12 @@ function yarnFrequencies(parameters: RopeParameters, dim: number): RopeFrequenci
   const { mscale, mscaleAllDim } = parameters;
   const attentionScaling =
     parameters.attentionFactor ??
-    (mscale && mscaleAllDim ? yarnMscale(factor, mscale) / yarnMscale(factor, mscaleAllDim) : yarnMscale(factor));
+    (mscale && mscaleAllDim
+      ? yarnMscale(factor, mscale) / yarnMscale(factor, mscaleAllDim)
+      : yarnMscale(factor));
   const correctionDimension = (rotations: number) =>
-    (dim * Math.log(parameters.originalMaxPositionEmbeddings! / (rotations * 2 * Math.PI))) / (2 * Math.log(base));
+    (dim * Math.log(parameters.originalMaxPositionEmbeddings! / (rotations * 2 * Math.PI))) /
+    (2 * Math.log(base));
   let low = correctionDimension(parameters.betaFast!);
   let high = correctionDimension(parameters.betaSlow!);
   if (parameters.truncate) {
@@ -125,7 +128,10 @@ export function ropeFrequencies(
         attentionScaling: 1,
       };
     case "dynamic":
-      return { inverseFrequencies: dynamicFrequencies(parameters, headDim, sequenceLength), attentionScaling: 1 };
+      return {
+        inverseFrequencies: dynamicFrequencies(parameters, headDim, sequenceLength),
+        attentionScaling: 1,
+      };
     case "llama3":
       return { inverseFrequencies: llama3Frequencies(parameters, headDim), attentionScaling: 1 };
     case "yarn":
