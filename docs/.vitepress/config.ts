@@ -52,6 +52,7 @@ const guideSidebar: DefaultTheme.SidebarItem[] = [
       { text: "The base-mutation hazard", link: "/guide/hazard" },
       { text: "Snapshots, fingerprints, journal", link: "/guide/state" },
       { text: "Tokenizers and chat templates", link: "/guide/tokenizers-and-chat" },
+      { text: "Supported architectures", link: "/guide/architectures" },
       { text: "Loading from the Hugging Face Hub", link: "/guide/hub" },
       { text: "Backends", link: "/guide/backends" },
       { text: "Performance", link: "/guide/performance" },
