@@ -7,13 +7,14 @@ import {
   type CausalLM,
   generate,
   LlamaForCausalLM,
+  MistralForCausalLM,
   Qwen2ForCausalLM,
   Qwen3ForCausalLM,
 } from "../src/index.js";
 import { loadModel } from "../src/node.js";
 
 // transformers 5.18's LlamaForCausalLM (rope_type llama3), Qwen2ForCausalLM (q/k/v biases, tied) and
-// Qwen3ForCausalLM (q_norm/k_norm, head_dim 32 ≠ 64/4, bf16 file) on 2 × 24 and 1 × 32 inputs
+// Qwen3ForCausalLM (q_norm/k_norm, head_dim 32 ≠ 64/4, bf16 file), and MistralForCausalLM (window 8) on 2 × 24 and 1 × 32 inputs
 // (fixtures/hf/README.md). Tolerance 1e-4 on logits: the fixture README's bound for an fp32 re-implementation
 // (an independent fp64 forward is within 2.3e-6); the measured errors are printed per backend and listed in
 // docs/guide/architectures.md. Wrong readings land far away: unscaled RoPE 1.02, linear ÷8 0.87.
@@ -22,6 +23,7 @@ const cases = [
   { name: "llama_rope3", modelClass: LlamaForCausalLM },
   { name: "qwen2", modelClass: Qwen2ForCausalLM },
   { name: "qwen3", modelClass: Qwen3ForCausalLM },
+  { name: "mistral", modelClass: MistralForCausalLM },
 ] as const;
 
 interface Reference {
