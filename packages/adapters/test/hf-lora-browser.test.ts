@@ -71,9 +71,7 @@ describe.skipIf(skipBrowser)("PEFT LoRA on the gpu backend in headless Chromium"
   it.each(names)("%s: trained and merged logits, and the 5 AdamW losses", (name) => {
     const run = runs.get(name)!;
     const lossError = Math.max(...run.losses.map((loss, step) => Math.abs(loss - run.expectedLosses[step]!)));
-    console.log(
-      JSON.stringify({ architecture: name, backend: run.backend, ...run, losses: undefined, lossError }),
-    );
+    console.log(JSON.stringify({ architecture: name, ...run, losses: undefined, lossError }));
     expect(run.backend).toBe("gpu");
     // The bounds of hf-lora.test.ts for what one forward/backward computes: PEFT's trained and merged logits
     // 1e-3 (measured ≤ 3.0e-6), step-0 gradients 3e-5 of each tensor's largest entry.
