@@ -206,6 +206,10 @@ describe("target module matching (PEFT check_target_module_exists)", () => {
 
   it("null target_modules takes PEFT's default for the model type", () => {
     expect(selectTargetModules(config({}), llamaLinears, { modelType: "llama" })).toHaveLength(4);
+    // PEFT's mapping: qwen2 and qwen3 also default to q_proj and v_proj.
+    expect(selectTargetModules(config({}), llamaLinears, { modelType: "qwen3" })).toEqual(
+      selectTargetModules(config({}), llamaLinears, { modelType: "llama" }),
+    );
     expect(() => selectTargetModules(config({}), llamaLinears)).toThrow(/no PEFT default/);
   });
 });

@@ -231,6 +231,7 @@ export class LlamaDecoderLayer extends Module {
   input_layernorm: RMSNorm;
   post_attention_layernorm: RMSNorm;
 
+  /** @param attention the layer's `self_attn`, when an architecture builds its own (default Llama's). */
   constructor(config: LlamaConfig, weights: CheckpointWeights, path: string, attention?: LlamaAttention) {
     super();
     const norm = { eps: config.rmsNormEps };
