@@ -62,7 +62,7 @@ describe.skipIf(skipBrowser)("PEFT LoRA on the gpu backend in headless Chromium"
       }
       consoleErrors = [...consoleMessages];
     });
-  }, 300_000);
+  }, 900_000);
 
   afterAll(async () => {
     await server?.close();

@@ -67,7 +67,7 @@ describe.skipIf(skipBrowser)("architectures in headless Chromium", () => {
       }
       consoleErrors = [...consoleMessages];
     });
-  }, 300_000);
+  }, 900_000);
 
   afterAll(async () => {
     await server?.close();
