@@ -35,26 +35,6 @@ export class UnsupportedRopeTypeError extends PeftjsError {
   }
 }
 
-/**
- * `config.json` sets an option this implementation does not implement (a RoPE key the rope type does not read,
- * `use_sliding_window: true` on Qwen, ...). The message names the field and its value; nothing is approximated.
- */
-export class UnsupportedConfigOptionError extends PeftjsError {
-  /** The field, e.g. `"rope_parameters.short_factor"` or `"use_sliding_window"`. */
-  readonly option: string;
-  /** The value found. */
-  readonly value: unknown;
-
-  constructor(option: string, value: unknown, context?: string) {
-    super(
-      "unsupported_config_option",
-      `config.json "${option}" = ${JSON.stringify(value)} is not supported${context === undefined ? "" : ` for ${context}`}`,
-    );
-    this.option = option;
-    this.value = value;
-  }
-}
-
 /** A checkpoint lacks a weight the model needs, or holds one with the wrong shape. */
 export class ModelWeightsError extends PeftjsError {
   constructor(message: string) {

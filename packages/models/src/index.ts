@@ -73,7 +73,6 @@ export {
   TokenIdError,
   TokenizerFormatError,
   TrainingDivergedError,
-  UnsupportedConfigOptionError,
   UnsupportedModelOptionError,
   UnsupportedModelTypeError,
   UnsupportedRopeTypeError,

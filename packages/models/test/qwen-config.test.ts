@@ -1,7 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { readJsonFile } from "@peftjs/io/node";
 import { describe, expect, it } from "vitest";
-import { parseModelConfig, UnsupportedConfigOptionError } from "../src/index.js";
+import { parseModelConfig, UnsupportedModelOptionError } from "../src/index.js";
 import { loadModel } from "../src/node.js";
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/hf/${name}/`, import.meta.url));
@@ -12,9 +12,9 @@ describe("Qwen2 / Qwen3 configs", () => {
   it("refuse sliding-window attention, which is not implemented, naming the option", () => {
     for (const config of [qwen2Config, qwen3Config]) {
       const sliding = { ...config, use_sliding_window: true, sliding_window: 4 };
-      expect(() => parseModelConfig(sliding)).toThrow(UnsupportedConfigOptionError);
+      expect(() => parseModelConfig(sliding)).toThrow(UnsupportedModelOptionError);
       expect(() => parseModelConfig(sliding)).toThrow(
-        `config.json "use_sliding_window" = true is not supported for model_type "${config.model_type}"`,
+        `${config.model_type}: config.json "use_sliding_window" = true is not supported (supported: false)`,
       );
       const layerTypes = {
         ...config,

@@ -22,7 +22,7 @@ describe("the architecture registry", () => {
       UnsupportedModelTypeError,
     );
     expect(() => parseModelConfig({ ...tinyLlamaConfig, model_type: "qwen9" })).toThrow(
-      'model_type "qwen9" is not supported; supported: "llama", "mistral", "gemma3_text"',
+      'model_type "qwen9" is not supported; supported: "llama", "mistral", "qwen2", "qwen3", "gemma3_text"',
     );
     expect(() => parseModelConfig({ ...tinyLlamaConfig, model_type: undefined })).toThrow(
       /"model_type" must name the architecture/,

@@ -5,7 +5,7 @@ import {
   parseRopeParameters,
   RotaryEmbedding,
   ropeFrequencies,
-  UnsupportedConfigOptionError,
+  UnsupportedModelOptionError,
   UnsupportedRopeTypeError,
 } from "../src/index.js";
 
@@ -56,9 +56,9 @@ describe("RoPE parameters from config.json", () => {
       'rope_type "longrope" is not supported; supported rope types: "default", "linear", "dynamic", "llama3", "yarn"',
     );
     const extra = { ...base, rope_scaling: { type: "linear", factor: 2, low_freq_factor: 1 } };
-    expect(() => parseRopeParameters(extra)).toThrow(UnsupportedConfigOptionError);
+    expect(() => parseRopeParameters(extra)).toThrow(UnsupportedModelOptionError);
     expect(() => parseRopeParameters(extra)).toThrow(
-      'config.json "rope_scaling.low_freq_factor" = 1 is not supported for rope_type "linear"',
+      'config.json "rope_scaling.low_freq_factor" = 1 is not supported (supported: rope_type "linear" reads rope_type, rope_theta, factor)',
     );
     const missing = { ...base, rope_parameters: { rope_type: "llama3", factor: 8, high_freq_factor: 4 } };
     expect(() => parseRopeParameters(missing)).toThrow(ModelConfigError);

@@ -59,7 +59,7 @@ export interface LlamaConfig extends CausalLMConfig {
  * Parses a Llama-family `config.json` object; `modelType` lets a derived architecture (Mistral) reuse it.
  *
  * @throws ModelConfigError for a missing or invalid field or another `model_type`; UnsupportedRopeTypeError
- *   for a RoPE type other than default/linear/dynamic/llama3/yarn; UnsupportedConfigOptionError for a RoPE
+ *   for a RoPE type other than default/linear/dynamic/llama3/yarn; UnsupportedModelOptionError for a RoPE
  *   option that type does not read; UnsupportedActivationError for a `hidden_act` that `@peftjs/nn` does not implement.
  */
 export function parseLlamaConfig(json: unknown, modelType = "llama"): LlamaConfig {

@@ -1,5 +1,5 @@
 import type { ConfigJson } from "../config/parse.js";
-import { ModelConfigError, UnsupportedConfigOptionError } from "../errors.js";
+import { ModelConfigError, UnsupportedModelOptionError } from "../errors.js";
 import type { CheckpointWeights } from "../loading/checkpoint-weights.js";
 import type { Architecture } from "./architecture.js";
 import { LlamaAttention, type LlamaConfig, LlamaForCausalLM, parseLlamaConfig } from "./llama.js";
@@ -16,17 +16,13 @@ export type Qwen2Config = LlamaConfig;
  * `use_sliding_window` must be false (or absent) and every entry of `layer_types` `"full_attention"`.
  * (`sliding_window`/`max_window_layers` only matter when `use_sliding_window` is true, as in transformers.)
  *
- * @throws UnsupportedConfigOptionError naming `use_sliding_window` or the offending `layer_types` entry;
+ * @throws UnsupportedModelOptionError naming `use_sliding_window` or the offending `layer_types` entry;
  *   ModelConfigError for a malformed `layer_types`.
  */
 export function assertFullAttention(json: ConfigJson, modelType: string): void {
   const useSlidingWindow = json.use_sliding_window ?? false;
   if (useSlidingWindow !== false) {
-    throw new UnsupportedConfigOptionError(
-      "use_sliding_window",
-      useSlidingWindow,
-      `model_type "${modelType}"`,
-    );
+    throw new UnsupportedModelOptionError(modelType, "use_sliding_window", useSlidingWindow, "false");
   }
   const layerTypes = json.layer_types;
   if (layerTypes === undefined || layerTypes === null) return;
@@ -37,7 +33,7 @@ export function assertFullAttention(json: ConfigJson, modelType: string): void {
   }
   for (const [layer, type] of layerTypes.entries()) {
     if (type !== "full_attention") {
-      throw new UnsupportedConfigOptionError(`layer_types[${layer}]`, type, `model_type "${modelType}"`);
+      throw new UnsupportedModelOptionError(modelType, `layer_types[${layer}]`, type, '"full_attention"');
     }
   }
 }

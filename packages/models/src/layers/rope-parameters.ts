@@ -1,5 +1,5 @@
 import { type ConfigJson, isJsonObject, positiveInteger, positiveNumber } from "../config/parse.js";
-import { ModelConfigError, UnsupportedConfigOptionError, UnsupportedRopeTypeError } from "../errors.js";
+import { ModelConfigError, UnsupportedModelOptionError, UnsupportedRopeTypeError } from "../errors.js";
 
 /** The RoPE variants implemented here (transformers' `ROPE_INIT_FUNCTIONS`, without `longrope`). */
 export const supportedRopeTypes = ["default", "linear", "dynamic", "llama3", "yarn"] as const;
@@ -82,14 +82,20 @@ function requiredPositive(parameters: ConfigJson, key: string, ropeType: string)
  * over the top-level one, as in transformers' `standardize_rope_params`.
  *
  * @throws UnsupportedRopeTypeError for a type outside {@link supportedRopeTypes} (e.g. `longrope`);
- *   UnsupportedConfigOptionError for a key the type does not read (or `partial_rotary_factor` ≠ 1);
+ *   UnsupportedModelOptionError for a key the type does not read (or `partial_rotary_factor` ≠ 1);
  *   ModelConfigError for a missing or invalid value.
  */
 export function parseRopeParameters(config: ConfigJson): RopeParameters {
+  const modelType = typeof config.model_type === "string" ? config.model_type : "llama";
   const maxPositionEmbeddings = positiveInteger(config, "max_position_embeddings", 2048);
   const partial = config.partial_rotary_factor;
   if (partial !== undefined && partial !== null && partial !== 1) {
-    throw new UnsupportedConfigOptionError("partial_rotary_factor", partial);
+    throw new UnsupportedModelOptionError(
+      modelType,
+      "partial_rotary_factor",
+      partial,
+      "1 (rotary on the whole head)",
+    );
   }
   const field = config.rope_parameters !== undefined ? "rope_parameters" : "rope_scaling";
   const parameters = config.rope_parameters ?? config.rope_scaling ?? {};
@@ -100,7 +106,13 @@ export function parseRopeParameters(config: ConfigJson): RopeParameters {
   if (!isRopeType(ropeType)) throw new UnsupportedRopeTypeError(String(ropeType), supportedRopeTypes);
   for (const key of Object.keys(parameters)) {
     if (["rope_type", "type", "rope_theta"].includes(key) || knownKeys[ropeType].includes(key)) continue;
-    throw new UnsupportedConfigOptionError(`${field}.${key}`, parameters[key], `rope_type "${ropeType}"`);
+    const read = ["rope_type", "rope_theta", ...knownKeys[ropeType]].join(", ");
+    throw new UnsupportedModelOptionError(
+      modelType,
+      `${field}.${key}`,
+      parameters[key],
+      `rope_type "${ropeType}" reads ${read}`,
+    );
   }
   const theta = parameters.rope_theta ?? config.rope_theta;
   const ropeTheta =
