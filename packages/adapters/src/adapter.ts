@@ -108,3 +108,19 @@ export function adapterDeltas(adapter: LoraAdapter): Map<string, Matrix> {
   for (const name of adapter.modules.keys()) deltas.set(name, moduleDelta(adapter, name));
   return deltas;
 }
+
+/**
+ * A module of the adapter that holds variant parameters (e.g. DoRA's `lora_magnitude_vector`), with their names,
+ * or undefined for plain LoRA: for operations defined on s·B·A alone (conversion, combination,
+ * recompression), which refuse such adapters rather than drop the parameters.
+ */
+export function variantParameterModule(
+  adapter: LoraAdapter,
+): { module: string; parameters: string[] } | undefined {
+  for (const [module, factors] of adapter.modules) {
+    if (factors.extras !== undefined && factors.extras.size > 0) {
+      return { module, parameters: [...factors.extras.keys()] };
+    }
+  }
+  return undefined;
+}

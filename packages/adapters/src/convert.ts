@@ -6,7 +6,7 @@ import {
   deriveAdapterRecord,
 } from "@peftjs/state";
 import type { LoraAdapter, LoraFactors } from "./adapter.js";
-import { adapterScaling, validateAdapter } from "./adapter.js";
+import { adapterScaling, validateAdapter, variantParameterModule } from "./adapter.js";
 import { loraConfigToJson, withLoraConfig } from "./config/lora-config.js";
 import { AdapterConversionError } from "./errors.js";
 import { checkInitialAdapter } from "./initial-adapter-check.js";
@@ -44,6 +44,7 @@ export function convertToLora(trained: LoraAdapter, initial: LoraAdapter): LoraA
       `cannot convert an adapter that uses rank_pattern ${JSON.stringify(config.rank_pattern)} / alpha_pattern ${JSON.stringify(config.alpha_pattern)} together with use_rslora (PEFT refuses it too: doubling r changes α/√r per module)`,
     );
   }
+  assertPlainFactors(trained, "converted");
   checkInitialAdapter(trained, initial);
   const modules = new Map<string, LoraFactors>();
   for (const [name, { loraA, loraB }] of trained.modules) {
@@ -154,6 +155,7 @@ export function recompressAdapter(adapter: LoraAdapter, rank: number): Recompres
   if (!Number.isInteger(rank) || rank <= 0) {
     throw new AdapterConversionError(`recompression rank must be a positive integer, got ${rank}`);
   }
+  assertPlainFactors(adapter, "recompressed");
   const modules = new Map<string, LoraFactors>();
   const exact = new Map<string, Matrix>();
   const approximate = new Map<string, Matrix>();
@@ -187,6 +189,16 @@ function assertLinearOnly(adapter: LoraAdapter, what: string): void {
   if (embedding !== undefined || (adapter.trainableTokens?.size ?? 0) > 0) {
     throw new AdapterConversionError(
       `cannot ${what} an adapter with ${embedding ? `LoRA on the embedding "${embedding[0]}"` : "trainable token rows"}: only LoRA on Linear modules is supported`,
+    );
+  }
+}
+
+/** Conversion and recompression act on s·B·A; a variant's parameters (DoRA's magnitude) would be lost. */
+function assertPlainFactors(adapter: LoraAdapter, operation: string): void {
+  const found = variantParameterModule(adapter);
+  if (found !== undefined) {
+    throw new AdapterConversionError(
+      `module "${found.module}" holds ${found.parameters.join(", ")} (a LoRA variant such as DoRA): such an adapter cannot be ${operation} as s·B·A alone without changing what it does`,
     );
   }
 }

@@ -96,7 +96,6 @@ export {
   NonFiniteMergeError,
   type OverlayCorrection,
 } from "./layer/lora-linear.js";
-export { type CopyableModule, isCopyableModule, ModulesToSaveLayer } from "./layer/modules-to-save.js";
 export {
   BASE_ADAPTER_NAME,
   MixedBatchError,
@@ -105,6 +104,7 @@ export {
   type RowGroup,
   rowGroups,
 } from "./layer/mixed-batch.js";
+export { type CopyableModule, isCopyableModule, ModulesToSaveLayer } from "./layer/modules-to-save.js";
 export {
   adapterParameterName,
   copiedParameter,
@@ -153,6 +153,7 @@ export {
   type PissaMode,
 } from "./model/placement.js";
 export { TrainableAdapters, type TrainableLayer } from "./model/trainable.js";
+export { doraVariant, LORA_MAGNITUDE_VECTOR } from "./variants/dora/index.js";
 export { plainVariant } from "./variants/plain/index.js";
 export {
   knownParameterNames,

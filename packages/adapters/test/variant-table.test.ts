@@ -16,7 +16,7 @@ import {
   registerLoraVariant,
 } from "../src/index.js";
 import { logitsOf, maxAbs, storiesModel } from "./model-helpers.js";
-import { GAIN, gainVariant } from "./support/gain-variant.js";
+import { gainVariant } from "./support/gain-variant.js";
 
 /**
  * The shared table every LoRA variant and every init method runs through (PEFT's test_custom_models style, the
@@ -159,9 +159,9 @@ describe.each(rows)(
       const after = lora.getAdapter("trained");
       for (const [name, factors] of after.modules) {
         expect(factors.loraA.data).not.toEqual(before.modules.get(name)!.loraA.data);
-        if (variant.extraParameters.length > 0) {
-          expect(factors.extras?.get(GAIN)?.data).not.toEqual(
-            before.modules.get(name)!.extras?.get(GAIN)?.data,
+        for (const parameter of variant.extraParameters) {
+          expect(factors.extras?.get(parameter)?.data, parameter).not.toEqual(
+            before.modules.get(name)!.extras?.get(parameter)?.data,
           );
         }
       }
@@ -171,7 +171,7 @@ describe.each(rows)(
 );
 
 it("the table covers every registered variant and init method", () => {
-  expect(new Set(rows.map((row) => row.variant.name))).toEqual(new Set(["plain", "test-gain"]));
+  expect(new Set(rows.map((row) => row.variant.name))).toEqual(new Set(["plain", "dora", "test-gain"]));
   expect(new Set(rows.map((row) => row.init))).toEqual(
     new Set([true, false, "gaussian", "pissa", "pissa_niter_2", "olora"]),
   );

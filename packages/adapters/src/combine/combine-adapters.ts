@@ -1,5 +1,5 @@
 import type { LoraAdapter, LoraFactors } from "../adapter.js";
-import { adapterScaling, validateAdapter } from "../adapter.js";
+import { adapterScaling, validateAdapter, variantParameterModule } from "../adapter.js";
 import { withLoraConfig } from "../config/lora-config.js";
 import { moduleLoraSettings } from "../config/scaling.js";
 import { compareDeltas, type DeltaErrorReport } from "../convert.js";
@@ -144,6 +144,12 @@ export function combineWithMaskSource(
     if (embedding !== undefined || (adapter.trainableTokens?.size ?? 0) > 0) {
       throw new AdapterCombinationError(
         `adapter ${index} has ${embedding ? `LoRA on the embedding "${embedding[0]}"` : "trainable token rows"}, which combineAdapters does not support`,
+      );
+    }
+    const found = variantParameterModule(adapter);
+    if (found !== undefined) {
+      throw new AdapterCombinationError(
+        `adapter ${index} holds ${found.parameters.join(", ")} in module "${found.module}" (a LoRA variant such as DoRA): weighted combinations are defined on s·B·A only, so it would lose them`,
       );
     }
   });

@@ -140,6 +140,24 @@ export class LoraLinear extends Module implements LinearLike {
         `adapter "${name}" has lora_A [${loraA?.shape.join(", ")}] and lora_B [${loraB?.shape.join(", ")}], the layer is [${this.outFeatures}, ${this.inFeatures}]`,
       );
     }
+    for (const [parameter, value] of adapter.parameters) {
+      if (parameter === LORA_A || parameter === LORA_B) continue;
+      if (!adapter.variant.extraParameters.includes(parameter)) {
+        throw new AdapterShapeError(
+          `adapter "${name}" has a "${parameter}" parameter, which its variant "${adapter.variant.name}" does not use`,
+        );
+      }
+      const expected = adapter.variant.extraParameterShape?.(parameter, {
+        inFeatures: this.inFeatures,
+        outFeatures: this.outFeatures,
+        rank: loraA.shape[0]!,
+      });
+      if (expected !== undefined && expected.join() !== value.shape.join()) {
+        throw new AdapterShapeError(
+          `adapter "${name}" has ${parameter} [${value.shape.join(", ")}], the layer [${this.outFeatures}, ${this.inFeatures}] needs [${expected.join(", ")}]`,
+        );
+      }
+    }
     this.deleteAdapter(name);
     // kept: these outlive any tidy() scope the caller may be in
     for (const value of adapter.parameters.values()) keep(value);

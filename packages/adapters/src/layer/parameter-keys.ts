@@ -42,7 +42,7 @@ export function copiedParameter(parameter: string): string {
 /**
  * The name of one adapter parameter inside a LoRA layer, PEFT's: `<parameter>.<adapter>.weight` (the
  * parameter lives in a per-adapter module, e.g. `lora_A.default.weight`), or `<parameter>.weight` without an
- * adapter name, as PEFT's files strip it. Bare parameters (`lora_embedding_A`, trainable tokens) have no
+ * adapter name, as PEFT's files strip it (DoRA's `lora_magnitude_vector` then has no `.weight`, as in PEFT). Bare parameters (`lora_embedding_A`, trainable tokens) have no
  * `.weight`: `lora_embedding_A.default`, `lora_embedding_A`. A `modules_to_save` copy's parameter
  * (`modules_to_save/weight`, see {@link copiedParameterName}) is `modules_to_save.<adapter>.weight`, or `weight`.
  */
@@ -52,9 +52,19 @@ export function adapterParameterName(parameter: string, adapterName?: string): s
     const local = copiedParameter(parameter);
     return adapterName === undefined ? local : `modules_to_save.${adapterName}.${local}`;
   }
-  const suffix = bareParameters.has(parameter) ? "" : ".weight";
-  return adapterName === undefined ? `${parameter}${suffix}` : `${parameter}.${adapterName}${suffix}`;
+  if (adapterName !== undefined) {
+    return `${parameter}.${adapterName}${bareParameters.has(parameter) ? "" : ".weight"}`;
+  }
+  const bare = bareParameters.has(parameter) || savedWithoutWeightSuffix.has(parameter);
+  return bare ? parameter : `${parameter}.weight`;
 }
+
+/**
+ * Parameters whose file key has no `.weight`: DoRA's magnitude lives in the model as
+ * `lora_magnitude_vector.<adapter>.weight` but PEFT's `LoraModel` renames it to `….lora_magnitude_vector` when it
+ * saves (and back when it loads), so its files, and its gradient keys, say `<module>.lora_magnitude_vector`.
+ */
+const savedWithoutWeightSuffix = new Set(["lora_magnitude_vector"]);
 
 /**
  * The key of one adapter parameter of one module — the one function every key of peftjs comes from:

@@ -20,6 +20,7 @@ import {
 } from "../initialize.js";
 import { initMethodFor, initMovesBaseWeight } from "../inits/registry.js";
 import { addScaled, type Matrix, multiply } from "../math/matrix.js";
+import { loraVariantFor } from "../variants/registry.js";
 import {
   OLORA_LEADING_COLUMNS_THRESHOLD,
   oloraLeadingColumnsShare,
@@ -205,6 +206,7 @@ export function planAdapterLoad(
   for (const [module, saved] of resolved.adapter.savedEmbeddings ?? []) {
     assertSavedEmbeddingMatches(context, name, module, saved);
   }
+  assertVariantParameters(name, resolved.adapter, targets, context);
   const record = adapterRecordOf(resolved.adapter, name);
   const movesBase = record.needsMutatedBase && initMethodFor(config.init_lora_weights).movesBaseWeight;
   const mode: PissaMode | null = movesBase ? (options.mode ?? "overlay") : null;
@@ -277,6 +279,45 @@ export function initialFactors(
     seed: seed ?? recordedInitSeed(plan.adapter) ?? 0,
     ...context.targeting,
   });
+}
+
+/**
+ * The file's extra parameters must be the ones the config's variant uses, in its shapes: a DoRA magnitude in an
+ * adapter whose config does not set `use_dora` (or a DoRA adapter without magnitudes) would be silently ignored
+ * (or re-initialised) otherwise.
+ */
+function assertVariantParameters(
+  name: string,
+  adapter: LoraAdapter,
+  targets: readonly string[],
+  context: PlacementContext,
+): void {
+  const variant = loraVariantFor(adapter.config);
+  for (const module of targets) {
+    const factors = adapter.modules.get(module);
+    if (factors === undefined) continue;
+    const target = context.modules.get(module)!;
+    const given = [...(factors.extras?.keys() ?? [])];
+    const unused = given.filter((parameter) => !variant.extraParameters.includes(parameter));
+    const missing = variant.extraParameters.filter((parameter) => !given.includes(parameter));
+    if (unused.length > 0 || missing.length > 0) {
+      throw new AdapterLoadError(
+        `adapter "${name}" module "${module}": the config selects the ${variant.name} variant, whose parameters are ${JSON.stringify(variant.extraParameters)}, but the file has ${JSON.stringify(given)}${unused.includes("lora_magnitude_vector") ? " (a DoRA magnitude without use_dora: true)" : ""}`,
+      );
+    }
+    for (const [parameter, value] of factors.extras ?? []) {
+      const expected = variant.extraParameterShape?.(parameter, {
+        inFeatures: target.inFeatures,
+        outFeatures: target.outFeatures,
+        rank: factors.loraA.rows,
+      });
+      if (expected !== undefined && expected.join() !== value.shape.join()) {
+        throw new AdapterShapeError(
+          `adapter "${name}" has ${parameter} [${value.shape.join(", ")}] for "${module}", whose weight is [${target.outFeatures}, ${target.inFeatures}]: expected [${expected.join(", ")}]`,
+        );
+      }
+    }
+  }
 }
 
 /** The wrapped layers store W as [out, in] (nn.Linear); fan_in_fan_out describes GPT-2's Conv1D. */

@@ -44,6 +44,14 @@ export interface LoraVariant {
   readonly configField?: string;
   /** PEFT names of the parameters the variant adds per module (saved as `<module>.<name>.weight`). */
   readonly extraParameters: readonly string[];
+  /**
+   * The shape each extra parameter must have in a layer (e.g. DoRA's magnitude `[out]`); a file or caller giving
+   * another shape is refused with `AdapterShapeError`. Without it any shape is accepted.
+   */
+  extraParameterShape?(
+    parameter: string,
+    layer: { readonly inFeatures: number; readonly outFeatures: number; readonly rank: number },
+  ): readonly number[];
   /** Initial values of the extra parameters for a fresh adapter, from its factors and base weight. */
   initializeExtras?(context: VariantContext): Map<string, Tensor>;
   /** PEFT's `forward(module, adapter, x, result)`: the layer's output with this adapter applied to `result`. */
