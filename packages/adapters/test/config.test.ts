@@ -47,8 +47,8 @@ describe("LoraConfig defaults and validation", () => {
   });
 
   it("refuses unsupported options with a typed error naming the field", () => {
-    expect(() => parseLoraConfig({ r: 8, use_dora: true })).toThrow(UnsupportedLoraOptionError);
-    expect(() => parseLoraConfig({ r: 8, use_dora: true })).toThrow(/use_dora/);
+    expect(() => parseLoraConfig({ r: 8, use_qalora: true })).toThrow(UnsupportedLoraOptionError);
+    expect(() => parseLoraConfig({ r: 8, use_qalora: true })).toThrow(/use_qalora/);
     expect(() => parseLoraConfig({ init_lora_weights: "loftq" })).toThrow(UnsupportedLoraOptionError);
     expect(() => parseLoraConfig({ init_lora_weights: "corda" })).toThrow(/corda/);
     expect(() => parseLoraConfig({ loftq_config: { loftq_bits: 4 } })).toThrow(/LoftQ/);

@@ -103,14 +103,22 @@ describe("PEFT adapter folders", () => {
     const encoded = encodePeftAdapter(adapter);
     const { tensors } = deserialize(encoded.weights);
     const config = JSON.parse(encoded.configText);
-    const withMagnitude = new Map(tensors);
-    withMagnitude.set("base_model.model.model.layers.0.self_attn.q_proj.lora_magnitude_vector", {
+    const { serialize } = await import("@peftjs/io");
+    const withLoha = new Map(tensors);
+    withLoha.set("base_model.model.model.layers.0.self_attn.q_proj.hada_w1_a", {
       dtype: "F32",
       shape: [1, 64],
       data: new Uint8Array(256),
     });
-    const { serialize } = await import("@peftjs/io");
-    expect(() => decodePeftAdapter(config, serialize(withMagnitude))).toThrow(AdapterFileError);
+    expect(() => decodePeftAdapter(config, serialize(withLoha))).toThrow(AdapterFileError);
+    // a DoRA magnitude in a file whose config does not set use_dora
+    const withMagnitude = new Map(tensors);
+    withMagnitude.set("base_model.model.model.layers.0.self_attn.q_proj.lora_magnitude_vector", {
+      dtype: "F32",
+      shape: [64],
+      data: new Uint8Array(256),
+    });
+    expect(() => decodePeftAdapter(config, serialize(withMagnitude))).toThrow(/use_dora/);
     const missingB = new Map(tensors);
     missingB.delete(peftKey("model.layers.0.self_attn.q_proj", "lora_B"));
     expect(() => decodePeftAdapter(config, serialize(missingB))).toThrow(/has lora_A but no lora_B/);

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import {
   AdapterInitError,
+  doraVariant,
   type InitMethod,
   initializeAdapter,
   initMethodFor,
@@ -38,7 +39,7 @@ const constantInit: InitMethod = {
 const doubledVariant: LoraVariant = {
   name: "doubled",
   description: "test variant",
-  configField: "use_dora",
+  configField: "use_qalora",
   extraParameters: ["lora_test_gain"],
   forward: (context, input, result) =>
     plainVariant.forward({ ...context, scaling: 2 * context.scaling }, input, result),
@@ -87,17 +88,21 @@ describe("init method registry", () => {
 
 describe("LoRA variant registry", () => {
   it("plain LoRA is the default; a variant is selected by its config field, which the parser then accepts", () => {
-    expect(listLoraVariants().map((variant) => variant.name)).toEqual(["plain"]);
-    expect(() => parseLoraConfig({ use_dora: true })).toThrow(UnsupportedLoraOptionError);
+    expect(listLoraVariants().map((variant) => variant.name)).toEqual(["plain", "dora"]);
+    expect(loraVariantFor(parseLoraConfig({ use_dora: true }))).toBe(doraVariant);
+    expect(() => parseLoraConfig({ use_qalora: true })).toThrow(UnsupportedLoraOptionError);
     expect(loraVariantFor(parseLoraConfig({}))).toBe(plainVariant);
     registerLoraVariant(doubledVariant);
     expect(() => registerLoraVariant(doubledVariant)).toThrow(UnsupportedLoraOptionError);
     expect(() => registerLoraVariant({ ...plainVariant, name: "second default" })).toThrow(/the default/);
-    const config = parseLoraConfig({ use_dora: true });
+    const config = parseLoraConfig({ use_qalora: true });
     expect(loraVariantFor(config)).toBe(doubledVariant);
-    expect(loraVariantFor(parseLoraConfig({ use_dora: false }))).toBe(plainVariant);
-    expect(knownParameterNames()).toEqual(["lora_A", "lora_B", "lora_test_gain"]);
+    expect(loraVariantFor(parseLoraConfig({ use_qalora: false }))).toBe(plainVariant);
+    expect(() => loraVariantFor(parseLoraConfig({ use_qalora: true, use_dora: true }))).toThrow(
+      /several LoRA variants/,
+    );
+    expect(knownParameterNames()).toEqual(["lora_A", "lora_B", "lora_magnitude_vector", "lora_test_gain"]);
     unregisterLoraVariant("doubled");
-    expect(() => parseLoraConfig({ use_dora: true })).toThrow(UnsupportedLoraOptionError);
+    expect(() => parseLoraConfig({ use_qalora: true })).toThrow(UnsupportedLoraOptionError);
   });
 });

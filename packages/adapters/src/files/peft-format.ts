@@ -23,7 +23,7 @@ import {
   TRAINABLE_TOKENS_DELTA,
 } from "../layer/parameter-keys.js";
 import { type Matrix, matrix } from "../math/matrix.js";
-import { knownParameterNames } from "../variants/registry.js";
+import { knownParameterNames, listLoraVariants, loraVariantFor } from "../variants/registry.js";
 
 /** The file names of a PEFT adapter folder. */
 export const ADAPTER_CONFIG_FILE = "adapter_config.json";
@@ -165,9 +165,19 @@ export function adapterFromPeftTensors(
     else entry.extras.set(parsed.parameter, toHostTensor(key, raw));
     partial.set(parsed.modulePath, entry);
   }
+  const variant = loraVariantFor(config);
   const modules = new Map<string, LoraFactors>();
   for (const [name, { loraA, loraB, embedding, extras }] of partial) {
     const [nameA, nameB] = embedding ? [LORA_EMBEDDING_A, LORA_EMBEDDING_B] : [LORA_A, LORA_B];
+    const unused = [...extras.keys()].filter((parameter) => !variant.extraParameters.includes(parameter));
+    if (unused.length > 0) {
+      const selecting = listLoraVariants().find((candidate) =>
+        candidate.extraParameters.includes(unused[0]!),
+      );
+      throw new AdapterFileError(
+        `module "${name}" has ${unused.join(", ")}, a parameter of the ${selecting?.name} variant, but the config selects ${variant.name}${selecting?.configField ? ` (${selecting.configField} is not set)` : ""}`,
+      );
+    }
     if (loraA === undefined || loraB === undefined) {
       throw new AdapterFileError(
         `module "${name}" has ${loraA ? nameA : nameB} but no ${loraA ? nameB : nameA}`,
