@@ -66,6 +66,13 @@ export interface LoraAdapter {
   readonly trainableTokens?: ReadonlyMap<string, TrainableTokenRows>;
   /** Extra safetensors metadata read from or to be written to the file (e.g. the `peftjs.*` record). */
   readonly metadata: Readonly<Record<string, string>>;
+  /**
+   * The layer biases the adapter trains under `bias: "lora_only" | "all"` (`[out]` each), keyed by module name.
+   * PEFT saves them in the adapter file (`….q_proj.base_layer.bias`) and loading overwrites the base model's
+   * biases; peftjs applies them as the adapter's own biases instead, so disabling or unloading the adapter
+   * gives the base model back. Absent for `bias: "none"`.
+   */
+  readonly biases?: ReadonlyMap<string, HostTensor>;
 }
 
 /** Checks that every module's factors agree with each other and with the rank the config gives that module. */

@@ -92,6 +92,8 @@ export function convertToLora(trained: LoraAdapter, initial: LoraAdapter): LoraA
     config: convertedConfig,
     modules,
     metadata: { ...withoutRecord(trained.metadata), ...adapterRecordToMetadata(record) },
+    // trained biases (bias "lora_only" / "all") do not depend on the base weight: they carry over unchanged
+    ...(trained.biases && { biases: trained.biases }),
   };
   validateAdapter(adapter);
   return adapter;

@@ -114,7 +114,9 @@ export {
   LORA_EMBEDDING_A,
   LORA_EMBEDDING_B,
   PEFT_KEY_PREFIX,
+  parsePeftBiasKey,
   parsePeftKey,
+  peftBiasKey,
   peftKey,
   TRAINABLE_TOKENS_DELTA,
 } from "./layer/parameter-keys.js";

@@ -52,7 +52,9 @@ describe("LoraConfig defaults and validation", () => {
     expect(() => parseLoraConfig({ init_lora_weights: "loftq" })).toThrow(UnsupportedLoraOptionError);
     expect(() => parseLoraConfig({ init_lora_weights: "corda" })).toThrow(/corda/);
     expect(() => parseLoraConfig({ loftq_config: { loftq_bits: 4 } })).toThrow(/LoftQ/);
-    expect(() => parseLoraConfig({ bias: "all" })).toThrow(UnsupportedLoraOptionError);
+    expect(parseLoraConfig({ bias: "all" }).bias).toBe("all");
+    expect(parseLoraConfig({ bias: "lora_only" }).bias).toBe("lora_only");
+    expect(() => parseLoraConfig({ bias: "some" })).toThrow(/bias must be "none", "all" or "lora_only"/);
     expect(() => parseLoraConfig({ ensure_weight_tying: true })).toThrow(/ensure_weight_tying/);
     // supported now (embeddings.test.ts, modules-to-save.test.ts); malformed values are still refused
     expect(parseLoraConfig({ modules_to_save: ["lm_head"] }).modules_to_save).toEqual(["lm_head"]);

@@ -146,6 +146,11 @@ export function combineWithMaskSource(
         `adapter ${index} has ${embedding ? `LoRA on the embedding "${embedding[0]}"` : "trainable token rows"}, which combineAdapters does not support`,
       );
     }
+    if (adapter.biases !== undefined && adapter.biases.size > 0) {
+      throw new AdapterCombinationError(
+        `adapter ${index} trained layer biases (bias "${adapter.config.bias}"): weighted combinations are defined on s·B·A only, so they would be lost`,
+      );
+    }
     const found = variantParameterModule(adapter);
     if (found !== undefined) {
       throw new AdapterCombinationError(

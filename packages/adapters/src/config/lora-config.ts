@@ -15,7 +15,11 @@ export type InitLoraWeights =
   | "olora"
   | (string & {});
 
-/** Where the LoRA bias goes, PEFT's `bias`. Only `"none"` is supported. */
+/**
+ * Which layer biases train with the adapter, PEFT's `bias`: `"none"`; `"lora_only"` the biases of the layers
+ * LoRA wraps; `"all"` every bias of the model. peftjs keeps them as the adapter's own biases (see
+ * `LoraAdapter.biases`) rather than overwriting the base model's, as PEFT does.
+ */
 export type LoraBias = "none" | "all" | "lora_only";
 
 /**
@@ -49,7 +53,7 @@ export interface LoraConfig {
   exclude_modules: string[] | string | null;
   /** True when the wrapped layer stores its weight as [in, out] (GPT-2 Conv1D); false for Linear. */
   fan_in_fan_out: boolean;
-  /** Bias training mode; only `"none"` is supported. */
+  /** Which layer biases train and are saved with the adapter, see {@link LoraBias}. */
   bias: LoraBias;
   /** Rank-stabilised scaling α/√r instead of α/r. */
   use_rslora: boolean;
@@ -294,11 +298,8 @@ export function validateLoraConfig(config: LoraConfig): void {
     validateRegex("target_modules", config.target_modules);
   }
   if (typeof config.exclude_modules === "string") validateRegex("exclude_modules", config.exclude_modules);
-  if (config.bias !== "none") {
-    throw new UnsupportedLoraOptionError(
-      "bias",
-      `bias "${config.bias}" is not supported (only "none"): peftjs does not train base-layer biases`,
-    );
+  if (config.bias !== "none" && config.bias !== "all" && config.bias !== "lora_only") {
+    throw new LoraConfigError(`bias must be "none", "all" or "lora_only", got ${describe(config.bias)}`);
   }
   for (const entry of config.modules_to_save ?? []) {
     if (typeof entry !== "string" || entry === "") {

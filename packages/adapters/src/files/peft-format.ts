@@ -18,7 +18,9 @@ import {
   LORA_EMBEDDING_A,
   LORA_EMBEDDING_B,
   PEFT_KEY_PREFIX,
+  parsePeftBiasKey,
   parsePeftKey,
+  peftBiasKey,
   peftKey,
   TRAINABLE_TOKENS_DELTA,
 } from "../layer/parameter-keys.js";
@@ -118,6 +120,7 @@ export function adapterFromPeftTensors(
       return parsed === undefined ? [] : [parsed.modulePath];
     }),
   );
+  const biases = new Map<string, HostTensor>();
   for (const [key, raw] of tensors) {
     // PEFT's save_embedding_layers: the full base embedding of a LoRA-targeted embedding, `<module>.base_layer.weight`
     const savedModule = key.endsWith(".base_layer.weight")
@@ -135,6 +138,19 @@ export function adapterFromPeftTensors(
       continue;
     }
     const parsed = parsePeftKey(key, parameterNames);
+    const bias = parsed === undefined ? parsePeftBiasKey(key) : undefined;
+    if (bias !== undefined) {
+      if (config.bias === "none") {
+        throw new AdapterFileError(
+          `"${key}" is a layer bias, but the config says bias "none" (PEFT saves biases only for "lora_only" and "all")`,
+        );
+      }
+      if (raw.shape.length !== 1) {
+        throw new AdapterFileError(`"${key}" has shape [${raw.shape.join(", ")}], a bias must be 1-D`);
+      }
+      biases.set(bias.modulePath, toHostTensor(key, raw));
+      continue;
+    }
     if (parsed === undefined) {
       throw new AdapterFileError(
         `"${key}" is not a PEFT LoRA key (expected base_model.model.<module>.<parameter>.weight with parameter ${knownParameterNames().join(", ")}, or …${LORA_EMBEDDING_A}, …${LORA_EMBEDDING_B}, …${TRAINABLE_TOKENS_DELTA})`,
@@ -194,6 +210,7 @@ export function adapterFromPeftTensors(
     ...(trainableTokens.size === 0 ? {} : { trainableTokens }),
     ...(modulesToSave.size === 0 ? {} : { modulesToSave }),
     ...(savedEmbeddings.size === 0 ? {} : { savedEmbeddings }),
+    ...(biases.size === 0 ? {} : { biases }),
     metadata: kept,
   };
   validateAdapter(adapter);
@@ -214,7 +231,10 @@ export interface EncodedPeftAdapter {
   weights: Uint8Array;
 }
 
-/** Writes an adapter as PEFT does: keys `base_model.model.<module>.<parameter>.weight`, metadata format "pt". */
+/**
+ * Writes an adapter as PEFT does: keys `base_model.model.<module>.<parameter>.weight` (DoRA's magnitude without
+ * `.weight`), trained biases under `….base_layer.bias` / `….bias`, metadata format "pt".
+ */
 export function encodePeftAdapter(
   adapter: LoraAdapter,
   options: EncodePeftAdapterOptions = {},
@@ -265,6 +285,13 @@ export function adapterToPeftTensors(
       dtype,
       shape: [rows.rows, rows.columns],
       data: fromFloat32(rows.data, dtype),
+    });
+  }
+  for (const [module, bias] of adapter.biases ?? []) {
+    tensors.set(peftBiasKey(module, adapter.modules.has(module)), {
+      dtype,
+      shape: [...bias.shape],
+      data: fromFloat32(bias.data, dtype),
     });
   }
   return { tensors, metadata: { ...adapter.metadata, format: "pt" } };

@@ -81,6 +81,8 @@ export class LoraLinear extends Module implements LinearLike {
   #merged: string[] = [];
   #mergedWeight: Tensor | undefined;
   #rowAdapters: readonly string[] | undefined;
+  /** Adapter-owned biases (PEFT's `bias: "lora_only" | "all"`), by adapter; the base layer's bias is never written. */
+  readonly #biasOverrides = new Map<string, Tensor>();
 
   constructor(base: Linear) {
     super();
@@ -215,6 +217,53 @@ export class LoraLinear extends Module implements LinearLike {
     this.#state(name).parameters.set(parameter, keep(value));
   }
 
+  /**
+   * Gives adapter `name` its own bias for this layer (PEFT's `bias: "lora_only" | "all"`, where PEFT trains and
+   * overwrites the base layer's bias in place): while the adapter is active and adapters are enabled, the layer
+   * computes with this bias instead of the base layer's; disabling, deleting or unloading brings the base bias
+   * back. The layer owns the tensor (it disposes the one it replaces).
+   *
+   * @throws AdapterShapeError when the base layer has no bias or the shape is not `[out]`.
+   */
+  setBiasOverride(name: string, bias: Tensor): void {
+    if (this.base_layer.bias === undefined) {
+      throw new AdapterShapeError(`adapter "${name}" brings a bias for a layer that has none`);
+    }
+    if (bias.rank !== 1 || bias.shape[0] !== this.outFeatures) {
+      throw new AdapterShapeError(
+        `adapter "${name}" brings a bias [${bias.shape.join(", ")}] for a layer whose bias is [${this.outFeatures}]`,
+      );
+    }
+    const current = this.#biasOverrides.get(name);
+    if (current !== undefined && current !== bias) current.dispose();
+    this.#biasOverrides.set(name, keep(bias));
+  }
+
+  /** Adapter `name`'s own bias for this layer, if it has one (see {@link LoraLinear.setBiasOverride}). */
+  biasOverride(name: string): Tensor | undefined {
+    return this.#biasOverrides.get(name);
+  }
+
+  /** Removes adapter `name`'s bias, so the layer computes with the base bias again. */
+  deleteBiasOverride(name: string): void {
+    this.#biasOverrides.get(name)?.dispose();
+    this.#biasOverrides.delete(name);
+  }
+
+  /**
+   * The bias the layer computes with: the first active adapter's own bias (PEFT allows one adapter with a bias
+   * mode), else the base layer's; the base layer's while adapters are disabled.
+   */
+  effectiveBias(): Tensor | undefined {
+    if (!this.#disabled) {
+      for (const name of this.#active) {
+        const override = this.#biasOverrides.get(name);
+        if (override !== undefined) return override;
+      }
+    }
+    return this.base_layer.bias;
+  }
+
   /** Removes adapter `name` (recomputing the merged weight without it if it was merged). */
   deleteAdapter(name: string): void {
     const state = this.#adapters.get(name);
@@ -227,9 +276,9 @@ export class LoraLinear extends Module implements LinearLike {
     this.#active = this.#active.filter((entry) => entry !== name);
   }
 
-  /** Sets the active adapters (those this layer carries; others are ignored). */
+  /** Sets the active adapters (those this layer carries or holds a bias of; others are ignored). */
   setActive(names: readonly string[]): void {
-    this.#active = names.filter((name) => this.#adapters.has(name));
+    this.#active = names.filter((name) => this.#adapters.has(name) || this.#biasOverrides.has(name));
   }
 
   /** Turns all adapters off (true) or back on (false); merged weights are bypassed while disabled. */
@@ -361,12 +410,16 @@ export class LoraLinear extends Module implements LinearLike {
       );
     }
     return tidy(() => {
-      let result = this.#mergedWeight
-        ? linear(input, this.#mergedWeight, this.base_layer.bias)
-        : this.base_layer.forward(input);
+      const bias = this.effectiveBias();
+      let result =
+        this.#mergedWeight || bias !== this.base_layer.bias
+          ? linear(input, this.#mergedWeight ?? this.base_layer.weight, bias)
+          : this.base_layer.forward(input);
       for (const name of this.#active) {
         if (this.#merged.includes(name)) continue;
-        result = this.#applyAdapter(this.#adapters.get(name)!, input, result);
+        const state = this.#adapters.get(name);
+        if (state === undefined) continue;
+        result = this.#applyAdapter(state, input, result);
       }
       return result;
     });
@@ -402,6 +455,7 @@ export class LoraLinear extends Module implements LinearLike {
   /** Releases every adapter's tensors and the merged weight (the base layer belongs to the model). */
   dispose(): void {
     for (const name of this.adapterNames()) this.deleteAdapter(name);
+    for (const name of [...this.#biasOverrides.keys()]) this.deleteBiasOverride(name);
     this.#mergedWeight?.dispose();
     this.#mergedWeight = undefined;
     this.#merged = [];
@@ -428,7 +482,7 @@ export class LoraLinear extends Module implements LinearLike {
         state.correction === undefined
           ? this.base_layer.weight
           : sub(this.base_layer.weight, this.#correctionDelta(state)),
-      baseBias: this.base_layer.bias,
+      baseBias: this.effectiveBias(),
     };
   }
 

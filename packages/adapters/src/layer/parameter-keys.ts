@@ -94,3 +94,22 @@ export function parsePeftKey(
   }
   return undefined;
 }
+
+/**
+ * The key of a layer's bias trained under PEFT's `bias: "lora_only" | "all"` — in PEFT's files and, here, in the
+ * trainable view: `base_model.model.<module>.base_layer.bias` for a module LoRA wraps (the bias belongs to the
+ * wrapped base layer), `base_model.model.<module>.bias` for one it does not (`bias: "all"` on other layers).
+ */
+export function peftBiasKey(modulePath: string, wrapped: boolean): string {
+  return `${PEFT_KEY_PREFIX}${modulePath}.${wrapped ? "base_layer.bias" : "bias"}`;
+}
+
+/** The module of a {@link peftBiasKey} key and whether it names a wrapped layer's bias, or undefined. */
+export function parsePeftBiasKey(key: string): { modulePath: string; wrapped: boolean } | undefined {
+  if (!key.startsWith(PEFT_KEY_PREFIX) || !key.endsWith(".bias")) return undefined;
+  const wrapped = key.endsWith(".base_layer.bias");
+  const modulePath = key.slice(PEFT_KEY_PREFIX.length, -(wrapped ? ".base_layer.bias" : ".bias").length);
+  // `….lora_B.bias` is PEFT's lora_bias (a bias on lora_B), not a layer bias
+  if (modulePath === "" || /(^|\.)lora_[^.]*$/.test(modulePath)) return undefined;
+  return { modulePath, wrapped };
+}

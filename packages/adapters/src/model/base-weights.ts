@@ -79,3 +79,26 @@ export function rewriteBaseTensor(
   if (store.has(key)) store.mutate(key, stored, { reason, by: actor });
   return keep(tensor(toFloat32(stored), stored.shape));
 }
+
+/** The store key of a module's bias (`….q_proj` → `….q_proj.bias`). */
+export function biasKey(modulePath: string): string {
+  return `${modulePath}.bias`;
+}
+
+/**
+ * Replaces a module's base bias by `values` through the store's `mutate` (journaled, warned), as
+ * {@link rewriteBaseWeight} does for weights: `mergeAndUnload` of an adapter that trained biases. Returns the
+ * float32 tensor the new layer computes with (rounded through the stored dtype).
+ */
+export function rewriteBaseBias(
+  store: WeightStore,
+  modulePath: string,
+  values: Float32Array,
+  reason: string,
+): Tensor {
+  const key = biasKey(modulePath);
+  const dtype = store.has(key) ? storageDtype(store.get(key).dtype) : "F32";
+  const stored: RawTensor = { dtype, shape: [values.length], data: fromFloat32(values, dtype) };
+  if (store.has(key)) store.mutate(key, stored, { reason, by: actor });
+  return keep(tensor(toFloat32(stored), stored.shape));
+}

@@ -6,7 +6,7 @@ import {
   deriveAdapterRecord,
   type WeightStore,
 } from "@peftjs/state";
-import { createGenerator, type Tensor, tensor, zeros } from "@peftjs/tensor";
+import { createGenerator, mul, type Tensor, tensor, zeros } from "@peftjs/tensor";
 import type { HostTensor, LoraAdapter, LoraFactors, TrainableTokenRows } from "../adapter.js";
 import { type LoraConfig, loraConfigToJson } from "../config/lora-config.js";
 import { moduleLoraSettings } from "../config/scaling.js";
@@ -24,7 +24,7 @@ import { TrainableTokensLayer } from "../layer/trainable-tokens.js";
 import { matrixToTensor, tensorToMatrix } from "../math/host-tensor.js";
 import type { Matrix } from "../math/matrix.js";
 import { loraVariantFor } from "../variants/registry.js";
-import { readBaseWeight, rewriteBaseTensor, rewriteBaseWeight } from "./base-weights.js";
+import { readBaseWeight, rewriteBaseBias, rewriteBaseTensor, rewriteBaseWeight } from "./base-weights.js";
 import { assertHotswapConfigsCompatible, assertHotswapWeightsFit, HotswapError } from "./hotswap.js";
 import { assertMixedBatchAllowed } from "./mixed-batch-check.js";
 import {
@@ -116,6 +116,8 @@ interface AdapterEntry {
   readonly record: AdapterRecord;
   readonly mode: PissaMode | null;
   readonly modules: readonly string[];
+  /** The layers whose bias the adapter owns (`bias: "lora_only" | "all"`). */
+  readonly biasModules: readonly string[];
   readonly initSeed: number | null;
   /** The embeddings whose token rows the adapter trains (`trainable_token_indices`). */
   readonly tokenModules: readonly string[];
@@ -315,10 +317,14 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
 
   /** Deletes adapter `name` from every layer. Its residual (residual mode) stays in the store's journal. */
   deleteAdapter(name: string): void {
-    this.#entry(name);
+    const entry = this.#entry(name);
     // every layer (deleting an adapter a layer does not carry does nothing); tied token heads read the
     // embedding's rows, so they let go first
     for (const { layer } of this.#layersTiedFirst()) layer.deleteAdapter(name);
+    for (const moduleName of entry.biasModules) {
+      const layer = this.#layers.get(moduleName);
+      if (layer instanceof LoraLinear) layer.deleteBiasOverride(name);
+    }
     this.#adapters.delete(name);
     this.#active = this.#active.filter((active) => active !== name);
   }
@@ -387,16 +393,30 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
       }
       const relevant = names.filter((name) => layer.hasAdapter(name));
       let base = layer.base_layer;
-      if (relevant.length > 0) {
-        const weight = layer.mergedWeightFor(relevant);
-        const stored = rewriteBaseWeight(
-          this.store,
-          moduleName,
-          tensorToMatrix(weight),
-          `merge_and_unload of adapters ${JSON.stringify(relevant)}`,
-        );
-        weight.dispose();
-        base = new Linear(stored, base.bias);
+      // an adapter's own bias (bias "lora_only" / "all") becomes the base bias, as PEFT's merged model keeps it
+      const ownBias = names.map((name) => layer.biasOverride(name)).find((bias) => bias !== undefined);
+      if (relevant.length > 0 || ownBias !== undefined) {
+        let weight = base.weight;
+        if (relevant.length > 0) {
+          const mergedWeight = layer.mergedWeightFor(relevant);
+          weight = rewriteBaseWeight(
+            this.store,
+            moduleName,
+            tensorToMatrix(mergedWeight),
+            `merge_and_unload of adapters ${JSON.stringify(relevant)}`,
+          );
+          mergedWeight.dispose();
+        }
+        const bias =
+          ownBias === undefined
+            ? base.bias
+            : rewriteBaseBias(
+                this.store,
+                moduleName,
+                ownBias.toFloat32Array(),
+                `merge_and_unload of the bias trained by adapters ${JSON.stringify(names)}`,
+              );
+        base = new Linear(weight, bias);
       }
       merged.set(moduleName, base.weight);
       this.#unwrap(moduleName, layer, base);
@@ -758,11 +778,18 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
     }
     const metadata: Record<string, string> = { ...adapterRecordToMetadata(entry.record) };
     if (entry.initSeed !== null) metadata[INIT_SEED_METADATA_KEY] = String(entry.initSeed);
+    const biases = new Map<string, HostTensor>();
+    for (const moduleName of entry.biasModules) {
+      const layer = this.#layers.get(moduleName);
+      const bias = layer instanceof LoraLinear ? layer.biasOverride(name) : undefined;
+      if (bias !== undefined) biases.set(moduleName, { shape: bias.shape, data: bias.toFloat32Array() });
+    }
     return {
       config: entry.config,
       modules,
       ...(trainableTokens.size === 0 ? {} : { trainableTokens }),
       ...(modulesToSave.size === 0 ? {} : { modulesToSave }),
+      ...(biases.size === 0 ? {} : { biases }),
       metadata,
     };
   }
@@ -921,6 +948,7 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
         },
       });
     }
+    const biasModules = this.#placeBiases(name, adapter);
     let record = placement.record;
     if (placement.mode === "residual") {
       record = { ...record, residualBaseFingerprint: this.store.modelFingerprint() };
@@ -930,12 +958,72 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
       record,
       mode: placement.mode,
       modules: [...adapter.modules.keys()],
+      biasModules,
       initSeed: placement.initSeed,
       tokenModules: [...(adapter.trainableTokens?.keys() ?? [])],
       copyModules,
     });
     if (placement.activate ?? this.#active.length === 0) this.setActiveAdapters([name]);
     else this.setActiveAdapters(this.#active);
+  }
+
+  /**
+   * PEFT's `bias: "lora_only" | "all"`: the layers whose bias trains with the adapter — those LoRA wraps, or
+   * every linear layer with a bias — get the adapter's own bias (from the file, else a copy of the base bias,
+   * where PEFT's training starts). The base layers keep theirs. Returns the modules.
+   *
+   * @throws AdapterLoadError when another adapter already trains biases (PEFT allows one), when the file holds
+   *   a bias for a layer the mode does not train, or (`"all"`) when the model has biases outside linear layers.
+   */
+  #placeBiases(name: string, adapter: LoraAdapter): string[] {
+    const mode = adapter.config.bias;
+    if (mode === "none") {
+      if (adapter.biases !== undefined && adapter.biases.size > 0) {
+        throw new AdapterLoadError(`adapter "${name}" holds layer biases but its config says bias "none"`);
+      }
+      return [];
+    }
+    const other = [...this.#adapters].find(([, entry]) => entry.config.bias !== "none");
+    if (other !== undefined) {
+      throw new AdapterLoadError(
+        `adapter "${name}" has bias "${mode}", but adapter "${other[0]}" already trains biases (bias "${other[1].config.bias}"); as in PEFT, only one adapter may have a bias mode other than "none"`,
+      );
+    }
+    const layers = this.#linearLayers();
+    if (mode === "all") {
+      for (const key of this.model.namedParameters().keys()) {
+        if (!key.endsWith(".bias")) continue;
+        const owner = key.slice(0, -".bias".length).replace(/\.base_layer$/, "");
+        if (!layers.has(owner)) {
+          throw new AdapterLoadError(
+            `adapter "${name}" has bias "all", but "${key}" is not the bias of a linear layer; peftjs trains linear-layer biases only`,
+          );
+        }
+      }
+    }
+    const trained = [...layers]
+      .filter(
+        ([path, layer]) =>
+          layer instanceof Linear &&
+          layer.bias !== undefined &&
+          (mode === "all" || adapter.modules.has(path)),
+      )
+      .map(([path]) => path);
+    const unexpected = [...(adapter.biases?.keys() ?? [])].filter((module) => !trained.includes(module));
+    if (unexpected.length > 0) {
+      throw new AdapterLoadError(
+        `adapter "${name}" holds biases for ${JSON.stringify(unexpected)}, which bias "${mode}" does not train on this model (it trains ${JSON.stringify(trained)})`,
+      );
+    }
+    for (const moduleName of trained) {
+      const layer = this.#wrap(moduleName);
+      const saved = adapter.biases?.get(moduleName);
+      layer.setBiasOverride(
+        name,
+        saved === undefined ? mul(layer.base_layer.bias!, 1) : tensor(saved.data, saved.shape),
+      );
+    }
+    return trained;
   }
 
   #wrap(moduleName: string): LoraLinear {
@@ -1045,11 +1133,14 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
   }
 
   /** Puts `base` back in place of a wrapped layer and releases the layer's adapter tensors. */
-  #unwrap(moduleName: string, layer: AdapterLayer, base: Module & { weight: Tensor }): void {
-    const replaced = layer.base_layer.weight;
+  #unwrap(moduleName: string, layer: AdapterLayer, base: Module & { weight: Tensor; bias?: Tensor }): void {
+    const previous = layer.base_layer as Module & { weight: Tensor; bias?: Tensor };
+    const replaced = [previous.weight, previous.bias].filter(
+      (value): value is Tensor => value !== undefined && value !== base.weight && value !== base.bias,
+    );
     this.model.replaceModule(moduleName, () => base);
     layer.dispose();
-    if (replaced !== base.weight) this.#releaseIfUnused([replaced]);
+    this.#releaseIfUnused(replaced);
   }
 
   /** Disposes tensors the model no longer reaches (a replaced base weight that was not tied elsewhere). */

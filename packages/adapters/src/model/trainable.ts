@@ -1,5 +1,7 @@
 import type { Tensor } from "@peftjs/tensor";
 import { AdapterShapeError } from "../errors.js";
+import { peftBiasKey, peftKey } from "../layer/parameter-keys.js";
+
 /** What the trainable view needs of an adapter layer (LoraLinear, LoraEmbedding, TrainableTokensLayer). */
 export interface TrainableLayer {
   /** Whether the layer carries adapter `name`. */
@@ -10,22 +12,32 @@ export interface TrainableLayer {
   parameter(name: string, parameter: string): Tensor;
   /** Installs one parameter's new tensor. */
   setParameter(name: string, parameter: string, value: Tensor): void;
+  /** Adapter `name`'s own bias of the layer (`bias: "lora_only" | "all"`; LoraLinear only). */
+  biasOverride?(name: string): Tensor | undefined;
+  /** Installs adapter `name`'s new bias (see {@link TrainableLayer.biasOverride}). */
+  setBiasOverride?(name: string, bias: Tensor): void;
 }
-
-import { peftKey } from "../layer/parameter-keys.js";
 
 /** One trainable tensor: where it lives and the key it is trained and saved under. */
 interface TrainableSlot {
   readonly key: string;
   readonly layer: TrainableLayer;
   readonly adapter: string;
-  readonly parameter: string;
+  /** The adapter parameter (`lora_A`, …), or null for the adapter's own bias of the layer. */
+  readonly parameter: string | null;
+}
+
+function currentValue(slot: TrainableSlot): Tensor {
+  return slot.parameter === null
+    ? slot.layer.biasOverride!(slot.adapter)!
+    : slot.layer.parameter(slot.adapter, slot.parameter);
 }
 
 /**
  * The trainable view of a model's adapters, the `trainable` argument of `@peftjs/models`' `train`
  * (structurally its `TrainableParameters`): every parameter (lora_A, lora_B and a variant's extra ones) of the
- * active adapters, keyed by {@link peftKey} — PEFT's file keys while one adapter is active, its in-model keys
+ * active adapters and the layer biases an adapter trains (`bias: "lora_only" | "all"`, keyed `….base_layer.bias`
+ * or `….bias` as PEFT saves them), keyed by {@link peftKey} — PEFT's file keys while one adapter is active, its in-model keys
  * with the adapter name when several are. Base weights and overlay corrections are never in it. Reading and
  * installing parameters touches only device tensors: nothing is read back to the host.
  */
@@ -41,9 +53,7 @@ export class TrainableAdapters {
 
   /** The trainable tensors by key (the layers' own tensors: do not dispose them). */
   parameters(): Map<string, Tensor> {
-    return new Map(
-      this.#slots().map((slot) => [slot.key, slot.layer.parameter(slot.adapter, slot.parameter)]),
-    );
+    return new Map(this.#slots().map((slot) => [slot.key, currentValue(slot)]));
   }
 
   /**
@@ -64,7 +74,7 @@ export class TrainableAdapters {
       throw new AdapterShapeError(`updated parameters name no trainable tensor: ${extra.join(", ")}`);
     }
     for (const slot of slots) {
-      const current = slot.layer.parameter(slot.adapter, slot.parameter);
+      const current = currentValue(slot);
       const next = updated.get(slot.key)!;
       if (next.shape.join() !== current.shape.join()) {
         throw new AdapterShapeError(
@@ -72,7 +82,11 @@ export class TrainableAdapters {
         );
       }
     }
-    for (const slot of slots) slot.layer.setParameter(slot.adapter, slot.parameter, updated.get(slot.key)!);
+    for (const slot of slots) {
+      const value = updated.get(slot.key)!;
+      if (slot.parameter === null) slot.layer.setBiasOverride!(slot.adapter, value);
+      else slot.layer.setParameter(slot.adapter, slot.parameter, value);
+    }
   }
 
   #slots(): TrainableSlot[] {
@@ -80,10 +94,16 @@ export class TrainableAdapters {
     const slots: TrainableSlot[] = [];
     for (const [modulePath, layer] of this.#layers()) {
       for (const adapter of active) {
-        if (!layer.hasAdapter(adapter)) continue;
-        for (const parameter of layer.parameterNames(adapter)) {
-          const key = peftKey(modulePath, parameter, active.length > 1 ? adapter : undefined);
-          slots.push({ key, layer, adapter, parameter });
+        if (layer.hasAdapter(adapter)) {
+          for (const parameter of layer.parameterNames(adapter)) {
+            const key = peftKey(modulePath, parameter, active.length > 1 ? adapter : undefined);
+            slots.push({ key, layer, adapter, parameter });
+          }
+        }
+        // PEFT's bias "lora_only" / "all": the layer's bias trains too, under its PEFT key
+        if (layer.biasOverride?.(adapter) !== undefined) {
+          const key = peftBiasKey(modulePath, layer.hasAdapter(adapter));
+          slots.push({ key, layer, adapter, parameter: null });
         }
       }
     }

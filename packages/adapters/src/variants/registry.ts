@@ -19,7 +19,10 @@ export interface VariantContext {
    * overlay mode (computed when asked, on the device).
    */
   baseWeight(): Tensor;
-  /** The base layer's bias `[out]`, if it has one (LoRA never changes it). */
+  /**
+   * The bias `[out]` the layer's output carries, if any: the base layer's, or the active adapter's own one under
+   * PEFT's `bias: "lora_only" | "all"` (LoRA's factors never change it).
+   */
   readonly baseBias: Tensor | undefined;
 }
 
