@@ -24,8 +24,9 @@ export interface InitReport {
 /** `peftjs init`: a fresh adapter (LoRA, Gaussian, PiSSA, OLoRA) for a model, saved in PEFT's layout. */
 export const initCommand: Command = {
   summary: "create a fresh LoRA / PiSSA / OLoRA adapter for a model (PEFT folder)",
-  help: `Usage: peftjs init --model DIR --method NAME [--r N] [--alpha N] [--rslora] [--target LIST] [--trainable-tokens IDS]
-                   [--modules-to-save LIST] [--seed S] --out DIR [--residual-out DIR] [--backend NAME] [--json]
+  help: `Usage: peftjs init --model DIR --method NAME [--r N] [--alpha N] [--rslora] [--use-dora] [--bias MODE]
+                   [--target LIST] [--trainable-tokens IDS] [--modules-to-save LIST] [--seed S] --out DIR
+                   [--residual-out DIR] [--backend NAME] [--json]
 
 Initialises an adapter as PEFT's get_peft_model does and saves it as PEFT's save_pretrained would
 (adapter_config.json + adapter_model.safetensors). The base is never changed.

@@ -2,6 +2,7 @@ import { basename, resolve } from "node:path";
 import {
   createLoraConfig,
   type InitLoraWeights,
+  type LoraBias,
   type LoraConfig,
   moduleLoraSettings,
   selectTargetModules,
@@ -19,6 +20,8 @@ export const loraFlagOptions = {
   r: { type: "string" },
   alpha: { type: "string" },
   rslora: { type: "boolean" },
+  "use-dora": { type: "boolean" },
+  bias: { type: "string" },
   target: { type: "string" },
   "trainable-tokens": { type: "string" },
   "modules-to-save": { type: "string" },
@@ -29,6 +32,9 @@ export const loraFlagHelp = `  --method NAME     lora | gaussian | pissa | pissa
   --r N             rank (default 8)
   --alpha N         lora_alpha (default 8); scaling alpha/r, or alpha/sqrt(r) with --rslora
   --rslora          rank-stabilised scaling
+  --use-dora        DoRA (PEFT's use_dora): a trained magnitude per output row, with any --method
+  --bias MODE       none | lora_only | all (PEFT's bias, default none): train and save the wrapped layers'
+                    biases or every linear bias; kept as the adapter's own biases, the base keeps its own
   --target LIST     comma-separated module names, e.g. q_proj,v_proj, or all-linear (default q_proj,v_proj);
                     embeddings too (embed_tokens: PEFT's lora_embedding_A/B; all-linear never takes them)
   --trainable-tokens IDS  comma-separated token ids whose embedding rows train on their own (PEFT's
@@ -44,6 +50,13 @@ export function initLoraWeightsOf(method: string): InitLoraWeights {
   throw new CliUsageError(
     `--method ${method} is not one of lora, gaussian, pissa, pissa_niter_K (K ≥ 1), olora`,
   );
+}
+
+/** `--bias` as PEFT's `bias`. */
+export function loraBiasOf(value: unknown): LoraBias {
+  if (value === undefined) return "none";
+  if (value === "none" || value === "lora_only" || value === "all") return value;
+  throw new CliUsageError(`--bias ${String(value)} is not one of none, lora_only, all`);
 }
 
 /** `base_model_name_or_path` for a model folder, as PEFT records the name the base was loaded from. */
@@ -66,6 +79,8 @@ export function loraConfigFromFlags(values: FlagValues, modelDir: string): LoraC
     r: optionalInteger(values, "r", { min: 1 }) ?? 8,
     lora_alpha: optionalNumber(values, "alpha") ?? 8,
     use_rslora: values.rslora === true,
+    bias: loraBiasOf(values.bias),
+    ...(values["use-dora"] === true && { otherFields: { use_dora: true } }),
     target_modules: targets.length === 1 && targets[0] === "all-linear" ? "all-linear" : targets,
     init_lora_weights: initLoraWeightsOf(method),
     trainable_token_indices: tokenIdsOf(values["trainable-tokens"]),
