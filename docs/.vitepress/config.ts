@@ -44,6 +44,7 @@ const guideSidebar: DefaultTheme.SidebarItem[] = [
     items: [
       { text: "How LoRA, PiSSA and OLoRA work", link: "/guide/concepts" },
       { text: "Adapters: config, files, inits", link: "/guide/adapters" },
+      { text: "PEFT features: DoRA, biases, …", link: "/guide/peft-features" },
       { text: "Converting a PEFT PiSSA adapter", link: "/guide/convert-pissa" },
       { text: "Merging and combining", link: "/guide/merging" },
       { text: "Serve with llama.cpp / wllama", link: "/guide/gguf" },

@@ -86,7 +86,31 @@ export const sampleChecks: Record<string, (output: string) => void> = {
   "guide/adapters.md#1": (output) => {
     prints(output, "reads back unchanged: true", "defaults: 8 8 0 true none");
     expect(output).toMatch(/^LORA 0\.21\.\d+ \d+ fields$/m);
-    expect(output).toMatch(/^true use_dora = true asks for DoRA/m);
+    expect(output).toMatch(/^true use_qalora = true asks for QALoRA/m);
+  },
+  "guide/peft-features.md#1": (output) => {
+    prints(
+      output,
+      "fresh adapter = base model: true",
+      "10 magnitude vectors train with A and B, e.g. base_model.model.model.layers.0.self_attn.q_proj.lora_magnitude_vector",
+      "unmerged bit for bit: true",
+      "disabled = base model: true",
+      "reloaded elsewhere, same logits: true",
+    );
+    const [first, last] = /^loss ([\d.]+) → ([\d.]+)$/m.exec(output)!.slice(1).map(Number);
+    expect(last!).toBeLessThan(first!);
+    expect(numberAfter(output, "merged vs unmerged, largest logit difference:")).toBeLessThan(1e-3);
+  },
+  "guide/peft-features.md#2": (output) => {
+    prints(
+      output,
+      "10 trainable biases, e.g. base_model.model.model.layers.0.self_attn.q_proj.base_layer.bias",
+      "bias tensors in the adapter file: 10",
+      "trained bias moved: true",
+      "base bias still zero: true",
+      "disabled = base model: true",
+      "unloaded = base model: true",
+    );
   },
   "guide/adapters.md#2": (output) => {
     prints(
