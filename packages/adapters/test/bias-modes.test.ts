@@ -172,6 +172,15 @@ describe("bias modes (PEFT's bias: none | lora_only | all)", () => {
     expect(() =>
       lora.addAdapter("second", createLoraConfig({ r: 2, target_modules: ["k_proj"], bias: "all" })),
     ).toThrow(AdapterLoadError);
+    // refused before any layer changed: k_proj was never wrapped
+    expect(lora.adapterNames).toEqual(["default"]);
+    expect(model.getModule(moduleOf(0, "k_proj"))).toBeInstanceOf(Linear);
+    expect(() =>
+      lora.checkAdapter("second", {
+        ...lora.getAdapter("default"),
+        config: { ...lora.getAdapter("default").config, bias: "all" },
+      }),
+    ).toThrow(AdapterLoadError);
     lora.addAdapter("plain", createLoraConfig({ r: 2, target_modules: ["k_proj"] }));
     await trainOneStep(model, lora);
     const saved = lora.getAdapter("default");

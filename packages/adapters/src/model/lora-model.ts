@@ -275,6 +275,7 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
    */
   checkAdapter(name: string, adapter: LoraAdapter, options: AdapterPlacementOptions = {}): AdapterCheck {
     const plan = planAdapterLoad(this.#context(), name, adapter, options);
+    this.#planBiases(name, plan.adapter, plan.targets);
     return {
       mode: plan.mode,
       targets: plan.targets,
@@ -884,6 +885,8 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
 
   #place(name: string, adapter: LoraAdapter, placement: Placement): void {
     const variant = loraVariantFor(adapter.config);
+    // decided before any layer changes, so a refusal leaves the model as it was
+    const biasModules = this.#planBiases(name, adapter, adapter.modules.keys());
     for (const [moduleName, residual] of placement.residuals ?? []) {
       const layer = this.#wrap(moduleName);
       const previous = layer.base_layer;
@@ -948,7 +951,7 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
         },
       });
     }
-    const biasModules = this.#placeBiases(name, adapter);
+    this.#placeBiases(name, adapter, biasModules);
     let record = placement.record;
     if (placement.mode === "residual") {
       record = { ...record, residualBaseFingerprint: this.store.modelFingerprint() };
@@ -969,13 +972,14 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
 
   /**
    * PEFT's `bias: "lora_only" | "all"`: the layers whose bias trains with the adapter — those LoRA wraps, or
-   * every linear layer with a bias — get the adapter's own bias (from the file, else a copy of the base bias,
-   * where PEFT's training starts). The base layers keep theirs. Returns the modules.
+   * every linear layer with a bias. Changes nothing; {@link LoraModel.#placeBiases} then gives them the
+   * adapter's own bias.
    *
    * @throws AdapterLoadError when another adapter already trains biases (PEFT allows one), when the file holds
    *   a bias for a layer the mode does not train, or (`"all"`) when the model has biases outside linear layers.
    */
-  #placeBiases(name: string, adapter: LoraAdapter): string[] {
+  #planBiases(name: string, adapter: LoraAdapter, wrapped: Iterable<string>): string[] {
+    const wrappedModules = new Set(wrapped);
     const mode = adapter.config.bias;
     if (mode === "none") {
       if (adapter.biases !== undefined && adapter.biases.size > 0) {
@@ -1006,7 +1010,7 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
         ([path, layer]) =>
           layer instanceof Linear &&
           layer.bias !== undefined &&
-          (mode === "all" || adapter.modules.has(path)),
+          (mode === "all" || wrappedModules.has(path)),
       )
       .map(([path]) => path);
     const unexpected = [...(adapter.biases?.keys() ?? [])].filter((module) => !trained.includes(module));
@@ -1016,6 +1020,20 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
       );
     }
     for (const moduleName of trained) {
+      const saved = adapter.biases?.get(moduleName);
+      const rows = layers.get(moduleName)!.outFeatures;
+      if (saved !== undefined && (saved.shape.length !== 1 || saved.shape[0] !== rows)) {
+        throw new AdapterShapeError(
+          `adapter "${name}" has a bias [${saved.shape.join(", ")}] for "${moduleName}", whose bias is [${rows}]`,
+        );
+      }
+    }
+    return trained;
+  }
+
+  /** Gives each planned layer the adapter's own bias: the file's, else a copy of the base bias. */
+  #placeBiases(name: string, adapter: LoraAdapter, trained: readonly string[]): void {
+    for (const moduleName of trained) {
       const layer = this.#wrap(moduleName);
       const saved = adapter.biases?.get(moduleName);
       layer.setBiasOverride(
@@ -1023,7 +1041,6 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
         saved === undefined ? mul(layer.base_layer.bias!, 1) : tensor(saved.data, saved.shape),
       );
     }
-    return trained;
   }
 
   #wrap(moduleName: string): LoraLinear {
