@@ -1,6 +1,14 @@
 import { type RawTensor, toFloat32 } from "@peftjs/io";
 import { AdamW, type CausalLM, causalLanguageModelLoss, train } from "@peftjs/models";
-import { getBackend, probeBackends, setBackend, valueAndGradients } from "@peftjs/tensor";
+import { Linear } from "@peftjs/nn";
+import {
+  createGenerator,
+  getBackend,
+  probeBackends,
+  setBackend,
+  tensor,
+  valueAndGradients,
+} from "@peftjs/tensor";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   AdapterCombinationError,
@@ -11,9 +19,11 @@ import {
   convertToLora,
   createLoraConfig,
   decodePeftAdapter,
+  doraVariant,
   encodePeftAdapter,
   LORA_MAGNITUDE_VECTOR,
   type LoraAdapter,
+  LoraLinear,
   LoraModel,
   type Matrix,
   moduleDelta,
@@ -293,6 +303,69 @@ describe.each(backends)("DoRA on the %s backend", (backend) => {
 });
 
 describe("DoRA's guarantees", () => {
+  it("with dropout in training, PEFT's branch: base term W·dropout(x), no bias; without it, the layer's output", () => {
+    // a 3×4 layer with a bias, r 2, s 1.5, p 0.5; the expected output in float64 from the same dropout mask
+    const [out, inputs, rank, scaling, probability] = [3, 4, 2, 1.5, 0.5];
+    const generator = createGenerator(7);
+    const values = (count: number) => Float32Array.from(generator.normalValues(count, 0, 1));
+    const [w, bias, a, b, m, x] = [
+      values(out * inputs),
+      values(out),
+      values(rank * inputs),
+      values(out * rank),
+      values(out),
+      values(2 * inputs),
+    ] as Float32Array[];
+    const layer = new LoraLinear(new Linear(tensor(w!, [out, inputs]), tensor(bias!, [out])));
+    layer.setAdapter("dora", {
+      variant: doraVariant,
+      scaling,
+      dropout: probability,
+      parameters: new Map([
+        ["lora_A", tensor(a!, [rank, inputs])],
+        ["lora_B", tensor(b!, [out, rank])],
+        [LORA_MAGNITUDE_VECTOR, tensor(m!, [out])],
+      ]),
+    });
+    layer.setActive(["dora"]);
+    const expected = (mask: Float32Array | undefined) => {
+      const result = new Float64Array(2 * out);
+      const delta = (i: number, j: number) =>
+        scaling *
+        Array.from({ length: rank }, (_, k) => b![i * rank + k]! * a![k * inputs + j]!).reduce(
+          (p, q) => p + q,
+        );
+      for (let row = 0; row < 2; row++) {
+        const xi = (j: number) => x![row * inputs + j]!;
+        const dropped = (j: number) => (mask ? xi(j) * mask[row * inputs + j]! : xi(j));
+        for (let i = 0; i < out; i++) {
+          let norm = 0;
+          let wx = 0;
+          let wd = 0;
+          let loraD = 0;
+          for (let j = 0; j < inputs; j++) {
+            norm += (w![i * inputs + j]! + delta(i, j)) ** 2;
+            wx += w![i * inputs + j]! * xi(j);
+            wd += w![i * inputs + j]! * dropped(j);
+            loraD += delta(i, j) * dropped(j);
+          }
+          const factor = m![i]! / Math.sqrt(norm);
+          result[row * out + i] = wx + bias![i]! + (factor - 1) * wd + factor * loraD;
+        }
+      }
+      return result;
+    };
+    const input = tensor(x!, [2, inputs]);
+    // eval: no dropout, PEFT reuses the layer's output (bias taken out of the rescaled part)
+    expect(maxAbsDifference(layer.forward(input).toFloat32Array(), expected(undefined))).toBeLessThan(1e-5);
+    layer.training = true;
+    layer.generator = createGenerator(11);
+    const uniform = createGenerator(11).uniformValues(2 * inputs, 0, 1);
+    const mask = Float32Array.from(uniform, (value) => (value < 1 - probability ? 1 / (1 - probability) : 0));
+    expect(mask.some((value) => value === 0)).toBe(true);
+    expect(maxAbsDifference(layer.forward(input).toFloat32Array(), expected(mask))).toBeLessThan(1e-5);
+  });
+
   it("refuses a PEFT DoRA adapter on a base that a PiSSA adapter rewrote, like a LoRA one", async () => {
     const { AdapterNeedsOriginalBaseError } = await import("@peftjs/state");
     const model = await storiesModel();
