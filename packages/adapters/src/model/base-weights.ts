@@ -100,5 +100,5 @@ export function rewriteBaseBias(
   const dtype = store.has(key) ? storageDtype(store.get(key).dtype) : "F32";
   const stored: RawTensor = { dtype, shape: [values.length], data: fromFloat32(values, dtype) };
   if (store.has(key)) store.mutate(key, stored, { reason, by: actor });
-  return keep(tensor(toFloat32(stored), stored.shape));
+  return keep(fromRaw(stored, { dtype: "float32" }));
 }
