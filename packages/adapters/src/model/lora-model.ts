@@ -550,13 +550,17 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
     return base.weight;
   }
 
-  /** The modules adapter `name` adapts outside LoRA linear layers (embedding LoRA, token rows, copies). */
+  /**
+   * The modules adapter `name` adapts outside LoRA's A/B path on linear layers (embedding LoRA, token rows,
+   * copies, its own layer biases), which neither a mixed batch nor a hot-swap routes.
+   */
   #nonLinearModules(name: string): string[] {
     const entry = this.#entry(name);
     return [
       ...entry.modules.filter((module) => !(this.#layers.get(module) instanceof LoraLinear)),
       ...entry.tokenModules,
       ...entry.copyModules,
+      ...entry.biasModules.map((module) => `${module}.bias`),
     ];
   }
 
@@ -1008,9 +1012,7 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
     const trained = [...layers]
       .filter(
         ([path, layer]) =>
-          layer instanceof Linear &&
-          layer.bias !== undefined &&
-          (mode === "all" || wrappedModules.has(path)),
+          layer instanceof Linear && layer.bias !== undefined && (mode === "all" || wrappedModules.has(path)),
       )
       .map(([path]) => path);
     const unexpected = [...(adapter.biases?.keys() ?? [])].filter((module) => !trained.includes(module));
@@ -1021,7 +1023,7 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
     }
     for (const moduleName of trained) {
       const saved = adapter.biases?.get(moduleName);
-      const rows = layers.get(moduleName)!.outFeatures;
+      const rows = (layers.get(moduleName) as Linear).outFeatures;
       if (saved !== undefined && (saved.shape.length !== 1 || saved.shape[0] !== rows)) {
         throw new AdapterShapeError(
           `adapter "${name}" has a bias [${saved.shape.join(", ")}] for "${moduleName}", whose bias is [${rows}]`,
