@@ -46,7 +46,7 @@ export abstract class CausalLM<Config extends CausalLMConfig = CausalLMConfig> e
   readonly config: Config;
   /** The module path of the output projection (never a target of PEFT's `"all-linear"`). */
   readonly outputModuleName: string = "lm_head";
-  /** The checkpoint the store is built from; dropped once it is (the store holds its own copy of the bytes). */
+  /** The checkpoint the store is built from; dropped once it is (the store then holds the bytes). */
   #checkpoint: CheckpointWeights | undefined;
   readonly #weightStoreOptions: WeightStoreOptions;
   #weights: WeightStore | undefined;
@@ -68,7 +68,8 @@ export abstract class CausalLM<Config extends CausalLMConfig = CausalLMConfig> e
   get weights(): WeightStore {
     if (this.#weights === undefined) {
       this.#weights = this.#checkpoint!.toWeightStore(this.#weightStoreOptions);
-      // The checkpoint's bytes are now copied into the store: release them rather than hold the weights twice.
+      // The store now holds the checkpoint's bytes (taken over when a loader read them, else copied): drop the
+      // checkpoint, so the model never holds the weights twice.
       this.#checkpoint = undefined;
     }
     return this.#weights;

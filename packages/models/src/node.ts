@@ -21,7 +21,8 @@ import { Llama2cTokenizer } from "./tokenizer/llama2c-tokenizer.js";
 export async function loadModel(directory: string, options: CreateModelOptions = {}): Promise<CausalLM> {
   const config = await readJsonFile(join(directory, "config.json"));
   const checkpoint = await readCheckpoint(directory);
-  return createModel(config, checkpoint.tensors, options);
+  // Every tensor was read into a buffer of its own that nothing else holds: the weight store takes it over.
+  return createModel(config, checkpoint.tensors, { ...options, takeOverBytes: true });
 }
 
 /**

@@ -84,3 +84,24 @@ describe("causalMask", () => {
     expect(visible(3, 2, 2)).toEqual([0, 0, 1, 1, 0, 0, 0, 0, 1, 1]);
   });
 });
+
+describe("the weight store's bytes (takeOverBytes)", () => {
+  it("copies a caller's tensors by default and takes a loader's over, with the same identity either way", () => {
+    const copiedFrom = randomCheckpoint(tinyLlamaConfig, 5);
+    const takenFrom = randomCheckpoint(tinyLlamaConfig, 5);
+    const copying = createModel(tinyLlamaConfig, copiedFrom);
+    const taking = createModel(tinyLlamaConfig, takenFrom, { takeOverBytes: true });
+    const key = "model.layers.0.self_attn.q_proj.weight";
+    const before = copying.weights.get(key).copyBytes();
+    expect(taking.weights.modelFingerprint()).toBe(copying.weights.modelFingerprint());
+    // Writing into the source buffers after the store exists shows which store holds them: the copying store
+    // keeps its own bytes; the taking store reads the buffer it was handed (so a loader passes only buffers
+    // nothing else holds).
+    copiedFrom.get(key)!.data[0]! ^= 0xff;
+    takenFrom.get(key)!.data[0]! ^= 0xff;
+    expect(copying.weights.get(key).copyBytes()).toEqual(before);
+    expect(taking.weights.get(key).copyBytes()[0]).toBe(before[0]! ^ 0xff);
+    copying.dispose();
+    taking.dispose();
+  });
+});

@@ -15,7 +15,7 @@ import {
   type WeightStoreEventMap,
 } from "./events.js";
 import { type Fingerprint, fingerprintModel } from "./fingerprint.js";
-import { FrozenTensor } from "./frozen-tensor.js";
+import { adoptRawTensor, FrozenTensor } from "./frozen-tensor.js";
 import type { JournalEntry, JournalEntryKind } from "./journal.js";
 import { createSnapshot, type Snapshot } from "./snapshot.js";
 
@@ -116,6 +116,21 @@ export class WeightStore {
   static from(tensors: TensorSource, options: WeightStoreOptions = {}): WeightStore {
     const frozen = new Map<string, FrozenTensor>();
     for (const [name, value] of sourceEntries(tensors)) frozen.set(name, freeze(value, name));
+    return new WeightStore(frozen, [], null, WeightStore.#resolveOptions(options));
+  }
+
+  /**
+   * Builds a store that **takes over** the bytes of storage tensors instead of copying them (already frozen
+   * tensors are shared, as in {@link WeightStore.from}): for a caller that owns buffers it just read, such as a
+   * model loader, so the weights are not held twice. The caller hands the bytes over: it must keep no
+   * reference through which they could be written (the store, its snapshots and fingerprints read them as
+   * they are). Throws `InvalidTensorError` when a tensor's bytes do not match its dtype and shape.
+   */
+  static adopt(tensors: TensorSource, options: WeightStoreOptions = {}): WeightStore {
+    const frozen = new Map<string, FrozenTensor>();
+    for (const [name, value] of sourceEntries(tensors)) {
+      frozen.set(name, value instanceof FrozenTensor ? value : adoptRawTensor(value, name));
+    }
     return new WeightStore(frozen, [], null, WeightStore.#resolveOptions(options));
   }
 

@@ -5,6 +5,7 @@ import {
   BaseMutationWarning,
   FrozenTensor,
   FrozenTensorWriteError,
+  InvalidTensorError,
   MutationDescriptionError,
   MutationShapeError,
   type RestoredEvent,
@@ -55,6 +56,35 @@ describe("WeightStore reading", () => {
     expect(() => store.set("w.q", null)).toThrow('store.mutate("w.q", next, { reason, by })');
     expect(() => store.delete("w.v")).toThrow(FrozenTensorWriteError);
     expect(store.journal).toEqual([]);
+  });
+});
+
+describe("WeightStore.adopt", () => {
+  it("takes the bytes over without copying; fingerprints and reads equal a copying store's", () => {
+    const source = float32Tensor([1, 2, 3, 4], [2, 2]);
+    const adopted = WeightStore.adopt({ "w.q": source });
+    const copied = WeightStore.from({ "w.q": float32Tensor([1, 2, 3, 4], [2, 2]) });
+    expect(adopted.modelFingerprint()).toBe(copied.modelFingerprint());
+    expect(adopted.get("w.q").equals(copied.get("w.q"))).toBe(true);
+    // Handed over, not copied: the store reads the very buffer it was given (which is why the caller must
+    // keep no writable reference). A copying store would still read 1 here.
+    source.data.set(new Uint8Array(new Float32Array([9]).buffer), 0);
+    expect(new Float32Array(adopted.get("w.q").copyBytes().buffer)[0]).toBe(9);
+    // What it hands out is still a copy.
+    const raw = adopted.get("w.q").toRaw();
+    raw.data.fill(0);
+    expect(new Float32Array(adopted.get("w.q").copyBytes().buffer)[0]).toBe(9);
+  });
+
+  it("shares frozen tensors and names a tensor whose bytes do not fit its shape", () => {
+    const frozen = FrozenTensor.from(float32Tensor([5, 6]));
+    expect(WeightStore.adopt(new Map([["w.v", frozen]])).get("w.v")).toBe(frozen);
+    expect(() => WeightStore.adopt({ "w.k": { dtype: "F32", shape: [3], data: new Uint8Array(8) } })).toThrow(
+      InvalidTensorError,
+    );
+    expect(() => WeightStore.adopt({ "w.k": { dtype: "F32", shape: [3], data: new Uint8Array(8) } })).toThrow(
+      "w.k",
+    );
   });
 });
 

@@ -65,6 +65,13 @@ export function parseModelConfig(json: unknown): CausalLMConfig {
 export interface CreateModelOptions {
   /** Options of the model's weight store (`model.weights`): mutation policy, warning sink. */
   weightStore?: WeightStoreOptions;
+  /**
+   * Hand the checkpoint tensors' bytes to the model's weight store (`model.weights`) instead of copying them,
+   * so the model does not hold its weights twice (default `false`). Set it only for buffers nothing else will
+   * write, such as tensors just read from a file: the store's snapshots and fingerprints are of these bytes.
+   * `loadModel` and `loadModelFromUrl` set it for the bytes they read.
+   */
+  takeOverBytes?: boolean;
 }
 
 function isParsedConfig(value: unknown): value is CausalLMConfig {
@@ -86,7 +93,7 @@ export function createModel(
   options: CreateModelOptions = {},
 ): CausalLM {
   const parsed = isParsedConfig(config) ? config : parseModelConfig(config);
-  const checkpoint = new CheckpointWeights(weights);
+  const checkpoint = new CheckpointWeights(weights, { ownsBytes: options.takeOverBytes === true });
   try {
     return architectureFor(parsed.modelType).create(parsed, checkpoint, options.weightStore);
   } catch (error) {

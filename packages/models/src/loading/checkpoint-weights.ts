@@ -40,11 +40,20 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
  */
 export class CheckpointWeights {
   readonly #source: ModelWeights;
+  readonly #ownsBytes: boolean;
   readonly #taken = new Map<string, RawTensor>();
   readonly #created: Tensor[] = [];
 
-  constructor(source: ModelWeights) {
+  /**
+   * @param source - the checkpoint's tensors by key
+   * @param options - `ownsBytes: true` when the tensors' bytes were just read into buffers no one else holds
+   *   (a loader's own reads): {@link CheckpointWeights.toWeightStore} then hands them to the store instead of
+   *   copying them, so the model's identity does not hold the weights a second time. Never set it for bytes a
+   *   caller passed in (they could be written afterwards).
+   */
+  constructor(source: ModelWeights, options: { readonly ownsBytes?: boolean } = {}) {
     this.#source = source;
+    this.#ownsBytes = options.ownsBytes === true;
   }
 
   /**
@@ -93,9 +102,12 @@ export class CheckpointWeights {
     return this.#taken;
   }
 
-  /** The identity as a frozen `@peftjs/state` store (copies of the stored bytes, dtypes as stored). */
+  /**
+   * The identity as a frozen `@peftjs/state` store, dtypes as stored: the checkpoint's own bytes taken over when
+   * this object owns them (`ownsBytes`), copies of them otherwise. Call it once; the checkpoint is then dropped.
+   */
   toWeightStore(options: WeightStoreOptions = {}): WeightStore {
-    return WeightStore.from(this.#taken, options);
+    return this.#ownsBytes ? WeightStore.adopt(this.#taken, options) : WeightStore.from(this.#taken, options);
   }
 
   /** Releases every tensor taken so far (after a failed build). */

@@ -80,5 +80,6 @@ export async function loadModelFromUrl(
       await reader.close();
     }
   }
-  return createModel(config, weights, options);
+  // Fetched bytes belong to this call alone: the weight store takes them over instead of copying them.
+  return createModel(config, weights, { ...options, takeOverBytes: true });
 }
