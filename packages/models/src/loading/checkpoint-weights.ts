@@ -1,7 +1,7 @@
-import { type RawTensor, toFloat32 } from "@peftjs/io";
+import type { RawTensor } from "@peftjs/io";
 import { Embedding, Linear, RMSNorm, type RMSNormOptions } from "@peftjs/nn";
 import { WeightStore, type WeightStoreOptions } from "@peftjs/state";
-import { fromRaw, type HalfDType, keep, type Tensor, tensor } from "@peftjs/tensor";
+import { fromRaw, type HalfDType, keep, type Tensor } from "@peftjs/tensor";
 import { ModelWeightsError } from "../errors.js";
 
 /** Weights by Hugging Face key, as read from a checkpoint (any float dtype). */
@@ -18,11 +18,13 @@ const halfDtypes: ReadonlyMap<string, HalfDType> = new Map([
 
 /**
  * The tensor of a checkpoint weight: 16-bit weights keep their bytes (2 per element; every op reads them as their
- * exact float32 values, matmul without a float32 copy), other float dtypes become float32.
+ * exact float32 values, matmul without a float32 copy), other float dtypes become float32. `fromRaw` converts
+ * with one transient float32 array (the backend then copies it into its own storage), not two as `tensor()`
+ * would, so loading does not leave the weights' size twice over in garbage.
  */
-function weightTensor(raw: RawTensor, shape: readonly number[]): Tensor {
+function weightTensor(raw: RawTensor): Tensor {
   const half = halfDtypes.get(raw.dtype);
-  return half === undefined ? tensor(toFloat32(raw), shape) : fromRaw(raw, { dtype: half });
+  return fromRaw(raw, half === undefined ? {} : { dtype: half });
 }
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
@@ -75,7 +77,7 @@ export class CheckpointWeights {
     if (!floatingPointDtypes.has(raw.dtype)) {
       throw new ModelWeightsError(`weight "${key}" has dtype ${raw.dtype}; expected F32, F16, BF16 or F64`);
     }
-    const value = keep(weightTensor(raw, shape));
+    const value = keep(weightTensor(raw));
     this.#taken.set(key, raw);
     this.#created.push(value);
     return value;
