@@ -1,4 +1,10 @@
-import { type ChatMessage, generateBatch, type Tokenizer } from "@peftjs/models";
+import {
+  type ChatMessage,
+  generate,
+  generateBatch,
+  type Tokenizer,
+  TokenizerNotFoundError,
+} from "@peftjs/models";
 import { setBackend } from "@peftjs/tensor";
 import { CliUsageError } from "../cli-error.js";
 import { loadAdaptedModel } from "../lib/adapted-model.js";
@@ -18,9 +24,15 @@ import type { Command, FlagValues } from "./command.js";
 
 /** What `peftjs generate --json` prints. */
 export interface GenerateReport {
-  /** The prompt as given (`--prompt`), or the rendered chat prompt with `--chat` / `--messages`. */
+  /**
+   * The prompt as given (`--prompt`), the rendered chat prompt with `--chat` / `--messages`, or `--prompt-ids`
+   * decoded ("" when the model has no tokenizer).
+   */
   prompt: string;
-  /** Plain mode: the prompt and its continuation, decoded. Chat mode: the reply alone. */
+  /**
+   * Plain mode: the prompt and its continuation, decoded. Chat mode: the reply alone. "" with `--prompt-ids` on
+   * a model without a tokenizer.
+   */
   text: string;
   /** The new token ids (a stop id that ended generation included). */
   tokens: number[];
@@ -71,18 +83,47 @@ async function promptOf(
   };
 }
 
+/**
+ * `--prompt-ids 1,2,3`: token ids taken as they are (no special tokens added).
+ * @throws CliUsageError naming the text when it is not a comma-separated list of non-negative integers
+ */
+function parsePromptIds(text: string): number[] {
+  const parts = text.split(",").map((part) => part.trim());
+  if (!parts.every((part) => /^\d+$/.test(part))) {
+    throw new CliUsageError(`--prompt-ids ${text} must be token ids separated by commas, e.g. 1,2,3`);
+  }
+  return parts.map(Number);
+}
+
+/**
+ * The model's tokenizer, or undefined when it has none and the prompt is `--prompt-ids` (the ids need none:
+ * generation then stops at the model config's EOS ids and no text is decoded).
+ */
+async function optionalTokenizer(location: string): Promise<Tokenizer | undefined> {
+  try {
+    return await loadModelTokenizer(location);
+  } catch (error) {
+    if (error instanceof TokenizerNotFoundError) return undefined;
+    throw error;
+  }
+}
+
 /** `peftjs generate`: text from the model (with adapters), greedy or sampled, plain or with the chat template. */
 export const generateCommand: Command = {
   summary: "generate text with a model (and adapters), greedy or sampled; --chat applies the chat template",
   help: `Usage: peftjs generate --model M [--adapter [NAME=]M[:WEIGHT] ...] [--adapter-names A,B,...]
-                       [--prompt TEXT | --chat --prompt TEXT [--system TEXT] | --messages FILE.json]
+                       [--prompt TEXT | --chat --prompt TEXT [--system TEXT] | --messages FILE.json
+                        | --prompt-ids ID,ID,...]
                        [--steps N] [--temperature T] [--seed S] [--backend NAME] [--json]
 
 Continues a prompt with the model's key/value cache and prints the text. Needs the model's tokenizer
 (tokenizer.json, or llama2.c's tok512.bin: the embedded stories260K has one). Generation stops at the
 model's EOS ids (generation_config.json's eos_token_id, else config.json's, and tokenizer_config.json's
 eos_token) or after --steps tokens. With --adapter-names, one batch generates a continuation per name, each
-row with that adapter alone (a mixed-adapter batch), printed as "[NAME] text".
+row with that adapter alone (a mixed-adapter batch), printed as "[NAME] text". --prompt-ids gives the prompt
+as token ids instead, used as they are (no special tokens added); the tokenizer is then optional: without
+one, generation stops at config.json's EOS ids and --json's "text" and "prompt" are empty (the ids are in
+"tokens").
 
 Plain mode (default): --prompt is encoded with the tokenizer's special tokens (BOS for Llama 2 / Mistral /
 stories260K); the prompt and its continuation are printed.
@@ -101,6 +142,7 @@ Options:
   --chat            apply the chat template to --prompt (and --system)
   --system TEXT     with --chat or --messages: a system message first
   --messages FILE   a conversation to reply to (JSON array of {"role", "content"}); implies chat mode
+  --prompt-ids IDS  the prompt as comma-separated token ids (no special tokens added; no tokenizer needed)
   --steps N         how many tokens to generate at most (default 100; stops at EOS)
   --temperature T   0 = greedy (default); above 0 samples
   --seed S          seed of the sampling (default 0; same seed, same text on every backend)
@@ -115,6 +157,7 @@ Options:
     chat: { type: "boolean" },
     system: { type: "string" },
     messages: { type: "string" },
+    "prompt-ids": { type: "string" },
     steps: { type: "string" },
     temperature: { type: "string" },
     seed: { type: "string" },
@@ -133,6 +176,36 @@ Options:
     const adapters = parseAdapterSpecs(stringList(values, "adapter"), { weights: "optional" });
     const adapterNames = parseAdapterNames(optionalString(values, "adapter-names"), adapters);
     await setBackend(backend);
+    const promptIdsText = optionalString(values, "prompt-ids");
+    if (promptIdsText !== undefined) {
+      const conflicting = ["prompt", "chat", "messages", "system", "adapter-names"].filter(
+        (flag) => values[flag] !== undefined,
+      );
+      if (conflicting.length > 0) {
+        throw new CliUsageError(
+          `--prompt-ids replaces ${conflicting.map((flag) => `--${flag}`).join(" and ")}`,
+        );
+      }
+      const ids = parsePromptIds(promptIdsText);
+      const tokenizer = await optionalTokenizer(location);
+      const { model } = await loadAdaptedModel(location, adapters);
+      let report: GenerateReport;
+      if (tokenizer === undefined) {
+        checkIdsFitModel(ids, model.config.vocabSize, undefined, "--prompt-ids");
+        const tokens = await generate(model, ids, { maxNewTokens: steps, temperature, seed });
+        report = { prompt: "", text: "", tokens };
+      } else {
+        const reply = await generateReply(model, tokenizer, ids, { maxNewTokens: steps, temperature, seed });
+        report = {
+          prompt: decodeModelIds(tokenizer, ids),
+          text: decodeModelIds(tokenizer, [...ids, ...reply.tokens]),
+          tokens: reply.tokens,
+        };
+      }
+      if (values.json) console.log(JSON.stringify(report, null, 2));
+      else console.log(tokenizer === undefined ? report.tokens.join(" ") : report.text.trim());
+      return;
+    }
     const tokenizer = await loadModelTokenizer(location);
     const prompt = await promptOf(values, tokenizer, location);
     const { model, lora } = await loadAdaptedModel(location, adapters);
