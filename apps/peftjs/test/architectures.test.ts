@@ -32,15 +32,20 @@ interface ArchitectureCase {
   /** The fixture folder under test/fixtures/: model/, reference.safetensors, reference.json, peft_lora/. */
   readonly folder: string;
   /**
-   * A JSON file in the fixture folder with `cases: [{text, ids_special}]` from Python's `tokenizers` for the
-   * tokenizer in model/, or undefined when the model has no tokenizer.
+   * A tokenizer that fits the model (its special-token ids are the model's), put beside the model's files:
+   * `folder` holds its tokenizer.json and tokenizer_config.json, `cases` is a JSON file with
+   * `cases: [{text, ids_special}]` from Python's `tokenizers` (paths under test/fixtures/). Undefined when
+   * none fits: the model folder then has no tokenizer.
    */
-  readonly tokenizerCases?: string;
+  readonly tokenizer?: { readonly folder: string; readonly cases: string };
 }
+
+/** The sp_bpe tokenizer (Llama 2 / Mistral layout, `<s>` 1, `</s>` 2): fits the fixture models with bos 1 / eos 2. */
+const spBpe = { folder: "hf_mistral/model", cases: "hf_mistral/sp_bpe_cases.json" };
 
 /** Add a row per architecture fixture (llama_rope3, qwen2, qwen3 once their architectures are on main). */
 const architectures: readonly ArchitectureCase[] = [
-  { name: "mistral", folder: "hf_mistral", tokenizerCases: "sp_bpe_cases.json" },
+  { name: "mistral", folder: "hf_mistral", tokenizer: spBpe },
   { name: "gemma3", folder: "hf_gemma3" },
 ];
 
@@ -197,12 +202,12 @@ async function checkCommands(
   });
 
   const tokenized: number[][] = [];
-  if (architecture.tokenizerCases === undefined) {
+  if (architecture.tokenizer === undefined) {
     const result = await run(["tokenize", "--model", model, "--text", "hello"]);
     expect(result.code, result.stderr).toBe(1);
     expect(result.stderr.trim()).toMatch(/^peftjs tokenize: TokenizerNotFoundError: /);
   } else {
-    const cases = JSON.parse(readFileSync(join(folder, architecture.tokenizerCases), "utf8")).cases as {
+    const cases = JSON.parse(readFileSync(join(fixtures, architecture.tokenizer.cases), "utf8")).cases as {
       text: string;
       ids_special: number[];
     }[];
@@ -223,13 +228,25 @@ function hubIds(architecture: ArchitectureCase): { model: string; adapter: strin
   };
 }
 
+/** The architecture's model folder: the fixture's model/ with the fitting tokenizer's files beside it. */
+function modelFolder(architecture: ArchitectureCase): string {
+  return join(temporary, "models", architecture.name);
+}
+
 beforeAll(async () => {
   const repositories = join(temporary, "hub");
   for (const architecture of architectures) {
     const folder = join(fixtures, architecture.folder);
-    const { model, adapter } = hubIds(architecture);
-    cpSync(join(folder, "model"), join(repositories, model), { recursive: true });
-    cpSync(join(folder, "peft_lora/adapter_init"), join(repositories, adapter), { recursive: true });
+    const model = modelFolder(architecture);
+    cpSync(join(folder, "model"), model, { recursive: true });
+    if (architecture.tokenizer !== undefined) {
+      for (const file of ["tokenizer.json", "tokenizer_config.json"]) {
+        cpSync(join(fixtures, architecture.tokenizer.folder, file), join(model, file));
+      }
+    }
+    const ids = hubIds(architecture);
+    cpSync(model, join(repositories, ids.model), { recursive: true });
+    cpSync(join(folder, "peft_lora/adapter_init"), join(repositories, ids.adapter), { recursive: true });
   }
   hub = await startLocalHub(repositories);
 });
@@ -243,7 +260,7 @@ describe.each(architectures)("the commands on $name", (architecture) => {
   const folder = join(fixtures, architecture.folder);
 
   it("from the model folder: reference logits, greedy ids, PEFT's losses and the tokenizer's ids", async () => {
-    await checkCommands(architecture, join(folder, "model"), join(folder, "peft_lora/adapter_init"));
+    await checkCommands(architecture, modelFolder(architecture), join(folder, "peft_lora/adapter_init"));
   });
 
   it("by Hub id: the same, downloaded once (the second run makes no GET request)", async () => {
