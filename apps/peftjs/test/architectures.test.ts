@@ -43,10 +43,13 @@ interface ArchitectureCase {
 /** The sp_bpe tokenizer (Llama 2 / Mistral layout, `<s>` 1, `</s>` 2): fits the fixture models with bos 1 / eos 2. */
 const spBpe = { folder: "hf_mistral/model", cases: "hf_mistral/sp_bpe_cases.json" };
 
-/** Add a row per architecture fixture (llama_rope3, qwen2, qwen3 once their architectures are on main). */
+/** One row per architecture fixture. */
 const architectures: readonly ArchitectureCase[] = [
   { name: "mistral", folder: "hf_mistral", tokenizer: spBpe },
   { name: "gemma3", folder: "hf_gemma3" },
+  { name: "llama_rope3", folder: "hf_llama_rope3", tokenizer: spBpe },
+  { name: "qwen2", folder: "hf_qwen2", tokenizer: spBpe },
+  { name: "qwen3", folder: "hf_qwen3", tokenizer: spBpe },
 ];
 
 const cli = fileURLToPath(new URL("../dist/cli.js", import.meta.url));
