@@ -297,6 +297,17 @@ describe("generate --prompt-ids", () => {
         /CliUsageError: --prompt-ids replaces --prompt and --chat/,
       ],
       [
+        [
+          "--prompt-ids",
+          "1",
+          "--adapter",
+          `a=${join(fixtures, "hf_gemma3/peft_lora/adapter_init")}`,
+          "--adapter-names",
+          "a",
+        ],
+        /CliUsageError: --prompt-ids replaces --adapter-names/,
+      ],
+      [
         ["--prompt-ids", "1,5000"],
         /TokenIdError: --prompt-ids: token 1 is id 5000, outside the model's vocabulary of 1024/,
       ],
