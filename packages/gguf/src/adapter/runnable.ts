@@ -17,7 +17,7 @@ export function checkRunnableAdapterConfig(configJson: unknown): void {
   if (typeof configJson !== "object" || configJson === null) return;
   const config = configJson as Record<string, unknown>;
   const mergedRemedy =
-    "Merge it into the base with PEFT (merge_and_unload) and export the merged model folder (peftjs export --format gguf --model MERGED)";
+    "Merge it into the base (peftjs merge --model M --adapter A --out MERGED, or PEFT's merge_and_unload) and export the merged model folder (peftjs export --format gguf --model MERGED)";
   if (config.use_dora === true) {
     throw new GgufUnsupportedAdapterError(
       "DoRA rescales each output row by m / ‖W + s·B·A‖, which llama.cpp's LoRA (W + s·B·A) cannot express",
