@@ -45,10 +45,8 @@ const guideSidebar: DefaultTheme.SidebarItem[] = [
       { text: "How LoRA, PiSSA and OLoRA work", link: "/guide/concepts" },
       { text: "Adapters: config, files, inits", link: "/guide/adapters" },
       { text: "PEFT features: DoRA, biases, …", link: "/guide/peft-features" },
-      { text: "Converting a PEFT PiSSA adapter", link: "/guide/convert-pissa" },
       { text: "Merging and combining", link: "/guide/merging" },
       { text: "Serve with llama.cpp / wllama", link: "/guide/gguf" },
-      { text: "Many adapters on one model", link: "/guide/many-adapters" },
       { text: "Embeddings, tokens, modules to save", link: "/guide/embeddings-and-tokens" },
       { text: "The base-mutation hazard", link: "/guide/hazard" },
       { text: "Snapshots, fingerprints, journal", link: "/guide/state" },
@@ -57,6 +55,15 @@ const guideSidebar: DefaultTheme.SidebarItem[] = [
       { text: "Loading from the Hugging Face Hub", link: "/guide/hub" },
       { text: "Backends", link: "/guide/backends" },
       { text: "Performance", link: "/guide/performance" },
+    ],
+  },
+  {
+    text: "Task guides",
+    items: [
+      { text: "Fine-tune a Hub model (Node)", link: "/guide/fine-tune-hub-model" },
+      { text: "Hub adapters in a browser worker", link: "/guide/browser-worker-adapters" },
+      { text: "Converting a PEFT PiSSA adapter", link: "/guide/convert-pissa" },
+      { text: "Many adapters on one model", link: "/guide/many-adapters" },
     ],
   },
   {

@@ -7,7 +7,7 @@
  * - `public/stories260k/`: the embedded stories260K model (config, weights, tokenizer, LICENSE, and a one-shard
  *   `model.safetensors.index.json`), which the in-browser demo loads with `loadModelFromUrl`;
  * - `public/examples/`: the adapters Python PEFT trained for stories260K (from `test/fixtures/`), which the
- *   guides load.
+ *   guides load, and the generated `notes.jsonl` the fine-tuning guide trains on.
  * Run after `turbo build` (the docs package depends on every @peftjs package, so turbo builds them first).
  */
 import { copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
@@ -57,6 +57,8 @@ async function copyExamples() {
     }
     for (const file of ["README.md", "LICENSE"]) await copyFile(`${source}${file}`, `${target}${file}`);
   }
+  // The generated stories the fine-tuning guide trains on.
+  await copyFile(`${docsRoot}test/fixtures/notes.jsonl`, `${docsRoot}public/examples/notes.jsonl`);
 }
 
 const started = Date.now();

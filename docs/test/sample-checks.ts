@@ -152,6 +152,17 @@ export const sampleChecks: Record<string, (output: string) => void> = {
     expect(numberAfter(output, "largest logit difference:")).toBeLessThan(1e-3);
     expect(output).toMatch(/^rank 8, relative error /m);
   },
+  "guide/fine-tune-hub-model.md#1": (output) => {
+    expect(output).toMatch(/^\d+ training and \d+ held-out sequences of 32 tokens$/m);
+    expect(output).toMatch(/^step 30: training loss [\d.]+$/m);
+    const [trainedFirst, trainedLast] = /^training loss ([\d.]+) → ([\d.]+)$/m.exec(output)!.slice(1).map(Number);
+    expect(trainedLast!).toBeLessThan(trainedFirst!);
+    // A random model over 2,008 tokens starts near ln 2008 ≈ 7.6, as the page says.
+    const [before, after] = /^held-out loss ([\d.]+) → ([\d.]+)$/m.exec(output)!.slice(1).map(Number);
+    expect(Math.abs(before! - Math.log(2008))).toBeLessThan(0.5);
+    expect(after!).toBeLessThan(before!);
+    prints(output, "saved ./my-adapter");
+  },
   "guide/hazard.md#1": (output) => {
     prints(
       output,

@@ -6,7 +6,9 @@
  *   `docs/test/fixtures/`, copied into `public/` by `scripts/prepare.mjs`);
  * - `"https://your.site/stories260k/"`: where a browser page finds the model; here a local HTTP server
  *   serving that folder, so `loadModelFromUrl` runs for real;
- * - `"./my-adapter"`: a folder a sample writes, here under `test/.samples/`.
+ * - `"./my-adapter"`: a folder a sample writes, here under `test/.samples/`;
+ * - `"./tiny-llama"`: a tiny Llama with random weights and the sp-bpe tokenizer, written under
+ *   `test/.samples/` by `tiny-hub-model.ts`, the stand-in the fine-tuning guide serves from a local Hub.
  * Each sample is written to `test/.samples/` (git-ignored; imports then resolve from the docs package) and
  * imported, with what it prints captured. Samples read as samples: they print what the guide claims, and the
  * checks in `sample-checks.ts` (one per sample, keyed by page and position) assert those claims on the
@@ -28,6 +30,7 @@ import { getBackend, setBackend } from "@peftjs/tensor";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type CodeSample, extractSamples, fenceLanguages, readSamples } from "./markdown-samples.js";
 import { sampleChecks, sampleKey } from "./sample-checks.js";
+import { writeTinyHubModel } from "./tiny-hub-model.js";
 
 const docsRoot = fileURLToPath(new URL("../", import.meta.url));
 const storiesFolder = fileURLToPath(new URL("../../apps/peftjs/assets/stories260k", import.meta.url));
@@ -65,6 +68,7 @@ beforeAll(async () => {
       include: ["*.ts"],
     }),
   );
+  await writeTinyHubModel(`${samplesFolder}tiny-llama`, `${docsRoot}test/fixtures/sp-bpe-tokenizer`);
   server = await serveDirectory(storiesFolder);
   initialBackend = getBackend();
 });
@@ -80,6 +84,7 @@ afterAll(async () => {
 function substitute(code: string): string {
   return code
     .replaceAll('"./my-adapter"', JSON.stringify(`${samplesFolder}my-adapter`))
+    .replaceAll('"./tiny-llama"', JSON.stringify(`${samplesFolder}tiny-llama`))
     .replaceAll('"./stories260k/', JSON.stringify(`${storiesFolder}/`).slice(0, -1))
     .replaceAll('"./stories260k"', JSON.stringify(storiesFolder))
     .replaceAll('"./examples/', JSON.stringify(`${docsRoot}test/fixtures/`).slice(0, -1))
