@@ -155,7 +155,10 @@ export const sampleChecks: Record<string, (output: string) => void> = {
   "guide/fine-tune-hub-model.md#1": (output) => {
     expect(output).toMatch(/^\d+ training and \d+ held-out sequences of 32 tokens$/m);
     expect(output).toMatch(/^step 30: training loss [\d.]+$/m);
-    const [trainedFirst, trainedLast] = /^training loss ([\d.]+) → ([\d.]+)$/m.exec(output)!.slice(1).map(Number);
+    const [trainedFirst, trainedLast] = /^training loss ([\d.]+) → ([\d.]+)$/m
+      .exec(output)!
+      .slice(1)
+      .map(Number);
     expect(trainedLast!).toBeLessThan(trainedFirst!);
     // A random model over 2,008 tokens starts near ln 2008 ≈ 7.6, as the page says.
     const [before, after] = /^held-out loss ([\d.]+) → ([\d.]+)$/m.exec(output)!.slice(1).map(Number);

@@ -18,7 +18,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { decodePeftAdapter, initMethodFor, listInitMethods } from "@peftjs/adapters";
+import { decodePeftAdapter, initMethodFor, listInitMethods, listLoraVariants } from "@peftjs/adapters";
 import {
   type ChromiumOptions,
   type StaticServer,
@@ -148,6 +148,19 @@ describe("the built site", () => {
     }
     const architectures = await tableAfter("guide/what-fits.html", "model-architectures");
     expect(architectures.map((row) => row[0])).toEqual(models.listArchitectures());
+    // The variants are one sentence after the init methods' table: each registered variant is named in it.
+    const variantsHtml = await readFile(`${distRoot}guide/what-fits.html`, "utf8");
+    const variantsSentence = /LoRA variants \(how[\s\S]*?<\/p>/.exec(variantsHtml)?.[0] ?? "";
+    expect([...variantsSentence.matchAll(/<code>([a-z_-]+)<\/code> \(/g)].map((match) => match[1])).toEqual(
+      listLoraVariants().map((variant) => variant.name),
+    );
+    const tokenizers = await tableAfter("guide/what-fits.html", "tokenizers");
+    expect(tokenizers.map((row) => row[0])).toEqual(
+      Object.entries(models)
+        .filter(([name, value]) => /Tokenizer$/.test(name) && typeof value === "function")
+        .map(([name]) => name)
+        .sort(),
+    );
     const backends = await tableAfter("guide/what-fits.html", "backends");
     expect(backends.map((row) => row[0]).sort()).toEqual(
       listBackends()

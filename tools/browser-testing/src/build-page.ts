@@ -8,6 +8,11 @@ export interface BuildPageOptions {
   readonly root: string;
   /** Module specifiers mapped to files, e.g. `{"@peftjs/tensor": ".../dist/index.js"}` to bundle a built `dist`. */
   readonly alias?: Readonly<Record<string, string>>;
+  /**
+   * The format of bundled Web Workers (`new Worker(new URL(…, import.meta.url))`): Vite's default `"iife"`
+   * cannot hold a worker that code-splits (dynamic imports); `"es"` can.
+   */
+  readonly workerFormat?: "es" | "iife";
   /** Output folder; a fresh temporary folder by default. */
   readonly outDir?: string;
 }
@@ -25,6 +30,7 @@ export async function buildPage(options: BuildPageOptions): Promise<string> {
     logLevel: "warn",
     publicDir: false,
     resolve: { alias: { ...options.alias } },
+    ...(options.workerFormat === undefined ? {} : { worker: { format: options.workerFormat } }),
     build: {
       outDir,
       emptyOutDir: true,
