@@ -18,7 +18,9 @@
  *
  * The pages are found by listing `docs/guide/*.md` (and `docs/index.md`), so a new page is covered without
  * touching this file. A block fenced ```ts browser is the only kind left out: a page uses it for code that
- * needs a browser, and says so. Samples share one process: the backend a sample selects is reset afterwards.
+ * needs a browser, and says so (the Web Worker guide's are bundled and run in Chromium by
+ * `browser-worker.test.ts`). The same samples also run from the packed tarballs, outside the workspace, in
+ * `tools/packed-install/test/docs-samples.test.ts`, with the same checks. Samples share one process: the backend a sample selects is reset afterwards.
  */
 import { spawnSync } from "node:child_process";
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
