@@ -21,8 +21,8 @@ import { randomCheckpoint, tinyLlamaConfig } from "./tiny-model.js";
 // PEFT's `bias` modes on a Llama whose every projection has a bias (attention_bias, mlp_bias). PEFT trains the
 // base layers' biases in place and saves them in the adapter file (`….q_proj.base_layer.bias` for a wrapped
 // layer, `….k_proj.bias` for another, the keys of its `_get_learnable_bias_state_dict`); peftjs gives the
-// adapter its own biases instead, so the base model never changes behind the user's back. The hf/qwen2
-// `peft_lora_bias` fixture needs the qwen2 architecture, which this branch does not have yet.
+// adapter its own biases instead, so the base model never changes behind the user's back. PEFT's own
+// `bias: "lora_only"` run (hf/qwen2 `peft_lora_bias`) is checked in hf-lora-bias.test.ts.
 
 const config = { ...tinyLlamaConfig, attention_bias: true, mlp_bias: true };
 const checkpoint = randomCheckpoint(config, 5);
