@@ -100,6 +100,18 @@ describe("creation", () => {
     expect(t.toFloat32Array()).toEqual(Float32Array.of(1, 2, 3));
   });
 
+  it("copies same-typed arrays too (the Float32Array/Int32Array fast path), truncating other int32 input", () => {
+    const floats = Float32Array.of(1.5, 2.5);
+    const integers = Int32Array.of(7, 8);
+    const a = tensor(floats, [2]);
+    const b = tensor(integers, [2], "int32");
+    floats[0] = 100;
+    integers[0] = 100;
+    expect(a.toArray()).toEqual([1.5, 2.5]);
+    expect(b.toArray()).toEqual([7, 8]);
+    expect(tensor(Float64Array.of(-1.7, 2.9), [2], "int32").toArray()).toEqual([-1, 2]);
+  });
+
   it("rejects a value count that does not fill the shape", () => {
     expect(() => tensor([1, 2, 3], [2, 2])).toThrow(ShapeError);
     expect(() => tensor([1, 2, 3], [2, 2])).toThrow("3 values do not fill shape [2, 2] (4 elements)");

@@ -53,15 +53,27 @@ const topKThreshold = 128;
  * there (a rank below k with float32 products, say) the dense SVD is taken instead.
  */
 export function truncatedSvd(a: Matrix, k: number): SvdFactors {
+  const input = matrixToTensor(a);
+  try {
+    return truncatedSvdOfTensor(input, k);
+  } finally {
+    input.dispose();
+  }
+}
+
+/**
+ * {@link truncatedSvd} of a 2-D float32 tensor already on the backend (not released), so that a caller that
+ * needs the matrix again (PiSSA's residual) uploads it once.
+ */
+export function truncatedSvdOfTensor(input: Tensor, k: number): SvdFactors {
   if (!Number.isInteger(k) || k <= 0)
     throw new AdapterShapeError(`SVD rank must be a positive integer, got ${k}`);
-  const input = matrixToTensor(a);
-  const smaller = Math.min(a.rows, a.columns);
+  const columns = input.shape[1] as number;
+  const smaller = Math.min(input.shape[0] as number, columns);
   if (smaller >= topKThreshold && k * 8 <= smaller) {
     // large layer, small rank: block Lanczos to 1e-6·σ₁ instead of a full SVD (falls back when it stalls)
     const result = svdTopK(input, k, { tolerance: 1e-6 });
     if (result.converged) {
-      input.dispose();
       return {
         left: takeMatrix(result.u),
         singularValues: takeVector(result.s),
@@ -71,7 +83,6 @@ export function truncatedSvd(a: Matrix, k: number): SvdFactors {
     for (const value of [result.u, result.s, result.vt]) value.dispose();
   }
   const { u, s, vt } = svd(input);
-  input.dispose();
   const left = takeMatrix(u);
   const singularValues = takeVector(s);
   const rightTransposed = takeMatrix(vt);
@@ -81,8 +92,8 @@ export function truncatedSvd(a: Matrix, k: number): SvdFactors {
     singularValues: singularValues.slice(0, count),
     rightTransposed: {
       rows: count,
-      columns: a.columns,
-      data: rightTransposed.data.slice(0, count * a.columns),
+      columns,
+      data: rightTransposed.data.slice(0, count * columns),
     },
   };
 }
@@ -105,8 +116,24 @@ export function reducedQr(a: Matrix): QrFactors {
  */
 export function randomizedSvd(a: Matrix, q: number, iterations: number, seed: number): SvdFactors {
   const input = matrixToTensor(a);
+  try {
+    return randomizedSvdOfTensor(input, q, iterations, seed);
+  } finally {
+    input.dispose();
+  }
+}
+
+/**
+ * {@link randomizedSvd} of a 2-D float32 tensor already on the backend (not released): its products are
+ * backend GEMMs on that one upload.
+ */
+export function randomizedSvdOfTensor(
+  input: Tensor,
+  q: number,
+  iterations: number,
+  seed: number,
+): SvdFactors {
   const { u, s, v } = svdLowRank(input, q, { niter: iterations, seed });
-  input.dispose();
   const right = takeMatrix(v);
   // V [n, q] → Vᵀ [q, n]
   const rightTransposed = new Float32Array(right.data.length);

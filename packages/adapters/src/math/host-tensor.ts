@@ -27,7 +27,15 @@ export function takeMatrix(value: Tensor): Matrix {
  * float64 loop over `rows · columns · rank` products, which dominated a PiSSA/OLoRA init of a real model.
  */
 export function subtractScaledProduct(a: Matrix, b: Matrix, c: Matrix, factor: number): Matrix {
-  return takeMatrix(
-    tidy(() => sub(matrixToTensor(a), matmul(scale(matrixToTensor(b), factor), matrixToTensor(c)))),
-  );
+  const input = matrixToTensor(a);
+  try {
+    return subtractScaledProductFrom(input, b, c, factor);
+  } finally {
+    input.dispose();
+  }
+}
+
+/** {@link subtractScaledProduct} with `a` a 2-D float32 tensor already on the backend (not released). */
+export function subtractScaledProductFrom(a: Tensor, b: Matrix, c: Matrix, factor: number): Matrix {
+  return takeMatrix(tidy(() => sub(a, matmul(scale(matrixToTensor(b), factor), matrixToTensor(c)))));
 }

@@ -18,6 +18,9 @@ export function assertDtypeName(operation: string, dtype: unknown): asserts dtyp
 /** Storage for `values` as `dtype`: int32 truncates toward zero, 16-bit types round to nearest even. */
 function storageFor(values: ArrayLike<number>, dtype: DType): StorageValues {
   if (isHalfDType(dtype)) return narrowToHalf(values, dtype);
+  // Same-typed arrays copy at memcpy speed (a weight matrix's upload) instead of element by element.
+  if (dtype === "float32" && values instanceof Float32Array) return values.slice();
+  if (dtype === "int32" && values instanceof Int32Array) return values.slice();
   const data = dtype === "int32" ? new Int32Array(values.length) : new Float32Array(values.length);
   if (dtype === "int32") {
     for (let index = 0; index < values.length; index++) data[index] = Math.trunc(values[index]!);

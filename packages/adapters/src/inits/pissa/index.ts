@@ -1,10 +1,10 @@
 import type { RandomGenerator } from "@peftjs/tensor";
 import { pissaIterations } from "../../config/lora-config.js";
 import { AdapterInitError } from "../../errors.js";
-import { randomizedSvd, truncatedSvd } from "../../math/decompositions.js";
+import { randomizedSvdOfTensor, truncatedSvdOfTensor } from "../../math/decompositions.js";
 import { roundThroughDtype } from "../../math/dtype-rounding.js";
-import { subtractScaledProduct } from "../../math/host-tensor.js";
-import { scaleColumns, scaleRows, transpose } from "../../math/matrix.js";
+import { matrixToTensor, subtractScaledProductFrom } from "../../math/host-tensor.js";
+import { type Matrix, scaleColumns, scaleRows, transpose } from "../../math/matrix.js";
 import type { InitMethod } from "../registry.js";
 
 /** A 24-bit seed for the randomized SVD's test matrix, drawn from the adapter's stream (one per module). */
@@ -37,14 +37,23 @@ export const pissaInit: InitMethod = {
       );
     }
     const iterations = pissaIterations(init);
-    const factors =
-      iterations === undefined
-        ? truncatedSvd(oriented, r)
-        : randomizedSvd(oriented, r, iterations, drawSeed(generator));
-    const root = Float32Array.from(factors.singularValues, (value) => Math.sqrt(value / scaling));
-    const loraA = scaleRows(factors.rightTransposed, root);
-    const loraB = scaleColumns(factors.left, root);
-    const residualOriented = subtractScaledProduct(oriented, loraB, loraA, scaling);
+    // W goes to the backend once: the decomposition's products and the residual both read that copy.
+    const input = matrixToTensor(oriented);
+    let loraA: Matrix;
+    let loraB: Matrix;
+    let residualOriented: Matrix;
+    try {
+      const factors =
+        iterations === undefined
+          ? truncatedSvdOfTensor(input, r)
+          : randomizedSvdOfTensor(input, r, iterations, drawSeed(generator));
+      const root = Float32Array.from(factors.singularValues, (value) => Math.sqrt(value / scaling));
+      loraA = scaleRows(factors.rightTransposed, root);
+      loraB = scaleColumns(factors.left, root);
+      residualOriented = subtractScaledProductFrom(input, loraB, loraA, scaling);
+    } finally {
+      input.dispose();
+    }
     return {
       loraA: roundThroughDtype(loraA, weight.dtype),
       loraB: roundThroughDtype(loraB, weight.dtype),
