@@ -1,6 +1,6 @@
 import { Module } from "@peftjs/nn";
 import type { WeightStore, WeightStoreOptions } from "@peftjs/state";
-import { type Tensor, tensor, tidy } from "@peftjs/tensor";
+import { reshape, slice, type Tensor, tensor, tidy } from "@peftjs/tensor";
 import type { CausalLMConfig } from "./config/parse.js";
 import { ModelInputError } from "./errors.js";
 import { KeyValueCache } from "./generation/kv-cache.js";
@@ -16,6 +16,13 @@ export interface ForwardOptions {
    * extended with them. Without a cache, positions start at 0 and nothing is kept.
    */
   cache?: KeyValueCache;
+  /**
+   * Computes the output head for the last position of each sequence only, so the logits are `[B, 1, vocabSize]`
+   * (transformers' `logits[:, -1:]`, what choosing the next token needs). The hidden states, and the cache, are
+   * those of every position as without it; only the `hidden × vocabSize` projection of the others is skipped
+   * (for a long prompt and a large vocabulary, the largest product of the pass). Default false.
+   */
+  lastPositionOnly?: boolean;
 }
 
 /** What an architecture's decoder receives for one forward pass (validated by {@link CausalLM.forward}). */
@@ -30,6 +37,8 @@ export interface DecoderInput {
   readonly start: number;
   /** The cache to read and extend, if any. */
   readonly cache: KeyValueCache | undefined;
+  /** Only the last position's logits are wanted ({@link ForwardOptions.lastPositionOnly}). */
+  readonly lastPositionOnly: boolean;
 }
 
 /**
@@ -103,14 +112,42 @@ export abstract class CausalLM<Config extends CausalLMConfig = CausalLMConfig> e
       );
     }
     const logits = tidy(() =>
-      this.computeLogits({ ids: tensor(ids, [ids.length], "int32"), batchSize, length, start, cache }),
+      this.computeLogits({
+        ids: tensor(ids, [ids.length], "int32"),
+        batchSize,
+        length,
+        start,
+        cache,
+        lastPositionOnly: options.lastPositionOnly === true,
+      }),
     );
     cache?.advance(length);
     return logits;
   }
 
-  /** The architecture's forward pass: logits `[B, T, vocabSize]` for validated input (runs inside `tidy`). */
+  /**
+   * The architecture's forward pass: logits `[B, T, vocabSize]` for validated input, `[B, 1, vocabSize]` with
+   * `input.lastPositionOnly` (runs inside `tidy`; {@link CausalLM.projectOutput} does the last step).
+   */
   protected abstract computeLogits(input: DecoderInput): Tensor;
+
+  /**
+   * Logits from the final hidden states `[B·T, hidden]` through the output `head`: of every position
+   * (`[B, T, vocabSize]`), or with `input.lastPositionOnly` of each sequence's last position (`[B, 1, vocabSize]`),
+   * whose hidden rows alone go through the head.
+   */
+  protected projectOutput(hidden: Tensor, input: DecoderInput, head: (rows: Tensor) => Tensor): Tensor {
+    const { batchSize, length, lastPositionOnly } = input;
+    const width = hidden.shape.at(-1)!;
+    const rows =
+      lastPositionOnly && length > 1
+        ? reshape(
+            slice(reshape(hidden, [batchSize, length, width]), [0, length - 1, 0], [batchSize, 1, width]),
+            [batchSize, width],
+          )
+        : hidden;
+    return reshape(head(rows), [batchSize, lastPositionOnly ? 1 : length, this.config.vocabSize]);
+  }
 
   /** Releases every parameter. The model (and modules holding its weights) cannot be used afterwards. */
   dispose(): void {

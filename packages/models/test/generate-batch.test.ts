@@ -73,4 +73,40 @@ describe("generateBatch on stories260K", () => {
     await expect(generateBatch(model, [[1], []], { maxNewTokens: 1 })).rejects.toThrow(/prompt 1 is empty/);
     await expect(generateBatch(model, [[1]], { maxNewTokens: 1.5 })).rejects.toThrow(/1.5/);
   });
+  it("forward's lastPositionOnly gives each row's last-position logits of the full forward, cached or not", () => {
+    const prompts = [
+      [BOS_TOKEN_ID, 326, 269, 291],
+      [BOS_TOKEN_ID, 403, 407, 276],
+    ];
+    const vocab = model.config.vocabSize;
+    const full = model.forward(prompts);
+    const last = model.forward(prompts, { lastPositionOnly: true });
+    expect(full.shape).toEqual([2, 4, vocab]);
+    expect(last.shape).toEqual([2, 1, vocab]);
+    const fullValues = full.toFloat32Array();
+    const expected = new Float32Array(2 * vocab);
+    for (let row = 0; row < 2; row++)
+      expected.set(fullValues.subarray((row * 4 + 3) * vocab, (row * 4 + 4) * vocab), row * vocab);
+    // The same float32 products; only the head's kernel may differ (a matrix-vector product for these two rows,
+    // the blocked GEMM for all eight), which reorders the 64-term sums: ~1e-7 relative.
+    const scaleOf = Math.max(...expected.map(Math.abs));
+    const gap = (values: Float32Array) =>
+      Math.max(...values.map((value, index) => Math.abs(value - expected[index]!)));
+    expect(gap(last.toFloat32Array())).toBeLessThanOrEqual(1e-5 * scaleOf);
+    // With a cache the prompt goes in two pieces; the second forward's last position is the same one.
+    const cache = model.createCache(2);
+    model
+      .forward(
+        prompts.map((prompt) => prompt.slice(0, 2)),
+        { cache },
+      )
+      .dispose();
+    const cached = model.forward(
+      prompts.map((prompt) => prompt.slice(2)),
+      { cache, lastPositionOnly: true },
+    );
+    expect(cached.shape).toEqual([2, 1, vocab]);
+    expect(gap(cached.toFloat32Array())).toBeLessThanOrEqual(1e-5 * scaleOf);
+    for (const value of [full, last, cached, cache]) value.dispose();
+  });
 });

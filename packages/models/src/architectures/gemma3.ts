@@ -238,7 +238,7 @@ export class Gemma3ForCausalLM extends CausalLM<Gemma3TextConfig> {
 
   protected computeLogits(input: DecoderInput): Tensor {
     const hidden = this.model.forward(input);
-    return reshape(this.lm_head.forward(hidden), [input.batchSize, input.length, this.config.vocabSize]);
+    return this.projectOutput(hidden, input, (rows) => this.lm_head.forward(rows));
   }
 }
 

@@ -9,7 +9,7 @@ import {
   type RMSNorm,
 } from "@peftjs/nn";
 import type { WeightStoreOptions } from "@peftjs/state";
-import { add, applyRotaryEmbedding, mul, reshape, swiGlu, type Tensor } from "@peftjs/tensor";
+import { add, applyRotaryEmbedding, mul, swiGlu, type Tensor } from "@peftjs/tensor";
 import { CausalLM, type DecoderInput } from "../causal-lm.js";
 import {
   booleanField,
@@ -337,7 +337,7 @@ export class LlamaForCausalLM<Config extends LlamaConfig = LlamaConfig> extends 
 
   protected computeLogits(input: DecoderInput): Tensor {
     const hidden = this.model.forward(input, (layer) => this.slidingWindow(layer));
-    return reshape(this.lm_head.forward(hidden), [input.batchSize, input.length, this.config.vocabSize]);
+    return this.projectOutput(hidden, input, (rows) => this.lm_head.forward(rows));
   }
 }
 

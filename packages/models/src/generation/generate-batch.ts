@@ -1,4 +1,4 @@
-import { createGenerator, slice } from "@peftjs/tensor";
+import { createGenerator } from "@peftjs/tensor";
 import type { CausalLM } from "../causal-lm.js";
 import { ModelInputError } from "../errors.js";
 import { readValues } from "../read-values.js";
@@ -63,11 +63,10 @@ export async function generateBatch(
   try {
     let input: readonly (readonly number[])[] = prompts;
     for (let step = 0; step < maxNewTokens && running.includes(true); step++) {
-      const logits = model.forward(input, { cache });
-      const last = slice(logits, [0, logits.shape[1]! - 1, 0], [batch, 1, vocab]);
+      // [batch, 1, vocab]: the head runs on each row's last position only.
+      const logits = model.forward(input, { cache, lastPositionOnly: true });
+      const values = await readValues(logits);
       logits.dispose();
-      const values = await readValues(last);
-      last.dispose();
       const next: number[][] = [];
       for (let row = 0; row < batch; row++) {
         const tokens = generated[row]!;

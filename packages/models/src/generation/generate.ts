@@ -1,4 +1,4 @@
-import { createGenerator, slice } from "@peftjs/tensor";
+import { createGenerator } from "@peftjs/tensor";
 import type { CausalLM } from "../causal-lm.js";
 import { ModelInputError } from "../errors.js";
 import { readValues } from "../read-values.js";
@@ -54,11 +54,10 @@ export async function generate(
   try {
     let input: readonly number[] = promptIds;
     while (generated.length < maxNewTokens) {
-      const logits = model.forward([input], { cache });
-      const lastRow = slice(logits, [0, logits.shape[1]! - 1, 0], [1, 1, model.config.vocabSize]);
+      // The head runs on the last position only: the next token needs no other logits.
+      const logits = model.forward([input], { cache, lastPositionOnly: true });
+      const lastLogits = await readValues(logits);
       logits.dispose();
-      const lastLogits = await readValues(lastRow);
-      lastRow.dispose();
       const uniform = generator === undefined ? 0 : generator.uniformValues(1, 0, 1)[0]!;
       const token = sampleToken(lastLogits, options, uniform);
       generated.push(token);
