@@ -6,7 +6,7 @@ import { LlamaAttention, type LlamaConfig, LlamaForCausalLM, parseLlamaConfig } 
 
 // Qwen2 (transformers' `modeling_qwen2.py`): Llama's decoder with biases on q_proj, k_proj and v_proj (always;
 // o_proj has none and the config has no `attention_bias`). Sliding-window attention (`use_sliding_window`)
-// is not implemented and refused.
+// is refused with a typed error (peftjs has no per-layer window rule for Qwen2 yet).
 
 /** A Qwen2 configuration: Llama's fields (`attentionBias` true: the q/k/v biases; o_proj has none). */
 export type Qwen2Config = LlamaConfig;
