@@ -13,20 +13,31 @@ import { type CausalLM, createModel, openSourceCheckpoint, readSourceJson } from
 import { type Fingerprint, fingerprintModel, fingerprintTensor, type WeightStore } from "@peftjs/state";
 import { openModelLocation } from "./model-location.js";
 
-/** A base model in memory: its config, its tensors (as stored), the model over them and its identity. */
+/**
+ * A base model in memory: its config, the model over its weights and its identity. The weights the model reads
+ * are held once, by `store` (which took over the bytes read from the files); only the checkpoint's other
+ * tensors (a tied checkpoint's `lm_head.weight`, rotary buffers) are kept beside it, for the folders written
+ * from this base.
+ */
 export interface BaseModel {
   /** Where it was read from: a folder, or a Hub id `org/name[@revision]`. */
   readonly location: string;
   /** `config.json`, every field kept. */
   readonly configJson: Record<string, unknown>;
-  /** Every tensor of the checkpoint, in file order, with the file's dtypes. */
-  readonly tensors: ReadonlyMap<string, RawTensor>;
+  /** The name of every tensor of the checkpoint, in file order. */
+  readonly tensorNames: readonly string[];
+  /**
+   * The checkpoint's tensors the model does not read, with the file's dtypes (those it reads are in `store`
+   * alone, so that the weights are not held twice).
+   */
+  readonly otherTensors: ReadonlyMap<string, RawTensor>;
   /** The model (computed in float32). */
   readonly model: CausalLM;
   /**
    * The model's identity, `model.weights`: the tensors it read, as stored (the source of truth for
-   * fingerprints and PiSSA inits; the same store the library's `LoraModel.create(model)` uses). Changes are
-   * journaled silently: this store is the command's private copy, never written back to the folder.
+   * fingerprints and PiSSA inits; the same store the library's `LoraModel.create(model)` uses). It owns the
+   * bytes read from the files (`WeightStore.adopt`, as the library's `loadModel`). Changes are journaled
+   * silently: this store is the command's private copy, never written back to the folder.
    */
   readonly store: WeightStore;
 }
@@ -51,20 +62,31 @@ async function readModelFiles(
 
 /**
  * Reads a Hugging Face model (`config.json` + `model.safetensors` or shards) from a folder or a Hub id (see
- * `model-location.ts`).
+ * `model-location.ts`). The weights are held once: every tensor was just read into a buffer nothing else
+ * holds, so the model's weight store takes over the bytes of those the model reads (`createModel`'s
+ * `takeOverBytes`, as the library's `loadModel` does) instead of copying them, and only the tensors it does
+ * not read stay in `otherTensors`.
  */
 export async function loadBaseModel(location: string): Promise<BaseModel> {
   const { configJson, tensors } = await readModelFiles(location);
-  const model = createModel(configJson, tensors, { weightStore: { policy: "silent" } });
-  return { location, configJson, tensors, model, store: model.weights };
+  const model = createModel(configJson, tensors, { weightStore: { policy: "silent" }, takeOverBytes: true });
+  const store = model.weights;
+  const otherTensors = new Map([...tensors].filter(([name]) => !store.has(name)));
+  return { location, configJson, tensorNames: [...tensors.keys()], otherTensors, model, store };
 }
 
 /**
- * Every tensor of the base folder, with the store's current values in place of the ones it holds (the
- * weights a residual or merged model folder is written with).
+ * Every tensor of the base folder, in file order, with the store's current values for the ones it holds (the
+ * weights a residual or merged model folder is written with). The store's tensors are copies (writing them
+ * cannot reach the store).
  */
 export function checkpointWithStore(base: BaseModel): Map<string, RawTensor> {
-  return new Map([...base.tensors, ...base.store.toRawTensors()]);
+  return new Map(
+    base.tensorNames.map((name) => {
+      const other = base.otherTensors.get(name);
+      return [name, other ?? base.store.get(name).toRaw()];
+    }),
+  );
 }
 
 /** A tensor of a model to write holds a value that its storage dtype cannot hold (or a NaN / infinity). */
