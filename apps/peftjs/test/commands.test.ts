@@ -238,7 +238,7 @@ describe("peftjs train", () => {
     ).toBe(0);
     const out = join(work, "train-pissa");
     const log = join(work, "train-pissa-log.json");
-    const report = peftjsJson<{ losses: number[] }>(
+    const report = peftjsJson<{ losses: number[]; stepMilliseconds: number[] }>(
       "train",
       "--model",
       "embedded",
@@ -266,6 +266,11 @@ describe("peftjs train", () => {
       "js",
     );
     expect(report.losses).toHaveLength(3);
+    // one wall time per step (what `apps/peftjs/bench/fine-tune.mjs` reports), never a speed check
+    expect(report.stepMilliseconds).toHaveLength(3);
+    expect(
+      report.stepMilliseconds.every((milliseconds) => Number.isFinite(milliseconds) && milliseconds >= 0),
+    ).toBe(true);
     // The same batch three times (the text gives one batch): Adam at lr 5e-3 lowers its loss.
     expect(report.losses[2]).toBeLessThan(report.losses[0] as number);
     expect((await readJsonFile<{ losses: number[] }>(log)).losses).toEqual(report.losses);

@@ -48,6 +48,8 @@ export interface TrainingLog {
   steps: number;
   /** The loss before each update (as PyTorch loops log it). */
   losses: number[];
+  /** The wall time of each step (forward, backward and update), in milliseconds. */
+  stepMilliseconds: number[];
   optimizer: { lr: number; betas: [number, number]; eps: number; weight_decay: number };
   /** Distinct batches read from the data (cycled when fewer than the steps). */
   batches: number;
@@ -210,6 +212,8 @@ ${loraFlagHelp}
     lora.setTraining(true, seed);
     const optimizer = new AdamW({ learningRate, betas, eps, weightDecay });
     const progress = new ProgressBar("training", steps);
+    const stepMilliseconds: number[] = [];
+    let stepStart = performance.now();
     const { losses } = await train({
       model: base.model,
       trainable: lora.trainable,
@@ -217,6 +221,9 @@ ${loraFlagHelp}
       batches: data.batchAt,
       steps,
       onStep: ({ step, loss }) => {
+        const now = performance.now();
+        stepMilliseconds.push(Math.round((now - stepStart) * 10) / 10);
+        stepStart = now;
         progress.update(step + 1, `loss ${loss.toFixed(4)}`);
         return undefined;
       },
@@ -246,6 +253,7 @@ ${loraFlagHelp}
       backend: getBackend(),
       steps,
       losses,
+      stepMilliseconds,
       optimizer: { lr: learningRate, betas, eps, weight_decay: weightDecay },
       batches: data.distinct,
       batchShape: data.batchShape,
