@@ -61,6 +61,7 @@ const guideSidebar: DefaultTheme.SidebarItem[] = [
     text: "Task guides",
     items: [
       { text: "Fine-tune a Hub model (Node)", link: "/guide/fine-tune-hub-model" },
+      { text: "Fine-tune a whole model from the CLI", link: "/guide/cli" },
       { text: "Hub adapters in a browser worker", link: "/guide/browser-worker-adapters" },
       { text: "Converting a PEFT PiSSA adapter", link: "/guide/convert-pissa" },
       { text: "Many adapters on one model", link: "/guide/many-adapters" },
