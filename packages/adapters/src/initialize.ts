@@ -27,6 +27,11 @@ export interface InitTarget {
 export interface InitializeAdapterOptions extends SelectTargetModulesOptions {
   /** Seed of the adapter's random stream (kaiming/gaussian draws, randomized SVD). Default 0. */
   seed?: number;
+  /**
+   * Whether to compute the residual base weights of an init that moves part of W (PiSSA, OLoRA). Default true;
+   * false leaves `residuals` empty (overlay mode never rewrites the base, so it does not need them).
+   */
+  residuals?: boolean;
 }
 
 /**
@@ -102,6 +107,7 @@ export function initializeAdapter(
   const generator = createGenerator(options.seed ?? 0);
   const factors = new Map<string, LoraFactors>();
   const residuals = new Map<string, Matrix>();
+  const residualNeeded = options.residuals ?? true;
   for (const moduleName of targets) {
     const target = modules.get(moduleName)!;
     const { r, scaling } = moduleLoraSettings(config, moduleName);
@@ -121,6 +127,7 @@ export function initializeAdapter(
       fanInFanOut: config.fan_in_fan_out,
       weight,
       generator,
+      residualNeeded,
     });
     if (result.loraA.rows !== r || result.loraA.columns !== inFeatures || result.loraB.rows !== outFeatures) {
       throw new AdapterInitError(
@@ -128,7 +135,7 @@ export function initializeAdapter(
       );
     }
     factors.set(moduleName, { loraA: result.loraA, loraB: result.loraB });
-    if (method.movesBaseWeight) {
+    if (method.movesBaseWeight && residualNeeded) {
       if (result.residual === undefined || weight === undefined) {
         throw new AdapterInitError(
           `init method "${method.name}" moves the base weight but returned no residual`,

@@ -1,4 +1,4 @@
-import type { RandomGenerator } from "@peftjs/tensor";
+import type { RandomGenerator, Tensor } from "@peftjs/tensor";
 import type { InitLoraWeights } from "../config/lora-config.js";
 import { AdapterInitError } from "../errors.js";
 import type { Matrix } from "../math/matrix.js";
@@ -9,10 +9,17 @@ export type BaseWeightDtype = "F32" | "F16" | "BF16";
 
 /** The base Linear weight an init may read: float32 values of W [out, in] (or [in, out] with fan_in_fan_out). */
 export interface BaseWeight {
-  /** The weight's values, widened to float32. */
+  /** The weight's values, widened to float32 (read from the model's weight store on first access). */
   readonly values: Matrix;
   /** The dtype the weight is stored in; factors and residuals are rounded to it as PEFT does. */
   readonly dtype: BaseWeightDtype;
+  /**
+   * The same values as a 2-D tensor already on the active backend, as stored (float32, or the 16-bit dtype
+   * widened by the kernels that read it), when the model has one: an init whose work is backend products
+   * (PiSSA's SVDs) reads this instead of `values` and saves W's trip through the host. It belongs to the model:
+   * never dispose it.
+   */
+  readonly tensor?: Tensor;
 }
 
 /** Everything an init gets for one module. */
@@ -35,6 +42,11 @@ export interface InitContext {
   readonly weight?: BaseWeight;
   /** The seeded generator of this adapter (one stream per adapter, modules drawn in model order). */
   readonly generator: RandomGenerator;
+  /**
+   * False when the caller keeps the base weight as it is (overlay mode): an init that moves part of W
+   * ({@link InitMethod.movesBaseWeight}) may then skip computing the residual. True (the default) otherwise.
+   */
+  readonly residualNeeded?: boolean;
 }
 
 /** What an init produces for one module. */
@@ -46,6 +58,7 @@ export interface InitResult {
   /**
    * For inits that move part of W into the adapter (PiSSA, OLoRA): the residual W_res = W − s·B₀A₀ in the
    * weight's own layout, float32 values before rounding to the base dtype (PEFT subtracts the unrounded factors).
+   * Required unless the context says `residualNeeded: false`.
    */
   readonly residual?: Matrix;
 }

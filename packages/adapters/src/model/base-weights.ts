@@ -29,12 +29,31 @@ export function readBaseWeight(store: WeightStore, modulePath: string, layerWeig
   const key = weightKey(modulePath);
   if (!store.has(key)) {
     const [rows, columns] = layerWeight.shape as [number, number];
-    return { values: matrix(rows, columns, layerWeight.toFloat32Array()), dtype: "F32" };
+    return lazyBaseWeight(() => matrix(rows, columns, layerWeight.toFloat32Array()), "F32", layerWeight);
   }
-  const raw = store.get(key).toRaw();
+  const stored = store.get(key);
+  // The layer computes with exactly the stored values (see rewriteBaseWeight), so its tensor is W on the
+  // backend; the host values are read from the store only if an init asks for them.
+  return lazyBaseWeight(
+    () => {
+      const raw = stored.toRaw();
+      return matrix(raw.shape[0] as number, raw.shape[1] as number, toFloat32(raw));
+    },
+    storageDtype(stored.dtype),
+    layerWeight,
+  );
+}
+
+/** A {@link BaseWeight} whose host values are read on first access (once). */
+function lazyBaseWeight(read: () => Matrix, dtype: BaseWeightDtype, tensor: Tensor): BaseWeight {
+  let values: Matrix | undefined;
   return {
-    values: matrix(raw.shape[0] as number, raw.shape[1] as number, toFloat32(raw)),
-    dtype: storageDtype(raw.dtype),
+    get values() {
+      values ??= read();
+      return values;
+    },
+    dtype,
+    tensor,
   };
 }
 

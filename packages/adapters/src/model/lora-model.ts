@@ -206,7 +206,12 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
     const movesBase = initMethodFor(config.init_lora_weights).movesBaseWeight;
     const mode: PissaMode | null = movesBase ? (options.mode ?? "overlay") : null;
     if (mode === "residual") assertBaseUnshared(context, name, options.guard ?? true);
-    const initialized = initializeAdapter(config, context.modules, { seed, ...context.targeting });
+    // Overlay mode keeps W and subtracts s·B₀A₀ as a correction, so the residuals would go unused.
+    const initialized = initializeAdapter(config, context.modules, {
+      seed,
+      ...context.targeting,
+      residuals: mode === "residual",
+    });
     const record = deriveAdapterRecord(loraConfigToJson(config), { name });
     const trainableTokens = initialTokenRows(config, context);
     this.#place(name, trainableTokens ? { ...initialized.adapter, trainableTokens } : initialized.adapter, {

@@ -260,6 +260,8 @@ export function initialFactors(
   plan: LoadPlan,
   seed: number | undefined,
 ): InitializedAdapter | undefined {
+  // Only residual mode rewrites the base; overlay mode subtracts s·B₀A₀ instead and needs no residuals.
+  const residualNeeded = plan.mode === "residual";
   if (plan.needsInit && plan.initialAdapter !== undefined) {
     const residuals = new Map<string, Matrix>();
     for (const moduleName of plan.targets) {
@@ -268,6 +270,7 @@ export function initialFactors(
       if (start === undefined) {
         throw new AdapterLoadError(`the initial adapter of "${name}" has no module "${moduleName}"`);
       }
+      if (!residualNeeded) continue;
       const { scaling } = moduleLoraSettings(plan.adapter.config, moduleName);
       const weight = context.modules.get(moduleName)!.readWeight().values;
       residuals.set(moduleName, addScaled(weight, multiply(start.loraB, start.loraA), -scaling));
@@ -278,6 +281,7 @@ export function initialFactors(
   return initializeAdapter(plan.adapter.config, context.modules, {
     seed: seed ?? recordedInitSeed(plan.adapter) ?? 0,
     ...context.targeting,
+    residuals: residualNeeded,
   });
 }
 

@@ -12,7 +12,8 @@ import {
 /**
  * OLoRA (Büyükakyüz 2024), as PEFT's `olora_init`, written only against the public init API:
  * Q, R = qr(W) in float32 (W as stored: PEFT applies no fan_in_fan_out transpose here), B₀ = Q[:, :r],
- * A₀ = R[:r], residual W − s·B₀A₀ from the unrounded factors; the factors are then rounded through the base dtype.
+ * A₀ = R[:r], residual W − s·B₀A₀ from the unrounded factors (unless the caller does not need it); the factors are
+ * then rounded through the base dtype.
  * Only the leading r columns are factorised (the same Q[:, :r] as LAPACK's full QR); A₀ = Q[:, :r]ᵀ·W.
  */
 export const oloraInit: InitMethod = {
@@ -22,7 +23,7 @@ export const oloraInit: InitMethod = {
   examples: ["olora"],
   readsBaseWeight: true,
   movesBaseWeight: true,
-  initialize({ moduleName, r, scaling, weight }) {
+  initialize({ moduleName, r, scaling, weight, residualNeeded }) {
     if (weight === undefined) throw new AdapterInitError(`OLoRA needs the base weight of "${moduleName}"`);
     const values = weight.values;
     const limit = Math.min(values.rows, values.columns);
@@ -38,7 +39,7 @@ export const oloraInit: InitMethod = {
     return {
       loraA: roundThroughDtype(loraA, weight.dtype),
       loraB: roundThroughDtype(loraB, weight.dtype),
-      residual: subtractScaledProduct(values, loraB, loraA, scaling),
+      residual: residualNeeded === false ? undefined : subtractScaledProduct(values, loraB, loraA, scaling),
     };
   },
 };
