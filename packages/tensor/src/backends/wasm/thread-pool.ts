@@ -8,6 +8,7 @@
 import { jobKinds, jobSlots } from "./generated/kernels-binary.js";
 import type { WasmHeap } from "./heap.js";
 import { canBlock, type KernelWorker, startWorker } from "./platform.js";
+import { spinMilliseconds } from "./worker-source.js";
 import type { KernelExports } from "./wasm-module.js";
 
 /** Int32 slots of the control block (must match `worker-source.ts`). */
@@ -193,6 +194,12 @@ export class ThreadPool {
 
   private waitForWorkers(): void {
     const state = this.state();
+    // Watch the counter for a moment before blocking: a worker usually finishes within microseconds of the
+    // caller, and being woken from Atomics.wait costs more than that (see spinMilliseconds).
+    const deadline = performance.now() + spinMilliseconds;
+    for (let round = 1; Atomics.load(state, pendingSlot) !== 0; round++) {
+      if ((round & 127) === 0 && performance.now() > deadline) break;
+    }
     for (;;) {
       const pending = Atomics.load(state, pendingSlot);
       if (pending === 0) return;
