@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { readCheckpoint, readJsonFile } from "@peftjs/io/node";
 import { type CreateModelOptions, createModel } from "./architectures/registry.js";
 import type { CausalLM } from "./causal-lm.js";
+import { ModelConfigError } from "./errors.js";
 import { Llama2cTokenizer } from "./tokenizer/llama2c-tokenizer.js";
 
 /**
@@ -19,7 +20,33 @@ import { Llama2cTokenizer } from "./tokenizer/llama2c-tokenizer.js";
  *   @peftjs/io's errors for unreadable files.
  */
 export async function loadModel(directory: string, options: CreateModelOptions = {}): Promise<CausalLM> {
-  const config = await readJsonFile(join(directory, "config.json"));
+  return modelFromFolder(directory, await readJsonFile(join(directory, "config.json")), options);
+}
+
+/**
+ * {@link loadModel} for Llama checkpoints only (`model_type: "llama"`, e.g. SmolLM2 or Llama 3.2): the loader of
+ * peftjs's first API, kept for code written against it (the project's shared PyTorch benchmark calls it).
+ *
+ * @throws ModelConfigError naming the folder's `model_type` when it is not `"llama"`, before any weight is read;
+ *   otherwise what {@link loadModel} throws.
+ */
+export async function loadLlama(directory: string, options: CreateModelOptions = {}): Promise<CausalLM> {
+  const configPath = join(directory, "config.json");
+  const config = await readJsonFile(configPath);
+  const modelType = (config as { model_type?: unknown } | null)?.model_type;
+  if (modelType !== "llama") {
+    throw new ModelConfigError(
+      `loadLlama reads Llama checkpoints, but ${configPath} has model_type ${JSON.stringify(modelType)}: use loadModel, which reads every registered model_type`,
+    );
+  }
+  return modelFromFolder(directory, config, options);
+}
+
+async function modelFromFolder(
+  directory: string,
+  config: unknown,
+  options: CreateModelOptions,
+): Promise<CausalLM> {
   const checkpoint = await readCheckpoint(directory);
   // Every tensor was read into a buffer of its own that nothing else holds: the weight store takes it over.
   return createModel(config, checkpoint.tensors, { ...options, takeOverBytes: true });

@@ -5,8 +5,9 @@ import { fileURLToPath } from "node:url";
 import { deserialize } from "@peftjs/io";
 import { writeCheckpoint } from "@peftjs/io/node";
 import { afterAll, describe, expect, it } from "vitest";
+import { ModelConfigError } from "../src/errors.js";
 import { type CausalLM, createModel } from "../src/index.js";
-import { loadLlama2cTokenizer, loadModel } from "../src/node.js";
+import { loadLlama, loadLlama2cTokenizer, loadModel } from "../src/node.js";
 
 /** stories260K (llama2.c) starts every sequence with BOS = 1. */
 const BOS_TOKEN_ID = 1;
@@ -44,6 +45,20 @@ describe("loading model folders from disk", () => {
     expect(shards.length).toBeGreaterThan(1);
     expect(readdirSync(directory)).toContain("model.safetensors.index.json");
     expect(logitsOf(await loadModel(directory))).toEqual(expected);
+  });
+
+  it("loadLlama loads a Llama folder and refuses another model_type before reading weights", async () => {
+    expect(logitsOf(await loadLlama(fixtureDirectory))).toEqual(expected);
+    const directory = join(temporary, "mistral");
+    mkdirSync(directory);
+    writeFileSync(
+      join(directory, "config.json"),
+      JSON.stringify({ ...JSON.parse(configText), model_type: "mistral" }),
+    );
+    // no model.safetensors here: the refusal must come from the config alone
+    const refusal = loadLlama(directory);
+    await expect(refusal).rejects.toBeInstanceOf(ModelConfigError);
+    await expect(refusal).rejects.toThrow(/model_type "mistral".*use loadModel/);
   });
 
   it("reads the tokenizer file", async () => {
