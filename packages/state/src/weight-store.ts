@@ -228,26 +228,50 @@ export class WeightStore {
    * {@link WeightStore.modelFingerprint} when nothing was changed or everything was put back.
    */
   originFingerprint(): Fingerprint {
-    const origin = this.#originFingerprints();
+    return this.fingerprintAt(0);
+  }
+
+  /** How many journal entries there are (a position for {@link WeightStore.fingerprintAt}). */
+  get journalLength(): number {
+    return this.#journal.length;
+  }
+
+  /**
+   * The model fingerprint the store had when its journal held `journalLength` entries: for each tensor, the
+   * "before" of its first journal entry from that position on, or its current fingerprint if it has not changed
+   * since. Every change of content is journaled, so this is exact without keeping old tensors; it lets a caller
+   * note a position now and pay for the fingerprint only if it is ever needed.
+   *
+   * @throws RangeError when `journalLength` is not a position of the journal (0 … {@link WeightStore.journalLength}).
+   */
+  fingerprintAt(journalLength: number): Fingerprint {
+    if (!Number.isInteger(journalLength) || journalLength < 0 || journalLength > this.#journal.length) {
+      throw new RangeError(
+        `journal position ${journalLength} is outside 0 … ${this.#journal.length} of this weight store`,
+      );
+    }
+    if (journalLength === this.#journal.length) return this.modelFingerprint();
+    const before = this.#fingerprintsBefore(journalLength);
     return fingerprintModel(
       [...this.#tensors.keys()].map(
-        (name) => [name, origin.get(name) ?? this.get(name).fingerprint] as const,
+        (name) => [name, before.get(name) ?? this.get(name).fingerprint] as const,
       ),
     );
   }
 
   /** Names whose current content differs from the origin (see {@link WeightStore.originFingerprint}). */
   changedNames(): string[] {
-    return [...this.#originFingerprints()]
+    return [...this.#fingerprintsBefore(0)]
       .filter(([name, fingerprint]) => this.get(name).fingerprint !== fingerprint)
       .map(([name]) => name);
   }
 
-  #originFingerprints(): Map<string, Fingerprint> {
-    const origin = new Map<string, Fingerprint>();
-    for (const entry of this.#journal)
-      if (!origin.has(entry.name)) origin.set(entry.name, entry.fingerprintBefore);
-    return origin;
+  /** Per changed tensor, its fingerprint before the first journal entry at or after position `start`. */
+  #fingerprintsBefore(start: number): Map<string, Fingerprint> {
+    const before = new Map<string, Fingerprint>();
+    for (const entry of this.#journal.slice(start))
+      if (!before.has(entry.name)) before.set(entry.name, entry.fingerprintBefore);
+    return before;
   }
 
   /** Every change so far, oldest first (a copy; entries are frozen). */

@@ -119,6 +119,23 @@ describe("WeightStore.mutate", () => {
     expect(store.changedNames()).toEqual(["w.q"]);
   });
 
+  it("fingerprintAt gives the model fingerprint of any earlier journal position, without old tensors", () => {
+    const { store } = makeStore({ policy: "silent" });
+    const atStart = store.modelFingerprint();
+    expect(store.journalLength).toBe(0);
+    store.mutate("w.q", float32Tensor([0, 2, 3, 4], [2, 2]), reason);
+    const afterOne = store.modelFingerprint();
+    store.mutate("w.q", float32Tensor([5, 2, 3, 4], [2, 2]), reason);
+    const afterTwo = store.modelFingerprint();
+    expect(new Set([atStart, afterOne, afterTwo]).size).toBe(3);
+    expect(store.journalLength).toBe(2);
+    expect(store.fingerprintAt(0)).toBe(atStart);
+    expect(store.fingerprintAt(1)).toBe(afterOne);
+    expect(store.fingerprintAt(2)).toBe(afterTwo);
+    expect(store.originFingerprint()).toBe(atStart);
+    for (const position of [-1, 3, 0.5]) expect(() => store.fingerprintAt(position)).toThrow(RangeError);
+  });
+
   it("policy throw refuses without changing anything; silent journals without warning", () => {
     const { store, warnings } = makeStore({ policy: "throw" });
     const fingerprint = store.modelFingerprint();
