@@ -215,6 +215,24 @@ describe("merge safety, dropout and configuration checks", () => {
 describe("adapters written by peftjs carry a fingerprint record", () => {
   const inputIds = [[1, 403, 407, 261, 378, 432]];
 
+  it("hashes the base only when the record is read, with the value of the moment the adapter was added", async () => {
+    const { createLoraConfig, decodePeftAdapter, encodePeftAdapter } = await import("../src/index.js");
+    const model = await storiesModel();
+    const lora = LoraModel.create(model);
+    const config = createLoraConfig({ r: 4, init_lora_weights: "pissa", target_modules: ["q_proj"] });
+    lora.addAdapter("overlay", config);
+    const names = [...lora.store.names()];
+    expect(names.some((name) => lora.store.get(name).hasFingerprint)).toBe(false);
+    const atAdd = lora.store.modelFingerprint();
+    // residual mode rewrites the base (journaled) before the first adapter's record is read
+    lora.addAdapter("residual", config, { mode: "residual", guard: false });
+    expect(lora.store.modelFingerprint()).not.toBe(atAdd);
+    expect(lora.adapterRecord("overlay").baseFingerprint).toBe(atAdd);
+    const saved = encodePeftAdapter(lora.getAdapter("overlay"));
+    const reloaded = decodePeftAdapter(JSON.parse(saved.configText), saved.weights);
+    expect(reloaded.metadata["peftjs.base_fingerprint"]).toBe(atAdd);
+  });
+
   it("refuses another base with the state package's typed error; its conversion loads on the original", async () => {
     const { AdapterBaseMismatchError } = await import("@peftjs/state");
     const { convertToLora, createLoraConfig, decodePeftAdapter, encodePeftAdapter } = await import(

@@ -4,6 +4,7 @@ import {
   type AdapterRecord,
   adapterRecordToMetadata,
   deriveAdapterRecord,
+  type Fingerprint,
   type WeightStore,
 } from "@peftjs/state";
 import { createGenerator, mul, type Tensor, tensor, zeros } from "@peftjs/tensor";
@@ -215,11 +216,10 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
     const record = deriveAdapterRecord(loraConfigToJson(config), { name });
     const trainableTokens = initialTokenRows(config, context);
     this.#place(name, trainableTokens ? { ...initialized.adapter, trainableTokens } : initialized.adapter, {
-      record: {
-        ...record,
-        baseFingerprint: this.store.modelFingerprint(),
-        producer: { name: "peftjs", version: "0.1.0" },
-      },
+      record: withDeferredBaseFingerprint(
+        { ...record, producer: { name: "peftjs", version: "0.1.0" } },
+        this.store,
+      ),
       mode,
       corrections: mode === "overlay" ? initialized.adapter.modules : undefined,
       residuals: mode === "residual" ? initialized.residuals : undefined,
@@ -1179,4 +1179,22 @@ export class LoraModel<Model extends AdaptableModel = AdaptableModel> {
     this.#adapters.clear();
     this.#active = [];
   }
+}
+
+/**
+ * `record` with `baseFingerprint` the store's model fingerprint as of now, computed when first read (a save, a
+ * compatibility check) rather than here: hashing every base weight takes ~0.2 s per 100 M parameters, and an
+ * adapter that is never saved never needs it. The store's journal position is noted now, so the value is the
+ * one of this moment even if the base changes before it is read (`WeightStore.fingerprintAt`).
+ */
+function withDeferredBaseFingerprint(record: AdapterRecord, store: WeightStore): AdapterRecord {
+  const position = store.journalLength;
+  let fingerprint: Fingerprint | undefined;
+  return Object.defineProperty({ ...record }, "baseFingerprint", {
+    enumerable: true,
+    get: () => {
+      fingerprint ??= store.fingerprintAt(position);
+      return fingerprint;
+    },
+  });
 }
