@@ -67,7 +67,8 @@ export const pissaInit: InitMethod = {
       const root = Float32Array.from(factors.singularValues, (value) => Math.sqrt(value / scaling));
       loraA = scaleRows(factors.rightTransposed, root);
       loraB = scaleColumns(factors.left, root);
-      if (residualNeeded !== false) residualOriented = subtractScaledProductFrom(input, loraB, loraA, scaling);
+      if (residualNeeded !== false)
+        residualOriented = subtractScaledProductFrom(input, loraB, loraA, scaling);
     } finally {
       if (owned) input.dispose();
     }

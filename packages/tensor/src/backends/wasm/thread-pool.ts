@@ -8,8 +8,8 @@
 import { jobKinds, jobSlots } from "./generated/kernels-binary.js";
 import type { WasmHeap } from "./heap.js";
 import { canBlock, type KernelWorker, startWorker } from "./platform.js";
-import { spinMilliseconds } from "./worker-source.js";
 import type { KernelExports } from "./wasm-module.js";
+import { spinMilliseconds } from "./worker-source.js";
 
 /** Int32 slots of the control block (must match `worker-source.ts`). */
 const generationSlot = 0;
