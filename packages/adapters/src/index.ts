@@ -90,12 +90,12 @@ export { oloraInit } from "./inits/olora/index.js";
 export { pissaInit } from "./inits/pissa/index.js";
 export { randomInit } from "./inits/random/index.js";
 export { type EmbeddingLayerAdapter, LoraEmbedding } from "./layer/lora-embedding.js";
+export { type LayerAdapter, LoraLinear, type OverlayCorrection } from "./layer/lora-linear.js";
 export {
-  type LayerAdapter,
-  LoraLinear,
+  type AdapterParameters,
+  MergeableAdapterLayer,
   NonFiniteMergeError,
-  type OverlayCorrection,
-} from "./layer/lora-linear.js";
+} from "./layer/mergeable-adapter-layer.js";
 export {
   BASE_ADAPTER_NAME,
   MixedBatchError,

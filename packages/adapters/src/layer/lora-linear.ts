@@ -1,30 +1,12 @@
-import { PeftjsError } from "@peftjs/io";
-import { type Linear, type LinearLike, linear, Module } from "@peftjs/nn";
-import {
-  allFinite,
-  keep,
-  matmul,
-  mul,
-  type RandomGenerator,
-  scale,
-  sub,
-  type Tensor,
-  tensor,
-  tidy,
-} from "@peftjs/tensor";
+import { type Linear, type LinearLike, linear } from "@peftjs/nn";
+import { keep, matmul, mul, scale, sub, type Tensor, tensor, tidy } from "@peftjs/tensor";
 import type { HostTensor, LoraFactors } from "../adapter.js";
 import { AdapterShapeError } from "../errors.js";
 import { tensorToMatrix } from "../math/host-tensor.js";
 import type { LoraVariant, VariantContext } from "../variants/registry.js";
+import { MergeableAdapterLayer } from "./mergeable-adapter-layer.js";
 import { mixedBatchForward } from "./mixed-batch.js";
-import { adapterParameterName, LORA_A, LORA_B } from "./parameter-keys.js";
-
-/** Thrown when a safe merge would produce non-finite weights; nothing is changed. */
-export class NonFiniteMergeError extends PeftjsError {
-  constructor(message: string) {
-    super("adapter_merge_non_finite", message);
-  }
-}
+import { LORA_A, LORA_B } from "./parameter-keys.js";
 
 /** The frozen init factors A₀, B₀ of a PiSSA/OLoRA adapter in overlay mode (−s·B₀A₀ stands in for W_res). */
 export interface OverlayCorrection {
@@ -66,20 +48,12 @@ interface AdapterState extends LayerAdapter {
  * `y = variant.forward(adapter, x, y)`.
  *
  * The base layer is never modified. Merging keeps a separate merged weight computed from it, so unmerging
- * restores the unmerged output bit for bit, and the bias is carried through every merge.
+ * restores the unmerged output bit for bit, and the bias is carried through every merge. Dropout is applied
+ * while `training` is true, with masks drawn from `generator`.
  */
-export class LoraLinear extends Module implements LinearLike {
+export class LoraLinear extends MergeableAdapterLayer<AdapterState> implements LinearLike {
   /** The wrapped layer (the model's original one, or a residual one in residual mode). */
   base_layer: Linear;
-  /** True during training: dropout is applied. */
-  training = false;
-  /** Source of dropout masks. */
-  generator: RandomGenerator | undefined;
-  readonly #adapters = new Map<string, AdapterState>();
-  #active: string[] = [];
-  #disabled = false;
-  #merged: string[] = [];
-  #mergedWeight: Tensor | undefined;
   #rowAdapters: readonly string[] | undefined;
   /** Adapter-owned biases (PEFT's `bias: "lora_only" | "all"`), by adapter; the base layer's bias is never written. */
   readonly #biasOverrides = new Map<string, Tensor>();
@@ -99,28 +73,9 @@ export class LoraLinear extends Module implements LinearLike {
     return this.base_layer.outFeatures;
   }
 
-  /** The adapter parameters, named as PEFT's layer names them (`lora_A.default.weight`, …). */
-  protected override ownParameters(): Iterable<[string, Tensor]> {
-    return [...this.#adapters].flatMap(([adapter, state]) =>
-      [...state.parameters].map(
-        ([parameter, value]) => [adapterParameterName(parameter, adapter), value] as [string, Tensor],
-      ),
-    );
-  }
-
-  /** Names of the adapters this layer carries. */
-  adapterNames(): string[] {
-    return [...this.#adapters.keys()];
-  }
-
-  /** Whether the layer carries adapter `name`. */
-  hasAdapter(name: string): boolean {
-    return this.#adapters.has(name);
-  }
-
   /** The variant of adapter `name`. */
   variantOf(name: string): LoraVariant {
-    return this.#state(name).variant;
+    return this.adapterState(name).variant;
   }
 
   /**
@@ -160,7 +115,6 @@ export class LoraLinear extends Module implements LinearLike {
         );
       }
     }
-    this.deleteAdapter(name);
     // kept: these outlive any tidy() scope the caller may be in
     for (const value of adapter.parameters.values()) keep(value);
     if (adapter.correction) {
@@ -168,7 +122,7 @@ export class LoraLinear extends Module implements LinearLike {
       keep(adapter.correction.loraB);
     }
     const state: AdapterState = { ...adapter, parameters: new Map(adapter.parameters) };
-    this.#adapters.set(name, state);
+    this.storeAdapter(name, state);
     // a fresh adapter of a variant with extra parameters (DoRA's magnitude) gets their initial values
     const missing = adapter.variant.extraParameters.filter((parameter) => !state.parameters.has(parameter));
     if (missing.length > 0) {
@@ -183,38 +137,6 @@ export class LoraLinear extends Module implements LinearLike {
         state.parameters.set(parameter, keep(value));
       }
     }
-  }
-
-  /** Adapter `name`'s parameter `parameter` (e.g. `lora_A`). */
-  parameter(name: string, parameter: string): Tensor {
-    const value = this.#state(name).parameters.get(parameter);
-    if (value === undefined) {
-      throw new AdapterShapeError(`adapter "${name}" in this layer has no parameter "${parameter}"`);
-    }
-    return value;
-  }
-
-  /** The names of adapter `name`'s parameters, `lora_A`, `lora_B` first. */
-  parameterNames(name: string): string[] {
-    return [...this.#state(name).parameters.keys()];
-  }
-
-  /**
-   * Installs a new value of one trainable parameter (one optimiser step): the layer keeps it and disposes the
-   * one it replaces. Nothing is read back. The shape must stay; a merged adapter cannot be trained.
-   */
-  setParameter(name: string, parameter: string, value: Tensor): void {
-    const current = this.parameter(name, parameter);
-    if (this.#merged.includes(name)) {
-      throw new AdapterShapeError(`adapter "${name}" is merged; unmerge it before training`);
-    }
-    if (value.shape.join() !== current.shape.join()) {
-      throw new AdapterShapeError(
-        `new ${parameter} of adapter "${name}" is [${value.shape.join(", ")}], expected [${current.shape.join(", ")}]`,
-      );
-    }
-    if (value !== current) current.dispose();
-    this.#state(name).parameters.set(parameter, keep(value));
   }
 
   /**
@@ -255,8 +177,8 @@ export class LoraLinear extends Module implements LinearLike {
    * mode), else the base layer's; the base layer's while adapters are disabled.
    */
   effectiveBias(): Tensor | undefined {
-    if (!this.#disabled) {
-      for (const name of this.#active) {
+    if (!this.disabled) {
+      for (const name of this.activeAdapters) {
         const override = this.#biasOverrides.get(name);
         if (override !== undefined) return override;
       }
@@ -264,26 +186,24 @@ export class LoraLinear extends Module implements LinearLike {
     return this.base_layer.bias;
   }
 
-  /** Removes adapter `name` (recomputing the merged weight without it if it was merged). */
-  deleteAdapter(name: string): void {
-    const state = this.#adapters.get(name);
-    if (state === undefined) return;
-    if (this.#merged.includes(name)) this.#setMerged(this.#merged.filter((entry) => entry !== name));
-    for (const value of state.parameters.values()) value.dispose();
+  /**
+   * Removes adapter `name` (recomputing the merged weight without it if it was merged). A name this layer only
+   * holds a bias of stays active: {@link LoraLinear.deleteBiasOverride} removes that bias.
+   */
+  override deleteAdapter(name: string): void {
+    if (this.hasAdapter(name)) super.deleteAdapter(name);
+  }
+
+  /** Releases a deleted adapter's parameters and its overlay correction. */
+  protected override releaseAdapter(state: AdapterState): void {
+    super.releaseAdapter(state);
     state.correction?.loraA.dispose();
     state.correction?.loraB.dispose();
-    this.#adapters.delete(name);
-    this.#active = this.#active.filter((entry) => entry !== name);
   }
 
-  /** Sets the active adapters (those this layer carries or holds a bias of; others are ignored). */
-  setActive(names: readonly string[]): void {
-    this.#active = names.filter((name) => this.#adapters.has(name) || this.#biasOverrides.has(name));
-  }
-
-  /** Turns all adapters off (true) or back on (false); merged weights are bypassed while disabled. */
-  setDisabled(disabled: boolean): void {
-    this.#disabled = disabled;
+  /** An adapter can be active here when the layer carries it or holds a bias of it. */
+  protected override canActivate(name: string): boolean {
+    return super.canActivate(name) || this.#biasOverrides.has(name);
   }
 
   /**
@@ -304,8 +224,8 @@ export class LoraLinear extends Module implements LinearLike {
    * @throws AdapterShapeError when a parameter is missing, extra or of another shape, or the adapter is merged.
    */
   swapAdapter(name: string, parameters: ReadonlyMap<string, Tensor>, scaling: number): void {
-    const state = this.#state(name);
-    if (this.#merged.includes(name)) {
+    const state = this.adapterState(name);
+    if (this.mergedAdapters.includes(name)) {
       throw new AdapterShapeError(`adapter "${name}" is merged; unmerge it before swapping its weights`);
     }
     const expected = [...state.parameters.keys()].sort().join(", ");
@@ -330,18 +250,13 @@ export class LoraLinear extends Module implements LinearLike {
     state.scaling = scaling;
   }
 
-  /** The merged adapters, oldest first. */
-  get mergedAdapters(): readonly string[] {
-    return this.#merged;
-  }
-
   /**
    * Puts another base layer under the adapters (residual mode: W_res with the same bias). A merged weight is
    * recomputed from it.
    */
   replaceBase(base: Linear): void {
     this.base_layer = base;
-    if (this.#merged.length > 0) this.#setMerged(this.#merged);
+    this.recomputeMergedWeight();
   }
 
   /**
@@ -352,7 +267,7 @@ export class LoraLinear extends Module implements LinearLike {
     return tidy(() => {
       let weight = this.base_layer.weight;
       for (const name of names) {
-        const state = this.#state(name);
+        const state = this.adapterState(name);
         if (state.correction !== undefined) weight = sub(weight, this.#correctionDelta(state));
         weight = state.variant.merge(this.#context(state), weight);
       }
@@ -360,43 +275,14 @@ export class LoraLinear extends Module implements LinearLike {
     });
   }
 
-  /**
-   * Merges adapter `name` on top of those already merged. With `safe`, a non-finite result throws
-   * {@link NonFiniteMergeError} and nothing changes.
-   */
-  merge(name: string, safe: boolean): void {
-    if (!this.#adapters.has(name) || this.#merged.includes(name)) return;
-    const next = [...this.#merged, name];
-    if (safe) {
-      const candidate = this.mergedWeightFor(next);
-      const finite = allFinite(candidate);
-      candidate.dispose();
-      if (!finite) throw new NonFiniteMergeError(`merging adapter "${name}" gives non-finite weights`);
-    }
-    this.#setMerged(next);
-  }
-
-  /** Unmerges the most recently merged adapter (LIFO); returns its name. */
-  unmergeLast(): string | undefined {
-    const last = this.#merged.at(-1);
-    if (last !== undefined) this.#setMerged(this.#merged.slice(0, -1));
-    return last;
-  }
-
-  #setMerged(names: string[]): void {
-    this.#mergedWeight?.dispose();
-    this.#merged = names;
-    this.#mergedWeight = names.length === 0 ? undefined : keep(this.mergedWeightFor(names));
-  }
-
   /** The base layer's output (or the merged weight's) with every active, unmerged adapter applied. */
   forward(input: Tensor): Tensor {
-    if (this.#disabled) return this.base_layer.forward(input);
+    if (this.disabled) return this.base_layer.forward(input);
     const rowAdapters = this.#rowAdapters;
     if (rowAdapters !== undefined) {
-      if (this.#merged.length > 0) {
+      if (this.mergedAdapters.length > 0) {
         throw new AdapterShapeError(
-          `adapters ${JSON.stringify(this.#merged)} are merged; a mixed batch needs them unmerged`,
+          `adapters ${JSON.stringify(this.mergedAdapters)} are merged; a mixed batch needs them unmerged`,
         );
       }
       return tidy(() =>
@@ -404,20 +290,21 @@ export class LoraLinear extends Module implements LinearLike {
           input,
           this.base_layer.forward(input),
           rowAdapters,
-          (name) => this.#adapters.has(name),
-          (name, rows, result) => this.#applyAdapter(this.#adapters.get(name)!, rows, result),
+          (name) => this.hasAdapter(name),
+          (name, rows, result) => this.#applyAdapter(this.adapterState(name), rows, result),
         ),
       );
     }
     return tidy(() => {
       const bias = this.effectiveBias();
+      const mergedWeight = this.mergedWeight;
       let result =
-        this.#mergedWeight || bias !== this.base_layer.bias
-          ? linear(input, this.#mergedWeight ?? this.base_layer.weight, bias)
+        mergedWeight || bias !== this.base_layer.bias
+          ? linear(input, mergedWeight ?? this.base_layer.weight, bias)
           : this.base_layer.forward(input);
-      for (const name of this.#active) {
-        if (this.#merged.includes(name)) continue;
-        const state = this.#adapters.get(name);
+      for (const name of this.unmergedActiveAdapters()) {
+        // an adapter that only brings a bias here has no factors to apply
+        const state = this.adapters.get(name);
         if (state === undefined) continue;
         result = this.#applyAdapter(state, input, result);
       }
@@ -438,7 +325,7 @@ export class LoraLinear extends Module implements LinearLike {
 
   /** Adapter `name`'s parameters read back to the host (for saving). */
   readAdapter(name: string): LoraFactors {
-    const state = this.#state(name);
+    const state = this.adapterState(name);
     const extras = new Map<string, HostTensor>();
     for (const [parameter, value] of state.parameters) {
       if (parameter !== LORA_A && parameter !== LORA_B) {
@@ -452,19 +339,10 @@ export class LoraLinear extends Module implements LinearLike {
     return extras.size === 0 ? factors : { ...factors, extras };
   }
 
-  /** Releases every adapter's tensors and the merged weight (the base layer belongs to the model). */
-  dispose(): void {
-    for (const name of this.adapterNames()) this.deleteAdapter(name);
+  /** Releases every adapter's tensors and biases and the merged weight (the base layer belongs to the model). */
+  override dispose(): void {
+    super.dispose();
     for (const name of [...this.#biasOverrides.keys()]) this.deleteBiasOverride(name);
-    this.#mergedWeight?.dispose();
-    this.#mergedWeight = undefined;
-    this.#merged = [];
-  }
-
-  #state(name: string): AdapterState {
-    const state = this.#adapters.get(name);
-    if (state === undefined) throw new AdapterShapeError(`the layer carries no adapter "${name}"`);
-    return state;
   }
 
   /** s·B₀A₀ of an overlay adapter, `[out, in]`. */
