@@ -1,5 +1,6 @@
 import { deserialize, serialize, toFloat32 } from "@peftjs/io";
 import { AdamW, type CausalLM, causalLanguageModelLoss, createModel, train } from "@peftjs/models";
+import { randomCheckpoint, tinyLlamaConfig } from "@peftjs/models/testing";
 import { Linear } from "@peftjs/nn";
 import { valueAndGradients } from "@peftjs/tensor";
 import { describe, expect, it } from "vitest";
@@ -16,7 +17,6 @@ import {
   peftBiasKey,
 } from "../src/index.js";
 import { logitsOf, maxAbs } from "./model-helpers.js";
-import { randomCheckpoint, tinyLlamaConfig } from "./tiny-model.js";
 
 // PEFT's `bias` modes on a Llama whose every projection has a bias (attention_bias, mlp_bias). PEFT trains the
 // base layers' biases in place and saves them in the adapter file (`….q_proj.base_layer.bias` for a wrapped

@@ -1,5 +1,6 @@
 import { toFloat32 } from "@peftjs/io";
 import { type CausalLM, createModel } from "@peftjs/models";
+import { randomCheckpoint, tinyLlamaConfig } from "@peftjs/models/testing";
 import { Linear } from "@peftjs/nn";
 import { describe, expect, it } from "vitest";
 import {
@@ -11,7 +12,6 @@ import {
   moduleDelta,
 } from "../src/index.js";
 import { logitsOf, maxAbs } from "./model-helpers.js";
-import { randomCheckpoint, tinyLlamaConfig } from "./tiny-model.js";
 
 // A small Llama whose every projection has a bias (attention_bias, mlp_bias): LoRA never touches biases, and
 // every path that rebuilds a layer — merge, unmerge, mergeAndUnload, residual mode — must keep them.

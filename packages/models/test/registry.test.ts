@@ -12,7 +12,7 @@ import {
   UnsupportedModelTypeError,
   UnsupportedRopeTypeError,
 } from "../src/index.js";
-import { randomCheckpoint, tinyLlamaConfig } from "./tiny-model.js";
+import { randomCheckpoint, tinyLlamaConfig } from "../src/testing.js";
 
 describe("the architecture registry", () => {
   it("has llama, mistral, qwen2, qwen3 and gemma3_text, and refuses unknown or missing model types by name", () => {
