@@ -1,6 +1,5 @@
-import { fileURLToPath } from "node:url";
 import { toFloat32 } from "@peftjs/io";
-import { readJsonFile, readSafetensorsFile } from "@peftjs/io/node";
+import { readJsonFile } from "@peftjs/io/node";
 import { getBackend, probeBackends, setBackend } from "@peftjs/tensor";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -13,19 +12,17 @@ import {
   UnsupportedRopeTypeError,
 } from "../src/index.js";
 import { loadModel } from "../src/node.js";
+import { logitsOf, maxAbsDifference, readHfReference } from "./reference-helpers.js";
 
 // transformers' Gemma3ForCausalLM (gemma3_text): layers sliding, sliding, full, sliding with window 8,
 // query_pre_attn_scalar 24, head_dim 32, MQA 4/1, tied (fixtures/hf/README.md, "hf/gemma3").
-const directory = fileURLToPath(new URL("./fixtures/hf/gemma3/", import.meta.url));
-const reference = await readJsonFile<{ prompt: number[]; greedy: number[] }>(`${directory}reference.json`);
+const {
+  directory,
+  reference,
+  tensors: referenceTensors,
+  rows,
+} = await readHfReference<{ prompt: number[]; greedy: number[] }>("gemma3");
 const configJson = await readJsonFile<Record<string, unknown>>(`${directory}config.json`);
-const referenceTensors = (await readSafetensorsFile(`${directory}reference.safetensors`)).tensors;
-const rows = (key: string): number[][] => {
-  const raw = referenceTensors.get(key)!;
-  const [count, length] = raw.shape as [number, number];
-  const values = Array.from(toFloat32(raw));
-  return Array.from({ length: count }, (_, row) => values.slice(row * length, (row + 1) * length));
-};
 const model = await loadModel(directory);
 afterAll(() => model.dispose());
 
@@ -34,20 +31,6 @@ const available = (await probeBackends())
   .filter((info) => info.availability?.available === true)
   .map((info) => info.name);
 afterAll(() => setBackend(initialBackend));
-
-function logitsOf(target: CausalLM, batch: readonly (readonly number[])[]): Float32Array {
-  const logits = target.forward(batch);
-  const values = logits.toFloat32Array();
-  logits.dispose();
-  return values;
-}
-
-function maxAbsDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let worst = 0;
-  for (let index = 0; index < a.length; index++) worst = Math.max(worst, Math.abs(a[index]! - b[index]!));
-  return worst;
-}
 
 describe("Gemma 3 (gemma3_text) config and module tree", () => {
   it("parses the config: layer kinds, window, per-kind RoPE bases, scalar", () => {

@@ -1,10 +1,7 @@
-import { fileURLToPath } from "node:url";
 import { toFloat32 } from "@peftjs/io";
-import { readJsonFile, readSafetensorsFile } from "@peftjs/io/node";
 import { getBackend, probeBackends, setBackend } from "@peftjs/tensor";
 import { afterAll, describe, expect, it } from "vitest";
 import {
-  type CausalLM,
   generate,
   LlamaForCausalLM,
   MistralForCausalLM,
@@ -12,6 +9,7 @@ import {
   Qwen3ForCausalLM,
 } from "../src/index.js";
 import { loadModel } from "../src/node.js";
+import { logitsOf, maxAbsDifference, readHfReference } from "./reference-helpers.js";
 
 // transformers 5.18's LlamaForCausalLM (rope_type llama3), Qwen2ForCausalLM (q/k/v biases, tied) and
 // Qwen3ForCausalLM (q_norm/k_norm, head_dim 32 ≠ 64/4, bf16 file), and MistralForCausalLM (window 8) on 2 × 24 and 1 × 32 inputs
@@ -33,32 +31,7 @@ interface Reference {
   rope: { hf_buffers: { inv_freq: number[]; attention_scaling: { attention_scaling: number } } };
 }
 
-async function loadCase(name: string) {
-  const directory = fileURLToPath(new URL(`./fixtures/hf/${name}/`, import.meta.url));
-  const reference = await readJsonFile<Reference>(`${directory}reference.json`);
-  const tensors = (await readSafetensorsFile(`${directory}reference.safetensors`)).tensors;
-  const rows = (key: string): number[][] => {
-    const raw = tensors.get(key)!;
-    const [count, length] = raw.shape as [number, number];
-    const values = Array.from(toFloat32(raw));
-    return Array.from({ length: count }, (_, row) => values.slice(row * length, (row + 1) * length));
-  };
-  return { directory, reference, tensors, rows };
-}
-
-function logitsOf(model: CausalLM, batch: readonly (readonly number[])[]): Float32Array {
-  const logits = model.forward(batch);
-  const values = logits.toFloat32Array();
-  logits.dispose();
-  return values;
-}
-
-function maxAbsDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let worst = 0;
-  for (let index = 0; index < a.length; index++) worst = Math.max(worst, Math.abs(a[index]! - b[index]!));
-  return worst;
-}
+const loadCase = (name: string) => readHfReference<Reference>(name);
 
 const initialBackend = getBackend();
 const backends = (await probeBackends())

@@ -12,6 +12,7 @@ import {
   ModelWeightsError,
   parseLlamaConfig,
 } from "../src/index.js";
+import { logitsOf, maxAbsDifference } from "./reference-helpers.js";
 
 /** stories260K (llama2.c) starts every sequence with BOS = 1. */
 const BOS_TOKEN_ID = 1;
@@ -33,20 +34,6 @@ const referenceLogits = toFloat32(referenceLogitsFile.get("logits")!);
 
 const model = createModel(configJson, weights);
 afterAll(() => model.dispose());
-
-function maxAbsDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let worst = 0;
-  for (let index = 0; index < a.length; index++) worst = Math.max(worst, Math.abs(a[index]! - b[index]!));
-  return worst;
-}
-
-function logitsOf(target: CausalLM, batch: readonly (readonly number[])[]): Float32Array {
-  const logits = target.forward(batch);
-  const values = logits.toFloat32Array();
-  logits.dispose();
-  return values;
-}
 
 /** A wrapper that adds `factor · x Wᵀ` to the wrapped module's output and counts its calls. */
 class ScaledResidual extends Module implements LinearLike {

@@ -1,36 +1,18 @@
-import { fileURLToPath } from "node:url";
 import { toFloat32 } from "@peftjs/io";
-import { readJsonFile, readSafetensorsFile } from "@peftjs/io/node";
 import { afterAll, describe, expect, it } from "vitest";
-import { type CausalLM, generate, MistralForCausalLM, parseModelConfig } from "../src/index.js";
+import { generate, MistralForCausalLM, parseModelConfig } from "../src/index.js";
 import { loadModel } from "../src/node.js";
+import { logitsOf, maxAbsDifference, readHfReference } from "./reference-helpers.js";
 
 // transformers' MistralForCausalLM with sliding_window 8 on 24- and 32-token inputs (fixtures/hf/README.md).
-const directory = fileURLToPath(new URL("./fixtures/hf/mistral/", import.meta.url));
-const reference = await readJsonFile<{ prompt: number[]; greedy: number[] }>(`${directory}reference.json`);
-const referenceTensors = (await readSafetensorsFile(`${directory}reference.safetensors`)).tensors;
-const rows = (key: string): number[][] => {
-  const raw = referenceTensors.get(key)!;
-  const [count, length] = raw.shape as [number, number];
-  const values = Array.from(toFloat32(raw));
-  return Array.from({ length: count }, (_, row) => values.slice(row * length, (row + 1) * length));
-};
+const {
+  directory,
+  reference,
+  tensors: referenceTensors,
+  rows,
+} = await readHfReference<{ prompt: number[]; greedy: number[] }>("mistral");
 const model = await loadModel(directory);
 afterAll(() => model.dispose());
-
-function logitsOf(target: CausalLM, batch: readonly (readonly number[])[]): Float32Array {
-  const logits = target.forward(batch);
-  const values = logits.toFloat32Array();
-  logits.dispose();
-  return values;
-}
-
-function maxAbsDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let worst = 0;
-  for (let index = 0; index < a.length; index++) worst = Math.max(worst, Math.abs(a[index]! - b[index]!));
-  return worst;
-}
 
 describe("Mistral (sliding-window attention) against transformers", () => {
   it("is the mistral architecture, window 8", () => {
