@@ -31,7 +31,7 @@ import {
 } from "../src/index.js";
 import { loadPeftAdapter } from "../src/node.js";
 import { fixturePath, readCase, readMatrices, readRaw } from "./helpers.js";
-import { logitsOf, maxAbs, referenceLogits, storiesModel } from "./model-helpers.js";
+import { logitsOf, maxAbs, referenceLogits, relativeFrobenius, storiesModel } from "./model-helpers.js";
 
 // DoRA against PEFT 0.21 (fixtures peft/dora: r 8, α 16, q,v; peft/dora_all_rslora: rsLoRA r 4, α 8, s = 4, all
 // seven projections; see test/fixtures/README.md). Tolerances are the fixture README's suggestions for an fp32
@@ -60,16 +60,6 @@ beforeAll(async () => {
 afterAll(() => setBackend(initialBackend));
 
 /** ‖actual − expected‖_F / ‖expected‖_F in float64. */
-function relativeFrobenius(actual: Float32Array, expected: Float32Array): number {
-  let difference = 0;
-  let norm = 0;
-  for (let index = 0; index < expected.length; index++) {
-    difference += ((actual[index] as number) - (expected[index] as number)) ** 2;
-    norm += (expected[index] as number) ** 2;
-  }
-  return Math.sqrt(difference / norm);
-}
-
 /** dora.safetensors: `<module>.magnitude_init|magnitude_trained|weight_norm_init|weight_norm_trained`. */
 async function doraVectors(caseName: string): Promise<Map<string, Float32Array>> {
   const raw = await readRaw(`peft/${caseName}/dora.safetensors`);

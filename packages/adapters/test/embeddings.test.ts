@@ -20,7 +20,7 @@ import {
 import { transpose } from "../src/math/matrix.js";
 import { loadPeftAdapter } from "../src/node.js";
 import { fixturePath, readCase, readMatrices, readRaw } from "./helpers.js";
-import { logitsOf, maxAbs, referenceLogits, storiesModel } from "./model-helpers.js";
+import { logitsOf, maxAbs, referenceLogits, relativeFrobenius, storiesModel } from "./model-helpers.js";
 
 // PEFT 0.21's LoRA on the tied embedding (peft/lora_embedding) and trainable_token_indices (peft/trainable_tokens)
 // on stories260K, on the js and the wasm backend: init, step-0 gradients, 20 AdamW losses, trained deltas, trained
@@ -35,16 +35,6 @@ interface TrainingRecord {
 }
 
 /** ‖actual − expected‖_F / ‖expected‖_F, in float64. */
-function relativeFrobenius(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  let difference = 0;
-  let norm = 0;
-  for (let index = 0; index < expected.length; index++) {
-    difference += ((actual[index] as number) - (expected[index] as number)) ** 2;
-    norm += (expected[index] as number) ** 2;
-  }
-  return Math.sqrt(difference / norm);
-}
-
 /**
  * Each module's weight delta in the fixture's layout (`deltas.safetensors`): s·B·A for a Linear, ΔE = (s·B·A)ᵀ
  * `[vocab, dim]` for a LoRA embedding, and for token rows E' − E (zero outside the trained rows).

@@ -1,7 +1,6 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { toFloat32 } from "@peftjs/io";
 import { readJsonFile, readSafetensorsFile } from "@peftjs/io/node";
 import { AdamW, type CausalLM, causalLanguageModelLoss, train } from "@peftjs/models";
@@ -10,17 +9,17 @@ import { getBackend, probeBackends, setBackend, valueAndGradients } from "@peftj
 import { afterAll, describe, expect, it } from "vitest";
 import { adapterDeltas, LoraModel } from "../src/index.js";
 import { loadPeftAdapter, savePeftAdapter } from "../src/node.js";
-import { logitsOf, maxAbs } from "./model-helpers.js";
+import { logitsOf, maxAbs, type PeftLoraTraining, readPeftLoraCase } from "./model-helpers.js";
 
 // PEFT's LoRA on transformers' Gemma 3 text model (gemma3_text: sliding/full layers, (1 + w) norms, q/k norms,
 // scaled embeddings, tied head): all-linear (28 q/k/v/o/gate/up/down modules), gaussian init, r 8, alpha 16,
 // 5 AdamW steps (fixtures/README.md, "hf/gemma3").
-const directory = fileURLToPath(new URL("./fixtures/hf/gemma3/", import.meta.url));
-const caseJson = await readJsonFile<{
-  training: { input_ids: number[][]; losses: number[]; loss_after_training: number };
-}>(`${directory}peft_lora/case.json`);
-const reference = (await readSafetensorsFile(`${directory}peft_lora/logits.safetensors`)).tensors;
-const inputIds = caseJson.training.input_ids;
+const {
+  directory,
+  training,
+  logits: reference,
+} = await readPeftLoraCase<PeftLoraTraining & { loss_after_training: number }>("gemma3");
+const inputIds = training.input_ids;
 
 const initialBackend = getBackend();
 const available = (await probeBackends())
@@ -139,10 +138,10 @@ describe.each(available)("LoRA on Gemma 3 against PEFT on the %s backend", (back
     });
     // The README's bound for LoRA losses, 1e-5 absolute (≤ 2e-6 relative at these losses; an fp64 replay
     // differs by 9.5e-7).
-    const lossErrors = losses.map((loss, step) => Math.abs(loss - caseJson.training.losses[step]!));
+    const lossErrors = losses.map((loss, step) => Math.abs(loss - training.losses[step]!));
     for (const [step, error] of lossErrors.entries()) expect(error, `step ${step}`).toBeLessThan(1e-5);
     const after = causalLanguageModelLoss(model.forward(inputIds), inputIds);
-    const afterError = Math.abs(after.toFloat32Array()[0]! - caseJson.training.loss_after_training);
+    const afterError = Math.abs(after.toFloat32Array()[0]! - training.loss_after_training);
     after.dispose();
     expect(afterError).toBeLessThan(1e-4);
     // Trained deltas s·B·A against PEFT's adapter_trained: 1e-3 relative Frobenius per module (the README's

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fromFloat32, type RawTensor, toFloat32 } from "@peftjs/io";
+import { toFloat32 } from "@peftjs/io";
 import { readJsonFile, readSafetensorsFile } from "@peftjs/io/node";
 import { AdamW, type CausalLM, causalLanguageModelLoss, createModel, train } from "@peftjs/models";
 import type { Linear } from "@peftjs/nn";
@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { LoraModel } from "../src/index.js";
 import { loadPeftAdapter, savePeftAdapter } from "../src/node.js";
 import { fixturePath } from "./helpers.js";
-import { logitsOf, maxAbs } from "./model-helpers.js";
+import { logitsOf, maxAbs, upcastToFloat32 } from "./model-helpers.js";
 
 // PEFT 0.21's LoRA with bias "lora_only" (r 8, alpha 16, all-linear, gaussian init, seed 122) on transformers
 // 5.18's Qwen2ForCausalLM, whose q/k/v projections have biases: PEFT trains those 9 base biases with the
@@ -52,12 +52,8 @@ const peftKey = (module: string) => `base_model.model.${module}.base_layer.bias`
 
 async function baseModel(): Promise<CausalLM> {
   const config = await readJsonFile(fixturePath("hf/qwen2/config.json"));
-  const weights = new Map<string, RawTensor>();
-  for (const [key, raw] of baseTensors) {
-    weights.set(key, { dtype: "F32", shape: raw.shape, data: fromFloat32(toFloat32(raw), "F32") });
-  }
   // merge_and_unload rewrites base weights on purpose here: no BaseMutationWarning per tensor
-  return createModel(config, weights, { weightStore: { policy: "silent" } });
+  return createModel(config, upcastToFloat32(baseTensors), { weightStore: { policy: "silent" } });
 }
 
 async function adapted(adapterFolder: string) {

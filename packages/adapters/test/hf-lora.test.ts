@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fromFloat32, type RawTensor, toFloat32 } from "@peftjs/io";
+import { toFloat32 } from "@peftjs/io";
 import { readJsonFile, readSafetensorsFile } from "@peftjs/io/node";
 import { AdamW, type CausalLM, causalLanguageModelLoss, createModel, train } from "@peftjs/models";
 import { getBackend, probeBackends, setBackend, valueAndGradients } from "@peftjs/tensor";
@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { adapterDeltas, LoraModel } from "../src/index.js";
 import { loadPeftAdapter, savePeftAdapter } from "../src/node.js";
 import { fixturePath } from "./helpers.js";
-import { logitsOf, maxAbs } from "./model-helpers.js";
+import { logitsOf, maxAbs, readPeftLoraCase, relativeFrobenius, upcastToFloat32 } from "./model-helpers.js";
 
 // PEFT 0.21's LoRA (r 8, alpha 16, all-linear = q/k/v/o/gate/up/down, gaussian init) on transformers 5.18's
 // LlamaForCausalLM with llama3 RoPE, Qwen2ForCausalLM (q/k/v biases) and Qwen3ForCausalLM (q_norm/k_norm;
@@ -35,11 +35,7 @@ async function baseModel(name: string): Promise<CausalLM> {
   const directory = fixturePath(`hf/${name}/`);
   const config = await readJsonFile(`${directory}config.json`);
   const { tensors } = await readSafetensorsFile(`${directory}model.safetensors`);
-  const upcast = new Map<string, RawTensor>();
-  for (const [key, raw] of tensors) {
-    upcast.set(key, { dtype: "F32", shape: raw.shape, data: fromFloat32(toFloat32(raw), "F32") });
-  }
-  return createModel(config, upcast);
+  return createModel(config, upcastToFloat32(tensors));
 }
 
 async function adapted(name: string, folder: string) {
@@ -50,21 +46,8 @@ async function adapted(name: string, folder: string) {
 }
 
 async function caseOf(name: string) {
-  const json = await readJsonFile<{ training: { input_ids: number[][]; losses: number[] } }>(
-    fixturePath(`hf/${name}/peft_lora/case.json`),
-  );
-  const logits = (await readSafetensorsFile(fixturePath(`hf/${name}/peft_lora/logits.safetensors`))).tensors;
-  return { inputIds: json.training.input_ids, losses: json.training.losses, logits };
-}
-
-function relativeFrobenius(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  let difference = 0;
-  let norm = 0;
-  for (let index = 0; index < expected.length; index++) {
-    difference += (actual[index]! - expected[index]!) ** 2;
-    norm += expected[index]! ** 2;
-  }
-  return Math.sqrt(difference / norm);
+  const { training, logits } = await readPeftLoraCase(name);
+  return { inputIds: training.input_ids, losses: training.losses, logits };
 }
 
 describe.each(architectures)("PEFT LoRA on %s", (name) => {

@@ -1,23 +1,18 @@
-import { fileURLToPath } from "node:url";
 import { toFloat32 } from "@peftjs/io";
-import { readJsonFile, readSafetensorsFile } from "@peftjs/io/node";
+import { readSafetensorsFile } from "@peftjs/io/node";
 import { AdamW, type CausalLM, causalLanguageModelLoss, train } from "@peftjs/models";
 import { loadModel } from "@peftjs/models/node";
 import { valueAndGradients } from "@peftjs/tensor";
 import { describe, expect, it } from "vitest";
 import { adapterDeltas, LoraModel } from "../src/index.js";
 import { loadPeftAdapter } from "../src/node.js";
-import { logitsOf, maxAbs } from "./model-helpers.js";
+import { logitsOf, maxAbs, readPeftLoraCase } from "./model-helpers.js";
 
 // PEFT's LoRA on transformers' Mistral (sliding window 8): all-linear, gaussian init, 5 AdamW steps
 // (fixtures/README.md, "hf/mistral"). The model type is only reachable through the registry, so this is the
 // module layer's second architecture carrying real adapters.
-const directory = fileURLToPath(new URL("./fixtures/hf/mistral/", import.meta.url));
-const caseJson = await readJsonFile<{
-  training: { input_ids: number[][]; losses: number[] };
-}>(`${directory}peft_lora/case.json`);
-const reference = (await readSafetensorsFile(`${directory}peft_lora/logits.safetensors`)).tensors;
-const inputIds = caseJson.training.input_ids;
+const { directory, training, logits: reference } = await readPeftLoraCase("mistral");
+const inputIds = training.input_ids;
 
 async function adapted(folder: string): Promise<{ model: CausalLM; lora: LoraModel<CausalLM> }> {
   const model = await loadModel(directory);
@@ -63,7 +58,7 @@ describe("LoRA on Mistral against PEFT", () => {
     });
     // The README's bound for LoRA losses, 1e-5 (an fp64 replay differs by 9.5e-7).
     for (const [step, loss] of losses.entries()) {
-      expect(Math.abs(loss - caseJson.training.losses[step]!), `step ${step}`).toBeLessThan(1e-5);
+      expect(Math.abs(loss - training.losses[step]!), `step ${step}`).toBeLessThan(1e-5);
     }
     // Trained deltas s·B·A against PEFT's adapter_trained: 1e-3 relative Frobenius per module (the README's
     // bound for trained weights; an fp64 replay's parameters differ by 5.5e-5).

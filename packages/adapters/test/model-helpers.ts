@@ -1,5 +1,5 @@
-import { type RawTensor, toFloat32 } from "@peftjs/io";
-import { readJsonFile } from "@peftjs/io/node";
+import { fromFloat32, type RawTensor, toFloat32 } from "@peftjs/io";
+import { readJsonFile, readSafetensorsFile } from "@peftjs/io/node";
 import { type CausalLM, type CreateModelOptions, createModel } from "@peftjs/models";
 import type { Tensor } from "@peftjs/tensor";
 import { fixturePath, readRaw } from "./helpers.js";
@@ -34,6 +34,17 @@ export function logitsOf(model: CausalLM, inputIds: readonly (readonly number[])
   return values;
 }
 
+/** ‖actual − expected‖_F / ‖expected‖_F. */
+export function relativeFrobenius(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  let difference = 0;
+  let norm = 0;
+  for (let index = 0; index < expected.length; index++) {
+    difference += (actual[index]! - expected[index]!) ** 2;
+    norm += expected[index]! ** 2;
+  }
+  return Math.sqrt(difference / norm);
+}
+
 /** max |a − b|. */
 export function maxAbs(a: Float32Array, b: Float32Array): number {
   let max = 0;
@@ -57,4 +68,35 @@ export async function referenceLogits(
   const logits = new Map<string, Float32Array>();
   for (const [key, value] of raw) if (key !== "input_ids") logits.set(key, toFloat32(value));
   return { inputIds, logits };
+}
+
+/** Every tensor as float32, as PEFT's runs loaded the base (`from_pretrained(dtype=float32)` upcasts a bf16 file). */
+export function upcastToFloat32(tensors: ReadonlyMap<string, RawTensor>): Map<string, RawTensor> {
+  const upcast = new Map<string, RawTensor>();
+  for (const [key, raw] of tensors) {
+    upcast.set(key, { dtype: "F32", shape: raw.shape, data: fromFloat32(toFloat32(raw), "F32") });
+  }
+  return upcast;
+}
+
+/** What every `peft_lora/case.json` of a transformers model records of PEFT's training run. */
+export interface PeftLoraTraining {
+  /** The training batch. */
+  input_ids: number[][];
+  /** PEFT's loss at each AdamW step. */
+  losses: number[];
+}
+
+/**
+ * PEFT's LoRA run on a transformers model (fixtures/README.md, "hf/"): the model folder
+ * `fixtures/hf/<architecture>/` (trailing slash), the `training` record of its `peft_lora/case.json`, and PEFT's
+ * `trained` and `merged` logits from `peft_lora/logits.safetensors`.
+ */
+export async function readPeftLoraCase<Training extends PeftLoraTraining = PeftLoraTraining>(
+  architecture: string,
+): Promise<{ directory: string; training: Training; logits: ReadonlyMap<string, RawTensor> }> {
+  const directory = fixturePath(`hf/${architecture}/`);
+  const caseJson = await readJsonFile<{ training: Training }>(`${directory}peft_lora/case.json`);
+  const logits = (await readSafetensorsFile(`${directory}peft_lora/logits.safetensors`)).tensors;
+  return { directory, training: caseJson.training, logits };
 }

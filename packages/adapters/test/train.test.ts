@@ -11,7 +11,7 @@ import {
 } from "../src/index.js";
 import { loadPeftAdapter } from "../src/node.js";
 import { fixturePath, readCase, readMatrices, readRaw } from "./helpers.js";
-import { storiesModel, storiesWeights } from "./model-helpers.js";
+import { relativeFrobenius, storiesModel, storiesWeights } from "./model-helpers.js";
 
 // Issue 8's training acceptance through the real adapter layers: for every PEFT case that trains, PEFT's
 // adapter_init loaded into a LoraModel on stories260K, the step-0 gradients (grads_step0.safetensors), then 20
@@ -106,16 +106,6 @@ function loadInto(lora: LoraModel, scenario: TrainingScenario, initial: LoraAdap
 }
 
 /** ‖actual − expected‖_F / ‖expected‖_F, in float64. */
-function relativeFrobenius(actual: Float32Array, expected: Float32Array): number {
-  let difference = 0;
-  let norm = 0;
-  for (let index = 0; index < expected.length; index++) {
-    difference += ((actual[index] as number) - (expected[index] as number)) ** 2;
-    norm += (expected[index] as number) ** 2;
-  }
-  return Math.sqrt(difference / norm);
-}
-
 /** The relative Frobenius error of all modules' deltas taken together. */
 function globalRelativeFrobenius(actual: Map<string, Matrix>, expected: Map<string, Matrix>): number {
   let difference = 0;
