@@ -110,75 +110,78 @@ const cases: LayerCase[] = [
   },
 ];
 
-describe.each(cases)("$kind's adapter bookkeeping", ({ create, parameter, shape, mergeTolerance }) => {
-  it("merges in order, unmerges LIFO back to the unmerged output bit for bit, and refuses training while merged", () => {
-    const { layer, input, install } = create();
-    expect(layer).toBeInstanceOf(MergeableAdapterLayer);
-    install("a");
-    install("b");
-    layer.setActive(["a", "b"]);
-    const unmerged = run(layer, input);
-    layer.merge("a", true);
-    layer.merge("b", true);
-    layer.merge("a", true); // merged already: nothing happens
-    expect(layer.mergedAdapters).toEqual(["a", "b"]);
-    expect(maxAbsDifference(run(layer, input), unmerged)).toBeLessThanOrEqual(mergeTolerance);
-    const replacement = tensor(
-      new Float32Array(shape.reduce((product, extent) => product * extent, 1)),
-      shape,
-    );
-    expect(() => layer.setParameter("a", parameter, replacement)).toThrow(
-      new AdapterShapeError(`adapter "a" is merged; unmerge it before training`),
-    );
-    expect(layer.unmergeLast()).toBe("b");
-    expect(layer.unmergeLast()).toBe("a");
-    expect(layer.unmergeLast()).toBeUndefined();
-    expect(layer.mergedAdapters).toEqual([]);
-    expect(run(layer, input)).toEqual(unmerged);
-    layer.setParameter("a", parameter, replacement);
-    expect(layer.parameter("a", parameter)).toBe(replacement);
-    layer.dispose();
-    input.dispose();
-  });
+describe.each(cases.map((layerCase) => [layerCase.kind, layerCase] as const))(
+  "%s: the shared adapter bookkeeping",
+  (_kind, { create, parameter, shape, mergeTolerance }) => {
+    it("merges in order, unmerges LIFO back to the unmerged output bit for bit, and refuses training while merged", () => {
+      const { layer, input, install } = create();
+      expect(layer).toBeInstanceOf(MergeableAdapterLayer);
+      install("a");
+      install("b");
+      layer.setActive(["a", "b"]);
+      const unmerged = run(layer, input);
+      layer.merge("a", true);
+      layer.merge("b", true);
+      layer.merge("a", true); // merged already: nothing happens
+      expect(layer.mergedAdapters).toEqual(["a", "b"]);
+      expect(maxAbsDifference(run(layer, input), unmerged)).toBeLessThanOrEqual(mergeTolerance);
+      const replacement = tensor(
+        new Float32Array(shape.reduce((product, extent) => product * extent, 1)),
+        shape,
+      );
+      expect(() => layer.setParameter("a", parameter, replacement)).toThrow(
+        new AdapterShapeError(`adapter "a" is merged; unmerge it before training`),
+      );
+      expect(layer.unmergeLast()).toBe("b");
+      expect(layer.unmergeLast()).toBe("a");
+      expect(layer.unmergeLast()).toBeUndefined();
+      expect(layer.mergedAdapters).toEqual([]);
+      expect(run(layer, input)).toEqual(unmerged);
+      layer.setParameter("a", parameter, replacement);
+      expect(layer.parameter("a", parameter)).toBe(replacement);
+      layer.dispose();
+      input.dispose();
+    });
 
-  it("deletes a merged adapter by recomputing the merged weight without it, and disposing releases every tensor", () => {
-    const { layer, input, install } = create();
-    const before = memory().tensors;
-    install("a");
-    install("b");
-    layer.setActive(["b"]);
-    const onlyB = run(layer, input);
-    layer.setActive(["a", "b"]);
-    layer.merge("a", false);
-    layer.merge("b", false);
-    layer.deleteAdapter("a");
-    expect(layer.hasAdapter("a")).toBe(false);
-    expect(layer.mergedAdapters).toEqual(["b"]);
-    expect(maxAbsDifference(run(layer, input), onlyB)).toBeLessThanOrEqual(mergeTolerance);
-    layer.dispose();
-    expect(layer.mergedAdapters).toEqual([]);
-    expect(memory().tensors).toBe(before);
-    input.dispose();
-  });
+    it("deletes a merged adapter by recomputing the merged weight without it, and disposing releases every tensor", () => {
+      const { layer, input, install } = create();
+      const before = memory().tensors;
+      install("a");
+      install("b");
+      layer.setActive(["b"]);
+      const onlyB = run(layer, input);
+      layer.setActive(["a", "b"]);
+      layer.merge("a", false);
+      layer.merge("b", false);
+      layer.deleteAdapter("a");
+      expect(layer.hasAdapter("a")).toBe(false);
+      expect(layer.mergedAdapters).toEqual(["b"]);
+      expect(maxAbsDifference(run(layer, input), onlyB)).toBeLessThanOrEqual(mergeTolerance);
+      layer.dispose();
+      expect(layer.mergedAdapters).toEqual([]);
+      expect(memory().tensors).toBe(before);
+      input.dispose();
+    });
 
-  it("replaces a parameter, releasing the old tensor, and names what it refuses", () => {
-    const { layer, input, install } = create();
-    install("a");
-    const count = memory().tensors;
-    const size = shape.reduce((product, extent) => product * extent, 1);
-    layer.setParameter("a", parameter, tensor(values(size), shape));
-    expect(memory().tensors).toBe(count);
-    expect(() => layer.setParameter("a", parameter, tensor(values(size + 1), [size + 1]))).toThrow(
-      `new ${parameter} of adapter "a" is [${size + 1}], expected [${shape.join(", ")}]`,
-    );
-    expect(() => layer.parameter("a", "nope")).toThrow(
-      new AdapterShapeError(`adapter "a" in this layer has no parameter "nope"`),
-    );
-    expect(() => layer.parameterNames("missing")).toThrow(AdapterShapeError);
-    layer.dispose();
-    input.dispose();
-  });
-});
+    it("replaces a parameter, releasing the old tensor, and names what it refuses", () => {
+      const { layer, input, install } = create();
+      install("a");
+      const count = memory().tensors;
+      const size = shape.reduce((product, extent) => product * extent, 1);
+      layer.setParameter("a", parameter, tensor(values(size), shape));
+      expect(memory().tensors).toBe(count);
+      expect(() => layer.setParameter("a", parameter, tensor(values(size + 1), [size + 1]))).toThrow(
+        `new ${parameter} of adapter "a" is [${size + 1}], expected [${shape.join(", ")}]`,
+      );
+      expect(() => layer.parameter("a", "nope")).toThrow(
+        new AdapterShapeError(`adapter "a" in this layer has no parameter "nope"`),
+      );
+      expect(() => layer.parameterNames("missing")).toThrow(AdapterShapeError);
+      layer.dispose();
+      input.dispose();
+    });
+  },
+);
 
 describe("what only some adapter layers do", () => {
   it("LoraLinear: an adapter holding only a bias here stays active after deleteAdapter, until its bias goes", () => {
