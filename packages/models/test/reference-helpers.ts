@@ -1,8 +1,26 @@
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { type RawTensor, toFloat32 } from "@peftjs/io";
+import { deserialize, type RawTensor, toFloat32 } from "@peftjs/io";
 import { readJsonFile, readSafetensorsFile } from "@peftjs/io/node";
 import { expect } from "vitest";
-import type { CausalLM } from "../src/index.js";
+import { type CausalLM, createModel } from "../src/index.js";
+
+const stories260k = new URL("./fixtures/stories260k/", import.meta.url);
+
+/** A fresh stories260K model (llama2.c's, `fixtures/stories260k/`: its config.json and fp32 weights). */
+export function stories260kModel(): CausalLM {
+  return createModel(
+    JSON.parse(readFileSync(new URL("config.json", stories260k), "utf8")),
+    deserialize(new Uint8Array(readFileSync(new URL("model.safetensors", stories260k)))).tensors,
+  );
+}
+
+/** stories260K's reference.json: llama2.c's greedy continuation of BOS. */
+export function stories260kReference(): { greedy_token_ids: number[] } {
+  return JSON.parse(readFileSync(new URL("reference.json", stories260k), "utf8")) as {
+    greedy_token_ids: number[];
+  };
+}
 
 /** One transformers reference case, `fixtures/hf/<name>/` (see fixtures/hf/README.md). */
 export interface HfReference<Reference> {

@@ -1,7 +1,6 @@
-import { readFileSync } from "node:fs";
-import { deserialize } from "@peftjs/io";
 import { afterAll, describe, expect, it } from "vitest";
-import { argmaxIndex, createModel, generate, sampleToken } from "../src/index.js";
+import { argmaxIndex, generate, sampleToken } from "../src/index.js";
+import { stories260kModel, stories260kReference } from "./reference-helpers.js";
 
 /** stories260K (llama2.c) starts every sequence with BOS = 1. */
 const BOS_TOKEN_ID = 1;
@@ -38,14 +37,8 @@ describe("sampleToken", () => {
 });
 
 describe("sampled generation on stories260K", () => {
-  const fixtures = new URL("./fixtures/stories260k/", import.meta.url);
-  const model = createModel(
-    JSON.parse(readFileSync(new URL("config.json", fixtures), "utf8")),
-    deserialize(new Uint8Array(readFileSync(new URL("model.safetensors", fixtures)))).tensors,
-  );
-  const reference = JSON.parse(readFileSync(new URL("reference.json", fixtures), "utf8")) as {
-    greedy_token_ids: number[];
-  };
+  const model = stories260kModel();
+  const reference = stories260kReference();
   afterAll(() => model.dispose());
 
   it("is reproducible for a seed and differs between seeds", async () => {

@@ -1,22 +1,18 @@
 import { readFileSync } from "node:fs";
-import { deserialize } from "@peftjs/io";
 import { type Tensor, tensor, zeros } from "@peftjs/tensor";
 import { afterAll, describe, expect, it } from "vitest";
 import {
   AdamW,
   causalLanguageModelLoss,
   clipGradientNorm,
-  createModel,
   IGNORE_INDEX,
   ModelInputError,
 } from "../src/index.js";
+import { stories260kModel } from "./reference-helpers.js";
 
 describe("causalLanguageModelLoss", () => {
   const fixtures = new URL("./fixtures/", import.meta.url);
-  const model = createModel(
-    JSON.parse(readFileSync(new URL("stories260k/config.json", fixtures), "utf8")),
-    deserialize(new Uint8Array(readFileSync(new URL("stories260k/model.safetensors", fixtures)))).tensors,
-  );
+  const model = stories260kModel();
   const loraCase = JSON.parse(readFileSync(new URL("peft/lora_default/case.json", fixtures), "utf8")) as {
     training: { input_ids: number[][]; losses: number[] };
   };
