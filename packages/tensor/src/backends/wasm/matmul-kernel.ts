@@ -5,7 +5,7 @@
 import type { KernelAttributeMap, TensorInfo } from "../../backend/backend.js";
 import { storageBytes } from "../../dtype/dtypes.js";
 import { gemvMaxRows, jobKinds } from "./generated/kernels-binary.js";
-import { gemmTypeCode, planMatmul } from "./matmul-plan.js";
+import { gemmTypeCode, type MatmulLayout, planMatmul, splitsIntoRowBands } from "./matmul-plan.js";
 import type { Job } from "./thread-pool.js";
 import type { WasmBackend } from "./wasm-backend.js";
 import type { WasmHandle } from "./wasm-kernels.js";
@@ -91,26 +91,38 @@ export function matmulKernel(
     return output;
   }
   // A 2-D B reused across products (a weight) is packed once and cached.
-  const packed = batchB === 1 ? backend.packedOperand(b, attributes.transposeB, k, n) : undefined;
-  const calls = planMatmul(
-    {
-      batch,
-      m,
-      n,
-      k,
-      a: pointer(a),
-      b: packed ?? pointer(b),
-      bPrepacked: packed !== undefined,
-      c: pointer(output),
-      aBatchStride: batchA === 1 ? 0 : storageBytes(a.dtype, m * k),
-      bBatchStride: batchB === 1 ? 0 : storageBytes(b.dtype, k * n),
-      transposeA: attributes.transposeA,
-      transposeB: attributes.transposeB,
-      aType: gemmTypeCode(a.dtype),
-      bType: gemmTypeCode(b.dtype),
-    },
-    backend.threadCount,
-  );
-  backend.runGemm(calls);
+  const cached = batchB === 1 ? backend.packedOperand(b, attributes.transposeB, k, n) : undefined;
+  const layout: MatmulLayout = {
+    batch,
+    m,
+    n,
+    k,
+    a: pointer(a),
+    b: pointer(b),
+    c: pointer(output),
+    aBatchStride: batchA === 1 ? 0 : storageBytes(a.dtype, m * k),
+    bBatchStride: batchB === 1 ? 0 : storageBytes(b.dtype, k * n),
+    transposeA: attributes.transposeA,
+    transposeB: attributes.transposeB,
+    aType: gemmTypeCode(a.dtype),
+    bType: gemmTypeCode(b.dtype),
+  };
+  // Bands of rows would each pack all of an uncached B: pack it once for this product instead (the panels and
+  // the arithmetic are the same, so the result is too).
+  const transient =
+    cached === undefined && batchB === 1 && splitsIntoRowBands(layout, backend.threadCount)
+      ? backend.packTransient(b, attributes.transposeB, k, n)
+      : undefined;
+  const packed = cached ?? transient;
+  try {
+    backend.runGemm(
+      planMatmul(
+        packed === undefined ? layout : { ...layout, b: packed, bPrepacked: true },
+        backend.threadCount,
+      ),
+    );
+  } finally {
+    if (transient !== undefined) backend.releasePacked(transient);
+  }
   return output;
 }

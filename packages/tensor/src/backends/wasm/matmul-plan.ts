@@ -45,6 +45,16 @@ function bands(extent: number, parts: number, align: number): [number, number][]
   return result;
 }
 
+/**
+ * True when {@link planMatmul} cuts this product into several bands of rows of C, each of which packs all of
+ * op(B) (unless B is prepacked): packing B once beforehand then saves all but one of those packings.
+ */
+export function splitsIntoRowBands(layout: MatmulLayout, threads: number): boolean {
+  const { batch, m, n, k } = layout;
+  const split = threads > 1 && batch < threads && batch * m * n * k >= parallelThreshold;
+  return split && m / gemmBlocking.mr >= n / gemmBlocking.nr && m > gemmBlocking.mr;
+}
+
 /** Chunks per thread when one product is split: more than one so that threads that run slower take fewer. */
 const chunksPerThread = 2;
 

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { KernelName, StorageValues, TensorInfo } from "../../backend/backend.js";
 import { isBackendRegistered, registerBackend } from "../../backend/registry.js";
 import { narrowToHalf } from "../../dtype/half-precision.js";
@@ -489,6 +489,34 @@ describe("packed weight cache", () => {
     const results = reuse(off, a, weight(1), { transposeA: false, transposeB: true }, 3);
     expect(off.packedWeightCacheStatistics()).toMatchObject({ entries: 0, packed: 0, hits: 0 });
     expect(results[2]).toEqual(results[0]);
+  });
+
+  it("packs an uncached B split into bands of rows once per product: the single thread's bits, panels freed", async () => {
+    const uncached = new WasmBackend({ threads: 2, packedWeightCacheBytes: 0 });
+    await uncached.initialize();
+    // 300 rows of C are 75 row tiles against 33 column tiles: the product is cut into bands of rows
+    const a: CpuTensor = { values: pattern(300 * 520, 5), shape: [1, 300, 520], dtype: "float32" };
+    for (const transposeB of [true, false]) {
+      const b: CpuTensor = {
+        values: pattern(520 * 520, 6),
+        shape: [1, 520, 520],
+        dtype: "float32",
+      };
+      const attributes = { transposeA: false, transposeB };
+      const inUse = uncached.heap.bytesInUse;
+      const packs = vi.spyOn(uncached, "packTransient");
+      const releases = vi.spyOn(uncached, "releasePacked");
+      const [two] = reuse(uncached, a, b, attributes, 1);
+      expect(packs).toHaveBeenCalledTimes(1);
+      expect(releases).toHaveBeenCalledWith(packs.mock.results[0]!.value);
+      packs.mockRestore();
+      releases.mockRestore();
+      expect(uncached.heap.bytesInUse).toBe(inUse);
+      const [one] = reuse(single, a, b, attributes, 1);
+      expect(two).toEqual(one);
+      expect(largestError(two!, referenceKernel("matmul", [a, b], attributes))).toBeLessThan(1e-4);
+    }
+    uncached.close();
   });
 });
 

@@ -63,6 +63,18 @@ export const defaultPackedWeightCacheBytes = 128 * 1024 * 1024;
 /** Operands with fewer elements than this are packed per call (the cache would save almost nothing). */
 const packedOperandMinimumElements = 1 << 16;
 
+/**
+ * The largest op(B) packed whole for a single product (`packTransient`): every weight of a SmolLM2- or
+ * Llama-3.2-1B-sized layer fits; a 49,152-wide output head (113 MB) does not, so that its product does not grow
+ * the heap — which never shrinks — by that much.
+ */
+const transientPackMaximumBytes = 32 * 1024 * 1024;
+
+/** Bytes of op(B) [k, n] packed into NR-wide float32 panels (the last one zero-padded). */
+function packedBytes(k: number, n: number): number {
+  return Math.ceil(n / gemmBlocking.nr) * gemmBlocking.nr * k * 4;
+}
+
 /** Initial memory: 16 MiB; it grows on demand up to the 4 GiB of wasm32. */
 const initialPages = 256;
 const maximumPages = 65536;
@@ -231,10 +243,35 @@ export class WasmBackend implements Backend {
     const handle = b.handle as WasmHandle;
     const cached = state.packedPanels.lookup(handle, transposed);
     if (cached !== undefined) return cached;
-    const panels = Math.ceil(n / gemmBlocking.nr);
-    const bytes = panels * gemmBlocking.nr * k * 4;
+    const bytes = packedBytes(k, n);
     if (!state.packedPanels.admit(handle, transposed, bytes)) return undefined;
     const destination = state.packedPanels.insert(handle, transposed, bytes);
+    this.packWhole(b, transposed, k, n, destination);
+    return destination;
+  }
+
+  /**
+   * The whole op(B) of a 2-D operand packed into a block of its own for one product (not cached), or `undefined`
+   * when it is larger than {@link transientPackMaximumBytes}: for a product split into bands of rows, each of
+   * which would otherwise pack all of op(B) again. Release the block with {@link WasmBackend.releasePacked}.
+   */
+  packTransient(b: TensorInfo, transposed: boolean, k: number, n: number): number | undefined {
+    const bytes = packedBytes(k, n);
+    if (k * n < packedOperandMinimumElements || bytes > transientPackMaximumBytes) return undefined;
+    const destination = this.ready().heap.allocate(bytes);
+    this.packWhole(b, transposed, k, n, destination);
+    return destination;
+  }
+
+  /** Frees a block returned by {@link WasmBackend.packTransient}. */
+  releasePacked(offset: number): void {
+    this.ready().heap.free(offset);
+  }
+
+  /** Packs all NR-wide panels of op(B) at `destination`, on every thread (disjoint panel ranges). */
+  private packWhole(b: TensorInfo, transposed: boolean, k: number, n: number, destination: number): void {
+    const handle = b.handle as WasmHandle;
+    const panels = Math.ceil(n / gemmBlocking.nr);
     const ldb = transposed ? k : n;
     const type = gemmTypeCode(b.dtype);
     // Disjoint ranges of panels, two per thread (threads claim them dynamically).
@@ -257,7 +294,6 @@ export class WasmBackend implements Backend {
       ]);
     }
     this.runJobs(jobs);
-    return destination;
   }
 
   /**
