@@ -6,8 +6,8 @@
 //   [--no-torch] [--inits=pissa,pissa_niter_4,olora] [--rounds=2]
 // MODEL_DIR defaults to /tmp/peftjs-bench-model-LAYERS; a missing model is built with
 // `PYTHON ../linalg/bench/smol_torch_decompositions.py MODEL_DIR --make --layers LAYERS` (torch + transformers).
-// Each round runs PyTorch (one process: get_peft_model per init, on 2 threads with OMP_WAIT_POLICY=PASSIVE
-// unless set) and then peftjs, printing JSON lines {bench: "init_<init>_all_linear_r16", impl, ms, round} and
+// Each round runs PyTorch (one process: get_peft_model per init, on 2 threads with OpenMP's wait policy;
+// --torch-passive sets OMP_WAIT_POLICY=PASSIVE) and then peftjs, printing JSON lines {bench: "init_<init>_all_linear_r16", impl, ms, round} and
 // the load average; {bench: "best"} keeps each side's fastest round and {bench: "ratios"} divides them.
 // The machine is shared: compare ratios from one run.
 import { spawnSync } from "node:child_process";
@@ -49,7 +49,11 @@ if (!existsSync(join(modelDirectory, "model.safetensors"))) {
   }
 }
 
-const torchEnvironment = { OMP_WAIT_POLICY: "PASSIVE", ...process.env };
+// OpenMP's own wait policy (as a user runs torch) unless --torch-passive or OMP_WAIT_POLICY says otherwise:
+// PASSIVE rescues torch on a busy machine but slows its SVDs up to 2.7× on a quiet one.
+const torchEnvironment = process.argv.includes("--torch-passive")
+  ? { ...process.env, OMP_WAIT_POLICY: "PASSIVE" }
+  : { ...process.env };
 const runTorch = !process.argv.includes("--no-torch");
 if (runTorch) {
   // OpenMP's default spinning makes torch 10–30× slower on a busy machine (see model-decompositions.mjs).

@@ -8,7 +8,7 @@
 // with `PYTHON bench/smol_torch_decompositions.py MODEL_DIR --make --layers LAYERS` (torch + transformers).
 // PYTHON: --python, else $BENCH_PYTHON, else /tmp/peftjs-bench-venv/bin/python, else python3; its lines are
 // skipped (with a note) when it has no torch; it runs with THREADS (default 2) torch threads and
-// OMP_WAIT_POLICY=PASSIVE unless set (see below). Prints JSON lines {bench, impl, ms, ...}:
+// OpenMP's wait policy (--torch-passive: PASSIVE; see below). Prints JSON lines {bench, impl, ms, ...}:
 //   svd_<proj> / svd_all_linear             torch.linalg.svd(W, full_matrices=False) (PEFT "pissa")
 //   svd_topk_<proj> / svd_topk_all_linear   peftjs svdTopK(W, r) (the exact "pissa" init's engine)
 //   svd_lowrank_niter4_*                    torch.svd_lowrank(W, q=r, niter=4) / peftjs svdLowRank (PEFT "pissa_niter_4")
@@ -57,7 +57,11 @@ if (!existsSync(join(modelDirectory, "model.safetensors"))) {
   }
 }
 
-const torchEnvironment = { OMP_WAIT_POLICY: "PASSIVE", ...process.env };
+// OpenMP's own wait policy (as a user runs torch) unless --torch-passive or OMP_WAIT_POLICY says otherwise:
+// PASSIVE rescues torch on a busy machine but slows its SVDs up to 2.7× on a quiet one.
+const torchEnvironment = process.argv.includes("--torch-passive")
+  ? { ...process.env, OMP_WAIT_POLICY: "PASSIVE" }
+  : { ...process.env };
 const runTorch = !process.argv.includes("--no-torch");
 if (runTorch) {
   // OpenMP's default spinning makes torch's 2 threads 10–30× slower on a busy machine (measured: 2.5–9.6 s

@@ -2,14 +2,16 @@
 // 1536, vocabulary 49,152, tied embeddings, random weights), both sides in one run: the table of issue 17.
 //
 // Usage (after `pnpm build`): node bench/smol.mjs [MODEL_DIR] [--layers=8] [--rounds=2] [--backend=wasm]
-//   [--benches=forward_1x256,...] [--no-torch] [--profile] [--python=PATH] [--packed-cache-mb=N]
+//   [--benches=forward_1x256,...] [--no-torch] [--profile] [--python=PATH] [--packed-cache-mb=N] [--torch-passive]
 // MODEL_DIR defaults to /tmp/peftjs-bench-model-LAYERS; a missing model is written by
 // `PYTHON bench/smol_torch.py MODEL_DIR --layers LAYERS --make` (torch + transformers, seed 0). PYTHON is
 // --python, $BENCH_PYTHON, /tmp/peftjs-bench-venv/bin/python when present, else python3. Without a Python that
 // has torch, the PyTorch side is skipped (and without the model too, the whole benchmark is).
 //
-// Each round runs PyTorch (2 threads, OMP_WAIT_POLICY=PASSIVE unless set: OpenMP's spinning makes torch many
-// times slower on a busy machine) and then peftjs (wasm, relaxed SIMD), each in its own process so each
+// Each round runs PyTorch (2 threads, OpenMP's own wait policy as a user gets it and as
+// shared/bench/vs-pytorch.sh runs it; `--torch-passive` sets OMP_WAIT_POLICY=PASSIVE, for a busy machine where
+// OpenMP's spinning makes torch many times slower — on a quiet one it makes torch's SVDs up to 2.7× slower, so
+// never compare a quiet run that used it) and then peftjs (wasm, relaxed SIMD), each in its own process so each
 // process's peak RSS is its own, and prints their JSON lines {bench, impl, ms, round} between load averages.
 // At the end {bench: "best"} keeps each side's fastest round per benchmark and divides them (ratio =
 // peftjs / PyTorch time; for peak_rss_mb, memory). The machine may be shared: compare ratios from one run.
@@ -37,6 +39,8 @@ const torchScript = join(here, "smol_torch.py");
 const emit = (record) => console.log(JSON.stringify(record));
 const load = () => loadavg().map((value) => Number(value.toFixed(2)));
 
+/** OMP_WAIT_POLICY for the PyTorch side: the environment's, PASSIVE with --torch-passive, else OpenMP's default. */
+const torchWaitPolicy = argv.includes("--torch-passive") ? "PASSIVE" : process.env.OMP_WAIT_POLICY;
 const hasTorch =
   !argv.includes("--no-torch") &&
   spawnSync(python, ["-c", "import torch, transformers, peft, safetensors"], { stdio: "ignore" }).status ===
@@ -63,6 +67,7 @@ emit({
   model: modelDirectory,
   layers,
   torch: hasTorch ? python : null,
+  torchWaitPolicy: torchWaitPolicy ?? "OpenMP default",
 });
 
 /** Runs one side in its own process and returns its JSON rows (tagged with the round). */
@@ -106,7 +111,10 @@ const all = [];
 for (let round = 1; round <= rounds; round++) {
   emit({ bench: "load_average", when: `round ${round} start`, load: load() });
   if (hasTorch) {
-    const torchEnvironment = { OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? "PASSIVE", THREADS: "2" };
+    const torchEnvironment = {
+      THREADS: "2",
+      ...(torchWaitPolicy === undefined ? {} : { OMP_WAIT_POLICY: torchWaitPolicy }),
+    };
     all.push(
       ...side(python, [torchScript, modelDirectory, "--layers", String(layers)], torchEnvironment, round),
     );
