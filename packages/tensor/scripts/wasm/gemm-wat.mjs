@@ -48,6 +48,12 @@ export const GEMM_WORK_BYTES = (KC * NC + PACKED_A_FLOATS + MR * NR) * 4;
 
 const vectorsPerRow = NR / 4;
 
+/**
+ * Panels that the row-major path of `packB` fills together: PACK_GROUP·NR floats (256 bytes) of a row of B per
+ * step, written to PACK_GROUP sequential streams.
+ */
+const PACK_GROUP = 8;
+
 /** Emits one multiply-accumulate `c += x * b` on f32x4 values. */
 function multiplyAdd(accumulator, broadcast, vector, relaxed) {
   if (relaxed) {
@@ -187,29 +193,41 @@ const packB = (element) => `
 (func $packB_${element.name} (param $b i32) (param $ldb i32) (param $transB i32) (param $p0 i32) (param $j0 i32)
              (param $kc i32) (param $nc i32) (param $dst i32)
   (local $jp i32) (local $columns i32) (local $p i32) (local $j i32) (local $source i32) (local $out i32)
-  (local $stride i32) (local $s i32) (local $d i32) ${transposeLocals} ${halfLocals}
+  (local $stride i32) (local $s i32) (local $d i32) (local $group i32) (local $groupEnd i32)
+  ${transposeLocals} ${halfLocals}
   (if (i32.and (i32.eqz (local.get $transB)) (i32.ge_u (local.get $nc) (i32.const ${NR})))
     (then
-      ;; row-major B: copy the full NR-wide panels one row of B at a time (p outer), so that B is read in
-      ;; long sequential runs (prefetched) rather than NR floats per row with a stride of ldb
+      ;; row-major B: copy the full NR-wide panels a group of PACK_GROUP panels at a time, one row of B per
+      ;; step (p inner): each step reads one contiguous run of the row and appends NR floats to each of the
+      ;; group's panels, so the writes go to a few sequential streams instead of one per panel of the block
       (local.set $stride (i32.mul (local.get $kc) (i32.const ${NR * 4})))
       (local.set $columns (i32.and (local.get $nc) (i32.const ${-NR})))
-      (local.set $p (i32.const 0))
-      (block $rowsDone (loop $eachRow
-        (br_if $rowsDone (i32.ge_u (local.get $p) (local.get $kc)))
-        (local.set $source (i32.add (local.get $b) (i32.shl
-          (i32.add (i32.mul (i32.add (local.get $p0) (local.get $p)) (local.get $ldb)) (local.get $j0)) (i32.const ${element.shift}))))
-        (local.set $d (i32.add (local.get $dst) (i32.mul (local.get $p) (i32.const ${NR * 4}))))
-        (local.set $j (i32.const 0))
-        (block $stripsDone (loop $eachStrip
-          (br_if $stripsDone (i32.ge_u (local.get $j) (local.get $columns)))
-          ${Array.from({ length: vectorsPerRow }, (_, vector) => `(v128.store offset=${vector * 16} (local.get $d) ${element.load4("(local.get $source)", vector * (4 << element.shift))})`).join("\n          ")}
-          (local.set $source (i32.add (local.get $source) (i32.const ${NR << element.shift})))
-          (local.set $d (i32.add (local.get $d) (local.get $stride)))
-          (local.set $j (i32.add (local.get $j) (i32.const ${NR})))
-          (br $eachStrip)))
-        (local.set $p (i32.add (local.get $p) (i32.const 1)))
-        (br $eachRow)))))
+      (local.set $group (i32.const 0))
+      (block $groupsDone (loop $eachGroup
+        (br_if $groupsDone (i32.ge_u (local.get $group) (local.get $columns)))
+        (local.set $groupEnd (i32.add (local.get $group) (i32.const ${PACK_GROUP * NR})))
+        (if (i32.gt_u (local.get $groupEnd) (local.get $columns)) (then (local.set $groupEnd (local.get $columns))))
+        (local.set $p (i32.const 0))
+        (block $rowsDone (loop $eachRow
+          (br_if $rowsDone (i32.ge_u (local.get $p) (local.get $kc)))
+          (local.set $source (i32.add (local.get $b) (i32.shl
+            (i32.add (i32.mul (i32.add (local.get $p0) (local.get $p)) (local.get $ldb)) (i32.add (local.get $j0) (local.get $group)))
+            (i32.const ${element.shift}))))
+          ;; panel group/NR, row p
+          (local.set $d (i32.add (i32.add (local.get $dst) (i32.mul (local.get $p) (i32.const ${NR * 4})))
+                                 (i32.mul (i32.shr_u (local.get $group) (i32.const ${Math.log2(NR)})) (local.get $stride))))
+          (local.set $j (local.get $group))
+          (block $stripsDone (loop $eachStrip
+            (br_if $stripsDone (i32.ge_u (local.get $j) (local.get $groupEnd)))
+            ${Array.from({ length: vectorsPerRow }, (_, vector) => `(v128.store offset=${vector * 16} (local.get $d) ${element.load4("(local.get $source)", vector * (4 << element.shift))})`).join("\n            ")}
+            (local.set $source (i32.add (local.get $source) (i32.const ${NR << element.shift})))
+            (local.set $d (i32.add (local.get $d) (local.get $stride)))
+            (local.set $j (i32.add (local.get $j) (i32.const ${NR})))
+            (br $eachStrip)))
+          (local.set $p (i32.add (local.get $p) (i32.const 1)))
+          (br $eachRow)))
+        (local.set $group (local.get $groupEnd))
+        (br $eachGroup)))))
   (local.set $jp (i32.const 0))
   (block $panelsDone (loop $panels
     (br_if $panelsDone (i32.ge_u (local.get $jp) (local.get $nc)))

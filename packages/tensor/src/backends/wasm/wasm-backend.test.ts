@@ -95,9 +95,10 @@ describe("wasm backend initialisation", () => {
 });
 
 describe("wasm GEMM against the js reference", () => {
-  // Odd sizes straddle every tile edge (MR = 4, NR = 16, KC = 512, MC = 64, NC = 512); float32 sums of k products of
-  // values in [-1, 1) differ from the js order by about √k·2⁻²⁴ typically (k·2⁻²⁴ at worst): 1e-4 relative
-  // covers every depth here (17000 exceeds the in-place slice depth of 8192, so three slices accumulate).
+  // Odd sizes straddle every tile edge (MR = 4, NR = 8, KC = 512, MC = 64, NC = 512, row-major B packed 8 panels
+  // at a time); float32 sums of k products of values in [-1, 1) differ from the js order by about √k·2⁻²⁴
+  // typically (k·2⁻²⁴ at worst): 1e-4 relative covers every depth here (17000 exceeds the in-place slice depth
+  // of 16384, so two slices accumulate).
   const shapes: [number, number, number][] = [
     [1, 1, 1],
     [3, 5, 7],
@@ -408,12 +409,14 @@ describe("packed weight cache", () => {
     return results;
   }
 
-  // Row-split (m large), column-split (n large), transposed, tall-skinny (n ≤ 32: A read in place) and bfloat16.
-  const cases: [string, number, number, number, boolean, "float32" | "bfloat16"][] = [
+  // Row-split (m large), column-split (n large), transposed, tall-skinny (n ≤ 16: A read in place), bfloat16
+  // (transposed) and float16 (row-major: the grouped row-wise packing widens it).
+  const cases: [string, number, number, number, boolean, "float32" | "bfloat16" | "float16"][] = [
     ["rows split", 300, 256, 520, true, "float32"],
     ["columns split", 40, 1100, 600, false, "float32"],
-    ["tall-skinny", 200, 20, 4000, false, "float32"],
+    ["tall-skinny", 200, 12, 6000, false, "float32"],
     ["bfloat16 weight", 70, 300, 260, true, "bfloat16"],
+    ["float16 weight, row-major", 70, 300, 260, false, "float16"],
   ];
   for (const [label, m, n, k, transposeB, dtype] of cases) {
     it(`packs a reused B once and gives bit-identical products (${label})`, () => {
@@ -422,7 +425,7 @@ describe("packed weight cache", () => {
         const a: CpuTensor = { values: pattern(m * k, 3), shape: [1, m, k], dtype: "float32" };
         const values = pattern(k * n, 4);
         const b: CpuTensor = {
-          values: dtype === "bfloat16" ? narrowToHalf(values, "bfloat16") : values,
+          values: dtype === "float32" ? values : narrowToHalf(values, dtype),
           shape: [1, transposeB ? n : k, transposeB ? k : n],
           dtype,
         };

@@ -127,30 +127,42 @@
 (func $packB_f32 (param $b i32) (param $ldb i32) (param $transB i32) (param $p0 i32) (param $j0 i32)
              (param $kc i32) (param $nc i32) (param $dst i32)
   (local $jp i32) (local $columns i32) (local $p i32) (local $j i32) (local $source i32) (local $out i32)
-  (local $stride i32) (local $s i32) (local $d i32) (local $r0 v128) (local $r1 v128) (local $r2 v128) (local $r3 v128) (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128) (local $halfIn v128) (local $halfBits v128) (local $halfScalar i32) (local $halfScalarBits i32)
+  (local $stride i32) (local $s i32) (local $d i32) (local $group i32) (local $groupEnd i32)
+  (local $r0 v128) (local $r1 v128) (local $r2 v128) (local $r3 v128) (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128) (local $halfIn v128) (local $halfBits v128) (local $halfScalar i32) (local $halfScalarBits i32)
   (if (i32.and (i32.eqz (local.get $transB)) (i32.ge_u (local.get $nc) (i32.const 8)))
     (then
-      ;; row-major B: copy the full NR-wide panels one row of B at a time (p outer), so that B is read in
-      ;; long sequential runs (prefetched) rather than NR floats per row with a stride of ldb
+      ;; row-major B: copy the full NR-wide panels a group of PACK_GROUP panels at a time, one row of B per
+      ;; step (p inner): each step reads one contiguous run of the row and appends NR floats to each of the
+      ;; group's panels, so the writes go to a few sequential streams instead of one per panel of the block
       (local.set $stride (i32.mul (local.get $kc) (i32.const 32)))
       (local.set $columns (i32.and (local.get $nc) (i32.const -8)))
-      (local.set $p (i32.const 0))
-      (block $rowsDone (loop $eachRow
-        (br_if $rowsDone (i32.ge_u (local.get $p) (local.get $kc)))
-        (local.set $source (i32.add (local.get $b) (i32.shl
-          (i32.add (i32.mul (i32.add (local.get $p0) (local.get $p)) (local.get $ldb)) (local.get $j0)) (i32.const 2))))
-        (local.set $d (i32.add (local.get $dst) (i32.mul (local.get $p) (i32.const 32))))
-        (local.set $j (i32.const 0))
-        (block $stripsDone (loop $eachStrip
-          (br_if $stripsDone (i32.ge_u (local.get $j) (local.get $columns)))
-          (v128.store offset=0 (local.get $d) (v128.load offset=0 (local.get $source)))
-          (v128.store offset=16 (local.get $d) (v128.load offset=16 (local.get $source)))
-          (local.set $source (i32.add (local.get $source) (i32.const 32)))
-          (local.set $d (i32.add (local.get $d) (local.get $stride)))
-          (local.set $j (i32.add (local.get $j) (i32.const 8)))
-          (br $eachStrip)))
-        (local.set $p (i32.add (local.get $p) (i32.const 1)))
-        (br $eachRow)))))
+      (local.set $group (i32.const 0))
+      (block $groupsDone (loop $eachGroup
+        (br_if $groupsDone (i32.ge_u (local.get $group) (local.get $columns)))
+        (local.set $groupEnd (i32.add (local.get $group) (i32.const 64)))
+        (if (i32.gt_u (local.get $groupEnd) (local.get $columns)) (then (local.set $groupEnd (local.get $columns))))
+        (local.set $p (i32.const 0))
+        (block $rowsDone (loop $eachRow
+          (br_if $rowsDone (i32.ge_u (local.get $p) (local.get $kc)))
+          (local.set $source (i32.add (local.get $b) (i32.shl
+            (i32.add (i32.mul (i32.add (local.get $p0) (local.get $p)) (local.get $ldb)) (i32.add (local.get $j0) (local.get $group)))
+            (i32.const 2))))
+          ;; panel group/NR, row p
+          (local.set $d (i32.add (i32.add (local.get $dst) (i32.mul (local.get $p) (i32.const 32)))
+                                 (i32.mul (i32.shr_u (local.get $group) (i32.const 3)) (local.get $stride))))
+          (local.set $j (local.get $group))
+          (block $stripsDone (loop $eachStrip
+            (br_if $stripsDone (i32.ge_u (local.get $j) (local.get $groupEnd)))
+            (v128.store offset=0 (local.get $d) (v128.load offset=0 (local.get $source)))
+            (v128.store offset=16 (local.get $d) (v128.load offset=16 (local.get $source)))
+            (local.set $source (i32.add (local.get $source) (i32.const 32)))
+            (local.set $d (i32.add (local.get $d) (local.get $stride)))
+            (local.set $j (i32.add (local.get $j) (i32.const 8)))
+            (br $eachStrip)))
+          (local.set $p (i32.add (local.get $p) (i32.const 1)))
+          (br $eachRow)))
+        (local.set $group (local.get $groupEnd))
+        (br $eachGroup)))))
   (local.set $jp (i32.const 0))
   (block $panelsDone (loop $panels
     (br_if $panelsDone (i32.ge_u (local.get $jp) (local.get $nc)))
@@ -255,30 +267,42 @@
 (func $packB_bf16 (param $b i32) (param $ldb i32) (param $transB i32) (param $p0 i32) (param $j0 i32)
              (param $kc i32) (param $nc i32) (param $dst i32)
   (local $jp i32) (local $columns i32) (local $p i32) (local $j i32) (local $source i32) (local $out i32)
-  (local $stride i32) (local $s i32) (local $d i32) (local $r0 v128) (local $r1 v128) (local $r2 v128) (local $r3 v128) (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128) (local $halfIn v128) (local $halfBits v128) (local $halfScalar i32) (local $halfScalarBits i32)
+  (local $stride i32) (local $s i32) (local $d i32) (local $group i32) (local $groupEnd i32)
+  (local $r0 v128) (local $r1 v128) (local $r2 v128) (local $r3 v128) (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128) (local $halfIn v128) (local $halfBits v128) (local $halfScalar i32) (local $halfScalarBits i32)
   (if (i32.and (i32.eqz (local.get $transB)) (i32.ge_u (local.get $nc) (i32.const 8)))
     (then
-      ;; row-major B: copy the full NR-wide panels one row of B at a time (p outer), so that B is read in
-      ;; long sequential runs (prefetched) rather than NR floats per row with a stride of ldb
+      ;; row-major B: copy the full NR-wide panels a group of PACK_GROUP panels at a time, one row of B per
+      ;; step (p inner): each step reads one contiguous run of the row and appends NR floats to each of the
+      ;; group's panels, so the writes go to a few sequential streams instead of one per panel of the block
       (local.set $stride (i32.mul (local.get $kc) (i32.const 32)))
       (local.set $columns (i32.and (local.get $nc) (i32.const -8)))
-      (local.set $p (i32.const 0))
-      (block $rowsDone (loop $eachRow
-        (br_if $rowsDone (i32.ge_u (local.get $p) (local.get $kc)))
-        (local.set $source (i32.add (local.get $b) (i32.shl
-          (i32.add (i32.mul (i32.add (local.get $p0) (local.get $p)) (local.get $ldb)) (local.get $j0)) (i32.const 1))))
-        (local.set $d (i32.add (local.get $dst) (i32.mul (local.get $p) (i32.const 32))))
-        (local.set $j (i32.const 0))
-        (block $stripsDone (loop $eachStrip
-          (br_if $stripsDone (i32.ge_u (local.get $j) (local.get $columns)))
-          (v128.store offset=0 (local.get $d) (i32x4.shl (v128.load16x4_u offset=0 (local.get $source)) (i32.const 16)))
-          (v128.store offset=16 (local.get $d) (i32x4.shl (v128.load16x4_u offset=8 (local.get $source)) (i32.const 16)))
-          (local.set $source (i32.add (local.get $source) (i32.const 16)))
-          (local.set $d (i32.add (local.get $d) (local.get $stride)))
-          (local.set $j (i32.add (local.get $j) (i32.const 8)))
-          (br $eachStrip)))
-        (local.set $p (i32.add (local.get $p) (i32.const 1)))
-        (br $eachRow)))))
+      (local.set $group (i32.const 0))
+      (block $groupsDone (loop $eachGroup
+        (br_if $groupsDone (i32.ge_u (local.get $group) (local.get $columns)))
+        (local.set $groupEnd (i32.add (local.get $group) (i32.const 64)))
+        (if (i32.gt_u (local.get $groupEnd) (local.get $columns)) (then (local.set $groupEnd (local.get $columns))))
+        (local.set $p (i32.const 0))
+        (block $rowsDone (loop $eachRow
+          (br_if $rowsDone (i32.ge_u (local.get $p) (local.get $kc)))
+          (local.set $source (i32.add (local.get $b) (i32.shl
+            (i32.add (i32.mul (i32.add (local.get $p0) (local.get $p)) (local.get $ldb)) (i32.add (local.get $j0) (local.get $group)))
+            (i32.const 1))))
+          ;; panel group/NR, row p
+          (local.set $d (i32.add (i32.add (local.get $dst) (i32.mul (local.get $p) (i32.const 32)))
+                                 (i32.mul (i32.shr_u (local.get $group) (i32.const 3)) (local.get $stride))))
+          (local.set $j (local.get $group))
+          (block $stripsDone (loop $eachStrip
+            (br_if $stripsDone (i32.ge_u (local.get $j) (local.get $groupEnd)))
+            (v128.store offset=0 (local.get $d) (i32x4.shl (v128.load16x4_u offset=0 (local.get $source)) (i32.const 16)))
+            (v128.store offset=16 (local.get $d) (i32x4.shl (v128.load16x4_u offset=8 (local.get $source)) (i32.const 16)))
+            (local.set $source (i32.add (local.get $source) (i32.const 16)))
+            (local.set $d (i32.add (local.get $d) (local.get $stride)))
+            (local.set $j (i32.add (local.get $j) (i32.const 8)))
+            (br $eachStrip)))
+          (local.set $p (i32.add (local.get $p) (i32.const 1)))
+          (br $eachRow)))
+        (local.set $group (local.get $groupEnd))
+        (br $eachGroup)))))
   (local.set $jp (i32.const 0))
   (block $panelsDone (loop $panels
     (br_if $panelsDone (i32.ge_u (local.get $jp) (local.get $nc)))
@@ -383,23 +407,33 @@
 (func $packB_f16 (param $b i32) (param $ldb i32) (param $transB i32) (param $p0 i32) (param $j0 i32)
              (param $kc i32) (param $nc i32) (param $dst i32)
   (local $jp i32) (local $columns i32) (local $p i32) (local $j i32) (local $source i32) (local $out i32)
-  (local $stride i32) (local $s i32) (local $d i32) (local $r0 v128) (local $r1 v128) (local $r2 v128) (local $r3 v128) (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128) (local $halfIn v128) (local $halfBits v128) (local $halfScalar i32) (local $halfScalarBits i32)
+  (local $stride i32) (local $s i32) (local $d i32) (local $group i32) (local $groupEnd i32)
+  (local $r0 v128) (local $r1 v128) (local $r2 v128) (local $r3 v128) (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128) (local $halfIn v128) (local $halfBits v128) (local $halfScalar i32) (local $halfScalarBits i32)
   (if (i32.and (i32.eqz (local.get $transB)) (i32.ge_u (local.get $nc) (i32.const 8)))
     (then
-      ;; row-major B: copy the full NR-wide panels one row of B at a time (p outer), so that B is read in
-      ;; long sequential runs (prefetched) rather than NR floats per row with a stride of ldb
+      ;; row-major B: copy the full NR-wide panels a group of PACK_GROUP panels at a time, one row of B per
+      ;; step (p inner): each step reads one contiguous run of the row and appends NR floats to each of the
+      ;; group's panels, so the writes go to a few sequential streams instead of one per panel of the block
       (local.set $stride (i32.mul (local.get $kc) (i32.const 32)))
       (local.set $columns (i32.and (local.get $nc) (i32.const -8)))
-      (local.set $p (i32.const 0))
-      (block $rowsDone (loop $eachRow
-        (br_if $rowsDone (i32.ge_u (local.get $p) (local.get $kc)))
-        (local.set $source (i32.add (local.get $b) (i32.shl
-          (i32.add (i32.mul (i32.add (local.get $p0) (local.get $p)) (local.get $ldb)) (local.get $j0)) (i32.const 1))))
-        (local.set $d (i32.add (local.get $dst) (i32.mul (local.get $p) (i32.const 32))))
-        (local.set $j (i32.const 0))
-        (block $stripsDone (loop $eachStrip
-          (br_if $stripsDone (i32.ge_u (local.get $j) (local.get $columns)))
-          (v128.store offset=0 (local.get $d) (block (result v128)
+      (local.set $group (i32.const 0))
+      (block $groupsDone (loop $eachGroup
+        (br_if $groupsDone (i32.ge_u (local.get $group) (local.get $columns)))
+        (local.set $groupEnd (i32.add (local.get $group) (i32.const 64)))
+        (if (i32.gt_u (local.get $groupEnd) (local.get $columns)) (then (local.set $groupEnd (local.get $columns))))
+        (local.set $p (i32.const 0))
+        (block $rowsDone (loop $eachRow
+          (br_if $rowsDone (i32.ge_u (local.get $p) (local.get $kc)))
+          (local.set $source (i32.add (local.get $b) (i32.shl
+            (i32.add (i32.mul (i32.add (local.get $p0) (local.get $p)) (local.get $ldb)) (i32.add (local.get $j0) (local.get $group)))
+            (i32.const 1))))
+          ;; panel group/NR, row p
+          (local.set $d (i32.add (i32.add (local.get $dst) (i32.mul (local.get $p) (i32.const 32)))
+                                 (i32.mul (i32.shr_u (local.get $group) (i32.const 3)) (local.get $stride))))
+          (local.set $j (local.get $group))
+          (block $stripsDone (loop $eachStrip
+            (br_if $stripsDone (i32.ge_u (local.get $j) (local.get $groupEnd)))
+            (v128.store offset=0 (local.get $d) (block (result v128)
       (local.set $halfIn (v128.load16x4_u offset=0 (local.get $source)))
       (local.set $halfBits (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32767 32767 32767 32767)) (i32.const 13)))
       (v128.or
@@ -408,7 +442,7 @@
           (f32x4.mul (local.get $halfBits) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112))
           (i32x4.eq (v128.and (local.get $halfBits) (v128.const i32x4 260046848 260046848 260046848 260046848)) (v128.const i32x4 260046848 260046848 260046848 260046848)))
         (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32768 32768 32768 32768)) (i32.const 16)))))
-          (v128.store offset=16 (local.get $d) (block (result v128)
+            (v128.store offset=16 (local.get $d) (block (result v128)
       (local.set $halfIn (v128.load16x4_u offset=8 (local.get $source)))
       (local.set $halfBits (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32767 32767 32767 32767)) (i32.const 13)))
       (v128.or
@@ -417,12 +451,14 @@
           (f32x4.mul (local.get $halfBits) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112))
           (i32x4.eq (v128.and (local.get $halfBits) (v128.const i32x4 260046848 260046848 260046848 260046848)) (v128.const i32x4 260046848 260046848 260046848 260046848)))
         (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32768 32768 32768 32768)) (i32.const 16)))))
-          (local.set $source (i32.add (local.get $source) (i32.const 16)))
-          (local.set $d (i32.add (local.get $d) (local.get $stride)))
-          (local.set $j (i32.add (local.get $j) (i32.const 8)))
-          (br $eachStrip)))
-        (local.set $p (i32.add (local.get $p) (i32.const 1)))
-        (br $eachRow)))))
+            (local.set $source (i32.add (local.get $source) (i32.const 16)))
+            (local.set $d (i32.add (local.get $d) (local.get $stride)))
+            (local.set $j (i32.add (local.get $j) (i32.const 8)))
+            (br $eachStrip)))
+          (local.set $p (i32.add (local.get $p) (i32.const 1)))
+          (br $eachRow)))
+        (local.set $group (local.get $groupEnd))
+        (br $eachGroup)))))
   (local.set $jp (i32.const 0))
   (block $panelsDone (loop $panels
     (br_if $panelsDone (i32.ge_u (local.get $jp) (local.get $nc)))
