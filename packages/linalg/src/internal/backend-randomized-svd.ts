@@ -10,8 +10,9 @@ import { type SvdFactors, thinSvd } from "./svd-core.js";
  * (the left operand), A is the right operand as stored (`matmul(X, A)` or `matmul(X, A, {transposeB})`, so
  * a wide A needs no transposed copy either), and only q × q and q × n matrices come back to the host.
  *
- * Orthonormalisation is CholeskyQR2 (Fujiwara et al. 2015; Yamamoto et al. 2015): G = Y·Yᵀ on the backend,
- * G = RᵀR in float64 on the host, Q = R⁻ᵀ·Y on the backend, twice. It spans the same space as torch's
+ * Orthonormalisation is CholeskyQR (Fujiwara et al. 2015; Yamamoto et al. 2015): G = Y·Yᵀ on the backend,
+ * G = RᵀR in float64 on the host, Q = R⁻ᵀ·Y on the backend — once between power iterations, twice (CholeskyQR2)
+ * for the final basis. It spans the same space as torch's
  * Householder `qr(Y).Q` — and every step of svd_lowrank depends on that space only (B = QᵀA, U = Q·Û give
  * Q·Qᵀ·A whatever the basis), so the result is the same up to round-off and signs. It needs κ(Y) well below
  * 1/√ε of float32: where a Cholesky pivot says otherwise (κ ≳ 300: a rank-deficient A, a very steep spectrum),
@@ -39,14 +40,20 @@ export function backendRandomizedSvd(
   const first = toTall(start);
   start.dispose();
   check(first.toFloat32Array());
-  let basis = orthonormalRows(first);
+  // Between products only the span of the rows matters: one CholeskyQR pass keeps the basis well conditioned
+  // (‖QQᵀ − I‖ ≲ κ(Y)²·ε₃₂ ≤ 1e5·6e-8 under the pivot floor). The basis that B = QᵀA is projected on must be
+  // orthonormal to round-off, so the last one gets the second pass (CholeskyQR2).
+  const last = 2 * powerIterations;
+  let step = 0;
+  const orthonormalize = (vectors: Tensor) => orthonormalRows(vectors, step++ === last ? 2 : 1);
+  let basis = orthonormalize(first);
   for (let iteration = 0; iteration < powerIterations; iteration++) {
     const back = toShort(basis);
     basis.dispose();
-    const short = orthonormalRows(back);
+    const short = orthonormalize(back);
     const forth = toTall(short);
     short.dispose();
-    basis = orthonormalRows(forth);
+    basis = orthonormalize(forth);
   }
   // B = Qᵀ·A (q × short): its SVD B = Û·S·Vᵀ gives U = Q·Û, i.e. the rows Ûᵀ·Qᵀ.
   const projected = toShort(basis);
@@ -112,12 +119,13 @@ function download(value: Tensor): Matrix {
 const pivotFloor = 1e-5;
 
 /**
- * Orthonormal rows spanning the rows of `vectors` (consumed): CholeskyQR2 on the backend, or the Householder
- * QR of the rows in float64 when the Gram matrix is too ill-conditioned for it.
+ * Orthonormal rows spanning the rows of `vectors` (consumed): `passes` rounds of CholeskyQR on the backend (2 =
+ * CholeskyQR2, orthonormal to float32 round-off; 1 = a well-conditioned basis of the same span), or the
+ * Householder QR of the rows in float64 when the Gram matrix is too ill-conditioned for it.
  */
-function orthonormalRows(vectors: Tensor): Tensor {
+function orthonormalRows(vectors: Tensor, passes: 1 | 2): Tensor {
   let current = vectors;
-  for (let pass = 0; pass < 2; pass++) {
+  for (let pass = 0; pass < passes; pass++) {
     const gram = matmul(current, current, { transposeB: true });
     const inverse = inverseCholeskyFactor(download(gram));
     if (inverse === undefined) return householderRows(current);

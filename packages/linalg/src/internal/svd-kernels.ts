@@ -37,6 +37,12 @@ export interface SvdKernels {
 /** Heaps above this many bytes stay in JavaScript (a wasm32 memory is at most 4 GiB). */
 const maximumWasmBytes = 2 ** 31;
 
+/**
+ * Below this many heap bytes (a 16 × 16 SVD needs ~8 KiB) the JavaScript loops run: a fresh memory and instance
+ * cost ~0.3 ms, more than the whole decomposition takes in JavaScript.
+ */
+const minimumWasmBytes = 64 * 1024;
+
 let compiled: WebAssembly.Module | null | undefined;
 
 /**
@@ -63,7 +69,7 @@ export function createSvdKernels(elements: number, chains: number): SvdKernels {
   const module = kernelModule();
   const heapBytes = elements * 8;
   const totalBytes = heapBytes + chains * 12;
-  if (module === null || totalBytes > maximumWasmBytes) {
+  if (module === null || totalBytes > maximumWasmBytes || totalBytes < minimumWasmBytes) {
     return javascriptKernels(new Float64Array(elements), new Int32Array(chains * 3));
   }
   let memory: WebAssembly.Memory;
