@@ -21,12 +21,11 @@ function storageFor(values: ArrayLike<number>, dtype: DType): StorageValues {
   // Same-typed arrays copy at memcpy speed (a weight matrix's upload) instead of element by element.
   if (dtype === "float32" && values instanceof Float32Array) return values.slice();
   if (dtype === "int32" && values instanceof Int32Array) return values.slice();
-  const data = dtype === "int32" ? new Int32Array(values.length) : new Float32Array(values.length);
-  if (dtype === "int32") {
-    for (let index = 0; index < values.length; index++) data[index] = Math.trunc(values[index]!);
-  } else {
-    for (let index = 0; index < values.length; index++) data[index] = values[index]!;
-  }
+  // Other arrays convert in the engine (a float64 host matrix of an SVD, a plain array): one native loop
+  // instead of an element-by-element JavaScript loop over a polymorphic ArrayLike.
+  if (dtype === "float32") return new Float32Array(values);
+  const data = new Int32Array(values.length);
+  for (let index = 0; index < values.length; index++) data[index] = Math.trunc(values[index]!);
   return data;
 }
 
