@@ -19,11 +19,15 @@ export const MR = 4;
  * (f32x4 multiply-add ceiling ~57, Zen 4).
  */
 export const NR = 8;
-/** Depth of a packed slice: an MR×KC A panel (8 KiB) plus a KC×NR B panel (16 KiB) fit a 32 KiB L1. */
-export const KC = 512;
+/**
+ * Greatest depth of a packed slice: an MR×KC A panel (10 KiB) plus a KC×NR B panel (20 KiB) fit a 32 KiB L1. The
+ * shared dimension is cut into equal slices of at most KC (k = 576 is one slice, not 512 + 64: every extra slice
+ * reads and writes all of C once more).
+ */
+export const KC = 640;
 /** Rows of op(A) per packed block: MC×KC×4 bytes = 128 KiB of L2, next to the packed B block. */
 export const MC = 64;
-/** Columns of op(B) per packed block: KC×NC×4 bytes = 1 MiB, inside a 2 MiB L2. */
+/** Columns of op(B) per packed block: KC×NC×4 bytes = 1.25 MiB, streamed from L2/L3 once per MC rows. */
 export const NC = 512;
 /**
  * Read row-major A in place (no packing) when op(B) has at most this many columns (the tall-skinny case):
@@ -461,6 +465,9 @@ const driver = `
       (local.set $ic (i32.add (local.get $ic) (i32.const 1)))
       (br $zeroRows)))
     (return)))
+  ;; equal slices: kcLimit = ⌈k / ⌈k / kcLimit⌉⌉
+  (local.set $kcLimit (i32.div_u (i32.add (local.get $k) (i32.sub (local.get $kcLimit) (i32.const 1))) (local.get $kcLimit)))
+  (local.set $kcLimit (i32.div_u (i32.add (local.get $k) (i32.sub (local.get $kcLimit) (i32.const 1))) (local.get $kcLimit)))
   (local.set $jc (i32.const 0))
   (block $jcDone (loop $jcLoop
     (br_if $jcDone (i32.ge_u (local.get $jc) (local.get $n)))

@@ -1100,14 +1100,14 @@
   (local $jr i32) (local $nr i32) (local $ir i32) (local $mr i32) (local $accumulate i32)
   (local $panelB i32) (local $target i32) (local $ldcBytes i32) (local $i i32) (local $panelDepth i32)
   (local $full i32) (local $destination i32) (local $destinationStride i32) (local $destinationAccumulate i32)
-  (local.set $packedA (i32.add (local.get $work) (i32.const 1048576)))
-  (local.set $tile (i32.add (local.get $packedA) (i32.const 262144)))
+  (local.set $packedA (i32.add (local.get $work) (i32.const 1310720)))
+  (local.set $tile (i32.add (local.get $packedA) (i32.const 327680)))
   (local.set $ldcBytes (i32.shl (local.get $ldc) (i32.const 2)))
   ;; in place only for row-major A (transposed A read in place is strided by lda at every k step)
   ;; (and float32 A: the micro-kernel reads A's elements as they are stored)
   (local.set $direct (i32.and (i32.and (i32.le_u (local.get $n) (i32.const 16)) (i32.eqz (local.get $transA)))
                               (i32.eqz (local.get $aType))))
-  (local.set $kcLimit (select (i32.const 16384) (i32.const 512) (local.get $direct)))
+  (local.set $kcLimit (select (i32.const 20480) (i32.const 640) (local.get $direct)))
   (if (i32.eqz (local.get $k)) (then
     ;; empty shared dimension: C = 0
     (local.set $ic (i32.const 0))
@@ -1117,6 +1117,9 @@
       (local.set $ic (i32.add (local.get $ic) (i32.const 1)))
       (br $zeroRows)))
     (return)))
+  ;; equal slices: kcLimit = ⌈k / ⌈k / kcLimit⌉⌉
+  (local.set $kcLimit (i32.div_u (i32.add (local.get $k) (i32.sub (local.get $kcLimit) (i32.const 1))) (local.get $kcLimit)))
+  (local.set $kcLimit (i32.div_u (i32.add (local.get $k) (i32.sub (local.get $kcLimit) (i32.const 1))) (local.get $kcLimit)))
   (local.set $jc (i32.const 0))
   (block $jcDone (loop $jcLoop
     (br_if $jcDone (i32.ge_u (local.get $jc) (local.get $n)))
