@@ -109,7 +109,8 @@ function smallSvd(b: Matrix): SvdFactors {
       const factor = (eigen.ut.data[i * q + l] as number) * scale;
       if (factor === 0) continue;
       const rowL = l * n;
-      for (let c = 0; c < n; c++) vt[rowI + c] = (vt[rowI + c] as number) + factor * (data[rowL + c] as number);
+      for (let c = 0; c < n; c++)
+        vt[rowI + c] = (vt[rowI + c] as number) + factor * (data[rowL + c] as number);
     }
   }
   return { ut: eigen.ut, s, vt: { rows: q, cols: n, data: vt } };
