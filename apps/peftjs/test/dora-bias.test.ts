@@ -2,9 +2,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadPeftAdapter } from "@peftjs/adapters/node";
-import { fromFloat32, type RawTensor, serialize } from "@peftjs/io";
+import { type RawTensor, serialize } from "@peftjs/io";
 import { readJsonFile } from "@peftjs/io/node";
-import { createGenerator } from "@peftjs/tensor";
+import { randomCheckpoint, tinyLlamaConfig } from "@peftjs/models/testing";
 import { afterAll, describe, expect, it } from "vitest";
 import {
   expectNoOutput,
@@ -43,51 +43,16 @@ function biasedModelFolder(): string {
   mkdirSync(directory);
   const config = {
     architectures: ["LlamaForCausalLM"],
-    model_type: "llama",
-    hidden_size: 16,
-    intermediate_size: 24,
-    num_hidden_layers: 2,
-    num_attention_heads: 4,
-    num_key_value_heads: 2,
-    vocab_size: 32,
-    max_position_embeddings: 64,
-    rms_norm_eps: 1e-5,
-    tie_word_embeddings: false,
+    ...tinyLlamaConfig,
     attention_bias: true,
     mlp_bias: true,
     torch_dtype: "float32",
   };
-  const generator = createGenerator(3);
-  const tensors = new Map<string, RawTensor>();
-  const add = (key: string, shape: number[], mean = 0) => {
-    const count = shape.reduce((product, extent) => product * extent, 1);
-    tensors.set(key, {
-      dtype: "F32",
-      shape,
-      data: fromFloat32(generator.normalValues(count, mean, 0.2), "F32"),
-    });
-  };
-  add("model.embed_tokens.weight", [32, 16]);
-  for (let layer = 0; layer < 2; layer++) {
-    for (const [name, out, inFeatures] of [
-      ["self_attn.q_proj", 16, 16],
-      ["self_attn.k_proj", 8, 16],
-      ["self_attn.v_proj", 8, 16],
-      ["self_attn.o_proj", 16, 16],
-      ["mlp.gate_proj", 24, 16],
-      ["mlp.up_proj", 24, 16],
-      ["mlp.down_proj", 16, 24],
-    ] as const) {
-      add(`model.layers.${layer}.${name}.weight`, [out, inFeatures]);
-      add(`model.layers.${layer}.${name}.bias`, [out]);
-    }
-    add(`model.layers.${layer}.input_layernorm.weight`, [16], 1);
-    add(`model.layers.${layer}.post_attention_layernorm.weight`, [16], 1);
-  }
-  add("model.norm.weight", [16], 1);
-  add("lm_head.weight", [32, 16]);
   writeFileSync(join(directory, "config.json"), JSON.stringify(config));
-  writeFileSync(join(directory, "model.safetensors"), serialize(tensors, { format: "pt" }));
+  writeFileSync(
+    join(directory, "model.safetensors"),
+    serialize(randomCheckpoint(config, 3), { format: "pt" }),
+  );
   return directory;
 }
 
