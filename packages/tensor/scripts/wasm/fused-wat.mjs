@@ -241,8 +241,12 @@ const rotaryEmbedding = `
     (br $eachRow)))
 )`;
 
-/** Row maximum and Σ exp(x − max) (float64 lanes) of the row at `$row`, `$columns` wide, into $largest/$total. */
-const rowStatistics = `
+/**
+ * Row maximum and Σ exp(x − max) (float64 lanes) of the row at `$row`, `$columns` wide, into $largest/$total;
+ * with `keep` (an i32 local pointing at a row of the same width), each exp(x − max) is also stored there, so a
+ * later pass that needs them (the gradient) reads them instead of computing every exponential again.
+ */
+const rowStatistics = (keep) => `
     (local.set $maximum ${f32x4("-inf")})
     ${columns(
       "maximum",
@@ -256,8 +260,9 @@ const rowStatistics = `
     ${columns(
       "sum",
       "$columns",
-      (load, _store, vector) => `
+      (load, store, vector) => `
     (local.set $value (v128.and ${expInline(`(f32x4.sub ${load("$row")} (f32x4.splat (local.get $largest)))`)} ${laneMask(vector)}))
+    ${keep === undefined ? "" : store(keep, "(local.get $value)")}
     (local.set $low (f64x2.add (local.get $low) ${promote("(local.get $value)", true)}))
     (local.set $high (f64x2.add (local.get $high) ${promote("(local.get $value)", false)}))`,
     )}
@@ -286,7 +291,7 @@ const crossEntropyRows = `
         (then (f32.store ${at("$out", "$r")} (f32.const nan)))
         (else
           (local.set $row ${rowPointer("$logits", "$r")})
-          ${rowStatistics}
+          ${rowStatistics()}
           (f32.store ${at("$out", "$r")} (f32.sub
             (f32x4.extract_lane 0 ${logInline("(f32x4.splat (f32.demote_f64 (local.get $total)))")})
             (f32.sub (f32.load ${at("$row", "$label")}) (local.get $largest))))))))
@@ -318,13 +323,11 @@ const crossEntropyGradient = `
             (br $nan))))
         (else
           (local.set $row ${rowPointer("$logits", "$r")})
-          ${rowStatistics}
+          ${rowStatistics("$target")}
           (local.set $factor (f32x4.splat (f32.demote_f64 (f64.div (f64.promote_f32 (local.get $scale)) (local.get $total)))))
+          ;; the exponentials were kept in the target row: scale them
           ${columns("gradient", "$columns", (load, store) =>
-            store(
-              "$target",
-              `(f32x4.mul ${expInline(`(f32x4.sub ${load("$row")} (f32x4.splat (local.get $largest)))`)} (local.get $factor))`,
-            ),
+            store("$target", `(f32x4.mul ${load("$target")} (local.get $factor))`),
           )}
           (f32.store ${at("$target", "$label")} (f32.sub (f32.load ${at("$target", "$label")}) (local.get $scale)))))))
     (local.set $r (i32.add (local.get $r) (i32.const 1)))

@@ -4836,6 +4836,7 @@
       (f32x4.mul
         (f32x4.mul (local.get $expP) (i32x4.shl (i32x4.add (local.get $expN) (v128.const i32x4 127 127 127 127)) (i32.const 23)))
         (i32x4.shl (i32x4.add (local.get $expX) (v128.const i32x4 127 127 127 127)) (i32.const 23)))) (v128.const i32x4 -1 -1 -1 -1)))
+    
     (local.set $low (f64x2.add (local.get $low) (f64x2.promote_low_f32x4 (local.get $value))))
     (local.set $high (f64x2.add (local.get $high) (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $value) (local.get $value)))))
       (local.set $i (i32.add (local.get $i) (i32.const 4)))
@@ -4863,6 +4864,7 @@
       (f32x4.mul
         (f32x4.mul (local.get $expP) (i32x4.shl (i32x4.add (local.get $expN) (v128.const i32x4 127 127 127 127)) (i32.const 23)))
         (i32x4.shl (i32x4.add (local.get $expX) (v128.const i32x4 127 127 127 127)) (i32.const 23)))) (v128.const i32x4 -1 0 0 0)))
+    
     (local.set $low (f64x2.add (local.get $low) (f64x2.promote_low_f32x4 (local.get $value))))
     (local.set $high (f64x2.add (local.get $high) (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $value) (local.get $value)))))
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
@@ -4975,6 +4977,7 @@
       (f32x4.mul
         (f32x4.mul (local.get $expP) (i32x4.shl (i32x4.add (local.get $expN) (v128.const i32x4 127 127 127 127)) (i32.const 23)))
         (i32x4.shl (i32x4.add (local.get $expX) (v128.const i32x4 127 127 127 127)) (i32.const 23)))) (v128.const i32x4 -1 -1 -1 -1)))
+    (v128.store (i32.add (local.get $target) (i32.shl (local.get $i) (i32.const 2))) (local.get $value))
     (local.set $low (f64x2.add (local.get $low) (f64x2.promote_low_f32x4 (local.get $value))))
     (local.set $high (f64x2.add (local.get $high) (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $value) (local.get $value)))))
       (local.set $i (i32.add (local.get $i) (i32.const 4)))
@@ -5002,59 +5005,23 @@
       (f32x4.mul
         (f32x4.mul (local.get $expP) (i32x4.shl (i32x4.add (local.get $expN) (v128.const i32x4 127 127 127 127)) (i32.const 23)))
         (i32x4.shl (i32x4.add (local.get $expX) (v128.const i32x4 127 127 127 127)) (i32.const 23)))) (v128.const i32x4 -1 0 0 0)))
+    (f32.store (i32.add (local.get $target) (i32.shl (local.get $i) (i32.const 2))) (f32x4.extract_lane 0 (local.get $value)))
     (local.set $low (f64x2.add (local.get $low) (f64x2.promote_low_f32x4 (local.get $value))))
     (local.set $high (f64x2.add (local.get $high) (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $value) (local.get $value)))))
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br $sumTail)))
     (local.set $total (f64.add (f64x2.extract_lane 0 (f64x2.add (local.get $low) (local.get $high))) (f64x2.extract_lane 1 (f64x2.add (local.get $low) (local.get $high)))))
           (local.set $factor (f32x4.splat (f32.demote_f64 (f64.div (f64.promote_f32 (local.get $scale)) (local.get $total)))))
+          ;; the exponentials were kept in the target row: scale them
           (local.set $i (i32.const 0))
     (block $gradientVectorsDone (loop $gradientVectors
       (br_if $gradientVectorsDone (i32.gt_s (i32.add (local.get $i) (i32.const 4)) (local.get $columns)))
-      (v128.store (i32.add (local.get $target) (i32.shl (local.get $i) (i32.const 2))) (f32x4.mul (block (result v128)
-      (local.set $expX (f32x4.min (f32x4.max (f32x4.sub (v128.load (i32.add (local.get $row) (i32.shl (local.get $i) (i32.const 2)))) (f32x4.splat (local.get $largest))) (v128.const f32x4 -104 -104 -104 -104)) (v128.const f32x4 89 89 89 89)))
-      (local.set $expN (f32x4.nearest (f32x4.mul (local.get $expX) (v128.const f32x4 1.4426950408889634 1.4426950408889634 1.4426950408889634 1.4426950408889634))))
-      (local.set $expR (f32x4.sub (f32x4.sub (local.get $expX) (f32x4.mul (local.get $expN) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375)))
-                                  (f32x4.mul (local.get $expN) (v128.const f32x4 -0.00021219444 -0.00021219444 -0.00021219444 -0.00021219444))))
-      (local.set $expP (v128.const f32x4 0.000198756915 0.000198756915 0.000198756915 0.000198756915))
-      (local.set $expP (f32x4.add (f32x4.mul (local.get $expP) (local.get $expR)) (v128.const f32x4 0.0013981999507 0.0013981999507 0.0013981999507 0.0013981999507)))
-      (local.set $expP (f32x4.add (f32x4.mul (local.get $expP) (local.get $expR)) (v128.const f32x4 0.0083334519073 0.0083334519073 0.0083334519073 0.0083334519073)))
-      (local.set $expP (f32x4.add (f32x4.mul (local.get $expP) (local.get $expR)) (v128.const f32x4 0.041665795894 0.041665795894 0.041665795894 0.041665795894)))
-      (local.set $expP (f32x4.add (f32x4.mul (local.get $expP) (local.get $expR)) (v128.const f32x4 0.16666665459 0.16666665459 0.16666665459 0.16666665459)))
-      (local.set $expP (f32x4.add (f32x4.mul (local.get $expP) (local.get $expR)) (v128.const f32x4 0.50000001201 0.50000001201 0.50000001201 0.50000001201)))
-      (local.set $expP (f32x4.add (f32x4.add (f32x4.mul (local.get $expP) (f32x4.mul (local.get $expR) (local.get $expR)))
-                                             (local.get $expR)) (v128.const f32x4 1 1 1 1)))
-      ;; 2^n = 2^(n >> 1) · 2^(n − (n >> 1)), each factor built from its biased exponent
-      (local.set $expX (i32x4.trunc_sat_f32x4_s (local.get $expN)))
-      (local.set $expN (i32x4.shr_s (local.get $expX) (i32.const 1)))
-      (local.set $expX (i32x4.sub (local.get $expX) (local.get $expN)))
-      (f32x4.mul
-        (f32x4.mul (local.get $expP) (i32x4.shl (i32x4.add (local.get $expN) (v128.const i32x4 127 127 127 127)) (i32.const 23)))
-        (i32x4.shl (i32x4.add (local.get $expX) (v128.const i32x4 127 127 127 127)) (i32.const 23)))) (local.get $factor)))
+      (v128.store (i32.add (local.get $target) (i32.shl (local.get $i) (i32.const 2))) (f32x4.mul (v128.load (i32.add (local.get $target) (i32.shl (local.get $i) (i32.const 2)))) (local.get $factor)))
       (local.set $i (i32.add (local.get $i) (i32.const 4)))
       (br $gradientVectors)))
     (block $gradientTailDone (loop $gradientTail
       (br_if $gradientTailDone (i32.ge_s (local.get $i) (local.get $columns)))
-      (f32.store (i32.add (local.get $target) (i32.shl (local.get $i) (i32.const 2))) (f32x4.extract_lane 0 (f32x4.mul (block (result v128)
-      (local.set $expX (f32x4.min (f32x4.max (f32x4.sub (v128.load32_splat (i32.add (local.get $row) (i32.shl (local.get $i) (i32.const 2)))) (f32x4.splat (local.get $largest))) (v128.const f32x4 -104 -104 -104 -104)) (v128.const f32x4 89 89 89 89)))
-      (local.set $expN (f32x4.nearest (f32x4.mul (local.get $expX) (v128.const f32x4 1.4426950408889634 1.4426950408889634 1.4426950408889634 1.4426950408889634))))
-      (local.set $expR (f32x4.sub (f32x4.sub (local.get $expX) (f32x4.mul (local.get $expN) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375)))
-                                  (f32x4.mul (local.get $expN) (v128.const f32x4 -0.00021219444 -0.00021219444 -0.00021219444 -0.00021219444))))
-      (local.set $expP (v128.const f32x4 0.000198756915 0.000198756915 0.000198756915 0.000198756915))
-      (local.set $expP (f32x4.add (f32x4.mul (local.get $expP) (local.get $expR)) (v128.const f32x4 0.0013981999507 0.0013981999507 0.0013981999507 0.0013981999507)))
-      (local.set $expP (f32x4.add (f32x4.mul (local.get $expP) (local.get $expR)) (v128.const f32x4 0.0083334519073 0.0083334519073 0.0083334519073 0.0083334519073)))
-      (local.set $expP (f32x4.add (f32x4.mul (local.get $expP) (local.get $expR)) (v128.const f32x4 0.041665795894 0.041665795894 0.041665795894 0.041665795894)))
-      (local.set $expP (f32x4.add (f32x4.mul (local.get $expP) (local.get $expR)) (v128.const f32x4 0.16666665459 0.16666665459 0.16666665459 0.16666665459)))
-      (local.set $expP (f32x4.add (f32x4.mul (local.get $expP) (local.get $expR)) (v128.const f32x4 0.50000001201 0.50000001201 0.50000001201 0.50000001201)))
-      (local.set $expP (f32x4.add (f32x4.add (f32x4.mul (local.get $expP) (f32x4.mul (local.get $expR) (local.get $expR)))
-                                             (local.get $expR)) (v128.const f32x4 1 1 1 1)))
-      ;; 2^n = 2^(n >> 1) · 2^(n − (n >> 1)), each factor built from its biased exponent
-      (local.set $expX (i32x4.trunc_sat_f32x4_s (local.get $expN)))
-      (local.set $expN (i32x4.shr_s (local.get $expX) (i32.const 1)))
-      (local.set $expX (i32x4.sub (local.get $expX) (local.get $expN)))
-      (f32x4.mul
-        (f32x4.mul (local.get $expP) (i32x4.shl (i32x4.add (local.get $expN) (v128.const i32x4 127 127 127 127)) (i32.const 23)))
-        (i32x4.shl (i32x4.add (local.get $expX) (v128.const i32x4 127 127 127 127)) (i32.const 23)))) (local.get $factor))))
+      (f32.store (i32.add (local.get $target) (i32.shl (local.get $i) (i32.const 2))) (f32x4.extract_lane 0 (f32x4.mul (v128.load32_splat (i32.add (local.get $target) (i32.shl (local.get $i) (i32.const 2)))) (local.get $factor))))
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br $gradientTail)))
           (f32.store (i32.add (local.get $target) (i32.shl (local.get $label) (i32.const 2))) (f32.sub (f32.load (i32.add (local.get $target) (i32.shl (local.get $label) (i32.const 2)))) (local.get $scale)))))))
