@@ -55,8 +55,12 @@ export function splitsIntoRowBands(layout: MatmulLayout, threads: number): boole
   return split && m / gemmBlocking.mr >= n / gemmBlocking.nr && m > gemmBlocking.mr;
 }
 
-/** Chunks per thread when one product is split: more than one so that threads that run slower take fewer. */
-const chunksPerThread = 2;
+/**
+ * Chunks per thread when one product is split: more than one so that threads that run slower take fewer. Two
+ * cores of a virtual machine can slow each other down by half at times; with four bands per thread instead of
+ * two, a LoRA training step of the 8-layer SmolLM2 shape took 6 % less time (A/B, three alternations).
+ */
+const chunksPerThread = 4;
 
 /**
  * The GEMM calls of a product on `threads` threads. Threads claim calls dynamically, so a split product is cut
