@@ -94,48 +94,32 @@ function microKernel(name, addressing, relaxed) {
       );
     }
   }
-  // One k step per iteration: unrolling lets TurboFan hoist the next step's loads above this step's
-  // multiply-adds, which needs more registers than x64 has and spills (measured 2× slower).
-  const unroll = 1;
-  const step = (unrollIndex) => {
+  // One k step per iteration, not unrolled: unrolling lets TurboFan hoist the next step's loads above this
+  // step's multiply-adds, which needs more registers than x64 has and spills (measured 2× slower).
+  lines.push("  (block $done (loop $main");
+  lines.push("    (br_if $done (i32.eqz (local.get $kc)))");
+  for (let vector = 0; vector < vectorsPerRow; vector++) {
+    lines.push(`    (local.set $b${vector} (v128.load offset=${vector * 16} (local.get $b)))`);
+  }
+  for (let row = 0; row < MR; row++) {
+    if (addressing === "rows") {
+      lines.push(`    (local.set $x (v128.load32_splat (local.get ${rowPointer(row)})))`);
+    } else {
+      lines.push(`    (local.set $x (v128.load32_splat offset=${row * 4} (local.get $a)))`);
+    }
     for (let vector = 0; vector < vectorsPerRow; vector++) {
-      lines.push(
-        `    (local.set $b${vector} (v128.load offset=${(unrollIndex * NR + vector * 4) * 4} (local.get $b)))`,
-      );
+      lines.push(`    ${multiplyAdd(`$c${row}_${vector}`, "$x", `$b${vector}`, relaxed)}`);
     }
-    for (let row = 0; row < MR; row++) {
-      if (addressing === "rows") {
-        lines.push(
-          `    (local.set $x (v128.load32_splat offset=${unrollIndex * 4} (local.get ${rowPointer(row)})))`,
-        );
-      } else {
-        lines.push(`    (local.set $x (v128.load32_splat offset=${row * 4} (local.get $a)))`);
-      }
-      for (let vector = 0; vector < vectorsPerRow; vector++) {
-        lines.push(`    ${multiplyAdd(`$c${row}_${vector}`, "$x", `$b${vector}`, relaxed)}`);
-      }
-    }
-    if (addressing === "panel") lines.push("    (local.set $a (i32.add (local.get $a) (local.get $aStep)))");
-  };
-  // Main loop: `unroll` (1 or 2) k steps per iteration; then at most one more.
-  lines.push("  (block $tail (loop $main");
-  lines.push(`    (br_if $tail (i32.lt_u (local.get $kc) (i32.const ${unroll})))`);
-  for (let unrollIndex = 0; unrollIndex < unroll; unrollIndex++) step(unrollIndex);
+  }
+  if (addressing === "panel") lines.push("    (local.set $a (i32.add (local.get $a) (local.get $aStep)))");
   if (addressing === "rows") {
     for (let row = 0; row < MR; row++) {
-      lines.push(
-        `    (local.set ${rowPointer(row)} (i32.add (local.get ${rowPointer(row)}) (i32.const ${unroll * 4})))`,
-      );
+      lines.push(`    (local.set ${rowPointer(row)} (i32.add (local.get ${rowPointer(row)}) (i32.const 4)))`);
     }
   }
-  lines.push(`    (local.set $b (i32.add (local.get $b) (i32.const ${unroll * NR * 4})))`);
-  lines.push(`    (local.set $kc (i32.sub (local.get $kc) (i32.const ${unroll})))`);
+  lines.push(`    (local.set $b (i32.add (local.get $b) (i32.const ${NR * 4})))`);
+  lines.push("    (local.set $kc (i32.sub (local.get $kc) (i32.const 1)))");
   lines.push("    (br $main)))");
-  if (unroll === 2) {
-    lines.push("  (if (local.get $kc) (then");
-    step(0);
-    lines.push("  ))");
-  }
   // Write back: C (+)= accumulators, one row pointer at a time.
   lines.push("  (if (local.get $accumulate) (then");
   for (let row = 0; row < MR; row++) {
