@@ -2,23 +2,23 @@
  * Workers that share the kernels' `WebAssembly.Memory` and run kernel jobs in parallel, synchronously from the
  * caller's point of view: the calling thread publishes a job list in shared memory (records of the `runJob`
  * export: a kind, then the kernel's arguments), wakes the workers, claims jobs from the shared counter like they
- * do, and waits for the rest (`Atomics.wait` where it may block, spinning on `Atomics.load` on a browser main
- * thread).
+ * do, and waits until every claimed job is done (`Atomics.wait` where it may block, spinning on `Atomics.load`
+ * on a browser main thread). It never waits for a worker that has not woken up yet: a job nobody claimed is run
+ * by the caller, and a worker that wakes late finds the list empty (or a newer one).
  */
 import { jobKinds, jobSlots } from "./generated/kernels-binary.js";
 import type { WasmHeap } from "./heap.js";
 import { canBlock, type KernelWorker, startWorker } from "./platform.js";
 import type { KernelExports } from "./wasm-module.js";
-import { spinMilliseconds } from "./worker-source.js";
+import { claimCountLimit, spinMilliseconds } from "./worker-source.js";
 
 /** Int32 slots of the control block (must match `worker-source.ts`). */
 const generationSlot = 0;
-const pendingSlot = 1;
+const doneSlot = 1;
 const quitSlot = 2;
 const failedSlot = 3;
-const nextSlot = 4;
-const countSlot = 5;
-const jobsSlot = 6;
+const claimSlot = 4;
+const jobsSlot = 5;
 const firstWorkerSlot = 8;
 const slotsPerWorker = 1;
 
@@ -69,6 +69,24 @@ export function writeJobs(memory: Int32Array, pointer: number, jobs: readonly Jo
       throw new RangeError(`a wasm job has ${job.length} slots, at most ${jobSlots}`);
     memory.set(job, pointer / 4 + index * jobSlots);
   });
+}
+
+/** Most jobs in one published list: the claim word holds the list's length in 15 bits. */
+const maxJobsPerList = claimCountLimit;
+
+/**
+ * Claims the next job of the published list: the claim slot holds `count << 16 | next index`, so one atomic
+ * compare-and-exchange both checks that jobs are left and takes one, whichever list is current (a thread that
+ * read an older list's word simply fails the exchange and reads again). Returns the index, or −1 when every
+ * job of the current list is claimed. (The worker source has the same function.)
+ */
+function claimJob(state: Int32Array): number {
+  for (;;) {
+    const word = Atomics.load(state, claimSlot);
+    const index = word & 0xffff;
+    if (index >= word >>> 16) return -1;
+    if (Atomics.compareExchange(state, claimSlot, word, word + 1) === word) return index;
+  }
 }
 
 /** Thrown when a worker trapped while running its share of a kernel. */
@@ -136,35 +154,46 @@ export class ThreadPool {
   /**
    * Runs the jobs on all threads and returns when every job is done. Threads (the caller included) claim jobs
    * one at a time from a shared counter, so a thread that the OS schedules less (a busy machine, a browser main
-   * thread handling events) simply takes fewer jobs.
+   * thread handling events) simply takes fewer jobs, and a worker still asleep when the caller has claimed the
+   * last job costs nothing: the caller waits only for jobs that were claimed.
    */
   run(calls: readonly Job[]): void {
     if (this.closed) throw new Error("wasm thread pool was closed");
+    for (let start = 0; start < calls.length; start += maxJobsPerList) {
+      this.runList(calls.length <= maxJobsPerList ? calls : calls.slice(start, start + maxJobsPerList));
+    }
+  }
+
+  private runList(calls: readonly Job[]): void {
     const jobs = this.heap.allocate(calls.length * jobSlots * 4);
     try {
       writeJobs(this.heap.int32, jobs, calls);
       const state = this.state();
       state[jobsSlot] = jobs;
-      state[countSlot] = calls.length;
       for (let worker = 0; worker < this.workers.length; worker++) {
         state[firstWorkerSlot + slotsPerWorker * worker] = this.workAreas[worker + 1]!;
       }
-      Atomics.store(state, nextSlot, 0);
+      Atomics.store(state, doneSlot, 0);
       Atomics.store(state, failedSlot, 0);
-      Atomics.store(state, pendingSlot, this.workers.length);
+      // Publishing the claim word opens the list; a worker reads the list's address only after a claim.
+      Atomics.store(state, claimSlot, calls.length << 16);
       Atomics.add(state, generationSlot, 1);
       Atomics.notify(state, generationSlot);
-      try {
-        for (
-          let index = Atomics.add(state, nextSlot, 1);
-          index < calls.length;
-          index = Atomics.add(state, nextSlot, 1)
-        ) {
-          this.kernels.runJob(jobs + index * jobSlots * 4, this.workAreas[0]!);
+      // After a trap here the caller keeps claiming (and counting as done, unrun) so that no job is left that
+      // nobody will claim: the counter must reach the list's length for the wait below to end.
+      let trap: unknown;
+      for (let index = claimJob(state); index >= 0; index = claimJob(state)) {
+        if (trap === undefined) {
+          try {
+            this.kernels.runJob(jobs + index * jobSlots * 4, this.workAreas[0]!);
+          } catch (error) {
+            trap = error ?? new Error("a wasm kernel trapped");
+          }
         }
-      } finally {
-        this.waitForWorkers();
+        Atomics.add(state, doneSlot, 1);
       }
+      this.waitForClaimedJobs(calls.length);
+      if (trap !== undefined) throw trap;
       if (Atomics.load(state, failedSlot) !== 0) {
         throw new WorkerKernelError("a wasm kernel worker trapped while computing its share of a kernel");
       }
@@ -192,18 +221,22 @@ export class ThreadPool {
     );
   }
 
-  private waitForWorkers(): void {
+  /**
+   * Waits until all `count` jobs of the current list are done. Every job is claimed by now (the caller's claim
+   * loop ended), so this waits only for jobs that workers are running.
+   */
+  private waitForClaimedJobs(count: number): void {
     const state = this.state();
     // Watch the counter for a moment before blocking: a worker usually finishes within microseconds of the
     // caller, and being woken from Atomics.wait costs more than that (see spinMilliseconds).
     const deadline = performance.now() + spinMilliseconds;
-    for (let round = 1; Atomics.load(state, pendingSlot) !== 0; round++) {
+    for (let round = 1; Atomics.load(state, doneSlot) !== count; round++) {
       if ((round & 127) === 0 && performance.now() > deadline) break;
     }
     for (;;) {
-      const pending = Atomics.load(state, pendingSlot);
-      if (pending === 0) return;
-      if (this.mayBlock) Atomics.wait(state, pendingSlot, pending);
+      const done = Atomics.load(state, doneSlot);
+      if (done === count) return;
+      if (this.mayBlock) Atomics.wait(state, doneSlot, done);
     }
   }
 }

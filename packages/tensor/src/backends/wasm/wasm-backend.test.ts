@@ -157,6 +157,18 @@ describe("wasm GEMM against the js reference", () => {
     ).toBeLessThan(1e-4);
   });
 
+  it("runs a job list longer than one claim word holds (40,000 batched products, published in parts)", () => {
+    // One job per batch: 40,000 > 32,767 (the claim word's 15-bit count), so the pool publishes two lists.
+    const inputs: CpuTensor[] = [
+      { values: pattern(40_000 * 2 * 3, 9), shape: [40_000, 2, 3], dtype: "float32" },
+      { values: pattern(3 * 2, 10), shape: [1, 3, 2], dtype: "float32" },
+    ];
+    const attributes = { transposeA: false, transposeB: false };
+    const result = runKernel(threaded, "matmul", inputs, attributes);
+    expect(result).toEqual(runKernel(single, "matmul", inputs, attributes));
+    expect(largestError(result, referenceKernel("matmul", inputs, attributes))).toBeLessThan(1e-5);
+  });
+
   it("reports a trapping GEMM call from any thread and keeps working afterwards", () => {
     // Out-of-bounds pointers trap in whichever thread claims the call (a worker or the caller).
     const outside = 0xfffff000;

@@ -1,13 +1,16 @@
 import { jobSlots } from "./generated/kernels-binary.js";
 
 /**
- * How long a thread that waits for the other side (a worker for the next kernel, the dispatcher for its
- * workers) watches the shared slot before it blocks in `Atomics.wait`. Blocking and being woken costs tens of
+ * How long a thread that waits for the other side (a worker for the next kernel, the dispatcher for the jobs
+ * its workers claimed) watches the shared slot before it blocks in `Atomics.wait`. Blocking and being woken costs tens of
  * microseconds per kernel, which doubled the time of the small products of a randomized SVD on two threads;
  * a fifth of a millisecond covers the gaps between the kernels of a forward pass and costs at most that much
  * CPU time per idle period.
  */
 export const spinMilliseconds = 0.2;
+
+/** Most jobs in one published list: the claim word is `count << 16 | next index`, a non-negative int32. */
+export const claimCountLimit = 0x7fff;
 
 /**
  * The source of a kernel worker, as a string: Node evaluates it with `new Worker(source, {eval: true})`, a
@@ -16,15 +19,17 @@ export const spinMilliseconds = 0.2;
  * Protocol (all state in the shared memory, Int32 slots from `control`, see `thread-pool.ts`):
  * the first message carries `{module, memory, control, index}`; the worker instantiates the kernels on that
  * memory and answers `"ready"`. Then it blocks in `Atomics.wait` on the generation slot; on each new generation
- * it claims records of the job list (JOB_SLOTS int32 each, run by the `runJob` export) from the shared counter
- * and runs them with its own work area until none is left, then decrements the pending counter and wakes the
- * dispatcher when it reaches 0. Before blocking it watches the generation slot for up to SPIN_MS: kernels come
- * back to back (a forward pass, a randomized SVD), and waking a blocked thread costs tens of microseconds each
- * time, more than a small product takes.
+ * it claims jobs with a compare-and-exchange on the claim word (`count << 16 | next index` of the current
+ * list), reads the list's address only after a successful claim (the list cannot be replaced before that job
+ * is done), runs the record (JOB_SLOTS int32, the `runJob` export) with its own work area, and counts it in the
+ * done slot, waking the dispatcher when the list is complete. A worker that wakes late finds no job left and
+ * goes back to waiting: the dispatcher never waits for a worker, only for claimed jobs. Before blocking it
+ * watches the generation slot for up to SPIN_MS: kernels come back to back (a forward pass, a randomized SVD),
+ * and waking a blocked thread costs tens of microseconds each time, more than a small product takes.
  * A set quit slot ends the loop.
  */
 export const workerSource = `"use strict";
-const GENERATION = 0, PENDING = 1, QUIT = 2, FAILED = 3, NEXT = 4, COUNT = 5, JOBS = 6, WORKERS = 8, JOB_BYTES = ${jobSlots * 4};
+const GENERATION = 0, DONE = 1, QUIT = 2, FAILED = 3, CLAIM = 4, JOBS = 5, WORKERS = 8, JOB_BYTES = ${jobSlots * 4};
 const SPIN_MS = ${spinMilliseconds};
 /** Watches state[slot] for up to SPIN_MS; true when it no longer holds value. */
 function spinWhile(state, slot, value) {
@@ -33,6 +38,14 @@ function spinWhile(state, slot, value) {
     if ((round & 127) === 0 && performance.now() > deadline) return false;
   }
   return true;
+}
+/** The claim word of a successful claim of the current list, or -1 when no job is left. */
+function claim(state) {
+  for (;;) {
+    const word = Atomics.load(state, CLAIM);
+    if ((word & 0xffff) >= word >>> 16) return -1;
+    if (Atomics.compareExchange(state, CLAIM, word, word + 1) === word) return word;
+  }
 }
 const inBrowser = typeof require === "undefined" && typeof self === "object";
 const port = inBrowser ? self : require("node:worker_threads").parentPort;
@@ -48,15 +61,15 @@ function start(data) {
     if (generation === seen) continue;
     seen = generation;
     if (Atomics.load(state, QUIT) !== 0) break;
-    const jobs = state[JOBS] >>> 0, count = state[COUNT], work = state[WORKERS + index] >>> 0;
-    try {
-      for (let call = Atomics.add(state, NEXT, 1); call < count; call = Atomics.add(state, NEXT, 1)) {
-        kernels.runJob(jobs + call * JOB_BYTES, work);
+    for (let word = claim(state); word >= 0; word = claim(state)) {
+      const jobs = state[JOBS] >>> 0, work = state[WORKERS + index] >>> 0;
+      try {
+        kernels.runJob(jobs + (word & 0xffff) * JOB_BYTES, work);
+      } catch (error) {
+        Atomics.store(state, FAILED, 1);
       }
-    } catch (error) {
-      Atomics.store(state, FAILED, 1);
+      if (Atomics.add(state, DONE, 1) + 1 === word >>> 16) Atomics.notify(state, DONE);
     }
-    if (Atomics.sub(state, PENDING, 1) === 1) Atomics.notify(state, PENDING);
   }
 }
 if (inBrowser) self.onmessage = (event) => start(event.data);
