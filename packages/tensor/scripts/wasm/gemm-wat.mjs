@@ -1,9 +1,10 @@
 // Generates the WebAssembly text of the single-precision GEMM: C = op(A) · op(B) (op = identity or transpose).
 //
 // Structure (Goto/BLIS): for each NC-wide column block of C, for each KC-deep slice of the shared dimension,
-// pack the KC×NC block of op(B) into NR-wide panels (k-major, zero-padded), then for each MC-high row block of
-// op(A) either pack it into MR-high panels (k-major, zero-padded) or, when B is skinny and A row-major (every A
-// element is used at most twice), read A in place with one deep slice, and sweep the MR×NR register-blocked micro-kernel over the block. Packed
+// pack the KC×NC block of op(B) into NR-wide panels (k-major, zero-padded) — or, when A has few rows and B is
+// row-major, read B's strips in place — then for each MC-high row block of op(A) either pack it into MR-high
+// panels (k-major, zero-padded) or, when B is skinny and A row-major (every A element is used at most twice),
+// read A in place with one deep slice, and sweep the MR×NR register-blocked micro-kernel over the block. Packed
 // panels live in a per-thread work area; C tiles at the ragged edges go through a small scratch tile.
 //
 // All pointers are byte offsets into linear memory; leading dimensions are in elements.
@@ -41,6 +42,16 @@ export const DIRECT_A_MAX_COLUMNS = 2 * NR;
  */
 export const DIRECT_KC = (KC * NC) / DIRECT_A_MAX_COLUMNS;
 
+/**
+ * Read row-major float32 B in place (no packing) when op(A) has at most this many rows: each NR-wide strip of B
+ * then feeds only m/MR micro-kernel calls, too few to pay for copying it into a panel first. Measured on one
+ * thread over the SmolLM2 layer shapes (W as B of X·W): 16 rows (a randomized SVD's products with a weight)
+ * 2.0–2.3 → 1.6 ms (packing had been a third of the time), 32 rows 3.27 → 3.15 ms, 64 rows slower in place
+ * (6.4–6.6 → 6.7–7.5 ms). The strip is read with a stride of ldb per k step; a ragged last strip is still
+ * packed (zero-padded, so nothing past B is read).
+ */
+export const DIRECT_B_MAX_ROWS = 32;
+
 /** `transB` value of the `gemm` export meaning "B is already packed whole" (see `packPanels`). */
 export const PREPACKED_B = 2;
 
@@ -67,7 +78,8 @@ function multiplyAdd(accumulator, broadcast, vector, relaxed) {
 }
 
 /**
- * The micro-kernel: an MR×NR block of C from an A micro-panel and a packed B micro-panel.
+ * The micro-kernel: an MR×NR block of C from an A micro-panel and a B micro-panel: NR floats per k step,
+ * `bStep` bytes apart (4·NR in a packed panel, 4·ldb for row-major B read in place).
  *
  * `addressing` is "panel" (A value (r, p) at a + p·aStep + 4r: a packed panel, aStep = 4·MR) or "rows"
  * (A value (r, p) at a + r·aStep + 4p: row-major A read in place, aStep = 4·lda).
@@ -80,7 +92,7 @@ function microKernel(name, addressing, relaxed) {
     for (let vector = 0; vector < vectorsPerRow; vector++) accumulators.push(`$c${row}_${vector}`);
   }
   lines.push(
-    `(func $${name} (param $kc i32) (param $a i32) (param $aStep i32) (param $b i32) (param $c i32) (param $ldc i32) (param $accumulate i32)`,
+    `(func $${name} (param $kc i32) (param $a i32) (param $aStep i32) (param $b i32) (param $bStep i32) (param $c i32) (param $ldc i32) (param $accumulate i32)`,
   );
   for (const accumulator of accumulators) lines.push(`  (local ${accumulator} v128)`);
   for (let vector = 0; vector < vectorsPerRow; vector++) lines.push(`  (local $b${vector} v128)`);
@@ -117,7 +129,7 @@ function microKernel(name, addressing, relaxed) {
       lines.push(`    (local.set ${rowPointer(row)} (i32.add (local.get ${rowPointer(row)}) (i32.const 4)))`);
     }
   }
-  lines.push(`    (local.set $b (i32.add (local.get $b) (i32.const ${NR * 4})))`);
+  lines.push("    (local.set $b (i32.add (local.get $b) (local.get $bStep)))");
   lines.push("    (local.set $kc (i32.sub (local.get $kc) (i32.const 1)))");
   lines.push("    (br $main)))");
   // Write back: C (+)= accumulators, one row pointer at a time.
@@ -432,6 +444,7 @@ const driver = `
   (local $jr i32) (local $nr i32) (local $ir i32) (local $mr i32) (local $accumulate i32)
   (local $panelB i32) (local $target i32) (local $ldcBytes i32) (local $i i32) (local $panelDepth i32)
   (local $full i32) (local $destination i32) (local $destinationStride i32) (local $destinationAccumulate i32)
+  (local $directB i32) (local $stripStep i32)
   (local.set $packedA (i32.add (local.get $work) (i32.const ${KC * NC * 4})))
   (local.set $tile (i32.add (local.get $packedA) (i32.const ${PACKED_A_FLOATS * 4})))
   (local.set $ldcBytes (i32.shl (local.get $ldc) (i32.const 2)))
@@ -440,6 +453,9 @@ const driver = `
   (local.set $direct (i32.and (i32.and (i32.le_u (local.get $n) (i32.const ${DIRECT_A_MAX_COLUMNS})) (i32.eqz (local.get $transA)))
                               (i32.eqz (local.get $aType))))
   (local.set $kcLimit (select (i32.const ${DIRECT_KC}) (i32.const ${KC}) (local.get $direct)))
+  ;; B read in place: row-major float32 B and few rows of A (not with A in place, where B is skinny and packed)
+  (local.set $directB (i32.and (i32.and (i32.eqz (local.get $transB)) (i32.eqz (local.get $bType)))
+                               (i32.and (i32.le_u (local.get $m) (i32.const ${DIRECT_B_MAX_ROWS})) (i32.eqz (local.get $direct)))))
   (if (i32.eqz (local.get $k)) (then
     ;; empty shared dimension: C = 0
     (local.set $ic (i32.const 0))
@@ -469,11 +485,16 @@ const driver = `
           (local.set $packedB (i32.add (local.get $b) (i32.shl
             (i32.add (i32.mul (local.get $jc) (local.get $k)) (i32.mul (local.get $pc) (i32.const ${NR}))) (i32.const 2))))
           (local.set $panelDepth (local.get $k)))
-        (else
-          (local.set $packedB (local.get $work))
-          (local.set $panelDepth (local.get $kc))
-          (call $packB (local.get $bType) (local.get $b) (local.get $ldb) (local.get $transB) (local.get $pc) (local.get $jc)
-                       (local.get $kc) (local.get $nc) (local.get $packedB))))
+        (else (if (local.get $directB)
+          (then
+            ;; B in place: this block starts at row pc, column jc of B
+            (local.set $packedB (i32.add (local.get $b) (i32.shl
+              (i32.add (i32.mul (local.get $pc) (local.get $ldb)) (local.get $jc)) (i32.const 2)))))
+          (else
+            (local.set $packedB (local.get $work))
+            (local.set $panelDepth (local.get $kc))
+            (call $packB (local.get $bType) (local.get $b) (local.get $ldb) (local.get $transB) (local.get $pc) (local.get $jc)
+                         (local.get $kc) (local.get $nc) (local.get $packedB))))))
       (local.set $ic (i32.const 0))
       (block $icDone (loop $icLoop
         (br_if $icDone (i32.ge_u (local.get $ic) (local.get $m)))
@@ -487,7 +508,20 @@ const driver = `
           (br_if $jrDone (i32.ge_u (local.get $jr) (local.get $nc)))
           (local.set $nr (i32.sub (local.get $nc) (local.get $jr)))
           (if (i32.gt_u (local.get $nr) (i32.const ${NR})) (then (local.set $nr (i32.const ${NR}))))
-          (local.set $panelB (i32.add (local.get $packedB) (i32.mul (local.get $jr) (i32.shl (local.get $panelDepth) (i32.const 2)))))
+          (local.set $stripStep (i32.const ${NR * 4}))
+          (if (i32.eqz (local.get $directB))
+            (then
+              (local.set $panelB (i32.add (local.get $packedB) (i32.mul (local.get $jr) (i32.shl (local.get $panelDepth) (i32.const 2))))))
+            (else (if (i32.eq (local.get $nr) (i32.const ${NR}))
+              (then
+                ;; a full strip of B in place: NR floats per k step, ldb apart
+                (local.set $panelB (i32.add (local.get $packedB) (i32.shl (local.get $jr) (i32.const 2))))
+                (local.set $stripStep (i32.shl (local.get $ldb) (i32.const 2))))
+              (else
+                ;; the ragged last strip: packed (zero-padded) into the unused B block, so nothing past B is read
+                (local.set $panelB (local.get $work))
+                (call $packB (local.get $bType) (local.get $b) (local.get $ldb) (local.get $transB) (local.get $pc)
+                             (i32.add (local.get $jc) (local.get $jr)) (local.get $kc) (local.get $nr) (local.get $panelB))))))
           (local.set $ir (i32.const 0))
           (block $irDone (loop $irLoop
             (br_if $irDone (i32.ge_u (local.get $ir) (local.get $mc)))
@@ -506,7 +540,7 @@ const driver = `
                 ;; packed A block: panel ir/MR
                 (call $kernelPanel (local.get $kc)
                   (i32.add (local.get $packedA) (i32.mul (local.get $ir) (i32.shl (local.get $kc) (i32.const 2))))
-                  (i32.const ${MR * 4}) (local.get $panelB)
+                  (i32.const ${MR * 4}) (local.get $panelB) (local.get $stripStep)
                   (local.get $destination) (local.get $destinationStride) (local.get $destinationAccumulate)))
               (else
                 (if (i32.eq (local.get $mr) (i32.const ${MR}))
@@ -514,14 +548,14 @@ const driver = `
                     ;; row-major A read in place, four row pointers
                     (call $kernelRows (local.get $kc)
                       (i32.add (local.get $a) (i32.shl (i32.add (i32.mul (local.get $i) (local.get $lda)) (local.get $pc)) (i32.const 2)))
-                      (i32.shl (local.get $lda) (i32.const 2)) (local.get $panelB)
+                      (i32.shl (local.get $lda) (i32.const 2)) (local.get $panelB) (local.get $stripStep)
                       (local.get $destination) (local.get $destinationStride) (local.get $destinationAccumulate)))
                   (else
                     ;; ragged last rows: pack them (zero-padded) so that nothing past A is read
                     (call $packA (local.get $aType) (local.get $a) (local.get $lda) (local.get $transA) (local.get $i) (local.get $pc)
                                  (local.get $mr) (local.get $kc) (local.get $packedA))
                     (call $kernelPanel (local.get $kc) (local.get $packedA) (i32.const ${MR * 4}) (local.get $panelB)
-                                       (local.get $destination) (local.get $destinationStride) (local.get $destinationAccumulate))))))
+                                       (local.get $stripStep) (local.get $destination) (local.get $destinationStride) (local.get $destinationAccumulate))))))
             (if (i32.eqz (local.get $full)) (then
               (call $mergeTile (local.get $tile) (local.get $target) (local.get $ldcBytes) (local.get $mr) (local.get $nr) (local.get $accumulate))))
             (local.set $ir (i32.add (local.get $ir) (i32.const ${MR})))

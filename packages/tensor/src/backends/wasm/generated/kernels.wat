@@ -1,6 +1,6 @@
 (module
 (import "env" "memory" (memory 1 65536 shared))
-(func $kernelPanel (param $kc i32) (param $a i32) (param $aStep i32) (param $b i32) (param $c i32) (param $ldc i32) (param $accumulate i32)
+(func $kernelPanel (param $kc i32) (param $a i32) (param $aStep i32) (param $b i32) (param $bStep i32) (param $c i32) (param $ldc i32) (param $accumulate i32)
   (local $c0_0 v128)
   (local $c0_1 v128)
   (local $c1_0 v128)
@@ -29,7 +29,7 @@
     (local.set $c3_0 (f32x4.add (local.get $c3_0) (f32x4.mul (local.get $x) (local.get $b0))))
     (local.set $c3_1 (f32x4.add (local.get $c3_1) (f32x4.mul (local.get $x) (local.get $b1))))
     (local.set $a (i32.add (local.get $a) (local.get $aStep)))
-    (local.set $b (i32.add (local.get $b) (i32.const 32)))
+    (local.set $b (i32.add (local.get $b) (local.get $bStep)))
     (local.set $kc (i32.sub (local.get $kc) (i32.const 1)))
     (br $main)))
   (if (local.get $accumulate) (then
@@ -57,7 +57,7 @@
     (v128.store offset=0 (local.get $c) (local.get $c3_0))
     (v128.store offset=16 (local.get $c) (local.get $c3_1))
   )))
-(func $kernelRows (param $kc i32) (param $a i32) (param $aStep i32) (param $b i32) (param $c i32) (param $ldc i32) (param $accumulate i32)
+(func $kernelRows (param $kc i32) (param $a i32) (param $aStep i32) (param $b i32) (param $bStep i32) (param $c i32) (param $ldc i32) (param $accumulate i32)
   (local $c0_0 v128)
   (local $c0_1 v128)
   (local $c1_0 v128)
@@ -95,7 +95,7 @@
     (local.set $a1 (i32.add (local.get $a1) (i32.const 4)))
     (local.set $a2 (i32.add (local.get $a2) (i32.const 4)))
     (local.set $a3 (i32.add (local.get $a3) (i32.const 4)))
-    (local.set $b (i32.add (local.get $b) (i32.const 32)))
+    (local.set $b (i32.add (local.get $b) (local.get $bStep)))
     (local.set $kc (i32.sub (local.get $kc) (i32.const 1)))
     (br $main)))
   (if (local.get $accumulate) (then
@@ -1100,6 +1100,7 @@
   (local $jr i32) (local $nr i32) (local $ir i32) (local $mr i32) (local $accumulate i32)
   (local $panelB i32) (local $target i32) (local $ldcBytes i32) (local $i i32) (local $panelDepth i32)
   (local $full i32) (local $destination i32) (local $destinationStride i32) (local $destinationAccumulate i32)
+  (local $directB i32) (local $stripStep i32)
   (local.set $packedA (i32.add (local.get $work) (i32.const 1310720)))
   (local.set $tile (i32.add (local.get $packedA) (i32.const 327680)))
   (local.set $ldcBytes (i32.shl (local.get $ldc) (i32.const 2)))
@@ -1108,6 +1109,9 @@
   (local.set $direct (i32.and (i32.and (i32.le_u (local.get $n) (i32.const 16)) (i32.eqz (local.get $transA)))
                               (i32.eqz (local.get $aType))))
   (local.set $kcLimit (select (i32.const 20480) (i32.const 640) (local.get $direct)))
+  ;; B read in place: row-major float32 B and few rows of A (not with A in place, where B is skinny and packed)
+  (local.set $directB (i32.and (i32.and (i32.eqz (local.get $transB)) (i32.eqz (local.get $bType)))
+                               (i32.and (i32.le_u (local.get $m) (i32.const 32)) (i32.eqz (local.get $direct)))))
   (if (i32.eqz (local.get $k)) (then
     ;; empty shared dimension: C = 0
     (local.set $ic (i32.const 0))
@@ -1137,11 +1141,16 @@
           (local.set $packedB (i32.add (local.get $b) (i32.shl
             (i32.add (i32.mul (local.get $jc) (local.get $k)) (i32.mul (local.get $pc) (i32.const 8))) (i32.const 2))))
           (local.set $panelDepth (local.get $k)))
-        (else
-          (local.set $packedB (local.get $work))
-          (local.set $panelDepth (local.get $kc))
-          (call $packB (local.get $bType) (local.get $b) (local.get $ldb) (local.get $transB) (local.get $pc) (local.get $jc)
-                       (local.get $kc) (local.get $nc) (local.get $packedB))))
+        (else (if (local.get $directB)
+          (then
+            ;; B in place: this block starts at row pc, column jc of B
+            (local.set $packedB (i32.add (local.get $b) (i32.shl
+              (i32.add (i32.mul (local.get $pc) (local.get $ldb)) (local.get $jc)) (i32.const 2)))))
+          (else
+            (local.set $packedB (local.get $work))
+            (local.set $panelDepth (local.get $kc))
+            (call $packB (local.get $bType) (local.get $b) (local.get $ldb) (local.get $transB) (local.get $pc) (local.get $jc)
+                         (local.get $kc) (local.get $nc) (local.get $packedB))))))
       (local.set $ic (i32.const 0))
       (block $icDone (loop $icLoop
         (br_if $icDone (i32.ge_u (local.get $ic) (local.get $m)))
@@ -1155,7 +1164,20 @@
           (br_if $jrDone (i32.ge_u (local.get $jr) (local.get $nc)))
           (local.set $nr (i32.sub (local.get $nc) (local.get $jr)))
           (if (i32.gt_u (local.get $nr) (i32.const 8)) (then (local.set $nr (i32.const 8))))
-          (local.set $panelB (i32.add (local.get $packedB) (i32.mul (local.get $jr) (i32.shl (local.get $panelDepth) (i32.const 2)))))
+          (local.set $stripStep (i32.const 32))
+          (if (i32.eqz (local.get $directB))
+            (then
+              (local.set $panelB (i32.add (local.get $packedB) (i32.mul (local.get $jr) (i32.shl (local.get $panelDepth) (i32.const 2))))))
+            (else (if (i32.eq (local.get $nr) (i32.const 8))
+              (then
+                ;; a full strip of B in place: NR floats per k step, ldb apart
+                (local.set $panelB (i32.add (local.get $packedB) (i32.shl (local.get $jr) (i32.const 2))))
+                (local.set $stripStep (i32.shl (local.get $ldb) (i32.const 2))))
+              (else
+                ;; the ragged last strip: packed (zero-padded) into the unused B block, so nothing past B is read
+                (local.set $panelB (local.get $work))
+                (call $packB (local.get $bType) (local.get $b) (local.get $ldb) (local.get $transB) (local.get $pc)
+                             (i32.add (local.get $jc) (local.get $jr)) (local.get $kc) (local.get $nr) (local.get $panelB))))))
           (local.set $ir (i32.const 0))
           (block $irDone (loop $irLoop
             (br_if $irDone (i32.ge_u (local.get $ir) (local.get $mc)))
@@ -1174,7 +1196,7 @@
                 ;; packed A block: panel ir/MR
                 (call $kernelPanel (local.get $kc)
                   (i32.add (local.get $packedA) (i32.mul (local.get $ir) (i32.shl (local.get $kc) (i32.const 2))))
-                  (i32.const 16) (local.get $panelB)
+                  (i32.const 16) (local.get $panelB) (local.get $stripStep)
                   (local.get $destination) (local.get $destinationStride) (local.get $destinationAccumulate)))
               (else
                 (if (i32.eq (local.get $mr) (i32.const 4))
@@ -1182,14 +1204,14 @@
                     ;; row-major A read in place, four row pointers
                     (call $kernelRows (local.get $kc)
                       (i32.add (local.get $a) (i32.shl (i32.add (i32.mul (local.get $i) (local.get $lda)) (local.get $pc)) (i32.const 2)))
-                      (i32.shl (local.get $lda) (i32.const 2)) (local.get $panelB)
+                      (i32.shl (local.get $lda) (i32.const 2)) (local.get $panelB) (local.get $stripStep)
                       (local.get $destination) (local.get $destinationStride) (local.get $destinationAccumulate)))
                   (else
                     ;; ragged last rows: pack them (zero-padded) so that nothing past A is read
                     (call $packA (local.get $aType) (local.get $a) (local.get $lda) (local.get $transA) (local.get $i) (local.get $pc)
                                  (local.get $mr) (local.get $kc) (local.get $packedA))
                     (call $kernelPanel (local.get $kc) (local.get $packedA) (i32.const 16) (local.get $panelB)
-                                       (local.get $destination) (local.get $destinationStride) (local.get $destinationAccumulate))))))
+                                       (local.get $stripStep) (local.get $destination) (local.get $destinationStride) (local.get $destinationAccumulate))))))
             (if (i32.eqz (local.get $full)) (then
               (call $mergeTile (local.get $tile) (local.get $target) (local.get $ldcBytes) (local.get $mr) (local.get $nr) (local.get $accumulate))))
             (local.set $ir (i32.add (local.get $ir) (i32.const 4)))
