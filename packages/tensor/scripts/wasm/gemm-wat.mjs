@@ -12,33 +12,35 @@
 import { elementTypes, halfLocals } from "./half-wat.mjs";
 
 /** Rows of the micro-kernel (broadcast A values). */
-export const MR = 4;
+export const MR = 3;
 /**
- * Columns of the micro-kernel (2 f32x4 vectors of B per row). 4×8 is the widest tile whose 8 accumulators, 2 B
- * vectors and 1 broadcast fit the 15 allocatable SIMD registers of V8 on x64 with room to spare: a 4×16 tile
- * (16 accumulators) spills to the stack on every step and ran at ~30 GFLOP/s per core against ~45–50 for 4×8
- * (f32x4 multiply-add ceiling ~57, Zen 4).
+ * Columns of the micro-kernel (3 f32x4 vectors of B per row). V8 gives WebAssembly 15 of x64's SIMD registers:
+ * the 3×12 tile holds 9 accumulators, 3 B vectors and 1 broadcast. Nine independent multiply-add chains
+ * cover the FMA latency × throughput product (4 cycles × 2 per cycle) with one to spare, where 4×8's eight
+ * left none: in-cache 52–54 against 48–51 GFLOP/s per core (57 ceiling, Zen 4); the forward-shaped products of
+ * the 8-layer SmolLM2 (256 rows) 3–5 % faster on one thread and 10–20 % on two. Wider tiles spill: 4×16 and
+ * 4×12 ran at ~30 and ~6 GFLOP/s, 5×8 and 6×8 at 22 and 6.
  */
-export const NR = 8;
+export const NR = 12;
 /**
- * Greatest depth of a packed slice: an MR×KC A panel (10 KiB) plus a KC×NR B panel (20 KiB) fit a 32 KiB L1. The
+ * Greatest depth of a packed slice: an MR×KC A panel (7.5 KiB) plus a KC×NR B panel (30 KiB) stay in L1. The
  * shared dimension is cut into equal slices of at most KC (k = 576 is one slice, not 512 + 64: every extra slice
  * reads and writes all of C once more).
  */
 export const KC = 640;
-/** Rows of op(A) per packed block: MC×KC×4 bytes = 128 KiB of L2, next to the packed B block. */
-export const MC = 64;
-/** Columns of op(B) per packed block: KC×NC×4 bytes = 1.25 MiB, streamed from L2/L3 once per MC rows. */
-export const NC = 512;
+/** Rows of op(A) per packed block (a multiple of MR): MC×KC×4 bytes = 165 KiB of L2, next to the packed B block. */
+export const MC = 66;
+/** Columns of op(B) per packed block (a multiple of NR): KC×NC×4 bytes = 1.23 MiB, streamed from L2/L3 once per MC rows. */
+export const NC = 504;
 /**
  * Read row-major A in place (no packing) when op(B) has at most this many columns (the tall-skinny case):
  * every element of A is then used at most twice, so packing would only add memory traffic.
  */
 export const DIRECT_A_MAX_COLUMNS = 2 * NR;
 /**
- * Depth of a slice in the in-place case: the whole skinny op(B) (up to DIRECT_KC × 32 floats, the size of the
- * packed B buffer) is packed once and each micro-kernel call streams 4 rows of A from start to end, so C is
- * written once and the hardware prefetcher sees 4 long sequential streams.
+ * Depth of a slice in the in-place case: the whole skinny op(B) (up to DIRECT_KC × DIRECT_A_MAX_COLUMNS
+ * floats, the size of the packed B buffer) is packed once and each micro-kernel call streams MR rows of A from
+ * start to end, so C is written once and the hardware prefetcher sees MR long sequential streams.
  */
 export const DIRECT_KC = (KC * NC) / DIRECT_A_MAX_COLUMNS;
 
@@ -64,7 +66,7 @@ export const GEMM_WORK_BYTES = (KC * NC + PACKED_A_FLOATS + MR * NR) * 4;
 const vectorsPerRow = NR / 4;
 
 /**
- * Panels that the row-major path of `packB` fills together: PACK_GROUP·NR floats (256 bytes) of a row of B per
+ * Panels that the row-major path of `packB` fills together: PACK_GROUP·NR floats (384 bytes) of a row of B per
  * step, written to PACK_GROUP sequential streams.
  */
 const PACK_GROUP = 8;
@@ -181,6 +183,42 @@ function transpose4(source, stride, target, targetStride, element = elementTypes
           (v128.store offset=${3 * targetStride} (local.get ${target}) (i8x16.shuffle ${lanes(2, 3, 6, 7)} (local.get $t1) (local.get $t3)))`;
 }
 
+/**
+ * Four k steps of an MR-row panel of row-major A: the 4-element runs at $s + q·stride (q < MR) become the
+ * panel's 4·MR floats at $d (k-major: the MR values of each k step together). MR = 4 is a 4×4 transpose; for
+ * MR = 3, rows x, y, z become x0 y0 z0 x1 | y1 z1 x2 y2 | z2 x3 y3 z3 through five two-vector shuffles.
+ * Uses the v128 locals $r0..$r2, $t0..$t2 of the calling function.
+ */
+function interleaveRows(source, stride, target, element) {
+  if (MR === 4) return transpose4(source, stride, target, MR * 4, element);
+  if (MR !== 3) throw new Error(`no row interleave for MR = ${MR}`);
+  const lanes = (...indices) =>
+    indices.flatMap((lane) => [0, 1, 2, 3].map((byte) => lane * 4 + byte)).join(" ");
+  const row = (q) =>
+    q === 0
+      ? `(local.get ${source})`
+      : `(i32.add (local.get ${source}) (i32.mul (local.get ${stride}) (i32.const ${q})))`;
+  return `(local.set $r0 ${element.load4(row(0))})
+          (local.set $r1 ${element.load4(row(1))})
+          (local.set $r2 ${element.load4(row(2))})
+          (local.set $t0 (i8x16.shuffle ${lanes(0, 4, 1, 5)} (local.get $r0) (local.get $r1)))
+          (local.set $t1 (i8x16.shuffle ${lanes(1, 5, 2, 6)} (local.get $r1) (local.get $r2)))
+          (local.set $t2 (i8x16.shuffle ${lanes(3, 7, 3, 7)} (local.get $r0) (local.get $r1)))
+          (v128.store offset=0 (local.get ${target}) (i8x16.shuffle ${lanes(0, 1, 4, 2)} (local.get $t0) (local.get $r2)))
+          (v128.store offset=16 (local.get ${target}) (i8x16.shuffle ${lanes(0, 1, 6, 2)} (local.get $t1) (local.get $r0)))
+          (v128.store offset=32 (local.get ${target}) (i8x16.shuffle ${lanes(2, 4, 5, 3)} (local.get $r2) (local.get $t2)))`;
+}
+
+/** One k step of packing transposed A: the MR contiguous values at $source become MR floats at $dst. */
+function copyTransposedStep(element) {
+  if (MR === 4) return `(v128.store (local.get $dst) ${element.load4("(local.get $source)")})`;
+  return Array.from(
+    { length: MR },
+    (_, row) =>
+      `(f32.store offset=${row * 4} (local.get $dst) ${element.load1(`(i32.add (local.get $source) (i32.const ${row << element.shift}))`)})`,
+  ).join("\n          ");
+}
+
 const transposeLocals =
   "(local $r0 v128) (local $r1 v128) (local $r2 v128) (local $r3 v128) (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)";
 
@@ -201,7 +239,7 @@ const packB = (element) => `
       ;; step (p inner): each step reads one contiguous run of the row and appends NR floats to each of the
       ;; group's panels, so the writes go to a few sequential streams instead of one per panel of the block
       (local.set $stride (i32.mul (local.get $kc) (i32.const ${NR * 4})))
-      (local.set $columns (i32.and (local.get $nc) (i32.const ${-NR})))
+      (local.set $columns (i32.sub (local.get $nc) (i32.rem_u (local.get $nc) (i32.const ${NR}))))
       (local.set $group (i32.const 0))
       (block $groupsDone (loop $eachGroup
         (br_if $groupsDone (i32.ge_u (local.get $group) (local.get $columns)))
@@ -215,7 +253,7 @@ const packB = (element) => `
             (i32.const ${element.shift}))))
           ;; panel group/NR, row p
           (local.set $d (i32.add (i32.add (local.get $dst) (i32.mul (local.get $p) (i32.const ${NR * 4})))
-                                 (i32.mul (i32.shr_u (local.get $group) (i32.const ${Math.log2(NR)})) (local.get $stride))))
+                                 (i32.mul (i32.div_u (local.get $group) (i32.const ${NR})) (local.get $stride))))
           (local.set $j (local.get $group))
           (block $stripsDone (loop $eachStrip
             (br_if $stripsDone (i32.ge_u (local.get $j) (local.get $groupEnd)))
@@ -320,14 +358,14 @@ const packA = (element) => `
     (if (i32.gt_u (local.get $rows) (i32.const ${MR})) (then (local.set $rows (i32.const ${MR}))))
     (if (i32.and (i32.eqz (local.get $transA)) (i32.eq (local.get $rows) (i32.const ${MR})))
       (then
-        ;; row-major A: 4×4 transposes of 4 rows × 4 k steps, then the ragged k steps one by one
+        ;; row-major A: MR rows × 4 k steps interleaved at a time, then the ragged k steps one by one
         (local.set $stride (i32.shl (local.get $lda) (i32.const ${element.shift})))
         (local.set $source (i32.add (local.get $a) (i32.shl
           (i32.add (i32.mul (i32.add (local.get $i0) (local.get $ip)) (local.get $lda)) (local.get $p0)) (i32.const ${element.shift}))))
         (local.set $p (i32.const 0))
         (block $blocksDone (loop $blocks
           (br_if $blocksDone (i32.gt_u (i32.add (local.get $p) (i32.const 4)) (local.get $kc)))
-          ${transpose4("$source", "$stride", "$dst", MR * 4, element)}
+          ${interleaveRows("$source", "$stride", "$dst", element)}
           (local.set $source (i32.add (local.get $source) (i32.const ${4 << element.shift})))
           (local.set $dst (i32.add (local.get $dst) (i32.const ${4 * MR * 4})))
           (local.set $p (i32.add (local.get $p) (i32.const 4)))
@@ -348,7 +386,7 @@ const packA = (element) => `
         (local.set $p (i32.const 0))
         (block $copyDone (loop $copy
           (br_if $copyDone (i32.ge_u (local.get $p) (local.get $kc)))
-          (v128.store (local.get $dst) ${element.load4("(local.get $source)")})
+          ${copyTransposedStep(element)}
           (local.set $source (i32.add (local.get $source) (i32.shl (local.get $lda) (i32.const ${element.shift}))))
           (local.set $dst (i32.add (local.get $dst) (i32.const ${MR * 4})))
           (local.set $p (i32.add (local.get $p) (i32.const 1)))
@@ -545,7 +583,7 @@ const driver = `
               (else
                 (if (i32.eq (local.get $mr) (i32.const ${MR}))
                   (then
-                    ;; row-major A read in place, four row pointers
+                    ;; row-major A read in place, MR row pointers
                     (call $kernelRows (local.get $kc)
                       (i32.add (local.get $a) (i32.shl (i32.add (i32.mul (local.get $i) (local.get $lda)) (local.get $pc)) (i32.const 2)))
                       (i32.shl (local.get $lda) (i32.const 2)) (local.get $panelB) (local.get $stripStep)

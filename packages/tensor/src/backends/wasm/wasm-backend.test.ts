@@ -5,6 +5,7 @@ import { narrowToHalf } from "../../dtype/half-precision.js";
 import { conformanceCases, runConformanceCase } from "../../testing/index.js";
 import { cpuKernels } from "../js/cpu-kernels.js";
 import type { CpuTensor } from "../js/cpu-tensor.js";
+import { gemmBlocking } from "./generated/kernels-binary.js";
 import { WasmBackend, wasmBackendDefinition } from "./index.js";
 
 /** Deterministic values in [-1, 1) (no generator needed for kernel-level checks). */
@@ -492,10 +493,13 @@ describe("packed weight cache", () => {
       for (const b of [first, second])
         bounded.dispose(kernel([aInfo, b], { transposeA: false, transposeB: true }, bounded).handle);
     }
-    // Each weight's panels take 256 KiB: the first fits under 300 KiB, the second does not.
+    // Each weight's panels take ~256 KiB (256 columns rounded up to whole NR-wide panels): the first fits under
+    // 300 KiB, the second does not.
+    const panelBytes = Math.ceil(256 / gemmBlocking.nr) * gemmBlocking.nr * 256 * 4;
+    expect(panelBytes).toBeLessThan(300 * 1024);
     expect(bounded.packedWeightCacheStatistics()).toMatchObject({
       entries: 1,
-      bytes: 256 * 1024,
+      bytes: panelBytes,
       skipped: 2,
     });
     bounded.clearPackedWeightCache();

@@ -3,31 +3,34 @@
 (func $kernelPanel (param $kc i32) (param $a i32) (param $aStep i32) (param $b i32) (param $bStep i32) (param $c i32) (param $ldc i32) (param $accumulate i32)
   (local $c0_0 v128)
   (local $c0_1 v128)
+  (local $c0_2 v128)
   (local $c1_0 v128)
   (local $c1_1 v128)
+  (local $c1_2 v128)
   (local $c2_0 v128)
   (local $c2_1 v128)
-  (local $c3_0 v128)
-  (local $c3_1 v128)
+  (local $c2_2 v128)
   (local $b0 v128)
   (local $b1 v128)
+  (local $b2 v128)
   (local $x v128)
   (block $done (loop $main
     (br_if $done (i32.eqz (local.get $kc)))
     (local.set $b0 (v128.load offset=0 (local.get $b)))
     (local.set $b1 (v128.load offset=16 (local.get $b)))
+    (local.set $b2 (v128.load offset=32 (local.get $b)))
     (local.set $x (v128.load32_splat offset=0 (local.get $a)))
     (local.set $c0_0 (f32x4.add (local.get $c0_0) (f32x4.mul (local.get $x) (local.get $b0))))
     (local.set $c0_1 (f32x4.add (local.get $c0_1) (f32x4.mul (local.get $x) (local.get $b1))))
+    (local.set $c0_2 (f32x4.add (local.get $c0_2) (f32x4.mul (local.get $x) (local.get $b2))))
     (local.set $x (v128.load32_splat offset=4 (local.get $a)))
     (local.set $c1_0 (f32x4.add (local.get $c1_0) (f32x4.mul (local.get $x) (local.get $b0))))
     (local.set $c1_1 (f32x4.add (local.get $c1_1) (f32x4.mul (local.get $x) (local.get $b1))))
+    (local.set $c1_2 (f32x4.add (local.get $c1_2) (f32x4.mul (local.get $x) (local.get $b2))))
     (local.set $x (v128.load32_splat offset=8 (local.get $a)))
     (local.set $c2_0 (f32x4.add (local.get $c2_0) (f32x4.mul (local.get $x) (local.get $b0))))
     (local.set $c2_1 (f32x4.add (local.get $c2_1) (f32x4.mul (local.get $x) (local.get $b1))))
-    (local.set $x (v128.load32_splat offset=12 (local.get $a)))
-    (local.set $c3_0 (f32x4.add (local.get $c3_0) (f32x4.mul (local.get $x) (local.get $b0))))
-    (local.set $c3_1 (f32x4.add (local.get $c3_1) (f32x4.mul (local.get $x) (local.get $b1))))
+    (local.set $c2_2 (f32x4.add (local.get $c2_2) (f32x4.mul (local.get $x) (local.get $b2))))
     (local.set $a (i32.add (local.get $a) (local.get $aStep)))
     (local.set $b (i32.add (local.get $b) (local.get $bStep)))
     (local.set $kc (i32.sub (local.get $kc) (i32.const 1)))
@@ -35,93 +38,93 @@
   (if (local.get $accumulate) (then
     (v128.store offset=0 (local.get $c) (f32x4.add (v128.load offset=0 (local.get $c)) (local.get $c0_0)))
     (v128.store offset=16 (local.get $c) (f32x4.add (v128.load offset=16 (local.get $c)) (local.get $c0_1)))
+    (v128.store offset=32 (local.get $c) (f32x4.add (v128.load offset=32 (local.get $c)) (local.get $c0_2)))
     (local.set $c (i32.add (local.get $c) (local.get $ldc)))
     (v128.store offset=0 (local.get $c) (f32x4.add (v128.load offset=0 (local.get $c)) (local.get $c1_0)))
     (v128.store offset=16 (local.get $c) (f32x4.add (v128.load offset=16 (local.get $c)) (local.get $c1_1)))
+    (v128.store offset=32 (local.get $c) (f32x4.add (v128.load offset=32 (local.get $c)) (local.get $c1_2)))
     (local.set $c (i32.add (local.get $c) (local.get $ldc)))
     (v128.store offset=0 (local.get $c) (f32x4.add (v128.load offset=0 (local.get $c)) (local.get $c2_0)))
     (v128.store offset=16 (local.get $c) (f32x4.add (v128.load offset=16 (local.get $c)) (local.get $c2_1)))
-    (local.set $c (i32.add (local.get $c) (local.get $ldc)))
-    (v128.store offset=0 (local.get $c) (f32x4.add (v128.load offset=0 (local.get $c)) (local.get $c3_0)))
-    (v128.store offset=16 (local.get $c) (f32x4.add (v128.load offset=16 (local.get $c)) (local.get $c3_1)))
+    (v128.store offset=32 (local.get $c) (f32x4.add (v128.load offset=32 (local.get $c)) (local.get $c2_2)))
   ) (else
     (v128.store offset=0 (local.get $c) (local.get $c0_0))
     (v128.store offset=16 (local.get $c) (local.get $c0_1))
+    (v128.store offset=32 (local.get $c) (local.get $c0_2))
     (local.set $c (i32.add (local.get $c) (local.get $ldc)))
     (v128.store offset=0 (local.get $c) (local.get $c1_0))
     (v128.store offset=16 (local.get $c) (local.get $c1_1))
+    (v128.store offset=32 (local.get $c) (local.get $c1_2))
     (local.set $c (i32.add (local.get $c) (local.get $ldc)))
     (v128.store offset=0 (local.get $c) (local.get $c2_0))
     (v128.store offset=16 (local.get $c) (local.get $c2_1))
-    (local.set $c (i32.add (local.get $c) (local.get $ldc)))
-    (v128.store offset=0 (local.get $c) (local.get $c3_0))
-    (v128.store offset=16 (local.get $c) (local.get $c3_1))
+    (v128.store offset=32 (local.get $c) (local.get $c2_2))
   )))
 (func $kernelRows (param $kc i32) (param $a i32) (param $aStep i32) (param $b i32) (param $bStep i32) (param $c i32) (param $ldc i32) (param $accumulate i32)
   (local $c0_0 v128)
   (local $c0_1 v128)
+  (local $c0_2 v128)
   (local $c1_0 v128)
   (local $c1_1 v128)
+  (local $c1_2 v128)
   (local $c2_0 v128)
   (local $c2_1 v128)
-  (local $c3_0 v128)
-  (local $c3_1 v128)
+  (local $c2_2 v128)
   (local $b0 v128)
   (local $b1 v128)
+  (local $b2 v128)
   (local $x v128)
   (local $a1 i32)
   (local $a2 i32)
-  (local $a3 i32)
   (local.set $a1 (i32.add (local.get $a) (i32.mul (local.get $aStep) (i32.const 1))))
   (local.set $a2 (i32.add (local.get $a) (i32.mul (local.get $aStep) (i32.const 2))))
-  (local.set $a3 (i32.add (local.get $a) (i32.mul (local.get $aStep) (i32.const 3))))
   (block $done (loop $main
     (br_if $done (i32.eqz (local.get $kc)))
     (local.set $b0 (v128.load offset=0 (local.get $b)))
     (local.set $b1 (v128.load offset=16 (local.get $b)))
+    (local.set $b2 (v128.load offset=32 (local.get $b)))
     (local.set $x (v128.load32_splat (local.get $a)))
     (local.set $c0_0 (f32x4.add (local.get $c0_0) (f32x4.mul (local.get $x) (local.get $b0))))
     (local.set $c0_1 (f32x4.add (local.get $c0_1) (f32x4.mul (local.get $x) (local.get $b1))))
+    (local.set $c0_2 (f32x4.add (local.get $c0_2) (f32x4.mul (local.get $x) (local.get $b2))))
     (local.set $x (v128.load32_splat (local.get $a1)))
     (local.set $c1_0 (f32x4.add (local.get $c1_0) (f32x4.mul (local.get $x) (local.get $b0))))
     (local.set $c1_1 (f32x4.add (local.get $c1_1) (f32x4.mul (local.get $x) (local.get $b1))))
+    (local.set $c1_2 (f32x4.add (local.get $c1_2) (f32x4.mul (local.get $x) (local.get $b2))))
     (local.set $x (v128.load32_splat (local.get $a2)))
     (local.set $c2_0 (f32x4.add (local.get $c2_0) (f32x4.mul (local.get $x) (local.get $b0))))
     (local.set $c2_1 (f32x4.add (local.get $c2_1) (f32x4.mul (local.get $x) (local.get $b1))))
-    (local.set $x (v128.load32_splat (local.get $a3)))
-    (local.set $c3_0 (f32x4.add (local.get $c3_0) (f32x4.mul (local.get $x) (local.get $b0))))
-    (local.set $c3_1 (f32x4.add (local.get $c3_1) (f32x4.mul (local.get $x) (local.get $b1))))
+    (local.set $c2_2 (f32x4.add (local.get $c2_2) (f32x4.mul (local.get $x) (local.get $b2))))
     (local.set $a (i32.add (local.get $a) (i32.const 4)))
     (local.set $a1 (i32.add (local.get $a1) (i32.const 4)))
     (local.set $a2 (i32.add (local.get $a2) (i32.const 4)))
-    (local.set $a3 (i32.add (local.get $a3) (i32.const 4)))
     (local.set $b (i32.add (local.get $b) (local.get $bStep)))
     (local.set $kc (i32.sub (local.get $kc) (i32.const 1)))
     (br $main)))
   (if (local.get $accumulate) (then
     (v128.store offset=0 (local.get $c) (f32x4.add (v128.load offset=0 (local.get $c)) (local.get $c0_0)))
     (v128.store offset=16 (local.get $c) (f32x4.add (v128.load offset=16 (local.get $c)) (local.get $c0_1)))
+    (v128.store offset=32 (local.get $c) (f32x4.add (v128.load offset=32 (local.get $c)) (local.get $c0_2)))
     (local.set $c (i32.add (local.get $c) (local.get $ldc)))
     (v128.store offset=0 (local.get $c) (f32x4.add (v128.load offset=0 (local.get $c)) (local.get $c1_0)))
     (v128.store offset=16 (local.get $c) (f32x4.add (v128.load offset=16 (local.get $c)) (local.get $c1_1)))
+    (v128.store offset=32 (local.get $c) (f32x4.add (v128.load offset=32 (local.get $c)) (local.get $c1_2)))
     (local.set $c (i32.add (local.get $c) (local.get $ldc)))
     (v128.store offset=0 (local.get $c) (f32x4.add (v128.load offset=0 (local.get $c)) (local.get $c2_0)))
     (v128.store offset=16 (local.get $c) (f32x4.add (v128.load offset=16 (local.get $c)) (local.get $c2_1)))
-    (local.set $c (i32.add (local.get $c) (local.get $ldc)))
-    (v128.store offset=0 (local.get $c) (f32x4.add (v128.load offset=0 (local.get $c)) (local.get $c3_0)))
-    (v128.store offset=16 (local.get $c) (f32x4.add (v128.load offset=16 (local.get $c)) (local.get $c3_1)))
+    (v128.store offset=32 (local.get $c) (f32x4.add (v128.load offset=32 (local.get $c)) (local.get $c2_2)))
   ) (else
     (v128.store offset=0 (local.get $c) (local.get $c0_0))
     (v128.store offset=16 (local.get $c) (local.get $c0_1))
+    (v128.store offset=32 (local.get $c) (local.get $c0_2))
     (local.set $c (i32.add (local.get $c) (local.get $ldc)))
     (v128.store offset=0 (local.get $c) (local.get $c1_0))
     (v128.store offset=16 (local.get $c) (local.get $c1_1))
+    (v128.store offset=32 (local.get $c) (local.get $c1_2))
     (local.set $c (i32.add (local.get $c) (local.get $ldc)))
     (v128.store offset=0 (local.get $c) (local.get $c2_0))
     (v128.store offset=16 (local.get $c) (local.get $c2_1))
-    (local.set $c (i32.add (local.get $c) (local.get $ldc)))
-    (v128.store offset=0 (local.get $c) (local.get $c3_0))
-    (v128.store offset=16 (local.get $c) (local.get $c3_1))
+    (v128.store offset=32 (local.get $c) (local.get $c2_2))
   )))
 
 (func $packB_f32 (param $b i32) (param $ldb i32) (param $transB i32) (param $p0 i32) (param $j0 i32)
@@ -129,17 +132,17 @@
   (local $jp i32) (local $columns i32) (local $p i32) (local $j i32) (local $source i32) (local $out i32)
   (local $stride i32) (local $s i32) (local $d i32) (local $group i32) (local $groupEnd i32)
   (local $r0 v128) (local $r1 v128) (local $r2 v128) (local $r3 v128) (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128) (local $halfIn v128) (local $halfBits v128) (local $halfScalar i32) (local $halfScalarBits i32)
-  (if (i32.and (i32.eqz (local.get $transB)) (i32.ge_u (local.get $nc) (i32.const 8)))
+  (if (i32.and (i32.eqz (local.get $transB)) (i32.ge_u (local.get $nc) (i32.const 12)))
     (then
       ;; row-major B: copy the full NR-wide panels a group of PACK_GROUP panels at a time, one row of B per
       ;; step (p inner): each step reads one contiguous run of the row and appends NR floats to each of the
       ;; group's panels, so the writes go to a few sequential streams instead of one per panel of the block
-      (local.set $stride (i32.mul (local.get $kc) (i32.const 32)))
-      (local.set $columns (i32.and (local.get $nc) (i32.const -8)))
+      (local.set $stride (i32.mul (local.get $kc) (i32.const 48)))
+      (local.set $columns (i32.sub (local.get $nc) (i32.rem_u (local.get $nc) (i32.const 12))))
       (local.set $group (i32.const 0))
       (block $groupsDone (loop $eachGroup
         (br_if $groupsDone (i32.ge_u (local.get $group) (local.get $columns)))
-        (local.set $groupEnd (i32.add (local.get $group) (i32.const 64)))
+        (local.set $groupEnd (i32.add (local.get $group) (i32.const 96)))
         (if (i32.gt_u (local.get $groupEnd) (local.get $columns)) (then (local.set $groupEnd (local.get $columns))))
         (local.set $p (i32.const 0))
         (block $rowsDone (loop $eachRow
@@ -148,16 +151,17 @@
             (i32.add (i32.mul (i32.add (local.get $p0) (local.get $p)) (local.get $ldb)) (i32.add (local.get $j0) (local.get $group)))
             (i32.const 2))))
           ;; panel group/NR, row p
-          (local.set $d (i32.add (i32.add (local.get $dst) (i32.mul (local.get $p) (i32.const 32)))
-                                 (i32.mul (i32.shr_u (local.get $group) (i32.const 3)) (local.get $stride))))
+          (local.set $d (i32.add (i32.add (local.get $dst) (i32.mul (local.get $p) (i32.const 48)))
+                                 (i32.mul (i32.div_u (local.get $group) (i32.const 12)) (local.get $stride))))
           (local.set $j (local.get $group))
           (block $stripsDone (loop $eachStrip
             (br_if $stripsDone (i32.ge_u (local.get $j) (local.get $groupEnd)))
             (v128.store offset=0 (local.get $d) (v128.load offset=0 (local.get $source)))
             (v128.store offset=16 (local.get $d) (v128.load offset=16 (local.get $source)))
-            (local.set $source (i32.add (local.get $source) (i32.const 32)))
+            (v128.store offset=32 (local.get $d) (v128.load offset=32 (local.get $source)))
+            (local.set $source (i32.add (local.get $source) (i32.const 48)))
             (local.set $d (i32.add (local.get $d) (local.get $stride)))
-            (local.set $j (i32.add (local.get $j) (i32.const 8)))
+            (local.set $j (i32.add (local.get $j) (i32.const 12)))
             (br $eachStrip)))
           (local.set $p (i32.add (local.get $p) (i32.const 1)))
           (br $eachRow)))
@@ -167,8 +171,8 @@
   (block $panelsDone (loop $panels
     (br_if $panelsDone (i32.ge_u (local.get $jp) (local.get $nc)))
     (local.set $columns (i32.sub (local.get $nc) (local.get $jp)))
-    (if (i32.gt_u (local.get $columns) (i32.const 8)) (then (local.set $columns (i32.const 8))))
-    (if (i32.and (local.get $transB) (i32.eq (local.get $columns) (i32.const 8)))
+    (if (i32.gt_u (local.get $columns) (i32.const 12)) (then (local.set $columns (i32.const 12))))
+    (if (i32.and (local.get $transB) (i32.eq (local.get $columns) (i32.const 12)))
       (then
         ;; transposed B: 4×4 transposes of 4 columns × 4 k steps, then the ragged k steps one by one
         (local.set $stride (i32.shl (local.get $ldb) (i32.const 2)))
@@ -188,9 +192,9 @@
           (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3)))
           (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r2) (local.get $r3)))
           (v128.store offset=0 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
-          (v128.store offset=32 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
-          (v128.store offset=64 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
-          (v128.store offset=96 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
+          (v128.store offset=48 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
+          (v128.store offset=96 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
+          (v128.store offset=144 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
           (local.set $s (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 4))))
           (local.set $d (i32.add (local.get $dst) (i32.const 16)))
           (local.set $r0 (v128.load offset=0 (local.get $s)))
@@ -202,11 +206,25 @@
           (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3)))
           (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r2) (local.get $r3)))
           (v128.store offset=0 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
-          (v128.store offset=32 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
-          (v128.store offset=64 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
-          (v128.store offset=96 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
+          (v128.store offset=48 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
+          (v128.store offset=96 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
+          (v128.store offset=144 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
+          (local.set $s (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 8))))
+          (local.set $d (i32.add (local.get $dst) (i32.const 32)))
+          (local.set $r0 (v128.load offset=0 (local.get $s)))
+          (local.set $r1 (v128.load offset=0 (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 1)))))
+          (local.set $r2 (v128.load offset=0 (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 2)))))
+          (local.set $r3 (v128.load offset=0 (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 3)))))
+          (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r0) (local.get $r1)))
+          (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r0) (local.get $r1)))
+          (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3)))
+          (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r2) (local.get $r3)))
+          (v128.store offset=0 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
+          (v128.store offset=48 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
+          (v128.store offset=96 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
+          (v128.store offset=144 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
           (local.set $source (i32.add (local.get $source) (i32.const 16)))
-          (local.set $dst (i32.add (local.get $dst) (i32.const 128)))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 192)))
           (local.set $p (i32.add (local.get $p) (i32.const 4)))
           (br $blocks)))
         (block $tailDone (loop $tail
@@ -219,20 +237,24 @@
           (f32.store offset=20 (local.get $dst) (f32.load (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 5)))))
           (f32.store offset=24 (local.get $dst) (f32.load (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 6)))))
           (f32.store offset=28 (local.get $dst) (f32.load (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 7)))))
+          (f32.store offset=32 (local.get $dst) (f32.load (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 8)))))
+          (f32.store offset=36 (local.get $dst) (f32.load (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 9)))))
+          (f32.store offset=40 (local.get $dst) (f32.load (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 10)))))
+          (f32.store offset=44 (local.get $dst) (f32.load (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 11)))))
           (local.set $source (i32.add (local.get $source) (i32.const 4)))
-          (local.set $dst (i32.add (local.get $dst) (i32.const 32)))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 48)))
           (local.set $p (i32.add (local.get $p) (i32.const 1)))
           (br $tail))))
     (else
-    (if (i32.and (i32.eqz (local.get $transB)) (i32.eq (local.get $columns) (i32.const 8)))
+    (if (i32.and (i32.eqz (local.get $transB)) (i32.eq (local.get $columns) (i32.const 12)))
       (then
         ;; contiguous rows of B: already copied by the row-wise pass above
-        (local.set $dst (i32.add (local.get $dst) (i32.mul (local.get $kc) (i32.const 32)))))
+        (local.set $dst (i32.add (local.get $dst) (i32.mul (local.get $kc) (i32.const 48)))))
       (else
         ;; general case: one column at a time (contiguous along k when B is transposed), zero padding
         (local.set $j (i32.const 0))
         (block $columnsDone (loop $eachColumn
-          (br_if $columnsDone (i32.ge_u (local.get $j) (i32.const 8)))
+          (br_if $columnsDone (i32.ge_u (local.get $j) (i32.const 12)))
           (local.set $out (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2))))
           (if (i32.lt_u (local.get $j) (local.get $columns))
             (then
@@ -246,7 +268,7 @@
                     (else (i32.add (i32.mul (i32.add (local.get $p0) (local.get $p)) (local.get $ldb))
                                    (i32.add (i32.add (local.get $j0) (local.get $jp)) (local.get $j)))))
                   (i32.const 2)))))
-                (local.set $out (i32.add (local.get $out) (i32.const 32)))
+                (local.set $out (i32.add (local.get $out) (i32.const 48)))
                 (local.set $p (i32.add (local.get $p) (i32.const 1)))
                 (br $eachK))))
             (else
@@ -254,13 +276,13 @@
               (block $done (loop $zeroK
                 (br_if $done (i32.ge_u (local.get $p) (local.get $kc)))
                 (f32.store (local.get $out) (f32.const 0))
-                (local.set $out (i32.add (local.get $out) (i32.const 32)))
+                (local.set $out (i32.add (local.get $out) (i32.const 48)))
                 (local.set $p (i32.add (local.get $p) (i32.const 1)))
                 (br $zeroK)))))
           (local.set $j (i32.add (local.get $j) (i32.const 1)))
           (br $eachColumn)))
-        (local.set $dst (i32.add (local.get $dst) (i32.mul (local.get $kc) (i32.const 32))))))))
-    (local.set $jp (i32.add (local.get $jp) (i32.const 8)))
+        (local.set $dst (i32.add (local.get $dst) (i32.mul (local.get $kc) (i32.const 48))))))))
+    (local.set $jp (i32.add (local.get $jp) (i32.const 12)))
     (br $panels)))
 )
 
@@ -269,17 +291,17 @@
   (local $jp i32) (local $columns i32) (local $p i32) (local $j i32) (local $source i32) (local $out i32)
   (local $stride i32) (local $s i32) (local $d i32) (local $group i32) (local $groupEnd i32)
   (local $r0 v128) (local $r1 v128) (local $r2 v128) (local $r3 v128) (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128) (local $halfIn v128) (local $halfBits v128) (local $halfScalar i32) (local $halfScalarBits i32)
-  (if (i32.and (i32.eqz (local.get $transB)) (i32.ge_u (local.get $nc) (i32.const 8)))
+  (if (i32.and (i32.eqz (local.get $transB)) (i32.ge_u (local.get $nc) (i32.const 12)))
     (then
       ;; row-major B: copy the full NR-wide panels a group of PACK_GROUP panels at a time, one row of B per
       ;; step (p inner): each step reads one contiguous run of the row and appends NR floats to each of the
       ;; group's panels, so the writes go to a few sequential streams instead of one per panel of the block
-      (local.set $stride (i32.mul (local.get $kc) (i32.const 32)))
-      (local.set $columns (i32.and (local.get $nc) (i32.const -8)))
+      (local.set $stride (i32.mul (local.get $kc) (i32.const 48)))
+      (local.set $columns (i32.sub (local.get $nc) (i32.rem_u (local.get $nc) (i32.const 12))))
       (local.set $group (i32.const 0))
       (block $groupsDone (loop $eachGroup
         (br_if $groupsDone (i32.ge_u (local.get $group) (local.get $columns)))
-        (local.set $groupEnd (i32.add (local.get $group) (i32.const 64)))
+        (local.set $groupEnd (i32.add (local.get $group) (i32.const 96)))
         (if (i32.gt_u (local.get $groupEnd) (local.get $columns)) (then (local.set $groupEnd (local.get $columns))))
         (local.set $p (i32.const 0))
         (block $rowsDone (loop $eachRow
@@ -288,16 +310,17 @@
             (i32.add (i32.mul (i32.add (local.get $p0) (local.get $p)) (local.get $ldb)) (i32.add (local.get $j0) (local.get $group)))
             (i32.const 1))))
           ;; panel group/NR, row p
-          (local.set $d (i32.add (i32.add (local.get $dst) (i32.mul (local.get $p) (i32.const 32)))
-                                 (i32.mul (i32.shr_u (local.get $group) (i32.const 3)) (local.get $stride))))
+          (local.set $d (i32.add (i32.add (local.get $dst) (i32.mul (local.get $p) (i32.const 48)))
+                                 (i32.mul (i32.div_u (local.get $group) (i32.const 12)) (local.get $stride))))
           (local.set $j (local.get $group))
           (block $stripsDone (loop $eachStrip
             (br_if $stripsDone (i32.ge_u (local.get $j) (local.get $groupEnd)))
             (v128.store offset=0 (local.get $d) (i32x4.shl (v128.load16x4_u offset=0 (local.get $source)) (i32.const 16)))
             (v128.store offset=16 (local.get $d) (i32x4.shl (v128.load16x4_u offset=8 (local.get $source)) (i32.const 16)))
-            (local.set $source (i32.add (local.get $source) (i32.const 16)))
+            (v128.store offset=32 (local.get $d) (i32x4.shl (v128.load16x4_u offset=16 (local.get $source)) (i32.const 16)))
+            (local.set $source (i32.add (local.get $source) (i32.const 24)))
             (local.set $d (i32.add (local.get $d) (local.get $stride)))
-            (local.set $j (i32.add (local.get $j) (i32.const 8)))
+            (local.set $j (i32.add (local.get $j) (i32.const 12)))
             (br $eachStrip)))
           (local.set $p (i32.add (local.get $p) (i32.const 1)))
           (br $eachRow)))
@@ -307,8 +330,8 @@
   (block $panelsDone (loop $panels
     (br_if $panelsDone (i32.ge_u (local.get $jp) (local.get $nc)))
     (local.set $columns (i32.sub (local.get $nc) (local.get $jp)))
-    (if (i32.gt_u (local.get $columns) (i32.const 8)) (then (local.set $columns (i32.const 8))))
-    (if (i32.and (local.get $transB) (i32.eq (local.get $columns) (i32.const 8)))
+    (if (i32.gt_u (local.get $columns) (i32.const 12)) (then (local.set $columns (i32.const 12))))
+    (if (i32.and (local.get $transB) (i32.eq (local.get $columns) (i32.const 12)))
       (then
         ;; transposed B: 4×4 transposes of 4 columns × 4 k steps, then the ragged k steps one by one
         (local.set $stride (i32.shl (local.get $ldb) (i32.const 1)))
@@ -328,9 +351,9 @@
           (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3)))
           (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r2) (local.get $r3)))
           (v128.store offset=0 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
-          (v128.store offset=32 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
-          (v128.store offset=64 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
-          (v128.store offset=96 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
+          (v128.store offset=48 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
+          (v128.store offset=96 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
+          (v128.store offset=144 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
           (local.set $s (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 4))))
           (local.set $d (i32.add (local.get $dst) (i32.const 16)))
           (local.set $r0 (i32x4.shl (v128.load16x4_u offset=0 (local.get $s)) (i32.const 16)))
@@ -342,11 +365,25 @@
           (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3)))
           (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r2) (local.get $r3)))
           (v128.store offset=0 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
-          (v128.store offset=32 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
-          (v128.store offset=64 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
-          (v128.store offset=96 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
+          (v128.store offset=48 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
+          (v128.store offset=96 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
+          (v128.store offset=144 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
+          (local.set $s (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 8))))
+          (local.set $d (i32.add (local.get $dst) (i32.const 32)))
+          (local.set $r0 (i32x4.shl (v128.load16x4_u offset=0 (local.get $s)) (i32.const 16)))
+          (local.set $r1 (i32x4.shl (v128.load16x4_u offset=0 (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 1)))) (i32.const 16)))
+          (local.set $r2 (i32x4.shl (v128.load16x4_u offset=0 (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 2)))) (i32.const 16)))
+          (local.set $r3 (i32x4.shl (v128.load16x4_u offset=0 (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 3)))) (i32.const 16)))
+          (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r0) (local.get $r1)))
+          (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r0) (local.get $r1)))
+          (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3)))
+          (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r2) (local.get $r3)))
+          (v128.store offset=0 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
+          (v128.store offset=48 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
+          (v128.store offset=96 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
+          (v128.store offset=144 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
           (local.set $source (i32.add (local.get $source) (i32.const 8)))
-          (local.set $dst (i32.add (local.get $dst) (i32.const 128)))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 192)))
           (local.set $p (i32.add (local.get $p) (i32.const 4)))
           (br $blocks)))
         (block $tailDone (loop $tail
@@ -359,20 +396,24 @@
           (f32.store offset=20 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 5)))) (i32.const 16))))
           (f32.store offset=24 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 6)))) (i32.const 16))))
           (f32.store offset=28 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 7)))) (i32.const 16))))
+          (f32.store offset=32 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 8)))) (i32.const 16))))
+          (f32.store offset=36 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 9)))) (i32.const 16))))
+          (f32.store offset=40 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 10)))) (i32.const 16))))
+          (f32.store offset=44 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 11)))) (i32.const 16))))
           (local.set $source (i32.add (local.get $source) (i32.const 2)))
-          (local.set $dst (i32.add (local.get $dst) (i32.const 32)))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 48)))
           (local.set $p (i32.add (local.get $p) (i32.const 1)))
           (br $tail))))
     (else
-    (if (i32.and (i32.eqz (local.get $transB)) (i32.eq (local.get $columns) (i32.const 8)))
+    (if (i32.and (i32.eqz (local.get $transB)) (i32.eq (local.get $columns) (i32.const 12)))
       (then
         ;; contiguous rows of B: already copied by the row-wise pass above
-        (local.set $dst (i32.add (local.get $dst) (i32.mul (local.get $kc) (i32.const 32)))))
+        (local.set $dst (i32.add (local.get $dst) (i32.mul (local.get $kc) (i32.const 48)))))
       (else
         ;; general case: one column at a time (contiguous along k when B is transposed), zero padding
         (local.set $j (i32.const 0))
         (block $columnsDone (loop $eachColumn
-          (br_if $columnsDone (i32.ge_u (local.get $j) (i32.const 8)))
+          (br_if $columnsDone (i32.ge_u (local.get $j) (i32.const 12)))
           (local.set $out (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2))))
           (if (i32.lt_u (local.get $j) (local.get $columns))
             (then
@@ -386,7 +427,7 @@
                     (else (i32.add (i32.mul (i32.add (local.get $p0) (local.get $p)) (local.get $ldb))
                                    (i32.add (i32.add (local.get $j0) (local.get $jp)) (local.get $j)))))
                   (i32.const 1)))) (i32.const 16))))
-                (local.set $out (i32.add (local.get $out) (i32.const 32)))
+                (local.set $out (i32.add (local.get $out) (i32.const 48)))
                 (local.set $p (i32.add (local.get $p) (i32.const 1)))
                 (br $eachK))))
             (else
@@ -394,13 +435,13 @@
               (block $done (loop $zeroK
                 (br_if $done (i32.ge_u (local.get $p) (local.get $kc)))
                 (f32.store (local.get $out) (f32.const 0))
-                (local.set $out (i32.add (local.get $out) (i32.const 32)))
+                (local.set $out (i32.add (local.get $out) (i32.const 48)))
                 (local.set $p (i32.add (local.get $p) (i32.const 1)))
                 (br $zeroK)))))
           (local.set $j (i32.add (local.get $j) (i32.const 1)))
           (br $eachColumn)))
-        (local.set $dst (i32.add (local.get $dst) (i32.mul (local.get $kc) (i32.const 32))))))))
-    (local.set $jp (i32.add (local.get $jp) (i32.const 8)))
+        (local.set $dst (i32.add (local.get $dst) (i32.mul (local.get $kc) (i32.const 48))))))))
+    (local.set $jp (i32.add (local.get $jp) (i32.const 12)))
     (br $panels)))
 )
 
@@ -409,17 +450,17 @@
   (local $jp i32) (local $columns i32) (local $p i32) (local $j i32) (local $source i32) (local $out i32)
   (local $stride i32) (local $s i32) (local $d i32) (local $group i32) (local $groupEnd i32)
   (local $r0 v128) (local $r1 v128) (local $r2 v128) (local $r3 v128) (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128) (local $halfIn v128) (local $halfBits v128) (local $halfScalar i32) (local $halfScalarBits i32)
-  (if (i32.and (i32.eqz (local.get $transB)) (i32.ge_u (local.get $nc) (i32.const 8)))
+  (if (i32.and (i32.eqz (local.get $transB)) (i32.ge_u (local.get $nc) (i32.const 12)))
     (then
       ;; row-major B: copy the full NR-wide panels a group of PACK_GROUP panels at a time, one row of B per
       ;; step (p inner): each step reads one contiguous run of the row and appends NR floats to each of the
       ;; group's panels, so the writes go to a few sequential streams instead of one per panel of the block
-      (local.set $stride (i32.mul (local.get $kc) (i32.const 32)))
-      (local.set $columns (i32.and (local.get $nc) (i32.const -8)))
+      (local.set $stride (i32.mul (local.get $kc) (i32.const 48)))
+      (local.set $columns (i32.sub (local.get $nc) (i32.rem_u (local.get $nc) (i32.const 12))))
       (local.set $group (i32.const 0))
       (block $groupsDone (loop $eachGroup
         (br_if $groupsDone (i32.ge_u (local.get $group) (local.get $columns)))
-        (local.set $groupEnd (i32.add (local.get $group) (i32.const 64)))
+        (local.set $groupEnd (i32.add (local.get $group) (i32.const 96)))
         (if (i32.gt_u (local.get $groupEnd) (local.get $columns)) (then (local.set $groupEnd (local.get $columns))))
         (local.set $p (i32.const 0))
         (block $rowsDone (loop $eachRow
@@ -428,8 +469,8 @@
             (i32.add (i32.mul (i32.add (local.get $p0) (local.get $p)) (local.get $ldb)) (i32.add (local.get $j0) (local.get $group)))
             (i32.const 1))))
           ;; panel group/NR, row p
-          (local.set $d (i32.add (i32.add (local.get $dst) (i32.mul (local.get $p) (i32.const 32)))
-                                 (i32.mul (i32.shr_u (local.get $group) (i32.const 3)) (local.get $stride))))
+          (local.set $d (i32.add (i32.add (local.get $dst) (i32.mul (local.get $p) (i32.const 48)))
+                                 (i32.mul (i32.div_u (local.get $group) (i32.const 12)) (local.get $stride))))
           (local.set $j (local.get $group))
           (block $stripsDone (loop $eachStrip
             (br_if $stripsDone (i32.ge_u (local.get $j) (local.get $groupEnd)))
@@ -451,9 +492,18 @@
           (f32x4.mul (local.get $halfBits) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112))
           (i32x4.eq (v128.and (local.get $halfBits) (v128.const i32x4 260046848 260046848 260046848 260046848)) (v128.const i32x4 260046848 260046848 260046848 260046848)))
         (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32768 32768 32768 32768)) (i32.const 16)))))
-            (local.set $source (i32.add (local.get $source) (i32.const 16)))
+            (v128.store offset=32 (local.get $d) (block (result v128)
+      (local.set $halfIn (v128.load16x4_u offset=16 (local.get $source)))
+      (local.set $halfBits (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32767 32767 32767 32767)) (i32.const 13)))
+      (v128.or
+        (v128.bitselect
+          (v128.or (local.get $halfBits) (v128.const i32x4 2139095040 2139095040 2139095040 2139095040))
+          (f32x4.mul (local.get $halfBits) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112))
+          (i32x4.eq (v128.and (local.get $halfBits) (v128.const i32x4 260046848 260046848 260046848 260046848)) (v128.const i32x4 260046848 260046848 260046848 260046848)))
+        (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32768 32768 32768 32768)) (i32.const 16)))))
+            (local.set $source (i32.add (local.get $source) (i32.const 24)))
             (local.set $d (i32.add (local.get $d) (local.get $stride)))
-            (local.set $j (i32.add (local.get $j) (i32.const 8)))
+            (local.set $j (i32.add (local.get $j) (i32.const 12)))
             (br $eachStrip)))
           (local.set $p (i32.add (local.get $p) (i32.const 1)))
           (br $eachRow)))
@@ -463,8 +513,8 @@
   (block $panelsDone (loop $panels
     (br_if $panelsDone (i32.ge_u (local.get $jp) (local.get $nc)))
     (local.set $columns (i32.sub (local.get $nc) (local.get $jp)))
-    (if (i32.gt_u (local.get $columns) (i32.const 8)) (then (local.set $columns (i32.const 8))))
-    (if (i32.and (local.get $transB) (i32.eq (local.get $columns) (i32.const 8)))
+    (if (i32.gt_u (local.get $columns) (i32.const 12)) (then (local.set $columns (i32.const 12))))
+    (if (i32.and (local.get $transB) (i32.eq (local.get $columns) (i32.const 12)))
       (then
         ;; transposed B: 4×4 transposes of 4 columns × 4 k steps, then the ragged k steps one by one
         (local.set $stride (i32.shl (local.get $ldb) (i32.const 1)))
@@ -516,9 +566,9 @@
           (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3)))
           (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r2) (local.get $r3)))
           (v128.store offset=0 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
-          (v128.store offset=32 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
-          (v128.store offset=64 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
-          (v128.store offset=96 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
+          (v128.store offset=48 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
+          (v128.store offset=96 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
+          (v128.store offset=144 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
           (local.set $s (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 4))))
           (local.set $d (i32.add (local.get $dst) (i32.const 16)))
           (local.set $r0 (block (result v128)
@@ -562,11 +612,57 @@
           (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3)))
           (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r2) (local.get $r3)))
           (v128.store offset=0 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
-          (v128.store offset=32 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
-          (v128.store offset=64 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
-          (v128.store offset=96 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
+          (v128.store offset=48 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
+          (v128.store offset=96 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
+          (v128.store offset=144 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
+          (local.set $s (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 8))))
+          (local.set $d (i32.add (local.get $dst) (i32.const 32)))
+          (local.set $r0 (block (result v128)
+      (local.set $halfIn (v128.load16x4_u offset=0 (local.get $s)))
+      (local.set $halfBits (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32767 32767 32767 32767)) (i32.const 13)))
+      (v128.or
+        (v128.bitselect
+          (v128.or (local.get $halfBits) (v128.const i32x4 2139095040 2139095040 2139095040 2139095040))
+          (f32x4.mul (local.get $halfBits) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112))
+          (i32x4.eq (v128.and (local.get $halfBits) (v128.const i32x4 260046848 260046848 260046848 260046848)) (v128.const i32x4 260046848 260046848 260046848 260046848)))
+        (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32768 32768 32768 32768)) (i32.const 16)))))
+          (local.set $r1 (block (result v128)
+      (local.set $halfIn (v128.load16x4_u offset=0 (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 1)))))
+      (local.set $halfBits (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32767 32767 32767 32767)) (i32.const 13)))
+      (v128.or
+        (v128.bitselect
+          (v128.or (local.get $halfBits) (v128.const i32x4 2139095040 2139095040 2139095040 2139095040))
+          (f32x4.mul (local.get $halfBits) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112))
+          (i32x4.eq (v128.and (local.get $halfBits) (v128.const i32x4 260046848 260046848 260046848 260046848)) (v128.const i32x4 260046848 260046848 260046848 260046848)))
+        (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32768 32768 32768 32768)) (i32.const 16)))))
+          (local.set $r2 (block (result v128)
+      (local.set $halfIn (v128.load16x4_u offset=0 (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 2)))))
+      (local.set $halfBits (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32767 32767 32767 32767)) (i32.const 13)))
+      (v128.or
+        (v128.bitselect
+          (v128.or (local.get $halfBits) (v128.const i32x4 2139095040 2139095040 2139095040 2139095040))
+          (f32x4.mul (local.get $halfBits) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112))
+          (i32x4.eq (v128.and (local.get $halfBits) (v128.const i32x4 260046848 260046848 260046848 260046848)) (v128.const i32x4 260046848 260046848 260046848 260046848)))
+        (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32768 32768 32768 32768)) (i32.const 16)))))
+          (local.set $r3 (block (result v128)
+      (local.set $halfIn (v128.load16x4_u offset=0 (i32.add (local.get $s) (i32.mul (local.get $stride) (i32.const 3)))))
+      (local.set $halfBits (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32767 32767 32767 32767)) (i32.const 13)))
+      (v128.or
+        (v128.bitselect
+          (v128.or (local.get $halfBits) (v128.const i32x4 2139095040 2139095040 2139095040 2139095040))
+          (f32x4.mul (local.get $halfBits) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112))
+          (i32x4.eq (v128.and (local.get $halfBits) (v128.const i32x4 260046848 260046848 260046848 260046848)) (v128.const i32x4 260046848 260046848 260046848 260046848)))
+        (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32768 32768 32768 32768)) (i32.const 16)))))
+          (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r0) (local.get $r1)))
+          (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r0) (local.get $r1)))
+          (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3)))
+          (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r2) (local.get $r3)))
+          (v128.store offset=0 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
+          (v128.store offset=48 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
+          (v128.store offset=96 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
+          (v128.store offset=144 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
           (local.set $source (i32.add (local.get $source) (i32.const 8)))
-          (local.set $dst (i32.add (local.get $dst) (i32.const 128)))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 192)))
           (local.set $p (i32.add (local.get $p) (i32.const 4)))
           (br $blocks)))
         (block $tailDone (loop $tail
@@ -643,20 +739,56 @@
           (i32.reinterpret_f32 (f32.mul (f32.reinterpret_i32 (local.get $halfScalarBits)) (f32.const 0x1p112)))
           (i32.eq (i32.and (local.get $halfScalarBits) (i32.const 0x0f800000)) (i32.const 0x0f800000)))
         (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x8000)) (i32.const 16))))))
+          (f32.store offset=32 (local.get $dst) (block (result f32)
+      (local.set $halfScalar (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 8)))))
+      (local.set $halfScalarBits (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x7fff)) (i32.const 13)))
+      (f32.reinterpret_i32 (i32.or
+        (select
+          (i32.or (local.get $halfScalarBits) (i32.const 0x7f800000))
+          (i32.reinterpret_f32 (f32.mul (f32.reinterpret_i32 (local.get $halfScalarBits)) (f32.const 0x1p112)))
+          (i32.eq (i32.and (local.get $halfScalarBits) (i32.const 0x0f800000)) (i32.const 0x0f800000)))
+        (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x8000)) (i32.const 16))))))
+          (f32.store offset=36 (local.get $dst) (block (result f32)
+      (local.set $halfScalar (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 9)))))
+      (local.set $halfScalarBits (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x7fff)) (i32.const 13)))
+      (f32.reinterpret_i32 (i32.or
+        (select
+          (i32.or (local.get $halfScalarBits) (i32.const 0x7f800000))
+          (i32.reinterpret_f32 (f32.mul (f32.reinterpret_i32 (local.get $halfScalarBits)) (f32.const 0x1p112)))
+          (i32.eq (i32.and (local.get $halfScalarBits) (i32.const 0x0f800000)) (i32.const 0x0f800000)))
+        (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x8000)) (i32.const 16))))))
+          (f32.store offset=40 (local.get $dst) (block (result f32)
+      (local.set $halfScalar (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 10)))))
+      (local.set $halfScalarBits (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x7fff)) (i32.const 13)))
+      (f32.reinterpret_i32 (i32.or
+        (select
+          (i32.or (local.get $halfScalarBits) (i32.const 0x7f800000))
+          (i32.reinterpret_f32 (f32.mul (f32.reinterpret_i32 (local.get $halfScalarBits)) (f32.const 0x1p112)))
+          (i32.eq (i32.and (local.get $halfScalarBits) (i32.const 0x0f800000)) (i32.const 0x0f800000)))
+        (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x8000)) (i32.const 16))))))
+          (f32.store offset=44 (local.get $dst) (block (result f32)
+      (local.set $halfScalar (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 11)))))
+      (local.set $halfScalarBits (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x7fff)) (i32.const 13)))
+      (f32.reinterpret_i32 (i32.or
+        (select
+          (i32.or (local.get $halfScalarBits) (i32.const 0x7f800000))
+          (i32.reinterpret_f32 (f32.mul (f32.reinterpret_i32 (local.get $halfScalarBits)) (f32.const 0x1p112)))
+          (i32.eq (i32.and (local.get $halfScalarBits) (i32.const 0x0f800000)) (i32.const 0x0f800000)))
+        (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x8000)) (i32.const 16))))))
           (local.set $source (i32.add (local.get $source) (i32.const 2)))
-          (local.set $dst (i32.add (local.get $dst) (i32.const 32)))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 48)))
           (local.set $p (i32.add (local.get $p) (i32.const 1)))
           (br $tail))))
     (else
-    (if (i32.and (i32.eqz (local.get $transB)) (i32.eq (local.get $columns) (i32.const 8)))
+    (if (i32.and (i32.eqz (local.get $transB)) (i32.eq (local.get $columns) (i32.const 12)))
       (then
         ;; contiguous rows of B: already copied by the row-wise pass above
-        (local.set $dst (i32.add (local.get $dst) (i32.mul (local.get $kc) (i32.const 32)))))
+        (local.set $dst (i32.add (local.get $dst) (i32.mul (local.get $kc) (i32.const 48)))))
       (else
         ;; general case: one column at a time (contiguous along k when B is transposed), zero padding
         (local.set $j (i32.const 0))
         (block $columnsDone (loop $eachColumn
-          (br_if $columnsDone (i32.ge_u (local.get $j) (i32.const 8)))
+          (br_if $columnsDone (i32.ge_u (local.get $j) (i32.const 12)))
           (local.set $out (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2))))
           (if (i32.lt_u (local.get $j) (local.get $columns))
             (then
@@ -678,7 +810,7 @@
           (i32.reinterpret_f32 (f32.mul (f32.reinterpret_i32 (local.get $halfScalarBits)) (f32.const 0x1p112)))
           (i32.eq (i32.and (local.get $halfScalarBits) (i32.const 0x0f800000)) (i32.const 0x0f800000)))
         (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x8000)) (i32.const 16))))))
-                (local.set $out (i32.add (local.get $out) (i32.const 32)))
+                (local.set $out (i32.add (local.get $out) (i32.const 48)))
                 (local.set $p (i32.add (local.get $p) (i32.const 1)))
                 (br $eachK))))
             (else
@@ -686,13 +818,13 @@
               (block $done (loop $zeroK
                 (br_if $done (i32.ge_u (local.get $p) (local.get $kc)))
                 (f32.store (local.get $out) (f32.const 0))
-                (local.set $out (i32.add (local.get $out) (i32.const 32)))
+                (local.set $out (i32.add (local.get $out) (i32.const 48)))
                 (local.set $p (i32.add (local.get $p) (i32.const 1)))
                 (br $zeroK)))))
           (local.set $j (i32.add (local.get $j) (i32.const 1)))
           (br $eachColumn)))
-        (local.set $dst (i32.add (local.get $dst) (i32.mul (local.get $kc) (i32.const 32))))))))
-    (local.set $jp (i32.add (local.get $jp) (i32.const 8)))
+        (local.set $dst (i32.add (local.get $dst) (i32.mul (local.get $kc) (i32.const 48))))))))
+    (local.set $jp (i32.add (local.get $jp) (i32.const 12)))
     (br $panels)))
 )
 
@@ -704,10 +836,10 @@
   (block $panelsDone (loop $panels
     (br_if $panelsDone (i32.ge_u (local.get $ip) (local.get $mc)))
     (local.set $rows (i32.sub (local.get $mc) (local.get $ip)))
-    (if (i32.gt_u (local.get $rows) (i32.const 4)) (then (local.set $rows (i32.const 4))))
-    (if (i32.and (i32.eqz (local.get $transA)) (i32.eq (local.get $rows) (i32.const 4)))
+    (if (i32.gt_u (local.get $rows) (i32.const 3)) (then (local.set $rows (i32.const 3))))
+    (if (i32.and (i32.eqz (local.get $transA)) (i32.eq (local.get $rows) (i32.const 3)))
       (then
-        ;; row-major A: 4×4 transposes of 4 rows × 4 k steps, then the ragged k steps one by one
+        ;; row-major A: MR rows × 4 k steps interleaved at a time, then the ragged k steps one by one
         (local.set $stride (i32.shl (local.get $lda) (i32.const 2)))
         (local.set $source (i32.add (local.get $a) (i32.shl
           (i32.add (i32.mul (i32.add (local.get $i0) (local.get $ip)) (local.get $lda)) (local.get $p0)) (i32.const 2))))
@@ -717,17 +849,14 @@
           (local.set $r0 (v128.load offset=0 (local.get $source)))
           (local.set $r1 (v128.load offset=0 (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 1)))))
           (local.set $r2 (v128.load offset=0 (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 2)))))
-          (local.set $r3 (v128.load offset=0 (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 3)))))
           (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r0) (local.get $r1)))
-          (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r0) (local.get $r1)))
-          (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3)))
-          (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r2) (local.get $r3)))
-          (v128.store offset=0 (local.get $dst) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
-          (v128.store offset=16 (local.get $dst) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
-          (v128.store offset=32 (local.get $dst) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
-          (v128.store offset=48 (local.get $dst) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
+          (local.set $t1 (i8x16.shuffle 4 5 6 7 20 21 22 23 8 9 10 11 24 25 26 27 (local.get $r1) (local.get $r2)))
+          (local.set $t2 (i8x16.shuffle 12 13 14 15 28 29 30 31 12 13 14 15 28 29 30 31 (local.get $r0) (local.get $r1)))
+          (v128.store offset=0 (local.get $dst) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 8 9 10 11 (local.get $t0) (local.get $r2)))
+          (v128.store offset=16 (local.get $dst) (i8x16.shuffle 0 1 2 3 4 5 6 7 24 25 26 27 8 9 10 11 (local.get $t1) (local.get $r0)))
+          (v128.store offset=32 (local.get $dst) (i8x16.shuffle 8 9 10 11 16 17 18 19 20 21 22 23 12 13 14 15 (local.get $r2) (local.get $t2)))
           (local.set $source (i32.add (local.get $source) (i32.const 16)))
-          (local.set $dst (i32.add (local.get $dst) (i32.const 64)))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 48)))
           (local.set $p (i32.add (local.get $p) (i32.const 4)))
           (br $blocks)))
         (block $tailDone (loop $tail
@@ -735,13 +864,12 @@
           (f32.store offset=0 (local.get $dst) (f32.load (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 0)))))
           (f32.store offset=4 (local.get $dst) (f32.load (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 1)))))
           (f32.store offset=8 (local.get $dst) (f32.load (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 2)))))
-          (f32.store offset=12 (local.get $dst) (f32.load (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 3)))))
           (local.set $source (i32.add (local.get $source) (i32.const 4)))
-          (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 12)))
           (local.set $p (i32.add (local.get $p) (i32.const 1)))
           (br $tail))))
     (else
-    (if (i32.and (local.get $transA) (i32.eq (local.get $rows) (i32.const 4)))
+    (if (i32.and (local.get $transA) (i32.eq (local.get $rows) (i32.const 3)))
       (then
         ;; transposed A: the MR values of one k step are contiguous
         (local.set $source (i32.add (local.get $a) (i32.shl
@@ -749,15 +877,17 @@
         (local.set $p (i32.const 0))
         (block $copyDone (loop $copy
           (br_if $copyDone (i32.ge_u (local.get $p) (local.get $kc)))
-          (v128.store (local.get $dst) (v128.load offset=0 (local.get $source)))
+          (f32.store offset=0 (local.get $dst) (f32.load (i32.add (local.get $source) (i32.const 0))))
+          (f32.store offset=4 (local.get $dst) (f32.load (i32.add (local.get $source) (i32.const 4))))
+          (f32.store offset=8 (local.get $dst) (f32.load (i32.add (local.get $source) (i32.const 8))))
           (local.set $source (i32.add (local.get $source) (i32.shl (local.get $lda) (i32.const 2))))
-          (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 12)))
           (local.set $p (i32.add (local.get $p) (i32.const 1)))
           (br $copy))))
       (else
         (local.set $r (i32.const 0))
         (block $rowsDone (loop $eachRow
-          (br_if $rowsDone (i32.ge_u (local.get $r) (i32.const 4)))
+          (br_if $rowsDone (i32.ge_u (local.get $r) (i32.const 3)))
           (local.set $out (i32.add (local.get $dst) (i32.shl (local.get $r) (i32.const 2))))
           (if (i32.lt_u (local.get $r) (local.get $rows))
             (then
@@ -771,7 +901,7 @@
                     (else (i32.add (i32.mul (i32.add (i32.add (local.get $i0) (local.get $ip)) (local.get $r)) (local.get $lda))
                                    (i32.add (local.get $p0) (local.get $p)))))
                   (i32.const 2)))))
-                (local.set $out (i32.add (local.get $out) (i32.const 16)))
+                (local.set $out (i32.add (local.get $out) (i32.const 12)))
                 (local.set $p (i32.add (local.get $p) (i32.const 1)))
                 (br $eachK))))
             (else
@@ -779,13 +909,13 @@
               (block $done (loop $zeroK
                 (br_if $done (i32.ge_u (local.get $p) (local.get $kc)))
                 (f32.store (local.get $out) (f32.const 0))
-                (local.set $out (i32.add (local.get $out) (i32.const 16)))
+                (local.set $out (i32.add (local.get $out) (i32.const 12)))
                 (local.set $p (i32.add (local.get $p) (i32.const 1)))
                 (br $zeroK)))))
           (local.set $r (i32.add (local.get $r) (i32.const 1)))
           (br $eachRow)))
-        (local.set $dst (i32.add (local.get $dst) (i32.mul (local.get $kc) (i32.const 16))))))))
-    (local.set $ip (i32.add (local.get $ip) (i32.const 4)))
+        (local.set $dst (i32.add (local.get $dst) (i32.mul (local.get $kc) (i32.const 12))))))))
+    (local.set $ip (i32.add (local.get $ip) (i32.const 3)))
     (br $panels)))
 )
 
@@ -797,10 +927,10 @@
   (block $panelsDone (loop $panels
     (br_if $panelsDone (i32.ge_u (local.get $ip) (local.get $mc)))
     (local.set $rows (i32.sub (local.get $mc) (local.get $ip)))
-    (if (i32.gt_u (local.get $rows) (i32.const 4)) (then (local.set $rows (i32.const 4))))
-    (if (i32.and (i32.eqz (local.get $transA)) (i32.eq (local.get $rows) (i32.const 4)))
+    (if (i32.gt_u (local.get $rows) (i32.const 3)) (then (local.set $rows (i32.const 3))))
+    (if (i32.and (i32.eqz (local.get $transA)) (i32.eq (local.get $rows) (i32.const 3)))
       (then
-        ;; row-major A: 4×4 transposes of 4 rows × 4 k steps, then the ragged k steps one by one
+        ;; row-major A: MR rows × 4 k steps interleaved at a time, then the ragged k steps one by one
         (local.set $stride (i32.shl (local.get $lda) (i32.const 1)))
         (local.set $source (i32.add (local.get $a) (i32.shl
           (i32.add (i32.mul (i32.add (local.get $i0) (local.get $ip)) (local.get $lda)) (local.get $p0)) (i32.const 1))))
@@ -810,17 +940,14 @@
           (local.set $r0 (i32x4.shl (v128.load16x4_u offset=0 (local.get $source)) (i32.const 16)))
           (local.set $r1 (i32x4.shl (v128.load16x4_u offset=0 (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 1)))) (i32.const 16)))
           (local.set $r2 (i32x4.shl (v128.load16x4_u offset=0 (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 2)))) (i32.const 16)))
-          (local.set $r3 (i32x4.shl (v128.load16x4_u offset=0 (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 3)))) (i32.const 16)))
           (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r0) (local.get $r1)))
-          (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r0) (local.get $r1)))
-          (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3)))
-          (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r2) (local.get $r3)))
-          (v128.store offset=0 (local.get $dst) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
-          (v128.store offset=16 (local.get $dst) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
-          (v128.store offset=32 (local.get $dst) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
-          (v128.store offset=48 (local.get $dst) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
+          (local.set $t1 (i8x16.shuffle 4 5 6 7 20 21 22 23 8 9 10 11 24 25 26 27 (local.get $r1) (local.get $r2)))
+          (local.set $t2 (i8x16.shuffle 12 13 14 15 28 29 30 31 12 13 14 15 28 29 30 31 (local.get $r0) (local.get $r1)))
+          (v128.store offset=0 (local.get $dst) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 8 9 10 11 (local.get $t0) (local.get $r2)))
+          (v128.store offset=16 (local.get $dst) (i8x16.shuffle 0 1 2 3 4 5 6 7 24 25 26 27 8 9 10 11 (local.get $t1) (local.get $r0)))
+          (v128.store offset=32 (local.get $dst) (i8x16.shuffle 8 9 10 11 16 17 18 19 20 21 22 23 12 13 14 15 (local.get $r2) (local.get $t2)))
           (local.set $source (i32.add (local.get $source) (i32.const 8)))
-          (local.set $dst (i32.add (local.get $dst) (i32.const 64)))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 48)))
           (local.set $p (i32.add (local.get $p) (i32.const 4)))
           (br $blocks)))
         (block $tailDone (loop $tail
@@ -828,13 +955,12 @@
           (f32.store offset=0 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 0)))) (i32.const 16))))
           (f32.store offset=4 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 1)))) (i32.const 16))))
           (f32.store offset=8 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 2)))) (i32.const 16))))
-          (f32.store offset=12 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 3)))) (i32.const 16))))
           (local.set $source (i32.add (local.get $source) (i32.const 2)))
-          (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 12)))
           (local.set $p (i32.add (local.get $p) (i32.const 1)))
           (br $tail))))
     (else
-    (if (i32.and (local.get $transA) (i32.eq (local.get $rows) (i32.const 4)))
+    (if (i32.and (local.get $transA) (i32.eq (local.get $rows) (i32.const 3)))
       (then
         ;; transposed A: the MR values of one k step are contiguous
         (local.set $source (i32.add (local.get $a) (i32.shl
@@ -842,15 +968,17 @@
         (local.set $p (i32.const 0))
         (block $copyDone (loop $copy
           (br_if $copyDone (i32.ge_u (local.get $p) (local.get $kc)))
-          (v128.store (local.get $dst) (i32x4.shl (v128.load16x4_u offset=0 (local.get $source)) (i32.const 16)))
+          (f32.store offset=0 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (i32.add (local.get $source) (i32.const 0))) (i32.const 16))))
+          (f32.store offset=4 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (i32.add (local.get $source) (i32.const 2))) (i32.const 16))))
+          (f32.store offset=8 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (i32.add (local.get $source) (i32.const 4))) (i32.const 16))))
           (local.set $source (i32.add (local.get $source) (i32.shl (local.get $lda) (i32.const 1))))
-          (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 12)))
           (local.set $p (i32.add (local.get $p) (i32.const 1)))
           (br $copy))))
       (else
         (local.set $r (i32.const 0))
         (block $rowsDone (loop $eachRow
-          (br_if $rowsDone (i32.ge_u (local.get $r) (i32.const 4)))
+          (br_if $rowsDone (i32.ge_u (local.get $r) (i32.const 3)))
           (local.set $out (i32.add (local.get $dst) (i32.shl (local.get $r) (i32.const 2))))
           (if (i32.lt_u (local.get $r) (local.get $rows))
             (then
@@ -864,7 +992,7 @@
                     (else (i32.add (i32.mul (i32.add (i32.add (local.get $i0) (local.get $ip)) (local.get $r)) (local.get $lda))
                                    (i32.add (local.get $p0) (local.get $p)))))
                   (i32.const 1)))) (i32.const 16))))
-                (local.set $out (i32.add (local.get $out) (i32.const 16)))
+                (local.set $out (i32.add (local.get $out) (i32.const 12)))
                 (local.set $p (i32.add (local.get $p) (i32.const 1)))
                 (br $eachK))))
             (else
@@ -872,13 +1000,13 @@
               (block $done (loop $zeroK
                 (br_if $done (i32.ge_u (local.get $p) (local.get $kc)))
                 (f32.store (local.get $out) (f32.const 0))
-                (local.set $out (i32.add (local.get $out) (i32.const 16)))
+                (local.set $out (i32.add (local.get $out) (i32.const 12)))
                 (local.set $p (i32.add (local.get $p) (i32.const 1)))
                 (br $zeroK)))))
           (local.set $r (i32.add (local.get $r) (i32.const 1)))
           (br $eachRow)))
-        (local.set $dst (i32.add (local.get $dst) (i32.mul (local.get $kc) (i32.const 16))))))))
-    (local.set $ip (i32.add (local.get $ip) (i32.const 4)))
+        (local.set $dst (i32.add (local.get $dst) (i32.mul (local.get $kc) (i32.const 12))))))))
+    (local.set $ip (i32.add (local.get $ip) (i32.const 3)))
     (br $panels)))
 )
 
@@ -890,10 +1018,10 @@
   (block $panelsDone (loop $panels
     (br_if $panelsDone (i32.ge_u (local.get $ip) (local.get $mc)))
     (local.set $rows (i32.sub (local.get $mc) (local.get $ip)))
-    (if (i32.gt_u (local.get $rows) (i32.const 4)) (then (local.set $rows (i32.const 4))))
-    (if (i32.and (i32.eqz (local.get $transA)) (i32.eq (local.get $rows) (i32.const 4)))
+    (if (i32.gt_u (local.get $rows) (i32.const 3)) (then (local.set $rows (i32.const 3))))
+    (if (i32.and (i32.eqz (local.get $transA)) (i32.eq (local.get $rows) (i32.const 3)))
       (then
-        ;; row-major A: 4×4 transposes of 4 rows × 4 k steps, then the ragged k steps one by one
+        ;; row-major A: MR rows × 4 k steps interleaved at a time, then the ragged k steps one by one
         (local.set $stride (i32.shl (local.get $lda) (i32.const 1)))
         (local.set $source (i32.add (local.get $a) (i32.shl
           (i32.add (i32.mul (i32.add (local.get $i0) (local.get $ip)) (local.get $lda)) (local.get $p0)) (i32.const 1))))
@@ -927,25 +1055,14 @@
           (f32x4.mul (local.get $halfBits) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112))
           (i32x4.eq (v128.and (local.get $halfBits) (v128.const i32x4 260046848 260046848 260046848 260046848)) (v128.const i32x4 260046848 260046848 260046848 260046848)))
         (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32768 32768 32768 32768)) (i32.const 16)))))
-          (local.set $r3 (block (result v128)
-      (local.set $halfIn (v128.load16x4_u offset=0 (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 3)))))
-      (local.set $halfBits (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32767 32767 32767 32767)) (i32.const 13)))
-      (v128.or
-        (v128.bitselect
-          (v128.or (local.get $halfBits) (v128.const i32x4 2139095040 2139095040 2139095040 2139095040))
-          (f32x4.mul (local.get $halfBits) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112))
-          (i32x4.eq (v128.and (local.get $halfBits) (v128.const i32x4 260046848 260046848 260046848 260046848)) (v128.const i32x4 260046848 260046848 260046848 260046848)))
-        (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32768 32768 32768 32768)) (i32.const 16)))))
           (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r0) (local.get $r1)))
-          (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r0) (local.get $r1)))
-          (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3)))
-          (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r2) (local.get $r3)))
-          (v128.store offset=0 (local.get $dst) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
-          (v128.store offset=16 (local.get $dst) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
-          (v128.store offset=32 (local.get $dst) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
-          (v128.store offset=48 (local.get $dst) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
+          (local.set $t1 (i8x16.shuffle 4 5 6 7 20 21 22 23 8 9 10 11 24 25 26 27 (local.get $r1) (local.get $r2)))
+          (local.set $t2 (i8x16.shuffle 12 13 14 15 28 29 30 31 12 13 14 15 28 29 30 31 (local.get $r0) (local.get $r1)))
+          (v128.store offset=0 (local.get $dst) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 8 9 10 11 (local.get $t0) (local.get $r2)))
+          (v128.store offset=16 (local.get $dst) (i8x16.shuffle 0 1 2 3 4 5 6 7 24 25 26 27 8 9 10 11 (local.get $t1) (local.get $r0)))
+          (v128.store offset=32 (local.get $dst) (i8x16.shuffle 8 9 10 11 16 17 18 19 20 21 22 23 12 13 14 15 (local.get $r2) (local.get $t2)))
           (local.set $source (i32.add (local.get $source) (i32.const 8)))
-          (local.set $dst (i32.add (local.get $dst) (i32.const 64)))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 48)))
           (local.set $p (i32.add (local.get $p) (i32.const 4)))
           (br $blocks)))
         (block $tailDone (loop $tail
@@ -977,21 +1094,12 @@
           (i32.reinterpret_f32 (f32.mul (f32.reinterpret_i32 (local.get $halfScalarBits)) (f32.const 0x1p112)))
           (i32.eq (i32.and (local.get $halfScalarBits) (i32.const 0x0f800000)) (i32.const 0x0f800000)))
         (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x8000)) (i32.const 16))))))
-          (f32.store offset=12 (local.get $dst) (block (result f32)
-      (local.set $halfScalar (i32.load16_u (i32.add (local.get $source) (i32.mul (local.get $stride) (i32.const 3)))))
-      (local.set $halfScalarBits (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x7fff)) (i32.const 13)))
-      (f32.reinterpret_i32 (i32.or
-        (select
-          (i32.or (local.get $halfScalarBits) (i32.const 0x7f800000))
-          (i32.reinterpret_f32 (f32.mul (f32.reinterpret_i32 (local.get $halfScalarBits)) (f32.const 0x1p112)))
-          (i32.eq (i32.and (local.get $halfScalarBits) (i32.const 0x0f800000)) (i32.const 0x0f800000)))
-        (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x8000)) (i32.const 16))))))
           (local.set $source (i32.add (local.get $source) (i32.const 2)))
-          (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 12)))
           (local.set $p (i32.add (local.get $p) (i32.const 1)))
           (br $tail))))
     (else
-    (if (i32.and (local.get $transA) (i32.eq (local.get $rows) (i32.const 4)))
+    (if (i32.and (local.get $transA) (i32.eq (local.get $rows) (i32.const 3)))
       (then
         ;; transposed A: the MR values of one k step are contiguous
         (local.set $source (i32.add (local.get $a) (i32.shl
@@ -999,23 +1107,41 @@
         (local.set $p (i32.const 0))
         (block $copyDone (loop $copy
           (br_if $copyDone (i32.ge_u (local.get $p) (local.get $kc)))
-          (v128.store (local.get $dst) (block (result v128)
-      (local.set $halfIn (v128.load16x4_u offset=0 (local.get $source)))
-      (local.set $halfBits (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32767 32767 32767 32767)) (i32.const 13)))
-      (v128.or
-        (v128.bitselect
-          (v128.or (local.get $halfBits) (v128.const i32x4 2139095040 2139095040 2139095040 2139095040))
-          (f32x4.mul (local.get $halfBits) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112))
-          (i32x4.eq (v128.and (local.get $halfBits) (v128.const i32x4 260046848 260046848 260046848 260046848)) (v128.const i32x4 260046848 260046848 260046848 260046848)))
-        (i32x4.shl (v128.and (local.get $halfIn) (v128.const i32x4 32768 32768 32768 32768)) (i32.const 16)))))
+          (f32.store offset=0 (local.get $dst) (block (result f32)
+      (local.set $halfScalar (i32.load16_u (i32.add (local.get $source) (i32.const 0))))
+      (local.set $halfScalarBits (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x7fff)) (i32.const 13)))
+      (f32.reinterpret_i32 (i32.or
+        (select
+          (i32.or (local.get $halfScalarBits) (i32.const 0x7f800000))
+          (i32.reinterpret_f32 (f32.mul (f32.reinterpret_i32 (local.get $halfScalarBits)) (f32.const 0x1p112)))
+          (i32.eq (i32.and (local.get $halfScalarBits) (i32.const 0x0f800000)) (i32.const 0x0f800000)))
+        (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x8000)) (i32.const 16))))))
+          (f32.store offset=4 (local.get $dst) (block (result f32)
+      (local.set $halfScalar (i32.load16_u (i32.add (local.get $source) (i32.const 2))))
+      (local.set $halfScalarBits (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x7fff)) (i32.const 13)))
+      (f32.reinterpret_i32 (i32.or
+        (select
+          (i32.or (local.get $halfScalarBits) (i32.const 0x7f800000))
+          (i32.reinterpret_f32 (f32.mul (f32.reinterpret_i32 (local.get $halfScalarBits)) (f32.const 0x1p112)))
+          (i32.eq (i32.and (local.get $halfScalarBits) (i32.const 0x0f800000)) (i32.const 0x0f800000)))
+        (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x8000)) (i32.const 16))))))
+          (f32.store offset=8 (local.get $dst) (block (result f32)
+      (local.set $halfScalar (i32.load16_u (i32.add (local.get $source) (i32.const 4))))
+      (local.set $halfScalarBits (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x7fff)) (i32.const 13)))
+      (f32.reinterpret_i32 (i32.or
+        (select
+          (i32.or (local.get $halfScalarBits) (i32.const 0x7f800000))
+          (i32.reinterpret_f32 (f32.mul (f32.reinterpret_i32 (local.get $halfScalarBits)) (f32.const 0x1p112)))
+          (i32.eq (i32.and (local.get $halfScalarBits) (i32.const 0x0f800000)) (i32.const 0x0f800000)))
+        (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x8000)) (i32.const 16))))))
           (local.set $source (i32.add (local.get $source) (i32.shl (local.get $lda) (i32.const 1))))
-          (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 12)))
           (local.set $p (i32.add (local.get $p) (i32.const 1)))
           (br $copy))))
       (else
         (local.set $r (i32.const 0))
         (block $rowsDone (loop $eachRow
-          (br_if $rowsDone (i32.ge_u (local.get $r) (i32.const 4)))
+          (br_if $rowsDone (i32.ge_u (local.get $r) (i32.const 3)))
           (local.set $out (i32.add (local.get $dst) (i32.shl (local.get $r) (i32.const 2))))
           (if (i32.lt_u (local.get $r) (local.get $rows))
             (then
@@ -1037,7 +1163,7 @@
           (i32.reinterpret_f32 (f32.mul (f32.reinterpret_i32 (local.get $halfScalarBits)) (f32.const 0x1p112)))
           (i32.eq (i32.and (local.get $halfScalarBits) (i32.const 0x0f800000)) (i32.const 0x0f800000)))
         (i32.shl (i32.and (local.get $halfScalar) (i32.const 0x8000)) (i32.const 16))))))
-                (local.set $out (i32.add (local.get $out) (i32.const 16)))
+                (local.set $out (i32.add (local.get $out) (i32.const 12)))
                 (local.set $p (i32.add (local.get $p) (i32.const 1)))
                 (br $eachK))))
             (else
@@ -1045,13 +1171,13 @@
               (block $done (loop $zeroK
                 (br_if $done (i32.ge_u (local.get $p) (local.get $kc)))
                 (f32.store (local.get $out) (f32.const 0))
-                (local.set $out (i32.add (local.get $out) (i32.const 16)))
+                (local.set $out (i32.add (local.get $out) (i32.const 12)))
                 (local.set $p (i32.add (local.get $p) (i32.const 1)))
                 (br $zeroK)))))
           (local.set $r (i32.add (local.get $r) (i32.const 1)))
           (br $eachRow)))
-        (local.set $dst (i32.add (local.get $dst) (i32.mul (local.get $kc) (i32.const 16))))))))
-    (local.set $ip (i32.add (local.get $ip) (i32.const 4)))
+        (local.set $dst (i32.add (local.get $dst) (i32.mul (local.get $kc) (i32.const 12))))))))
+    (local.set $ip (i32.add (local.get $ip) (i32.const 3)))
     (br $panels)))
 )
 
@@ -1074,7 +1200,7 @@
   (local.set $r (i32.const 0))
   (block $rowsDone (loop $eachRow
     (br_if $rowsDone (i32.ge_u (local.get $r) (local.get $rows)))
-    (local.set $source (i32.add (local.get $tile) (i32.mul (local.get $r) (i32.const 32))))
+    (local.set $source (i32.add (local.get $tile) (i32.mul (local.get $r) (i32.const 48))))
     (local.set $target (i32.add (local.get $c) (i32.mul (local.get $r) (local.get $ldc))))
     (local.set $j (i32.const 0))
     (block $columnsDone (loop $eachColumn
@@ -1101,14 +1227,14 @@
   (local $panelB i32) (local $target i32) (local $ldcBytes i32) (local $i i32) (local $panelDepth i32)
   (local $full i32) (local $destination i32) (local $destinationStride i32) (local $destinationAccumulate i32)
   (local $directB i32) (local $stripStep i32)
-  (local.set $packedA (i32.add (local.get $work) (i32.const 1310720)))
-  (local.set $tile (i32.add (local.get $packedA) (i32.const 327680)))
+  (local.set $packedA (i32.add (local.get $work) (i32.const 1290240)))
+  (local.set $tile (i32.add (local.get $packedA) (i32.const 168960)))
   (local.set $ldcBytes (i32.shl (local.get $ldc) (i32.const 2)))
   ;; in place only for row-major A (transposed A read in place is strided by lda at every k step)
   ;; (and float32 A: the micro-kernel reads A's elements as they are stored)
-  (local.set $direct (i32.and (i32.and (i32.le_u (local.get $n) (i32.const 16)) (i32.eqz (local.get $transA)))
+  (local.set $direct (i32.and (i32.and (i32.le_u (local.get $n) (i32.const 24)) (i32.eqz (local.get $transA)))
                               (i32.eqz (local.get $aType))))
-  (local.set $kcLimit (select (i32.const 20480) (i32.const 640) (local.get $direct)))
+  (local.set $kcLimit (select (i32.const 13440) (i32.const 640) (local.get $direct)))
   ;; B read in place: row-major float32 B and few rows of A (not with A in place, where B is skinny and packed)
   (local.set $directB (i32.and (i32.and (i32.eqz (local.get $transB)) (i32.eqz (local.get $bType)))
                                (i32.and (i32.le_u (local.get $m) (i32.const 32)) (i32.eqz (local.get $direct)))))
@@ -1128,7 +1254,7 @@
   (block $jcDone (loop $jcLoop
     (br_if $jcDone (i32.ge_u (local.get $jc) (local.get $n)))
     (local.set $nc (i32.sub (local.get $n) (local.get $jc)))
-    (if (i32.gt_u (local.get $nc) (i32.const 512)) (then (local.set $nc (i32.const 512))))
+    (if (i32.gt_u (local.get $nc) (i32.const 504)) (then (local.set $nc (i32.const 504))))
     (local.set $pc (i32.const 0))
     (block $pcDone (loop $pcLoop
       (br_if $pcDone (i32.ge_u (local.get $pc) (local.get $k)))
@@ -1139,7 +1265,7 @@
         (then
           ;; B already packed whole ([panel][k][NR], see packPanels): this block starts at panel jc/NR, row pc
           (local.set $packedB (i32.add (local.get $b) (i32.shl
-            (i32.add (i32.mul (local.get $jc) (local.get $k)) (i32.mul (local.get $pc) (i32.const 8))) (i32.const 2))))
+            (i32.add (i32.mul (local.get $jc) (local.get $k)) (i32.mul (local.get $pc) (i32.const 12))) (i32.const 2))))
           (local.set $panelDepth (local.get $k)))
         (else (if (local.get $directB)
           (then
@@ -1155,7 +1281,7 @@
       (block $icDone (loop $icLoop
         (br_if $icDone (i32.ge_u (local.get $ic) (local.get $m)))
         (local.set $mc (i32.sub (local.get $m) (local.get $ic)))
-        (if (i32.gt_u (local.get $mc) (i32.const 64)) (then (local.set $mc (i32.const 64))))
+        (if (i32.gt_u (local.get $mc) (i32.const 66)) (then (local.set $mc (i32.const 66))))
         (if (i32.eqz (local.get $direct)) (then
           (call $packA (local.get $aType) (local.get $a) (local.get $lda) (local.get $transA) (local.get $ic) (local.get $pc)
                        (local.get $mc) (local.get $kc) (local.get $packedA))))
@@ -1163,12 +1289,12 @@
         (block $jrDone (loop $jrLoop
           (br_if $jrDone (i32.ge_u (local.get $jr) (local.get $nc)))
           (local.set $nr (i32.sub (local.get $nc) (local.get $jr)))
-          (if (i32.gt_u (local.get $nr) (i32.const 8)) (then (local.set $nr (i32.const 8))))
-          (local.set $stripStep (i32.const 32))
+          (if (i32.gt_u (local.get $nr) (i32.const 12)) (then (local.set $nr (i32.const 12))))
+          (local.set $stripStep (i32.const 48))
           (if (i32.eqz (local.get $directB))
             (then
               (local.set $panelB (i32.add (local.get $packedB) (i32.mul (local.get $jr) (i32.shl (local.get $panelDepth) (i32.const 2))))))
-            (else (if (i32.eq (local.get $nr) (i32.const 8))
+            (else (if (i32.eq (local.get $nr) (i32.const 12))
               (then
                 ;; a full strip of B in place: NR floats per k step, ldb apart
                 (local.set $panelB (i32.add (local.get $packedB) (i32.shl (local.get $jr) (i32.const 2))))
@@ -1182,26 +1308,26 @@
           (block $irDone (loop $irLoop
             (br_if $irDone (i32.ge_u (local.get $ir) (local.get $mc)))
             (local.set $mr (i32.sub (local.get $mc) (local.get $ir)))
-            (if (i32.gt_u (local.get $mr) (i32.const 4)) (then (local.set $mr (i32.const 4))))
+            (if (i32.gt_u (local.get $mr) (i32.const 3)) (then (local.set $mr (i32.const 3))))
             (local.set $i (i32.add (local.get $ic) (local.get $ir)))
             (local.set $target (i32.add (local.get $c) (i32.shl
               (i32.add (i32.mul (local.get $i) (local.get $ldc)) (i32.add (local.get $jc) (local.get $jr))) (i32.const 2))))
             ;; full tiles go straight to C, ragged ones through the scratch tile
-            (local.set $full (i32.and (i32.eq (local.get $mr) (i32.const 4)) (i32.eq (local.get $nr) (i32.const 8))))
+            (local.set $full (i32.and (i32.eq (local.get $mr) (i32.const 3)) (i32.eq (local.get $nr) (i32.const 12))))
             (local.set $destination (select (local.get $target) (local.get $tile) (local.get $full)))
-            (local.set $destinationStride (select (local.get $ldcBytes) (i32.const 32) (local.get $full)))
+            (local.set $destinationStride (select (local.get $ldcBytes) (i32.const 48) (local.get $full)))
             (local.set $destinationAccumulate (i32.and (local.get $accumulate) (local.get $full)))
             (if (i32.eqz (local.get $direct))
               (then
                 ;; packed A block: panel ir/MR
                 (call $kernelPanel (local.get $kc)
                   (i32.add (local.get $packedA) (i32.mul (local.get $ir) (i32.shl (local.get $kc) (i32.const 2))))
-                  (i32.const 16) (local.get $panelB) (local.get $stripStep)
+                  (i32.const 12) (local.get $panelB) (local.get $stripStep)
                   (local.get $destination) (local.get $destinationStride) (local.get $destinationAccumulate)))
               (else
-                (if (i32.eq (local.get $mr) (i32.const 4))
+                (if (i32.eq (local.get $mr) (i32.const 3))
                   (then
-                    ;; row-major A read in place, four row pointers
+                    ;; row-major A read in place, MR row pointers
                     (call $kernelRows (local.get $kc)
                       (i32.add (local.get $a) (i32.shl (i32.add (i32.mul (local.get $i) (local.get $lda)) (local.get $pc)) (i32.const 2)))
                       (i32.shl (local.get $lda) (i32.const 2)) (local.get $panelB) (local.get $stripStep)
@@ -1210,19 +1336,19 @@
                     ;; ragged last rows: pack them (zero-padded) so that nothing past A is read
                     (call $packA (local.get $aType) (local.get $a) (local.get $lda) (local.get $transA) (local.get $i) (local.get $pc)
                                  (local.get $mr) (local.get $kc) (local.get $packedA))
-                    (call $kernelPanel (local.get $kc) (local.get $packedA) (i32.const 16) (local.get $panelB)
+                    (call $kernelPanel (local.get $kc) (local.get $packedA) (i32.const 12) (local.get $panelB)
                                        (local.get $stripStep) (local.get $destination) (local.get $destinationStride) (local.get $destinationAccumulate))))))
             (if (i32.eqz (local.get $full)) (then
               (call $mergeTile (local.get $tile) (local.get $target) (local.get $ldcBytes) (local.get $mr) (local.get $nr) (local.get $accumulate))))
-            (local.set $ir (i32.add (local.get $ir) (i32.const 4)))
+            (local.set $ir (i32.add (local.get $ir) (i32.const 3)))
             (br $irLoop)))
-          (local.set $jr (i32.add (local.get $jr) (i32.const 8)))
+          (local.set $jr (i32.add (local.get $jr) (i32.const 12)))
           (br $jrLoop)))
-        (local.set $ic (i32.add (local.get $ic) (i32.const 64)))
+        (local.set $ic (i32.add (local.get $ic) (i32.const 66)))
         (br $icLoop)))
       (local.set $pc (i32.add (local.get $pc) (local.get $kcLimit)))
       (br $pcLoop)))
-    (local.set $jc (i32.add (local.get $jc) (i32.const 512)))
+    (local.set $jc (i32.add (local.get $jc) (i32.const 504)))
     (br $jcLoop)))
 )
 
