@@ -19,6 +19,7 @@ const quitSlot = 2;
 const failedSlot = 3;
 const claimSlot = 4;
 const jobsSlot = 5;
+const blockedSlot = 6;
 const firstWorkerSlot = 8;
 const slotsPerWorker = 1;
 
@@ -178,7 +179,9 @@ export class ThreadPool {
       // Publishing the claim word opens the list; a worker reads the list's address only after a claim.
       Atomics.store(state, claimSlot, calls.length << 16);
       Atomics.add(state, generationSlot, 1);
-      Atomics.notify(state, generationSlot);
+      // Spinning and polling workers see the new generation by themselves; only blocked ones need the (costly)
+      // wake-up. A worker that is about to block has counted itself already, or will see this generation.
+      if (Atomics.load(state, blockedSlot) !== 0) Atomics.notify(state, generationSlot);
       // After a trap here the caller keeps claiming (and counting as done, unrun) so that no job is left that
       // nobody will claim: the counter must reach the list's length for the wait below to end.
       let trap: unknown;

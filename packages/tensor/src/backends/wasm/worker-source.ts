@@ -9,6 +9,18 @@ import { jobSlots } from "./generated/kernels-binary.js";
  */
 export const spinMilliseconds = 0.2;
 
+/**
+ * After its spin, how long an idle worker keeps looking at the generation slot in short timed waits (every
+ * {@link pollIntervalMilliseconds}) before it blocks for good. A polling worker needs no `Atomics.notify`: on
+ * this project's two-core virtual machines one wake-up cost the dispatcher 25–40 µs warm and ~180 µs while V8
+ * was still compiling (a cold randomized SVD woke the worker ~200 times, 37 ms), where a polling worker
+ * notices a new list within a tenth of a millisecond and leaves its core to the compiler threads meanwhile.
+ */
+export const pollMilliseconds = 20;
+
+/** The timed wait of a polling worker (see {@link pollMilliseconds}). */
+export const pollIntervalMilliseconds = 0.1;
+
 /** Most jobs in one published list: the claim word is `count << 16 | next index`, a non-negative int32. */
 export const claimCountLimit = 0x7fff;
 
@@ -25,12 +37,16 @@ export const claimCountLimit = 0x7fff;
  * done slot, waking the dispatcher when the list is complete. A worker that wakes late finds no job left and
  * goes back to waiting: the dispatcher never waits for a worker, only for claimed jobs. Before blocking it
  * watches the generation slot for up to SPIN_MS: kernels come back to back (a forward pass, a randomized SVD),
- * and waking a blocked thread costs tens of microseconds each time, more than a small product takes.
- * A set quit slot ends the loop.
+ * and waking a blocked thread costs tens of microseconds each time, more than a small product takes. Then it
+ * polls for POLL_MS in timed waits of POLL_INTERVAL_MS; only then does it count itself in the blocked slot and
+ * block, and only a blocked worker is notified (the dispatcher bumps the generation, then reads the blocked
+ * count; the worker counts itself, then waits on the generation it saw: sequentially consistent atomics let
+ * one of the two see the other). A set quit slot ends the loop.
  */
 export const workerSource = `"use strict";
-const GENERATION = 0, DONE = 1, QUIT = 2, FAILED = 3, CLAIM = 4, JOBS = 5, WORKERS = 8, JOB_BYTES = ${jobSlots * 4};
-const SPIN_MS = ${spinMilliseconds};
+const GENERATION = 0, DONE = 1, QUIT = 2, FAILED = 3, CLAIM = 4, JOBS = 5, BLOCKED = 6, WORKERS = 8;
+const JOB_BYTES = ${jobSlots * 4};
+const SPIN_MS = ${spinMilliseconds}, POLL_MS = ${pollMilliseconds}, POLL_INTERVAL_MS = ${pollIntervalMilliseconds};
 /** Watches state[slot] for up to SPIN_MS; true when it no longer holds value. */
 function spinWhile(state, slot, value) {
   const deadline = performance.now() + SPIN_MS;
@@ -38,6 +54,14 @@ function spinWhile(state, slot, value) {
     if ((round & 127) === 0 && performance.now() > deadline) return false;
   }
   return true;
+}
+/** Waits in timed waits for up to POLL_MS while state[slot] holds value; true when it no longer does. */
+function pollWhile(state, slot, value) {
+  const deadline = performance.now() + POLL_MS;
+  while (performance.now() < deadline) {
+    if (Atomics.wait(state, slot, value, POLL_INTERVAL_MS) !== "timed-out") return true;
+  }
+  return Atomics.load(state, slot) !== value;
 }
 /** The claim word of a successful claim of the current list, or -1 when no job is left. */
 function claim(state) {
@@ -56,7 +80,11 @@ function start(data) {
   port.postMessage("ready");
   let seen = 0;
   for (;;) {
-    if (!spinWhile(state, GENERATION, seen)) Atomics.wait(state, GENERATION, seen);
+    if (!spinWhile(state, GENERATION, seen) && !pollWhile(state, GENERATION, seen)) {
+      Atomics.add(state, BLOCKED, 1);
+      Atomics.wait(state, GENERATION, seen);
+      Atomics.sub(state, BLOCKED, 1);
+    }
     const generation = Atomics.load(state, GENERATION);
     if (generation === seen) continue;
     seen = generation;
