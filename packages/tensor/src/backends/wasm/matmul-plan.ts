@@ -38,12 +38,35 @@ export interface MatmulLayout {
   readonly bPrepacked?: boolean;
 }
 
-function bands(extent: number, parts: number, align: number): [number, number][] {
-  const size = Math.ceil(Math.ceil(extent / parts) / align) * align;
+/**
+ * Bands of `extent` (rows or columns of C) for `threads` threads that claim them one at a time, in decreasing
+ * sizes ("factoring", Hummel et al. 1992): each band is 1/(2·threads) of what is left, rounded up to whole
+ * tiles of `align`, and never below `minimumTiles` tiles. The first bands are large, so a thread that the other
+ * core slows down takes fewer of them; the last ones are a tile or a few, so the threads finish within a few
+ * microseconds of each other instead of one waiting for the other's last eighth of the product.
+ */
+export function bands(
+  extent: number,
+  threads: number,
+  align: number,
+  minimumTiles = 1,
+): [start: number, extent: number][] {
+  const tiles = Math.ceil(extent / align);
   const result: [number, number][] = [];
-  for (let start = 0; start < extent; start += size) result.push([start, Math.min(size, extent - start)]);
+  for (let tile = 0; tile < tiles; ) {
+    const size = Math.max(minimumTiles, Math.ceil((tiles - tile) / (2 * threads)));
+    const start = tile * align;
+    tile = Math.min(tiles, tile + size);
+    result.push([start, Math.min(tile * align, extent) - start]);
+  }
   return result;
 }
+
+/**
+ * Multiply-adds below which a band is not worth a job of its own: ~20 µs of one core, against the
+ * microsecond or two of claiming it and packing its slice of the other operand.
+ */
+const minimumBandMultiplyAdds = 1 << 20;
 
 /**
  * True when {@link planMatmul} cuts this product into several bands of rows of C, each of which packs all of
@@ -56,16 +79,10 @@ export function splitsIntoRowBands(layout: MatmulLayout, threads: number): boole
 }
 
 /**
- * Chunks per thread when one product is split: more than one so that threads that run slower take fewer. Two
- * cores of a virtual machine can slow each other down by half at times; with four bands per thread instead of
- * two, a LoRA training step of the 8-layer SmolLM2 shape took 6 % less time (A/B, three alternations).
- */
-const chunksPerThread = 4;
-
-/**
  * The GEMM calls of a product on `threads` threads. Threads claim calls dynamically, so a split product is cut
- * into `chunksPerThread × threads` bands; each band packs its own panels (unless B is prepacked), so more bands
- * cost more packing.
+ * into decreasing {@link bands}. A band of rows reads B prepacked (the caller packs it once, see
+ * {@link splitsIntoRowBands}); a band of columns packs its own columns of B and all of A, so it is kept to at
+ * least {@link minimumBandMultiplyAdds}.
  */
 export function planMatmul(layout: MatmulLayout, threads: number): GemmCall[] {
   const { batch, m, n, k, transposeA, aType } = layout;
@@ -92,14 +109,16 @@ export function planMatmul(layout: MatmulLayout, threads: number): GemmCall[] {
       calls.push(call(m, n, a, b, c));
       continue;
     }
-    const parts = threads * chunksPerThread;
     if (splitRows) {
       // rows start..start+extent of op(A) and of C
-      for (const [start, extent] of bands(m, parts, gemmBlocking.mr)) {
+      const minimumTiles = Math.max(6, Math.ceil(minimumBandMultiplyAdds / (gemmBlocking.mr * n * k)));
+      for (const [start, extent] of bands(m, threads, gemmBlocking.mr, minimumTiles)) {
         calls.push(call(extent, n, a + (transposeA ? start : start * lda) * aBytes, b, c + start * n * 4));
       }
     } else {
-      for (const [start, extent] of bands(n, parts, gemmBlocking.nr)) {
+      // Each column band packs all of A again: at least eight tiles keep that under a few per cent of its work.
+      const minimumTiles = Math.max(8, Math.ceil(minimumBandMultiplyAdds / (gemmBlocking.nr * m * k)));
+      for (const [start, extent] of bands(n, threads, gemmBlocking.nr, minimumTiles)) {
         const offset = prepacked ? start * k * 4 : (layout.transposeB ? start * ldb : start) * bBytes;
         calls.push(call(m, extent, a, b + offset, c + start * 4));
       }
