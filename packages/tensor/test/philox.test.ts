@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { philox4x32 } from "../src/index.js";
-import { multiplyHigh } from "../src/random/philox.js";
+import { multiplyHigh, philoxBlocks } from "../src/random/philox.js";
 
 /** Runs one block and returns the four words as hex strings. */
 function block(counter: number[], key: number[]): string[] {
@@ -41,5 +41,30 @@ describe("Philox4x32-10", () => {
         expect(multiplyHigh(left, right)).toBe(Number((BigInt(left) * BigInt(right)) >> 32n));
       }
     }
+    // Products whose low word is near 0 or 2^32 are where a rounded double product would floor wrongly.
+    let state = 0x9e3779b9;
+    const next = () => (state = (Math.imul(state, 0x2c9277b5) + 0xac564b05) >>> 0);
+    for (let sample = 0; sample < 20_000; sample++) {
+      const left = next();
+      const right = sample % 2 === 0 ? next() : Math.floor(2 ** 32 / Math.max(1, left)) + (sample % 3) - 1;
+      const exact = Number((BigInt(left) * BigInt(right >>> 0)) >> 32n);
+      expect(multiplyHigh(left, right >>> 0)).toBe(exact);
+    }
+  });
+
+  it("runs consecutive blocks with the carry from the low counter word into the next", () => {
+    const key = [0xa4093822, 0x299f31d0];
+    const many = new Uint32Array(12);
+    philoxBlocks(0xfffffffe, 7, 0, 0, key, many, 0, 3);
+    const one = new Uint32Array(4);
+    const expected = [
+      [0xfffffffe, 7],
+      [0xffffffff, 7],
+      [0, 8],
+    ].flatMap(([low, high]) => {
+      philox4x32([low!, high!, 0, 0], key, one);
+      return [...one];
+    });
+    expect([...many]).toEqual(expected);
   });
 });

@@ -2,7 +2,7 @@ import { makeTensor } from "../engine/engine.js";
 import type { Tensor } from "../engine/tensor.js";
 import { TensorArgumentError } from "../errors.js";
 import { assertValidShape, sizeOfShape } from "../ops/shape-utils.js";
-import { philox4x32 } from "./philox.js";
+import { philoxBlocks } from "./philox.js";
 
 const twoToMinus24 = 2 ** -24;
 
@@ -49,11 +49,11 @@ export class RandomGenerator {
   uint32Values(count: number): Uint32Array {
     const blocks = Math.ceil(count / 4);
     const words = new Uint32Array(blocks * 4);
-    for (let block = 0; block < blocks; block++) {
-      philox4x32([this.counterLow, this.counterHigh, 0, 0], this.key, words, block * 4);
-      this.counterLow = (this.counterLow + 1) >>> 0;
-      if (this.counterLow === 0) this.counterHigh = (this.counterHigh + 1) >>> 0;
-    }
+    philoxBlocks(this.counterLow, this.counterHigh, 0, 0, this.key, words, 0, blocks);
+    // Advance the 64-bit block counter by `blocks` (below 2^32 per draw: a typed array holds fewer words).
+    const low = this.counterLow + blocks;
+    this.counterLow = low >>> 0;
+    if (low > 0xffffffff) this.counterHigh = (this.counterHigh + 1) >>> 0;
     return words.subarray(0, count);
   }
 
