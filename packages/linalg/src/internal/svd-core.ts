@@ -281,16 +281,26 @@ function norm2(a: number, b: number): number {
 
 /** Orders the singular values descending and permutes the rows of Uᵀ and Vᵀ to match. */
 function sortDescending(s: Float64Array, ut: Matrix, vt: Matrix): SvdFactors {
-  const order = Array.from(s.keys()).sort((x, y) => (s[y] as number) - (s[x] as number) || x - y);
-  const sorted = Float64Array.from(order, (index) => s[index] as number);
+  // Insertion sort of the indices (stable, ties by index): n is a rank, and a plain loop is fast from its
+  // first call, where sort() with a comparator runs slowly until V8 has optimised both.
+  const order = new Int32Array(s.length);
+  for (let i = 0; i < order.length; i++) {
+    let j = i;
+    for (; j > 0 && (s[order[j - 1] as number] as number) < (s[i] as number); j--)
+      order[j] = order[j - 1] as number;
+    order[j] = i;
+  }
+  const sorted = new Float64Array(order.length);
+  for (let i = 0; i < order.length; i++) sorted[i] = s[order[i] as number] as number;
   return { ut: permuteRows(ut, order), s: sorted, vt: permuteRows(vt, order) };
 }
 
-function permuteRows(matrix: Matrix, order: readonly number[]): Matrix {
+function permuteRows(matrix: Matrix, order: Int32Array): Matrix {
   const { cols, data } = matrix;
   const out = new Float64Array(order.length * cols);
-  order.forEach((source, target) => {
+  for (let target = 0; target < order.length; target++) {
+    const source = order[target] as number;
     out.set(data.subarray(source * cols, (source + 1) * cols), target * cols);
-  });
+  }
   return { rows: order.length, cols, data: out };
 }

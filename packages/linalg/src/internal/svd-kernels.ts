@@ -66,12 +66,11 @@ function kernelModule(): WebAssembly.Module | null {
 
 /** Kernels over a fresh heap of `elements` float64 values (zeroed) and a chain table of `chains` entries. */
 export function createSvdKernels(elements: number, chains: number): SvdKernels {
-  const module = kernelModule();
   const heapBytes = elements * 8;
   const totalBytes = heapBytes + chains * 12;
-  if (module === null || totalBytes > maximumWasmBytes || totalBytes < minimumWasmBytes) {
-    return javascriptKernels(new Float64Array(elements), new Int32Array(chains * 3));
-  }
+  // Sizes checked first: a small SVD (a randomized SVD's q × q core) never pays for compiling the module.
+  const module = totalBytes > maximumWasmBytes || totalBytes < minimumWasmBytes ? null : kernelModule();
+  if (module === null) return javascriptKernels(new Float64Array(elements), new Int32Array(chains * 3));
   let memory: WebAssembly.Memory;
   try {
     memory = new WebAssembly.Memory({ initial: Math.ceil(totalBytes / 65536) });
