@@ -148,24 +148,24 @@ export function sliceColumns(a: Matrix, start: number, count: number): Matrix {
 
 /** Multiplies row i by `factors[i]`. */
 export function scaleRows(a: Matrix, factors: ArrayLike<number>): Matrix {
-  const result = new Float32Array(a.data.length);
-  for (let i = 0; i < a.rows; i++) {
+  const { rows, columns, data } = a;
+  const result = new Float32Array(data.length);
+  for (let i = 0; i < rows; i++) {
     const factor = factors[i] as number;
-    for (let j = 0; j < a.columns; j++)
-      result[i * a.columns + j] = (a.data[i * a.columns + j] as number) * factor;
+    for (let j = i * columns, end = j + columns; j < end; j++) result[j] = (data[j] as number) * factor;
   }
-  return { rows: a.rows, columns: a.columns, data: result };
+  return { rows, columns, data: result };
 }
 
 /** Multiplies column j by `factors[j]`. */
 export function scaleColumns(a: Matrix, factors: ArrayLike<number>): Matrix {
-  const result = new Float32Array(a.data.length);
-  for (let i = 0; i < a.rows; i++) {
-    for (let j = 0; j < a.columns; j++) {
-      result[i * a.columns + j] = (a.data[i * a.columns + j] as number) * (factors[j] as number);
-    }
+  const { rows, columns, data } = a;
+  const result = new Float32Array(data.length);
+  for (let i = 0; i < rows; i++) {
+    const row = i * columns;
+    for (let j = 0; j < columns; j++) result[row + j] = (data[row + j] as number) * (factors[j] as number);
   }
-  return { rows: a.rows, columns: a.columns, data: result };
+  return { rows, columns, data: result };
 }
 
 /** Frobenius norm ‖a‖_F, accumulated in float64. */
