@@ -128,7 +128,14 @@ export type { SourceCheckpointOptions } from "./hub/source-checkpoint.js";
 export { openSourceCheckpoint } from "./hub/source-checkpoint.js";
 export type { ResponseCache, UrlModelSourceOptions } from "./hub/url-source.js";
 export { urlModelSource } from "./hub/url-source.js";
-export { type AttentionShape, causalMask, groupedQueryAttention, splitHeads } from "./layers/attention.js";
+export {
+  type AttentionMask,
+  type AttentionShape,
+  attentionMask,
+  causalMask,
+  groupedQueryAttention,
+  splitHeads,
+} from "./layers/attention.js";
 export {
   parseRopeParameters,
   type RopeParameters,

@@ -1,9 +1,12 @@
 import { UnsupportedActivationError } from "@peftjs/nn";
+import { tensor } from "@peftjs/tensor";
 import { describe, expect, it } from "vitest";
 import {
   architectureFor,
+  attentionMask,
   causalMask,
   createModel,
+  groupedQueryAttention,
   listArchitectures,
   ModelConfigError,
   ModelWeightsError,
@@ -82,6 +85,36 @@ describe("causalMask", () => {
     expect(visible(0, 4, 2)).toEqual([1, 0, 0, 0, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 1, 1]);
     // two new positions after 3 cached ones, window 2: query 3 sees 2..3, query 4 sees 3..4
     expect(visible(3, 2, 2)).toEqual([0, 0, 1, 1, 0, 0, 0, 0, 1, 1]);
+  });
+});
+
+describe("attentionMask", () => {
+  it("is the fused causal mask unless a sliding window cuts keys off", () => {
+    expect(attentionMask(0, 4)).toBe("causal");
+    expect(attentionMask(3, 2, 5)).toBe("causal");
+    expect(attentionMask(3, 2, 4)).not.toBe("causal");
+  });
+
+  it("gives grouped-query attention the same output as causalMask's tensor, with cached keys before the queries", () => {
+    // 2 sequences, 4 query heads over 2 key/value heads, 3 new positions after 2 cached ones, head width 4.
+    const [batchSize, length, start, numHeads, numKeyValueHeads, headDim] = [2, 3, 2, 4, 2, 4];
+    const values = (count: number, salt: number) =>
+      Float32Array.from({ length: count }, (_, index) => Math.sin(index * 0.7 + salt));
+    const queries = tensor(values(batchSize * numHeads * length * headDim, 1), [
+      batchSize * numHeads,
+      length,
+      headDim,
+    ]);
+    const keyShape = [batchSize * numKeyValueHeads, start + length, headDim];
+    const keys = tensor(values(batchSize * numKeyValueHeads * (start + length) * headDim, 2), keyShape);
+    const cached = tensor(values(batchSize * numKeyValueHeads * (start + length) * headDim, 3), keyShape);
+    const shape = { batchSize, length, numHeads, numKeyValueHeads, headDim };
+    const fused = groupedQueryAttention(queries, keys, cached, "causal", 0.5, shape).toFloat32Array();
+    const masked = groupedQueryAttention(queries, keys, cached, causalMask(start, length), 0.5, shape);
+    // Same sums of the same terms; only the kernels' summation order may differ (float32 round-off).
+    const expected = masked.toFloat32Array();
+    for (let index = 0; index < expected.length; index++)
+      expect(fused[index]).toBeCloseTo(expected[index]!, 6);
   });
 });
 

@@ -12,7 +12,7 @@ import type { WeightStoreOptions } from "@peftjs/state";
 import { add, applyRotaryEmbedding, mul, reshape, rotaryTables, scale, type Tensor } from "@peftjs/tensor";
 import { CausalLM, type DecoderInput } from "../causal-lm.js";
 import type { KeyValueCache } from "../generation/kv-cache.js";
-import { causalMask, groupedQueryAttention, splitHeads } from "../layers/attention.js";
+import { type AttentionMask, attentionMask, groupedQueryAttention, splitHeads } from "../layers/attention.js";
 import type { CheckpointWeights } from "../loading/checkpoint-weights.js";
 import type { Architecture } from "./architecture.js";
 import { type Gemma3LayerType, type Gemma3TextConfig, parseGemma3TextConfig } from "./gemma3-config.js";
@@ -29,8 +29,8 @@ export interface Gemma3LayerContext {
   readonly cos: Tensor;
   /** RoPE sine table of the new positions for this layer's kind, `[T, headDim]`. */
   readonly sin: Tensor;
-  /** The additive attention mask of this layer's kind, `[T, start + T]`. */
-  readonly mask: Tensor;
+  /** This layer kind's attention mask: `"causal"`, or an additive `[T, start + T]` one for a sliding window. */
+  readonly mask: AttentionMask;
   /** The cache, if decoding incrementally. */
   readonly cache: KeyValueCache | undefined;
   /** Index of the layer (its slot in the cache). */
@@ -197,14 +197,14 @@ export class Gemma3TextModel extends Module {
     const { headDim, ropeTheta, slidingWindow, layerTypes } = this.#config;
     const positions = Array.from({ length }, (_, index) => start + index);
     // One set of RoPE tables and one mask per layer kind, built when a layer of that kind first needs it.
-    const kinds = new Map<Gemma3LayerType, { cos: Tensor; sin: Tensor; mask: Tensor }>();
+    const kinds = new Map<Gemma3LayerType, { cos: Tensor; sin: Tensor; mask: AttentionMask }>();
     const kindTables = (type: Gemma3LayerType) => {
       let tables = kinds.get(type);
       if (tables === undefined) {
         const window = type === "sliding_attention" ? slidingWindow : undefined;
         tables = {
           ...rotaryTables(positions, headDim, ropeTheta[type]),
-          mask: causalMask(start, length, window),
+          mask: attentionMask(start, length, window),
         };
         kinds.set(type, tables);
       }

@@ -20,7 +20,7 @@ import {
 } from "../config/parse.js";
 import { ModelConfigError } from "../errors.js";
 import type { KeyValueCache } from "../generation/kv-cache.js";
-import { causalMask, groupedQueryAttention, splitHeads } from "../layers/attention.js";
+import { type AttentionMask, attentionMask, groupedQueryAttention, splitHeads } from "../layers/attention.js";
 import { parseRopeParameters, type RopeParameters } from "../layers/rope-parameters.js";
 import { RotaryEmbedding } from "../layers/rope-scaling.js";
 import type { CheckpointWeights } from "../loading/checkpoint-weights.js";
@@ -108,8 +108,8 @@ export interface LayerContext {
   readonly cos: Tensor;
   /** RoPE sine table of the new positions, `[T, headDim]`. */
   readonly sin: Tensor;
-  /** The additive attention mask of this layer, `[T, start + T]`. */
-  readonly mask: Tensor;
+  /** This layer's attention mask: `"causal"`, or an additive `[T, start + T]` one for a sliding window. */
+  readonly mask: AttentionMask;
   /** The cache, if decoding incrementally. */
   readonly cache: KeyValueCache | undefined;
   /** Index of the layer (its slot in the cache). */
@@ -288,13 +288,13 @@ export class LlamaModel extends Module {
   forward(input: DecoderInput, slidingWindow: (layer: number) => number | undefined): Tensor {
     const { batchSize, length, start, cache } = input;
     const { cos, sin } = this.rotaryEmbedding.tables(start, length);
-    const masks = new Map<number | undefined, Tensor>();
+    const masks = new Map<number | undefined, AttentionMask>();
     let hidden = this.embed_tokens.forward(input.ids);
     for (const [layerIndex, layer] of [...this.layers].entries()) {
       const window = slidingWindow(layerIndex);
       let mask = masks.get(window);
       if (mask === undefined) {
-        mask = causalMask(start, length, window);
+        mask = attentionMask(start, length, window);
         masks.set(window, mask);
       }
       hidden = layer.forward(hidden, { cos, sin, mask, cache, layerIndex, batchSize, length });

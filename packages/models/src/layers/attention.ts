@@ -45,6 +45,21 @@ export function causalMask(start: number, length: number, window?: number): Tens
 }
 
 /**
+ * The mask of one attention call: `"causal"` for plain causal attention (the fused softmax skips the masked keys
+ * without reading a mask), or an additive `[T, S]` mask from {@link causalMask}.
+ */
+export type AttentionMask = Tensor | "causal";
+
+/**
+ * The {@link AttentionMask} for queries at positions `start … start + T − 1`: `"causal"` when no sliding window
+ * cuts a key off (no window, or one at least `start + T` wide), else {@link causalMask}'s tensor.
+ */
+export function attentionMask(start: number, length: number, window?: number): AttentionMask {
+  if (window === undefined || window >= start + length) return "causal";
+  return causalMask(start, length, window);
+}
+
+/**
  * Grouped-query scaled dot-product attention as transformers' eager path computes it:
  * `softmax(Q·Kᵀ·scale + mask)·V`, query head `h` reading key/value head `⌊h / (heads/kvHeads)⌋` (`repeat_kv`).
  * Instead of repeating keys, the group's query heads are stacked along the sequence axis, which gives the same
@@ -53,7 +68,7 @@ export function causalMask(start: number, length: number, window?: number): Tens
  * @param queries `[B·heads, T, d]` (after RoPE).
  * @param keys `[B·kvHeads, S, d]`, all positions the queries may see (cached ones included).
  * @param values `[B·kvHeads, S, d]`.
- * @param mask `[T, S]`, from {@link causalMask}.
+ * @param mask `"causal"`, or an additive `[T, S]` mask (see {@link attentionMask}).
  * @param scaling the score factor, usually `d^−½`.
  * @returns the attention output `[B·T, heads·d]`, ready for `o_proj`.
  */
@@ -61,7 +76,7 @@ export function groupedQueryAttention(
   queries: Tensor,
   keys: Tensor,
   values: Tensor,
-  mask: Tensor,
+  mask: AttentionMask,
   scaling: number,
   shape: AttentionShape,
 ): Tensor {
@@ -76,8 +91,10 @@ export function groupedQueryAttention(
     length,
     keyLength,
   ]);
-  // softmax(scale·scores + mask) in one fused pass: no scaled or masked copy of the scores.
-  const probabilities = reshape(softmax(scores, { scale: scaling, mask }), [
+  // softmax(scale·scores + mask) in one fused pass: no scaled or masked copy of the scores. The causal option
+  // aligns queries to the last keys (a cache's earlier positions are visible), as causalMask(start, T) does.
+  const options = mask === "causal" ? { scale: scaling, causal: true } : { scale: scaling, mask };
+  const probabilities = reshape(softmax(scores, options), [
     batchSize * numKeyValueHeads,
     groupSize * length,
     keyLength,
