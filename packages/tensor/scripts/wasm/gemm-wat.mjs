@@ -155,6 +155,18 @@ function microKernel(name, addressing, relaxed) {
   return lines.join("\n");
 }
 
+/** i8x16.shuffle byte indices selecting the float lanes `indices` from the concatenation of two vectors. */
+function shuffleLanes(...indices) {
+  return indices.flatMap((lane) => [0, 1, 2, 3].map((byte) => lane * 4 + byte)).join(" ");
+}
+
+/** The address of row q of a strided source: `source` + q·`stride` (i32 locals). */
+function rowAddress(source, stride, q) {
+  return q === 0
+    ? `(local.get ${source})`
+    : `(i32.add (local.get ${source}) (i32.mul (local.get ${stride}) (i32.const ${q})))`;
+}
+
 /**
  * Inline 4×4 transpose: the 4-element rows at $s, $s + stride, $s + 2·stride, $s + 3·stride (stride: an i32
  * local, bytes; elements of `element`'s storage type, widened to float32) become the 4-float rows at
@@ -162,13 +174,8 @@ function microKernel(name, addressing, relaxed) {
  * Uses the v128 locals $r0..$r3, $t0..$t3 of the calling function.
  */
 function transpose4(source, stride, target, targetStride, element = elementTypes[0]) {
-  // i8x16.shuffle byte indices selecting float lanes from the concatenation of two vectors.
-  const lanes = (...indices) =>
-    indices.flatMap((lane) => [0, 1, 2, 3].map((byte) => lane * 4 + byte)).join(" ");
-  const row = (q) =>
-    q === 0
-      ? `(local.get ${source})`
-      : `(i32.add (local.get ${source}) (i32.mul (local.get ${stride}) (i32.const ${q})))`;
+  const lanes = shuffleLanes;
+  const row = (q) => rowAddress(source, stride, q);
   return `(local.set $r0 ${element.load4(row(0))})
           (local.set $r1 ${element.load4(row(1))})
           (local.set $r2 ${element.load4(row(2))})
@@ -192,12 +199,8 @@ function transpose4(source, stride, target, targetStride, element = elementTypes
 function interleaveRows(source, stride, target, element) {
   if (MR === 4) return transpose4(source, stride, target, MR * 4, element);
   if (MR !== 3) throw new Error(`no row interleave for MR = ${MR}`);
-  const lanes = (...indices) =>
-    indices.flatMap((lane) => [0, 1, 2, 3].map((byte) => lane * 4 + byte)).join(" ");
-  const row = (q) =>
-    q === 0
-      ? `(local.get ${source})`
-      : `(i32.add (local.get ${source}) (i32.mul (local.get ${stride}) (i32.const ${q})))`;
+  const lanes = shuffleLanes;
+  const row = (q) => rowAddress(source, stride, q);
   return `(local.set $r0 ${element.load4(row(0))})
           (local.set $r1 ${element.load4(row(1))})
           (local.set $r2 ${element.load4(row(2))})
