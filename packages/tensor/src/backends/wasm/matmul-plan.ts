@@ -42,8 +42,8 @@ export interface MatmulLayout {
  * Bands of `extent` (rows or columns of C) for `threads` threads that claim them one at a time, in decreasing
  * sizes ("factoring", Hummel et al. 1992): each band is 1/(2·threads) of what is left, rounded up to whole
  * tiles of `align`, and never below `minimumTiles` tiles. The first bands are large, so a thread that the other
- * core slows down takes fewer of them; the last ones are a tile or a few, so the threads finish within a few
- * microseconds of each other instead of one waiting for the other's last eighth of the product.
+ * core slows down takes fewer of them; the last ones are the minimum, so the threads finish close together
+ * instead of one waiting for the other's last eighth of the product.
  */
 export function bands(
   extent: number,
@@ -69,20 +69,36 @@ export function bands(
 const minimumBandMultiplyAdds = 1 << 20;
 
 /**
+ * The fewest MR-row tiles in a band of rows of an m × n × k product: each B panel a band reads feeds one
+ * micro-kernel call per tile, so at least six (18 rows) keep that reuse, and at least
+ * {@link minimumBandMultiplyAdds}.
+ */
+function rowBandMinimumTiles(n: number, k: number): number {
+  return Math.max(6, Math.ceil(minimumBandMultiplyAdds / (gemmBlocking.mr * n * k)));
+}
+
+/** The fewest NR-column tiles in a band of columns: it packs all of A again, so eight tiles at least. */
+function columnBandMinimumTiles(m: number, k: number): number {
+  return Math.max(8, Math.ceil(minimumBandMultiplyAdds / (gemmBlocking.nr * m * k)));
+}
+
+/**
  * True when {@link planMatmul} cuts this product into several bands of rows of C, each of which packs all of
  * op(B) (unless B is prepacked): packing B once beforehand then saves all but one of those packings.
  */
 export function splitsIntoRowBands(layout: MatmulLayout, threads: number): boolean {
   const { batch, m, n, k } = layout;
   const split = threads > 1 && batch < threads && batch * m * n * k >= parallelThreshold;
-  return split && m / gemmBlocking.mr >= n / gemmBlocking.nr && m > gemmBlocking.mr;
+  return (
+    split && m / gemmBlocking.mr >= n / gemmBlocking.nr && m > gemmBlocking.mr * rowBandMinimumTiles(n, k)
+  );
 }
 
 /**
  * The GEMM calls of a product on `threads` threads. Threads claim calls dynamically, so a split product is cut
  * into decreasing {@link bands}. A band of rows reads B prepacked (the caller packs it once, see
- * {@link splitsIntoRowBands}); a band of columns packs its own columns of B and all of A, so it is kept to at
- * least {@link minimumBandMultiplyAdds}.
+ * {@link splitsIntoRowBands}); a band of columns packs its own columns of B and all of A. Bands keep the sizes of
+ * {@link rowBandMinimumTiles} and {@link columnBandMinimumTiles}.
  */
 export function planMatmul(layout: MatmulLayout, threads: number): GemmCall[] {
   const { batch, m, n, k, transposeA, aType } = layout;
@@ -111,14 +127,11 @@ export function planMatmul(layout: MatmulLayout, threads: number): GemmCall[] {
     }
     if (splitRows) {
       // rows start..start+extent of op(A) and of C
-      const minimumTiles = Math.max(6, Math.ceil(minimumBandMultiplyAdds / (gemmBlocking.mr * n * k)));
-      for (const [start, extent] of bands(m, threads, gemmBlocking.mr, minimumTiles)) {
+      for (const [start, extent] of bands(m, threads, gemmBlocking.mr, rowBandMinimumTiles(n, k))) {
         calls.push(call(extent, n, a + (transposeA ? start : start * lda) * aBytes, b, c + start * n * 4));
       }
     } else {
-      // Each column band packs all of A again: at least eight tiles keep that under a few per cent of its work.
-      const minimumTiles = Math.max(8, Math.ceil(minimumBandMultiplyAdds / (gemmBlocking.nr * m * k)));
-      for (const [start, extent] of bands(n, threads, gemmBlocking.nr, minimumTiles)) {
+      for (const [start, extent] of bands(n, threads, gemmBlocking.nr, columnBandMinimumTiles(m, k))) {
         const offset = prepacked ? start * k * 4 : (layout.transposeB ? start * ldb : start) * bBytes;
         calls.push(call(m, extent, a, b + offset, c + start * 4));
       }
