@@ -1,4 +1,4 @@
-import type { Matrix } from "./matrix.js";
+import { descendingOrder, type Matrix } from "./matrix.js";
 
 /** The eigensystem of a small symmetric matrix. */
 export interface SymmetricEigen {
@@ -72,20 +72,15 @@ export function jacobiEigen(symmetric: Matrix): SymmetricEigen {
     }
     if (!rotated) break;
   }
-  // Descending order (stable for ties: insertion sort of the indices); eigenvector i becomes row i.
-  const order = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    let j = i;
-    for (; j > 0 && (a[(order[j - 1] as number) * (n + 1)] as number) < (a[i * (n + 1)] as number); j--) {
-      order[j] = order[j - 1] as number;
-    }
-    order[j] = i;
-  }
+  // Eigenvalues descending (ties in index order); eigenvector i becomes row i.
+  const diagonal = new Float64Array(n);
+  for (let i = 0; i < n; i++) diagonal[i] = a[i * (n + 1)] as number;
+  const order = descendingOrder(diagonal);
   const values = new Float64Array(n);
   const vectors = new Float64Array(n * n);
   for (let row = 0; row < n; row++) {
     const column = order[row] as number;
-    values[row] = a[column * (n + 1)] as number;
+    values[row] = diagonal[column] as number;
     for (let k = 0; k < n; k++) vectors[row * n + k] = v[k * n + column] as number;
   }
   return { values, vectors: { rows: n, cols: n, data: vectors } };

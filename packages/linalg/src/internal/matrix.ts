@@ -94,3 +94,20 @@ export function frobeniusNormOf(values: ArrayLike<number>): number {
   }
   return scale * Math.sqrt(sumOfSquares);
 }
+
+/**
+ * The indices of `values` in descending order of value, ties in index order (a stable insertion sort: the
+ * lengths here are ranks, and a plain loop is fast from its first call, where `sort()` with a comparator runs
+ * slowly until V8 has optimised both).
+ */
+export function descendingOrder(values: Float64Array): Int32Array {
+  const order = new Int32Array(values.length);
+  for (let i = 0; i < order.length; i++) {
+    let j = i;
+    for (; j > 0 && (values[order[j - 1] as number] as number) < (values[i] as number); j--) {
+      order[j] = order[j - 1] as number;
+    }
+    order[j] = i;
+  }
+  return order;
+}

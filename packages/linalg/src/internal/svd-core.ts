@@ -1,7 +1,7 @@
 import { ConvergenceError } from "../errors.js";
 import { bidiagonalize, bidiagonalReflectorElements } from "./bidiagonalize.js";
 import { accumulateReflectors } from "./heap-reflectors.js";
-import { type Matrix, transposeMatrix } from "./matrix.js";
+import { descendingOrder, type Matrix, transposeMatrix } from "./matrix.js";
 import { factorQr, qrHeapLayout } from "./qr-core.js";
 import { batchCoefficientElements, batchLength, RotationBatch } from "./rotation-batch.js";
 import { createSvdKernels } from "./svd-kernels.js";
@@ -281,15 +281,7 @@ function norm2(a: number, b: number): number {
 
 /** Orders the singular values descending and permutes the rows of Uᵀ and Vᵀ to match. */
 function sortDescending(s: Float64Array, ut: Matrix, vt: Matrix): SvdFactors {
-  // Insertion sort of the indices (stable, ties by index): n is a rank, and a plain loop is fast from its
-  // first call, where sort() with a comparator runs slowly until V8 has optimised both.
-  const order = new Int32Array(s.length);
-  for (let i = 0; i < order.length; i++) {
-    let j = i;
-    for (; j > 0 && (s[order[j - 1] as number] as number) < (s[i] as number); j--)
-      order[j] = order[j - 1] as number;
-    order[j] = i;
-  }
+  const order = descendingOrder(s);
   const sorted = new Float64Array(order.length);
   for (let i = 0; i < order.length; i++) sorted[i] = s[order[i] as number] as number;
   return { ut: permuteRows(ut, order), s: sorted, vt: permuteRows(vt, order) };
